@@ -1,0 +1,32 @@
+# pgscale: plain PGXS build.  Point PG_CONFIG at another installation to
+# build for another PostgreSQL major version.
+
+EXTENSION = pgscale
+MODULE_big = pgscale
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+DATA = $(wildcard sql/pgscale--*.sql)
+PGFILEDESC = "pgscale - retention and partitioning for time-series tables"
+
+# pg_regress suite: sql/<name>.sql, expected/<name>.out
+REGRESS = $(sort $(filter-out pgscale--%,$(notdir $(basename $(wildcard sql/*.sql)))))
+REGRESS_OPTS = --inputdir=.
+
+# isolation suite: test/specs/<name>.spec, test/expected/<name>.out
+ISOLATION = $(sort $(notdir $(basename $(wildcard test/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test --outputdir=output_iso
+
+# TAP suite on PostgreSQL::Test::Cluster
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = output_iso
+
+# WERROR=1 (the test run sets it) turns every warning into an error.
+ifdef WERROR
+PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+endif
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+

@@ -1,0 +1,78 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *	  Every difference between the PostgreSQL major versions pgscale builds
+ *	  for (13 to 18), newest API first.  No other file tests
+ *	  PG_VERSION_NUM.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGSCALE_COMPAT_H
+#define PGSCALE_COMPAT_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+
+#if PG_VERSION_NUM < 130000
+#error "pgscale requires PostgreSQL 13 or later"
+#endif
+
+/*
+ * Ownership checks: PostgreSQL 16 folded the per-class functions into
+ * object_ownercheck().
+ */
+#if PG_VERSION_NUM >= 160000
+#define pgs_class_ownercheck(relid, roleid) \
+	object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define pgs_class_ownercheck(relid, roleid) \
+	pg_class_ownercheck((relid), (roleid))
+#endif
+
+/*
+ * Materialized set-returning functions: InitMaterializedSRF() since 16 (and
+ * 15.x minor releases), SetSingleFuncCall() in 15.0, hand-made before.
+ */
+#if PG_VERSION_NUM >= 150000
+#define pgs_init_materialized_srf(fcinfo) InitMaterializedSRF((fcinfo), 0)
+#else
+extern void pgs_init_materialized_srf(FunctionCallInfo fcinfo);
+#define PGSCALE_NEED_MATERIALIZED_SRF 1
+#endif
+
+/*
+ * Transaction control in procedures: since 15, SPI_commit() starts the next
+ * transaction itself.
+ */
+#if PG_VERSION_NUM >= 150000
+#define pgs_spi_commit() SPI_commit()
+#else
+#define pgs_spi_commit() \
+	do { SPI_commit(); SPI_start_transaction(); } while (0)
+#endif
+
+/* Reserving the GUC prefix: MarkGUCPrefixReserved() since 15. */
+#if PG_VERSION_NUM >= 150000
+#define pgs_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
+#else
+#define pgs_reserve_guc_prefix(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/*
+ * TID range scans (ctid > x without a full scan) exist since 14; before
+ * that, batched deletes go by ranges of the time column.
+ */
+#if PG_VERSION_NUM >= 140000
+#define PGSCALE_HAVE_TID_RANGE_SCAN 1
+#endif
+
+/* varatt.h was split out of postgres.h in 16. */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+#endif							/* PGSCALE_COMPAT_H */
