@@ -112,7 +112,7 @@ pgs_validate_table(Oid relid, const char *action)
 	if (relpersistence == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("table %s is temporary", pgs_display_name(relid)),
+				 errmsg("table \"%s\" is temporary", get_rel_name(relid)),
 				 errhint("Only permanent tables can be maintained by pgscale.")));
 
 	if (pgs_is_extension_member(relid))

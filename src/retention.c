@@ -722,13 +722,14 @@ pgscale_cleanup_proc(PG_FUNCTION_ARGS)
 		TableRun   *run = (TableRun *) lfirst(lc);
 
 		ereport(NOTICE,
-				(errmsg("%s: %s%d partitions dropped, " INT64_FORMAT " rows deleted, cutoff %s, in %s",
+				(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted%s",
 						pgs_display_name(run->relid),
-						opt.dry_run ? "(dry run) " : "",
 						run->partitions_dropped, run->rows_deleted,
-						timestamptz_to_str(run->cutoff_report),
-						DatumGetCString(DirectFunctionCall1(interval_out,
-															run_duration(run))))));
+						opt.dry_run ? " (dry run)" : ""),
+				 errdetail("Cutoff %s, done in %s.",
+						   timestamptz_to_str(run->cutoff_report),
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   run_duration(run))))));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
