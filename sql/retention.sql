@@ -3,8 +3,8 @@
 -- dry run equal to the real run, batches, days, protected tables, the
 -- procedure and the log.
 --
-CREATE EXTENSION IF NOT EXISTS pgscale;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgscale;
 
 CREATE SCHEMA ret;
 SET search_path = ret, public;

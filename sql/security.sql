@@ -1,8 +1,8 @@
 --
 -- Ownership, odd identifiers and a hostile search_path.
 --
-CREATE EXTENSION IF NOT EXISTS pgscale;
 SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgscale;
 
 CREATE ROLE regress_pgs_owner;
 CREATE ROLE regress_pgs_member IN ROLE regress_pgs_owner;
