@@ -75,6 +75,7 @@ struct PgsBatchState
 	TransactionId horizon;		/* oldest transaction unfinished at start */
 	bool		verifying;		/* cursor done, rechecking recent pages */
 	List	   *recheck;		/* BlockRuns still to recheck */
+	BlockNumber rechecked;		/* blocks read again at the end */
 
 	/* "time range" strategy: last value deleted */
 	bool		have_last;
@@ -237,6 +238,7 @@ blocks_to_recheck(PgsBatchState *state, BlockNumber nblocks)
 
 		if (!recent)
 			continue;
+		state->rechecked++;
 		if (current != NULL && current->hi == blkno &&
 			current->hi - current->lo < state->base_blocks)
 			current->hi++;
@@ -454,10 +456,20 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 	return state;
 }
 
-const char *
-pgs_batch_strategy_name(PgsBatchState *state)
+/*
+ * pgs_batch_describe
+ *		How the batches went, for the log: the strategy, and for "tid" how
+ *		many blocks had to be read again at the end.
+ */
+char *
+pgs_batch_describe(PgsBatchState *state)
 {
-	return state->strategy->name;
+	if (state->verifying)
+		return psprintf("batches of %d rows, %s strategy, %u blocks rechecked",
+						state->batch_size, state->strategy->name,
+						state->rechecked);
+	return psprintf("batches of %d rows, %s strategy",
+					state->batch_size, state->strategy->name);
 }
 
 /*

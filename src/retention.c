@@ -229,9 +229,7 @@ trim_relation(TableRun *run, Oid relid)
 	if (total > 0)
 		pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
 					   true, started,
-					   psprintf("batches of %d rows, %s strategy",
-								run->opt->batch_size,
-								pgs_batch_strategy_name(step.batch)));
+					   pgs_batch_describe(step.batch));
 	commit_if_allowed(run);
 }
 
