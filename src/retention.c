@@ -314,29 +314,6 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 /* ---------- partitioned tables ---------- */
 
 /*
- * bound_as_timestamp
- *		A partition bound of the time column's type, as an int64 on the
- *		cutoff's scale (timestamp or timestamptz microseconds).
- */
-static int64
-bound_as_timestamp(Const *bound)
-{
-	switch (getBaseType(bound->consttype))
-	{
-		case DATEOID:
-			return DatumGetTimestamp(DirectFunctionCall1(date_timestamp,
-														 bound->constvalue));
-		case TIMESTAMPOID:
-			return DatumGetTimestamp(bound->constvalue);
-		case TIMESTAMPTZOID:
-			return DatumGetTimestampTz(bound->constvalue);
-		default:
-			elog(ERROR, "unexpected partition bound type %u", bound->consttype);
-	}
-	return 0;
-}
-
-/*
  * partition_fate
  *		Compare a partition's range with the cutoff.  *upper receives the
  *		upper bound of a partition to drop, to drop the oldest first.
@@ -344,42 +321,19 @@ bound_as_timestamp(Const *bound)
 static PartitionFate
 partition_fate(TableRun *run, Oid child, int64 *upper)
 {
-	HeapTuple	tuple;
-	Datum		d;
-	bool		isnull;
-	PartitionBoundSpec *spec;
-	PartitionRangeDatum *lo;
-	PartitionRangeDatum *hi;
+	PgsPartBounds bounds;
 	int64		cutoff = DatumGetInt64(run->cutoff);
 
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
-	if (!HeapTupleIsValid(tuple))
+	if (!pgs_partition_bounds(child, &bounds))
 		return PART_KEEP;		/* dropped meanwhile */
-	d = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relpartbound, &isnull);
-	if (isnull)
-	{
-		ReleaseSysCache(tuple);
+	if (bounds.is_default || !bounds.is_range)
 		return PART_TRIM;
-	}
-	spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
-	ReleaseSysCache(tuple);
-
-	if (spec->is_default || spec->strategy != PARTITION_STRATEGY_RANGE)
-		return PART_TRIM;
-
-	lo = (PartitionRangeDatum *) linitial(spec->lowerdatums);
-	hi = (PartitionRangeDatum *) linitial(spec->upperdatums);
-
-	if (hi->kind == PARTITION_RANGE_DATUM_VALUE)
+	if (!bounds.hi_unbounded && bounds.hi <= cutoff)
 	{
-		*upper = bound_as_timestamp((Const *) hi->value);
-		if (*upper <= cutoff)
-			return PART_DROP;
+		*upper = bounds.hi;
+		return PART_DROP;
 	}
-	if (lo->kind == PARTITION_RANGE_DATUM_VALUE &&
-		bound_as_timestamp((Const *) lo->value) >= cutoff)
-		return PART_KEEP;
-	if (lo->kind == PARTITION_RANGE_DATUM_MAXVALUE)
+	if (!bounds.lo_unbounded && bounds.lo >= cutoff)
 		return PART_KEEP;
 	return PART_TRIM;
 }
