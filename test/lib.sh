@@ -9,7 +9,8 @@
 #     pgs_install_deps [package ...]  install what is missing with apt-get
 #     pgs_build                       make WERROR=1 && make install
 #     pgs_at_exit 'command'           run a command when the script exits,
-#                                     even on error or Ctrl-C (newest first)
+#                                     even on error or Ctrl-C (newest first;
+#                                     $PGS_EXIT_STATUS holds the exit status)
 #     pgs_cluster_start [guc=value ...]
 #                                     start a throwaway cluster owned by
 #                                     postgres, on a unix socket in a fresh
@@ -69,6 +70,8 @@ _pgs_run_exit_handlers() {
 	local rc=$? i
 	set +e
 	trap - EXIT
+	# shellcheck disable=SC2034  # read by the handlers
+	PGS_EXIT_STATUS=$rc
 	for ((i = ${#PGS_EXIT_HANDLERS[@]} - 1; i >= 0; i--)); do
 		eval "${PGS_EXIT_HANDLERS[i]}"
 	done

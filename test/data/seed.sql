@@ -10,6 +10,7 @@
 -- Variables (psql -v name=value):
 --   members           members with Copilot/Cursor data             2250
 --   days              days of history, ending today                 730
+--   weeks             weeks of weekly metrics, ending this week     130
 --   members_per_team  members per team                               50
 --   prs_per_team_year pull requests per team and year               500
 --
@@ -17,7 +18,8 @@
 --   metrics_aiusagedaily   one row per member per day, in date order:
 --                          2250 x 730 = 1,642,500 rows (146 MB heap, 95 MB
 --                          of indexes), half of them older than 365 days
---   metrics_weeklymetrics  one row per member per week: 234,000 rows
+--   metrics_weeklymetrics  one row per member per week, 2.5 years of them
+--                          (older than the 730-day retention): 292,500 rows
 --   metrics_pullrequest    500 per team and year: 45,000 rows
 -- Values are pseudo-random but the same on every run (setseed).  Loads in
 -- about 11 s on a 2-core machine.
@@ -29,6 +31,10 @@
 \if :{?days}
 \else
 \set days 730
+\endif
+\if :{?weeks}
+\else
+\set weeks 130
 \endif
 \if :{?members_per_team}
 \else
@@ -126,11 +132,11 @@ SELECT i + 1,
        (random() * 800)::integer,
        (random() * 1000)::integer,
        (random() * 300)::integer,
-       v.w + 7 + time '03:00'
-FROM generate_series(0, :members::bigint * (:days / 7) - 1) AS i,
+       least(v.w + 7 + time '03:00', now())
+FROM generate_series(0, :members::bigint * :weeks - 1) AS i,
      LATERAL (SELECT (i % :members)::integer + 1 AS m,
                      date_trunc('week', current_date)::date
-                         - 7 * ((:days / 7) - 1 - (i / :members)::integer) AS w) AS v;
+                         - 7 * (:weeks - 1 - (i / :members)::integer) AS w) AS v;
 
 SELECT setval(pg_get_serial_sequence('metrics_weeklymetrics', 'id'),
               (SELECT max(id) FROM metrics_weeklymetrics));
