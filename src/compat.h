@@ -70,6 +70,14 @@ extern void pgs_init_materialized_srf(FunctionCallInfo fcinfo);
 #define PGSCALE_HAVE_TID_RANGE_SCAN 1
 #endif
 
+/* Partition parent lookup grew an even_if_detached flag in 14. */
+#include "catalog/partition.h"
+#if PG_VERSION_NUM >= 140000
+#define get_partition_parent_compat(relid) get_partition_parent((relid), true)
+#else
+#define get_partition_parent_compat(relid) get_partition_parent(relid)
+#endif
+
 /* varatt.h was split out of postgres.h in 16. */
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"

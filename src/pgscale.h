@@ -38,6 +38,7 @@ extern const char *pgs_source_name(PgsSource source);
 /* util.c: names, the extension's own objects, user switching, retries */
 extern char *pgs_qualified_name(Oid relid);
 extern char *pgs_display_name(Oid relid);
+extern Oid	pgs_schema_of_extension(Oid extoid);
 extern Oid	pgs_extension_schema(void);
 extern const char *pgs_ext_table(const char *name);
 extern Oid	pgs_extension_owner(void);

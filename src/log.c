@@ -1,0 +1,93 @@
+/*-------------------------------------------------------------------------
+ *
+ * log.c
+ *	  The pgscale_log table: one row per action pgscale takes (partition
+ *	  dropped, rows deleted, error), saying who ran it (a person, the
+ *	  worker, pg_cron).  Pruned after pgscale.log_retention.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+
+/*
+ * pgs_log_action
+ *		Record an action on relid.  "started" is when it began (its duration
+ *		runs to now); rows is recorded only when rows_known.  Written as the
+ *		extension owner, in the current transaction: an action rolled back
+ *		leaves no log row, so the log never claims what did not happen.
+ *		SPI must be connected.
+ */
+void
+pgs_log_action(Oid relid, const char *action, const char *object,
+			   int64 rows, bool rows_known, TimestampTz started,
+			   const char *detail)
+{
+	Oid			argtypes[8] = {TEXTOID, OIDOID, TEXTOID, TEXTOID, INT8OID,
+	INTERVALOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	values[0] = CStringGetTextDatum(pgs_display_name(relid));
+	values[1] = ObjectIdGetDatum(relid);
+	values[2] = CStringGetTextDatum(action);
+	if (object != NULL)
+		values[3] = CStringGetTextDatum(object);
+	else
+		nulls[3] = 'n';
+	values[4] = Int64GetDatum(rows);
+	if (!rows_known)
+		nulls[4] = 'n';
+	values[5] = DirectFunctionCall2(timestamp_mi,
+									TimestampTzGetDatum(GetCurrentTimestamp()),
+									TimestampTzGetDatum(started));
+	values[6] = CStringGetTextDatum(pgs_source_name(pgs_current_source()));
+	if (detail != NULL)
+		values[7] = CStringGetTextDatum(detail);
+	else
+		nulls[7] = 'n';
+
+	pgs_become_owner(&save_userid, &save_sec);
+	ret = SPI_execute_with_args(psprintf("INSERT INTO %s (table_name, relid, action,"
+										 " object_name, rows, duration, source, detail)"
+										 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+										 pgs_ext_table("pgscale_log")),
+								8, argtypes, values, nulls, false, 0);
+	pgs_restore_user(save_userid, save_sec);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not write pgscale_log: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * pgs_log_prune
+ *		Delete log rows older than pgscale.log_retention.
+ */
+void
+pgs_log_prune(void)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	values[0] = Int32GetDatum(pgscale_log_retention);
+	pgs_become_owner(&save_userid, &save_sec);
+	ret = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE logged_at OPERATOR(pg_catalog.<)"
+										 " (pg_catalog.now() OPERATOR(pg_catalog.-)"
+										 " pg_catalog.make_interval(mins => $1))",
+										 pgs_ext_table("pgscale_log")),
+								1, argtypes, values, NULL, false, 0);
+	pgs_restore_user(save_userid, save_sec);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "could not prune pgscale_log: %s", SPI_result_code_string(ret));
+}

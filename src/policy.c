@@ -1,0 +1,504 @@
+/*-------------------------------------------------------------------------
+ *
+ * policy.c
+ *	  The pgscale_policy table: validating and recording retention and
+ *	  protection, reading policies back, and forgetting the policies of
+ *	  dropped tables.
+ *
+ *	  Only a table's owner (or a member of the owning role) may change its
+ *	  policy.  The policy table itself is written as the extension owner,
+ *	  after these checks, so that no user needs rights on it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_partitioned_table.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+
+PG_FUNCTION_INFO_V1(pgscale_set_retention);
+PG_FUNCTION_INFO_V1(pgscale_protect);
+PG_FUNCTION_INFO_V1(pgscale_remove_policy);
+PG_FUNCTION_INFO_V1(pgscale_forget_dropped);
+
+/* A retention longer than this is surely a typo (and would overflow). */
+#define PGS_MAX_RETENTION_SECONDS (5000.0 * 365.25 * 86400.0)
+
+/*
+ * pgs_require_arg
+ *		Reject a NULL argument with a message naming it.
+ */
+static void
+pgs_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", argname),
+				 errhint("Pass a value for every argument that has no default.")));
+}
+
+/*
+ * pgs_validate_table
+ *		Check that relid is a table pgscale may manage for the current user:
+ *		an ordinary or partitioned table, not a partition, not a system
+ *		catalog, not a table of an extension, not temporary, and owned by
+ *		the caller.  "action" words the ownership error.
+ */
+static void
+pgs_validate_table(Oid relid, const char *action)
+{
+	HeapTuple	tuple;
+	Form_pg_class classform;
+	char		relkind;
+	bool		ispartition;
+	char		relpersistence;
+	Oid			relnamespace;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass the name of an existing table.")));
+	classform = (Form_pg_class) GETSTRUCT(tuple);
+	relkind = classform->relkind;
+	ispartition = classform->relispartition;
+	relpersistence = classform->relpersistence;
+	relnamespace = classform->relnamespace;
+	ReleaseSysCache(tuple);
+
+	if (IsCatalogNamespace(relnamespace) || IsToastNamespace(relnamespace) ||
+		IsCatalogRelationOid(relid) ||
+		strcmp(get_namespace_name(relnamespace), "information_schema") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: \"%s\" is a system catalog",
+						get_rel_name(relid)),
+				 errhint("pgscale manages application tables only.")));
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", pgs_display_name(relid)),
+				 errhint("Policies apply to ordinary and partitioned tables.")));
+
+	if (ispartition)
+	{
+		Oid			parent = get_partition_parent_compat(relid);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table %s is a partition", pgs_display_name(relid)),
+				 errhint("Set the policy on the partitioned table %s; it covers every partition.",
+						 pgs_display_name(parent))));
+	}
+
+	if (relpersistence == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table \"%s\" is temporary", get_rel_name(relid)),
+				 errhint("Only permanent tables can be maintained by pgscale.")));
+
+	if (pgs_is_extension_member(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table %s belongs to an extension", pgs_display_name(relid)),
+				 errhint("pgscale does not manage extensions' tables, its own included.")));
+
+	pgs_check_owner(relid, action);
+}
+
+/*
+ * pgs_time_column_type
+ *		Base type of a column that can tell a row's age (date, timestamp or
+ *		timestamptz).  Raises an error for an unknown column or another
+ *		type, unless missing_ok, in which case InvalidOid is returned.
+ */
+Oid
+pgs_time_column_type(Oid relid, const char *colname, bool missing_ok)
+{
+	AttrNumber	attnum = get_attnum(relid, colname);
+	Oid			typid;
+
+	if (attnum == InvalidAttrNumber || attnum < 0)
+	{
+		if (missing_ok)
+			return InvalidOid;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of table %s does not exist",
+						colname, pgs_display_name(relid)),
+				 errhint("Name the date or timestamp column that tells a row's age.")));
+	}
+
+	typid = getBaseType(get_atttype(relid, attnum));
+	if (typid != DATEOID && typid != TIMESTAMPOID && typid != TIMESTAMPTZOID)
+	{
+		if (missing_ok)
+			return InvalidOid;
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" of table %s has type %s",
+						colname, pgs_display_name(relid), format_type_be(typid)),
+				 errhint("The time column must be of type date, timestamp or timestamp with time zone.")));
+	}
+	return typid;
+}
+
+/*
+ * pgs_range_partition_column
+ *		Name of the single RANGE partition key column of relid, or NULL
+ *		when relid is not range-partitioned on exactly one plain column.
+ */
+char *
+pgs_range_partition_column(Oid relid)
+{
+	HeapTuple	tuple;
+	Form_pg_partitioned_table form;
+	char	   *colname = NULL;
+
+	tuple = SearchSysCache1(PARTRELID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return NULL;
+	form = (Form_pg_partitioned_table) GETSTRUCT(tuple);
+	if (form->partstrat == PARTITION_STRATEGY_RANGE && form->partnatts == 1 &&
+		form->partattrs.values[0] != 0)
+		colname = get_attname(relid, form->partattrs.values[0], false);
+	ReleaseSysCache(tuple);
+	return colname;
+}
+
+/*
+ * pgs_resolve_time_column
+ *		The time column a policy uses: the one given, checked, or else the
+ *		range partition key.
+ */
+static char *
+pgs_resolve_time_column(Oid relid, FunctionCallInfo fcinfo, int argno)
+{
+	char	   *colname;
+
+	if (!PG_ARGISNULL(argno))
+	{
+		colname = NameStr(*PG_GETARG_NAME(argno));
+		(void) pgs_time_column_type(relid, colname, false);
+		return pstrdup(colname);
+	}
+
+	colname = pgs_range_partition_column(relid);
+	if (colname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time_column is required for table %s",
+						pgs_display_name(relid)),
+				 errdetail("The table is not partitioned by range on a single column."),
+				 errhint("Name the date or timestamp column that tells a row's age.")));
+	(void) pgs_time_column_type(relid, colname, false);
+	return colname;
+}
+
+/*
+ * pgs_check_retention
+ *		A retention must be positive (now() - retention lies in the past)
+ *		and sane.
+ */
+static void
+pgs_check_retention(Interval *retention)
+{
+	Interval	zero;
+	double		seconds;
+
+	memset(&zero, 0, sizeof(zero));
+	seconds = (double) retention->time / USECS_PER_SEC +
+		(double) retention->day * SECS_PER_DAY +
+		(double) retention->month * DAYS_PER_MONTH * SECS_PER_DAY;
+
+	if (DatumGetBool(DirectFunctionCall2(interval_le,
+										 IntervalPGetDatum(retention),
+										 IntervalPGetDatum(&zero))) ||
+		seconds <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must be a positive interval"),
+				 errhint("Give how long rows are kept, for example '365 days'.")));
+
+	if (seconds > PGS_MAX_RETENTION_SECONDS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention is too long"),
+				 errdetail("The largest retention accepted is 5000 years."),
+				 errhint("To keep a table's rows forever, protect it with pgscale_protect().")));
+}
+
+/*
+ * pgs_exec_as_owner
+ *		Run a statement on pgscale's own tables as the extension owner.
+ */
+static uint64
+pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				  const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	pgs_become_owner(&save_userid, &save_sec);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	pgs_restore_user(save_userid, save_sec);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
+ * pgs_find_policy
+ *		The policy of one table, or NULL.
+ */
+PgsPolicy *
+pgs_find_policy(Oid relid)
+{
+	List	   *policies = pgs_load_policies(relid);
+
+	return policies == NIL ? NULL : (PgsPolicy *) linitial(policies);
+}
+
+/*
+ * pgs_load_policies
+ *		Read the policies (of one table, or of all when relid is invalid)
+ *		into the current memory context, in table OID order.  Policies of
+ *		relations that no longer exist are left out.  SPI must be connected.
+ */
+List *
+pgs_load_policies(Oid relid)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	List	   *result = NIL;
+	char	   *sql;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	int			ret;
+	uint64		i;
+
+	sql = psprintf("SELECT table_name::pg_catalog.oid, time_column::pg_catalog.text,"
+				   " retention, protected, premake_months, time_zone, enabled"
+				   " FROM %s%s ORDER BY table_name::pg_catalog.oid",
+				   pgs_ext_table("pgscale_policy"),
+				   OidIsValid(relid) ?
+				   " WHERE table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1" : "");
+	values[0] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args(sql, OidIsValid(relid) ? 1 : 0, argtypes,
+								values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read pgscale_policy: %s", SPI_result_code_string(ret));
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext oldcxt;
+		PgsPolicy  *pol;
+		bool		isnull;
+		Datum		d;
+		Oid			polrel;
+		char	   *timecol;
+		char	   *tz;
+
+		polrel = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(polrel)))
+			continue;
+
+		timecol = SPI_getvalue(tup, desc, 2);
+		tz = SPI_getvalue(tup, desc, 6);
+
+		oldcxt = MemoryContextSwitchTo(callercxt);
+		pol = palloc0(sizeof(PgsPolicy));
+		pol->relid = polrel;
+		pol->time_column = timecol ? pstrdup(timecol) : NULL;
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		pol->has_retention = !isnull;
+		if (!isnull)
+			pol->retention = *DatumGetIntervalP(d);
+		pol->is_protected = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		pol->premake_months = isnull ? -1 : DatumGetInt32(d);
+		pol->time_zone = tz ? pstrdup(tz) : NULL;
+		pol->enabled = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		result = lappend(result, pol);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return result;
+}
+
+/*
+ * pgscale_set_retention(relation regclass, retention interval,
+ *						 time_column name DEFAULT NULL)
+ *		Keep the rows of a table for "retention", judged by time_column
+ *		(default: the range partition key).
+ */
+Datum
+pgscale_set_retention(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Interval   *retention;
+	char	   *colname;
+	PgsPolicy  *existing;
+	Oid			argtypes[3] = {REGCLASSOID, TEXTOID, INTERVALOID};
+	Datum		values[3];
+
+	pgs_require_arg(fcinfo, 0, "relation");
+	pgs_require_arg(fcinfo, 1, "retention");
+	relid = PG_GETARG_OID(0);
+	retention = PG_GETARG_INTERVAL_P(1);
+
+	pgs_validate_table(relid, "set its retention");
+	pgs_check_retention(retention);
+	colname = pgs_resolve_time_column(relid, fcinfo, 2);
+
+	SPI_connect();
+
+	existing = pgs_find_policy(relid);
+	if (existing != NULL && existing->is_protected)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s is protected", pgs_display_name(relid)),
+				 errdetail("Protected tables hold core data that cleanup never deletes."),
+				 errhint("If its rows really may expire, remove the protection with pgscale_remove_policy() first.")));
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(colname);
+	values[2] = IntervalPGetDatum(retention);
+	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention)"
+							   " VALUES ($1, $2::pg_catalog.name, $3)"
+							   " ON CONFLICT (table_name) DO UPDATE"
+							   " SET time_column = EXCLUDED.time_column,"
+							   " retention = EXCLUDED.retention,"
+							   " updated_at = pg_catalog.now()",
+							   pgs_ext_table("pgscale_policy")),
+					  3, argtypes, values, NULL);
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * pgscale_protect(relation regclass)
+ *		Mark a table as core data: cleanup never touches it and no retention
+ *		can be set on it.  A retention it had is dropped, with a notice.
+ */
+Datum
+pgscale_protect(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	PgsPolicy  *existing;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+
+	pgs_require_arg(fcinfo, 0, "relation");
+	relid = PG_GETARG_OID(0);
+	pgs_validate_table(relid, "protect it");
+
+	SPI_connect();
+
+	existing = pgs_find_policy(relid);
+	if (existing != NULL && existing->has_retention)
+		ereport(NOTICE,
+				(errmsg("retention of table %s removed", pgs_display_name(relid)),
+				 errdetail("A protected table keeps its rows forever.")));
+
+	values[0] = ObjectIdGetDatum(relid);
+	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, protected)"
+							   " VALUES ($1, true)"
+							   " ON CONFLICT (table_name) DO UPDATE"
+							   " SET protected = true, retention = NULL,"
+							   " updated_at = pg_catalog.now()",
+							   pgs_ext_table("pgscale_policy")),
+					  1, argtypes, values, NULL);
+
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/*
+ * pgscale_remove_policy(relation regclass) returns boolean
+ *		Forget a table's policy; false (with a notice) when it had none.
+ */
+Datum
+pgscale_remove_policy(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Oid			argtypes[1] = {REGCLASSOID};
+	Datum		values[1];
+	uint64		removed;
+
+	pgs_require_arg(fcinfo, 0, "relation");
+	relid = PG_GETARG_OID(0);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass the name of an existing table.")));
+	pgs_check_owner(relid, "remove its policy");
+
+	SPI_connect();
+	values[0] = ObjectIdGetDatum(relid);
+	removed = pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE table_name OPERATOR(pg_catalog.=) $1",
+										 pgs_ext_table("pgscale_policy")),
+								1, argtypes, values, NULL);
+	SPI_finish();
+
+	if (removed == 0)
+		ereport(NOTICE,
+				(errmsg("table %s has no pgscale policy", pgs_display_name(relid))));
+	PG_RETURN_BOOL(removed > 0);
+}
+
+/*
+ * pgscale_forget_dropped
+ *		sql_drop event trigger: delete the policies of dropped tables, so
+ *		that a policy never refers to a stale OID (which a new table could
+ *		later reuse).
+ */
+Datum
+pgscale_forget_dropped(PG_FUNCTION_ARGS)
+{
+	Oid			extoid;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("pgscale_forget_dropped() must be called as an event trigger"),
+				 errhint("It is installed as the event trigger pgscale_forget_dropped.")));
+
+	/* nothing to do while the extension itself is going away */
+	extoid = get_extension_oid("pgscale", true);
+	if (!OidIsValid(extoid) ||
+		!OidIsValid(get_relname_relid("pgscale_policy", pgs_schema_of_extension(extoid))))
+		PG_RETURN_VOID();
+
+	SPI_connect();
+	pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE table_name::pg_catalog.oid"
+							   " OPERATOR(pg_catalog.=) ANY (ARRAY("
+							   " SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()"
+							   " WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+							   " AND objsubid OPERATOR(pg_catalog.=) 0))",
+							   pgs_ext_table("pgscale_policy")),
+					  0, NULL, NULL, NULL);
+	SPI_finish();
+	PG_RETURN_VOID();
+}

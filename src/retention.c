@@ -1,0 +1,736 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.c
+ *	  pgscale_cleanup() and CALL pgscale_cleanup_proc(): enforce the
+ *	  retention policies exactly.
+ *
+ *	  For each policy the cutoff is fixed once (now() - retention, or
+ *	  "days" days).  A range-partitioned table (by the time column) loses
+ *	  every partition whose upper bound is at or before the cutoff, dropped
+ *	  whole; the partition that straddles the cutoff and the default
+ *	  partition are trimmed with batched DELETEs, as are plain tables.
+ *	  Afterwards no row older than the cutoff remains and no newer row is
+ *	  gone.  A dry run takes the same decisions and counts instead of
+ *	  acting.
+ *
+ *	  Every step runs under pgscale.lock_timeout with retries (util.c), so
+ *	  cleanup gives way to the application instead of queueing in front of
+ *	  it.  Locks are taken parent first, then partition, the order queries
+ *	  use, so cleanup and queries never deadlock.  A step that fails is
+ *	  recorded in pgscale_log and the other tables are still processed.
+ *
+ *	  The procedure commits after every batch and every dropped partition,
+ *	  so no transaction runs long however many rows expire.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+
+PG_FUNCTION_INFO_V1(pgscale_cleanup);
+PG_FUNCTION_INFO_V1(pgscale_cleanup_proc);
+
+/* The largest "days" accepted: as for retention, 5000 years. */
+#define PGS_MAX_DAYS (5000 * 366)
+
+/* What the caller asked for. */
+typedef struct CleanupOptions
+{
+	bool		dry_run;
+	bool		have_days;
+	int			days;
+	Oid			relid;			/* InvalidOid: every policy */
+	int			batch_size;
+	bool		nonatomic;		/* may commit between steps */
+} CleanupOptions;
+
+/* One policy being enforced. */
+typedef struct TableRun
+{
+	const CleanupOptions *opt;
+	Oid			relid;
+	const char *time_column;
+	Oid			cutoff_type;	/* TIMESTAMPOID or TIMESTAMPTZOID */
+	Datum		cutoff;
+	TimestampTz cutoff_report;
+	int			partitions_dropped;
+	int64		rows_deleted;
+	bool		failed;
+	TimestampTz started;
+	TimestampTz finished;
+} TableRun;
+
+/* Where a partition stands against the cutoff. */
+typedef enum PartitionFate
+{
+	PART_KEEP,					/* every row is newer than the cutoff */
+	PART_TRIM,					/* straddles the cutoff, or is the default */
+	PART_DROP					/* every row is older: drop it whole */
+} PartitionFate;
+
+typedef struct ExpiredPartition
+{
+	Oid			relid;
+	int64		upper;			/* upper bound, as a timestamp */
+} ExpiredPartition;
+
+static void process_relation(TableRun *run, Oid relid);
+
+/*
+ * commit_if_allowed
+ *		In the procedure, end the transaction after a step so that locks
+ *		are released and no transaction grows long.
+ */
+static void
+commit_if_allowed(TableRun *run)
+{
+	if (run->opt->nonatomic)
+		pgs_spi_commit();
+}
+
+/*
+ * record_error
+ *		A step failed (after its retries): tell the caller and keep a
+ *		record, then go on with the rest.
+ */
+static void
+record_error(TableRun *run, Oid object, const char *what, ErrorData *edata,
+			 TimestampTz started)
+{
+	run->failed = true;
+	ereport(WARNING,
+			(errcode(edata->sqlerrcode),
+			 errmsg("pgscale could not %s %s: %s", what,
+					pgs_display_name(object), edata->message),
+			 errhint("The error is recorded in pgscale_log; the next run retries.")));
+	if (!run->opt->dry_run)
+	{
+		pgs_log_action(run->relid, "error", pgs_display_name(object), 0, false,
+					   started, psprintf("%s: %s", what, edata->message));
+		commit_if_allowed(run);
+	}
+	FreeErrorData(edata);
+}
+
+/* ---------- trimming with DELETE ---------- */
+
+typedef struct TrimStep
+{
+	TableRun   *run;
+	Oid			relid;
+	PgsBatchState *batch;
+	int64		rows;
+	bool		done;
+} TrimStep;
+
+static void
+trim_begin_step(void *arg)
+{
+	TrimStep   *step = (TrimStep *) arg;
+
+	step->batch = pgs_batch_begin(step->relid, step->run->time_column,
+								  step->run->cutoff_type, step->run->cutoff,
+								  step->run->opt->batch_size);
+	if (step->run->opt->dry_run)
+		step->rows = pgs_batch_count(step->batch);
+}
+
+static void
+trim_batch_step(void *arg)
+{
+	TrimStep   *step = (TrimStep *) arg;
+
+	step->rows = pgs_batch_next(step->batch, &step->done);
+}
+
+/*
+ * trim_relation
+ *		Delete the expired rows of a plain table or leaf partition in
+ *		batches (or count them, in a dry run).
+ */
+static void
+trim_relation(TableRun *run, Oid relid)
+{
+	TrimStep	step;
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	int64		total = 0;
+
+	memset(&step, 0, sizeof(step));
+	step.run = run;
+	step.relid = relid;
+
+	if (!pgs_run_guarded(trim_begin_step, &step, &edata))
+	{
+		record_error(run, relid, "prepare to delete from", edata, started);
+		return;
+	}
+	if (run->opt->dry_run)
+	{
+		run->rows_deleted += step.rows;
+		return;
+	}
+
+	do
+	{
+		if (!pgs_run_guarded(trim_batch_step, &step, &edata))
+		{
+			if (total > 0)
+				pgs_log_action(run->relid, "delete", pgs_display_name(relid),
+							   total, true, started,
+							   "stopped by the error that follows");
+			record_error(run, relid, "delete expired rows from", edata, started);
+			return;
+		}
+		total += step.rows;
+		run->rows_deleted += step.rows;
+		if (!step.done)
+			commit_if_allowed(run);
+	} while (!step.done);
+
+	if (total > 0)
+		pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
+					   true, started,
+					   psprintf("batches of %d rows, %s strategy",
+								run->opt->batch_size,
+								pgs_batch_strategy_name(step.batch)));
+	commit_if_allowed(run);
+}
+
+/* ---------- dropping whole partitions ---------- */
+
+typedef struct DropStep
+{
+	Oid			parent;
+	Oid			child;
+} DropStep;
+
+static void
+drop_step(void *arg)
+{
+	DropStep   *step = (DropStep *) arg;
+	int			ret;
+
+	/*
+	 * Dropping a partition needs ACCESS EXCLUSIVE on its parent.  Take it
+	 * first, then the partition's, which is the order queries lock them
+	 * in; taking the partition's first would invite deadlocks with readers.
+	 */
+	ret = SPI_execute(psprintf("LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE",
+							   pgs_qualified_name(step->parent)), false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "LOCK TABLE failed: %s", SPI_result_code_string(ret));
+	ret = SPI_execute(psprintf("DROP TABLE %s", pgs_qualified_name(step->child)),
+					  false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * estimated_rows
+ *		pg_class.reltuples: what the log can say of a dropped partition's
+ *		size without counting it.  Negative when never analyzed.
+ */
+static float4
+estimated_rows(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	float4		reltuples = -1;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
+		ReleaseSysCache(tuple);
+	}
+	return reltuples;
+}
+
+static void
+drop_partition(TableRun *run, Oid parent, Oid child)
+{
+	DropStep	step;
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	char	   *name = pgs_display_name(child);
+	float4		reltuples;
+
+	if (run->opt->dry_run)
+	{
+		run->partitions_dropped++;
+		return;
+	}
+
+	reltuples = estimated_rows(child);
+	step.parent = parent;
+	step.child = child;
+	if (!pgs_run_guarded(drop_step, &step, &edata))
+	{
+		record_error(run, child, "drop expired partition", edata, started);
+		return;
+	}
+	run->partitions_dropped++;
+	pgs_log_action(run->relid, "drop_partition", name, 0, false, started,
+				   reltuples >= 0 ?
+				   psprintf("about %.0f rows", (double) reltuples) : NULL);
+	commit_if_allowed(run);
+}
+
+/* ---------- partitioned tables ---------- */
+
+/*
+ * bound_as_timestamp
+ *		A partition bound of the time column's type, as an int64 on the
+ *		cutoff's scale (timestamp or timestamptz microseconds).
+ */
+static int64
+bound_as_timestamp(Const *bound)
+{
+	switch (getBaseType(bound->consttype))
+	{
+		case DATEOID:
+			return DatumGetTimestamp(DirectFunctionCall1(date_timestamp,
+														 bound->constvalue));
+		case TIMESTAMPOID:
+			return DatumGetTimestamp(bound->constvalue);
+		case TIMESTAMPTZOID:
+			return DatumGetTimestampTz(bound->constvalue);
+		default:
+			elog(ERROR, "unexpected partition bound type %u", bound->consttype);
+	}
+	return 0;
+}
+
+/*
+ * partition_fate
+ *		Compare a partition's range with the cutoff.  *upper receives the
+ *		upper bound of a partition to drop, to drop the oldest first.
+ */
+static PartitionFate
+partition_fate(TableRun *run, Oid child, int64 *upper)
+{
+	HeapTuple	tuple;
+	Datum		d;
+	bool		isnull;
+	PartitionBoundSpec *spec;
+	PartitionRangeDatum *lo;
+	PartitionRangeDatum *hi;
+	int64		cutoff = DatumGetInt64(run->cutoff);
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
+	if (!HeapTupleIsValid(tuple))
+		return PART_KEEP;		/* dropped meanwhile */
+	d = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relpartbound, &isnull);
+	if (isnull)
+	{
+		ReleaseSysCache(tuple);
+		return PART_TRIM;
+	}
+	spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
+	ReleaseSysCache(tuple);
+
+	if (spec->is_default || spec->strategy != PARTITION_STRATEGY_RANGE)
+		return PART_TRIM;
+
+	lo = (PartitionRangeDatum *) linitial(spec->lowerdatums);
+	hi = (PartitionRangeDatum *) linitial(spec->upperdatums);
+
+	if (hi->kind == PARTITION_RANGE_DATUM_VALUE)
+	{
+		*upper = bound_as_timestamp((Const *) hi->value);
+		if (*upper <= cutoff)
+			return PART_DROP;
+	}
+	if (lo->kind == PARTITION_RANGE_DATUM_VALUE &&
+		bound_as_timestamp((Const *) lo->value) >= cutoff)
+		return PART_KEEP;
+	if (lo->kind == PARTITION_RANGE_DATUM_MAXVALUE)
+		return PART_KEEP;
+	return PART_TRIM;
+}
+
+static int
+compare_expired(const ListCell *a, const ListCell *b)
+{
+	ExpiredPartition *pa = (ExpiredPartition *) lfirst(a);
+	ExpiredPartition *pb = (ExpiredPartition *) lfirst(b);
+
+	if (pa->upper != pb->upper)
+		return pa->upper < pb->upper ? -1 : 1;
+	return 0;
+}
+
+/*
+ * process_partitioned
+ *		Enforce the cutoff on a partitioned table: when it is partitioned
+ *		by range on the time column, keep the partitions wholly inside the
+ *		retention window untouched, trim the straddling and default ones,
+ *		then drop the expired ones, oldest first.  Partitioned otherwise
+ *		(by tenant, say), every partition is processed in turn.
+ */
+static void
+process_partitioned(TableRun *run, Oid parent)
+{
+	char	   *keycol = pgs_range_partition_column(parent);
+	bool		by_time = keycol != NULL && strcmp(keycol, run->time_column) == 0;
+	List	   *children = find_inheritance_children(parent, NoLock);
+	List	   *expired = NIL;
+	ListCell   *lc;
+
+	foreach(lc, children)
+	{
+		Oid			child = lfirst_oid(lc);
+		int64		upper = 0;
+
+		if (!by_time)
+		{
+			process_relation(run, child);
+			continue;
+		}
+		switch (partition_fate(run, child, &upper))
+		{
+			case PART_KEEP:
+				break;
+			case PART_TRIM:
+				process_relation(run, child);
+				break;
+			case PART_DROP:
+				{
+					ExpiredPartition *ep = palloc(sizeof(ExpiredPartition));
+
+					ep->relid = child;
+					ep->upper = upper;
+					expired = lappend(expired, ep);
+				}
+				break;
+		}
+	}
+
+	list_sort(expired, compare_expired);
+	foreach(lc, expired)
+		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
+}
+
+/*
+ * process_relation
+ *		Enforce the cutoff on one relation of the managed table's tree.
+ */
+static void
+process_relation(TableRun *run, Oid relid)
+{
+	CHECK_FOR_INTERRUPTS();
+
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_PARTITIONED_TABLE:
+			process_partitioned(run, relid);
+			break;
+		case RELKIND_RELATION:
+		case RELKIND_FOREIGN_TABLE:
+			trim_relation(run, relid);
+			break;
+		default:
+			/* dropped meanwhile, or nothing that holds rows */
+			break;
+	}
+}
+
+/* ---------- one policy ---------- */
+
+/*
+ * compute_cutoff
+ *		Fix the cutoff of a run: for a date column the day "span" ago
+ *		(d < current_date - N days is expired), for timestamp columns
+ *		localtimestamp - span, for timestamptz now() - span.
+ */
+static void
+compute_cutoff(TableRun *run, Oid coltype, Interval *span)
+{
+	Datum		base;
+
+	switch (coltype)
+	{
+		case DATEOID:
+			base = DirectFunctionCall1(date_timestamp,
+									   DateADTGetDatum(GetSQLCurrentDate()));
+			run->cutoff_type = TIMESTAMPOID;
+			run->cutoff = DirectFunctionCall2(timestamp_mi_interval, base,
+											  IntervalPGetDatum(span));
+			break;
+		case TIMESTAMPOID:
+			base = TimestampGetDatum(GetSQLLocalTimestamp(-1));
+			run->cutoff_type = TIMESTAMPOID;
+			run->cutoff = DirectFunctionCall2(timestamp_mi_interval, base,
+											  IntervalPGetDatum(span));
+			break;
+		default:
+			base = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+			run->cutoff_type = TIMESTAMPTZOID;
+			run->cutoff = DirectFunctionCall2(timestamptz_mi_interval, base,
+											  IntervalPGetDatum(span));
+			break;
+	}
+	if (run->cutoff_type == TIMESTAMPOID)
+		run->cutoff_report = DatumGetTimestampTz(DirectFunctionCall1(timestamp_timestamptz,
+																	 run->cutoff));
+	else
+		run->cutoff_report = DatumGetTimestampTz(run->cutoff);
+}
+
+/*
+ * run_policy
+ *		Enforce one policy; fills run with what was done.
+ */
+static void
+run_policy(TableRun *run, PgsPolicy *pol)
+{
+	Interval	span;
+	Oid			coltype;
+
+	run->relid = pol->relid;
+	run->time_column = pol->time_column;
+	if (run->opt->have_days)
+	{
+		memset(&span, 0, sizeof(span));
+		span.day = run->opt->days;
+	}
+	else
+		span = pol->retention;
+
+	coltype = pgs_time_column_type(pol->relid, pol->time_column, false);
+	compute_cutoff(run, coltype, &span);
+	process_relation(run, pol->relid);
+}
+
+/*
+ * run_cleanup
+ *		The body shared by the function and the procedure.  Returns the
+ *		list of finished TableRuns.  SPI must be connected.
+ */
+static List *
+run_cleanup(const CleanupOptions *opt)
+{
+	List	   *policies;
+	List	   *runs = NIL;
+	ListCell   *lc;
+
+	if (OidIsValid(opt->relid))
+	{
+		PgsPolicy  *pol;
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(opt->relid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("relation with OID %u does not exist", opt->relid),
+					 errhint("Pass the name of an existing table.")));
+		pol = pgs_find_policy(opt->relid);
+		if (pol == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("table %s has no pgscale policy",
+							pgs_display_name(opt->relid)),
+					 errhint("Set one with pgscale_set_retention().")));
+		if (pol->is_protected)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s is protected", pgs_display_name(opt->relid)),
+					 errdetail("Protected tables hold core data that cleanup never deletes."),
+					 errhint("Leave it out of the call; cleanup without a table skips it.")));
+		if (!pol->has_retention)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s has no retention", pgs_display_name(opt->relid)),
+					 errhint("Set one with pgscale_set_retention().")));
+		pgs_check_owner(opt->relid, "clean it up");
+		policies = list_make1(pol);
+	}
+	else
+		policies = pgs_load_policies(InvalidOid);
+
+	foreach(lc, policies)
+	{
+		PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
+		TableRun   *run;
+
+		if (pol->is_protected || !pol->has_retention || pol->time_column == NULL)
+			continue;
+		if (!pol->enabled && !OidIsValid(opt->relid))
+			continue;
+		if (!pgs_owns(pol->relid))
+		{
+			ereport(NOTICE,
+					(errmsg("skipping table %s: must be its owner",
+							pgs_display_name(pol->relid))));
+			continue;
+		}
+
+		run = palloc0(sizeof(TableRun));
+		run->opt = opt;
+		run->started = GetCurrentTimestamp();
+		run_policy(run, pol);
+		run->finished = GetCurrentTimestamp();
+		runs = lappend(runs, run);
+	}
+
+	if (!opt->dry_run)
+	{
+		pgs_log_prune();
+		if (opt->nonatomic)
+			pgs_spi_commit();
+	}
+	return runs;
+}
+
+/*
+ * read_options
+ *		Check and collect the arguments common to the function and the
+ *		procedure: (dry_run, days, relation, batch_size).
+ */
+static void
+read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dry_run must not be NULL"),
+				 errhint("Pass true to preview, false to clean up.")));
+	opt->dry_run = PG_GETARG_BOOL(0);
+
+	opt->have_days = !PG_ARGISNULL(1);
+	if (opt->have_days)
+	{
+		opt->days = PG_GETARG_INT32(1);
+		if (opt->days < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("days must not be negative"),
+					 errhint("Give how many days of rows to keep, for example 180.")));
+		if (opt->days > PGS_MAX_DAYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("days is too large"),
+					 errdetail("The largest value accepted is %d.", PGS_MAX_DAYS),
+					 errhint("Give how many days of rows to keep, for example 180.")));
+	}
+
+	opt->relid = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("batch_size must not be NULL"),
+				 errhint("Leave it out to use the default of 10000 rows.")));
+	opt->batch_size = PG_GETARG_INT32(3);
+	if (opt->batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive"),
+				 errhint("Leave it out to use the default of 10000 rows.")));
+}
+
+/*
+ * run_duration
+ *		How long a run took, as an interval Datum.
+ */
+static Datum
+run_duration(TableRun *run)
+{
+	return DirectFunctionCall2(timestamp_mi,
+							   TimestampTzGetDatum(run->finished),
+							   TimestampTzGetDatum(run->started));
+}
+
+/*
+ * pgscale_cleanup(dry_run, days, relation, batch_size)
+ *		Enforce retention in the caller's transaction; one row per policy.
+ */
+Datum
+pgscale_cleanup(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CleanupOptions opt;
+	List	   *runs;
+	ListCell   *lc;
+
+	read_options(fcinfo, &opt);
+	pgs_init_materialized_srf(fcinfo);
+
+	SPI_connect();
+	runs = run_cleanup(&opt);
+	foreach(lc, runs)
+	{
+		TableRun   *run = (TableRun *) lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = ObjectIdGetDatum(run->relid);
+		values[1] = TimestampTzGetDatum(run->cutoff_report);
+		values[2] = Int32GetDatum(run->partitions_dropped);
+		values[3] = Int64GetDatum(run->rows_deleted);
+		values[4] = run_duration(run);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * pgscale_cleanup_proc(dry_run, days, relation, batch_size)
+ *		CALL form: commits after every batch and every dropped partition.
+ *		Inside a transaction block it cannot commit, so it says so and
+ *		works like the function.  Reports one NOTICE per policy.
+ */
+Datum
+pgscale_cleanup_proc(PG_FUNCTION_ARGS)
+{
+	CleanupOptions opt;
+	List	   *runs;
+	ListCell   *lc;
+
+	read_options(fcinfo, &opt);
+	opt.nonatomic = fcinfo->context != NULL &&
+		IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+	if (!opt.nonatomic)
+		ereport(NOTICE,
+				(errmsg("pgscale_cleanup_proc is running in a single transaction"),
+				 errdetail("It was called inside a transaction block or a function, where it cannot commit."),
+				 errhint("CALL it on its own to commit after every batch.")));
+
+	SPI_connect_ext(opt.nonatomic ? SPI_OPT_NONATOMIC : 0);
+	runs = run_cleanup(&opt);
+	foreach(lc, runs)
+	{
+		TableRun   *run = (TableRun *) lfirst(lc);
+
+		ereport(NOTICE,
+				(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted%s",
+						pgs_display_name(run->relid),
+						run->partitions_dropped, run->rows_deleted,
+						opt.dry_run ? " (dry run)" : ""),
+				 errdetail("Cutoff %s, done in %s.",
+						   timestamptz_to_str(run->cutoff_report),
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   run_duration(run))))));
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

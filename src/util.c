@@ -1,0 +1,379 @@
+/*-------------------------------------------------------------------------
+ *
+ * util.c
+ *	  Helpers shared by pgscale's files: quoted names, the extension's own
+ *	  objects, switching to the extension owner, and running a step under a
+ *	  lock timeout with retries.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
+
+#include "pgscale.h"
+
+bool		pgs_running_in_worker = false;
+
+/*
+ * pgs_qualified_name
+ *		Schema-qualified, quoted name of a relation, safe to paste into SQL.
+ */
+char *
+pgs_qualified_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+	char	   *nspname;
+
+	if (relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("The table may have been dropped while pgscale was working on it.")));
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	return quote_qualified_identifier(nspname, relname);
+}
+
+/*
+ * pgs_display_name
+ *		The name a person reads in messages: qualified, quoted only where
+ *		needed.  Never fails for a dropped relation.
+ */
+char *
+pgs_display_name(Oid relid)
+{
+	char	   *relname = get_rel_name(relid);
+
+	if (relname == NULL)
+		return psprintf("%u", relid);
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  relname);
+}
+
+/*
+ * pgs_schema_of_extension
+ *		pg_extension.extnamespace of an extension, InvalidOid if none.
+ *		(The server's get_extension_schema() is not exported before 16.)
+ */
+Oid
+pgs_schema_of_extension(Oid extoid)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			nspid = InvalidOid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		nspid = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return nspid;
+}
+
+/*
+ * pgs_extension_schema
+ *		Schema pgscale was created in.
+ */
+Oid
+pgs_extension_schema(void)
+{
+	Oid			extoid = get_extension_oid("pgscale", true);
+
+	if (!OidIsValid(extoid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"pgscale\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION pgscale first.")));
+	return pgs_schema_of_extension(extoid);
+}
+
+/*
+ * pgs_ext_table
+ *		Quoted, qualified name of one of pgscale's own tables, e.g.
+ *		"pgscale_policy", for use in SQL text.
+ */
+const char *
+pgs_ext_table(const char *name)
+{
+	return quote_qualified_identifier(get_namespace_name(pgs_extension_schema()),
+									  name);
+}
+
+/*
+ * pgs_extension_owner
+ *		Owner of the extension's tables.  pgscale's functions write its
+ *		tables as this role, after checking the caller's rights themselves.
+ */
+Oid
+pgs_extension_owner(void)
+{
+	Oid			relid;
+	HeapTuple	tuple;
+	Oid			owner;
+
+	relid = get_relname_relid("pgscale_policy", pgs_extension_schema());
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"pgscale_policy\" of extension \"pgscale\" is missing"),
+				 errhint("Drop and recreate the extension.")));
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return owner;
+}
+
+/*
+ * pgs_become_owner / pgs_restore_user
+ *		Act as the extension owner to write pgscale's own tables, the way
+ *		the server runs referential-integrity checks as the table owner.
+ */
+void
+pgs_become_owner(Oid *save_userid, int *save_sec_context)
+{
+	Oid			owner = pgs_extension_owner();
+
+	GetUserIdAndSecContext(save_userid, save_sec_context);
+	SetUserIdAndSecContext(owner,
+						   *save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+void
+pgs_restore_user(Oid save_userid, int save_sec_context)
+{
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+}
+
+/*
+ * pgs_is_extension_member
+ *		True when the relation belongs to an extension (pgscale's own
+ *		tables, or any other extension's): no policy may manage those.
+ */
+bool
+pgs_is_extension_member(Oid relid)
+{
+	return OidIsValid(getExtensionOfObject(RelationRelationId, relid));
+}
+
+/*
+ * pgs_owns
+ *		Whether the current user owns the relation or is a member of the
+ *		owning role.
+ */
+bool
+pgs_owns(Oid relid)
+{
+	return pgs_class_ownercheck(relid, GetUserId());
+}
+
+/*
+ * pgs_check_owner
+ *		Raise insufficient_privilege unless the current user may manage the
+ *		relation; "action" names what was attempted, for the message.
+ */
+void
+pgs_check_owner(Oid relid, const char *action)
+{
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to %s",
+						pgs_display_name(relid), action),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
+}
+
+/*
+ * pgs_wait
+ *		Sleep for the given milliseconds, waking for interrupts and exiting
+ *		if the postmaster dies.
+ */
+static void
+pgs_wait(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * pgs_run_guarded
+ *		Run one step of maintenance (a batch, a partition drop) inside a
+ *		subtransaction with lock_timeout set to pgscale.lock_timeout.  When
+ *		the step cannot get its lock in time it is retried, after a growing
+ *		pause, up to pgscale.lock_retries times: pgscale gives way to the
+ *		application rather than queueing and blocking everyone behind it.
+ *
+ *		Returns true on success.  On any other error (or when the retries
+ *		are used up) the step's changes are rolled back, *error receives the
+ *		error and false is returned, so that the caller can record it and go
+ *		on with other tables.  Cancels and shutdown requests are rethrown.
+ */
+bool
+pgs_run_guarded(PgsAction action, void *arg, ErrorData **error)
+{
+	int			attempt;
+
+	for (attempt = 0;; attempt++)
+	{
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		ErrorData  *volatile edata = NULL;
+		int			save_nestlevel;
+		char		timeout[32];
+
+		CHECK_FOR_INTERRUPTS();
+
+		save_nestlevel = NewGUCNestLevel();
+		snprintf(timeout, sizeof(timeout), "%dms", pgscale_lock_timeout);
+		(void) set_config_option("lock_timeout", timeout,
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+
+		PG_TRY();
+		{
+			action(arg);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_END_TRY();
+
+		AtEOXact_GUC(true, save_nestlevel);
+
+		if (edata == NULL)
+			return true;
+
+		/* never swallow a cancel, a statement timeout or a shutdown */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN ||
+			edata->sqlerrcode == ERRCODE_CRASH_SHUTDOWN ||
+			edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY)
+			ReThrowError(edata);
+
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
+			attempt < pgscale_lock_retries)
+		{
+			FreeErrorData(edata);
+			/* back off: 1x, 2x, 3x ... the lock timeout, at most 10 s */
+			pgs_wait(Min((long) pgscale_lock_timeout * (attempt + 1), 10000L));
+			continue;
+		}
+
+		*error = edata;
+		return false;
+	}
+}
+
+/*
+ * pgs_spi_int8
+ *		Run a query returning one bigint-compatible value (or none) and
+ *		return it, 0 when the query returns no row or NULL.
+ */
+int64
+pgs_spi_int8(const char *sql, int nargs, Oid *argtypes, Datum *values,
+			 const char *nulls, bool read_only)
+{
+	int			ret;
+	bool		isnull;
+	Datum		d;
+
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
+								read_only, 1);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0 || SPI_tuptable == NULL)
+		return 0;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return 0;
+	switch (SPI_gettypeid(SPI_tuptable->tupdesc, 1))
+	{
+		case INT8OID:
+			return DatumGetInt64(d);
+		case INT4OID:
+			return (int64) DatumGetInt32(d);
+		default:
+			elog(ERROR, "pgs_spi_int8: unexpected result type");
+	}
+	return 0;
+}
+
+/*
+ * pgs_current_source
+ *		Who is running this maintenance: pgscale's worker, pg_cron, or a
+ *		person.  pg_cron runs jobs either over libpq with application_name
+ *		"pg_cron" or in background workers whose type names pg_cron.
+ */
+PgsSource
+pgs_current_source(void)
+{
+	const char *appname;
+
+	if (pgs_running_in_worker)
+		return PGS_SOURCE_WORKER;
+	if (MyBgworkerEntry != NULL &&
+		(strstr(MyBgworkerEntry->bgw_type, "pg_cron") != NULL ||
+		 strstr(MyBgworkerEntry->bgw_name, "pg_cron") != NULL))
+		return PGS_SOURCE_CRON;
+	appname = GetConfigOption("application_name", true, false);
+	if (appname != NULL && strncmp(appname, "pg_cron", 7) == 0)
+		return PGS_SOURCE_CRON;
+	return PGS_SOURCE_MANUAL;
+}
+
+const char *
+pgs_source_name(PgsSource source)
+{
+	switch (source)
+	{
+		case PGS_SOURCE_WORKER:
+			return "worker";
+		case PGS_SOURCE_CRON:
+			return "cron";
+		case PGS_SOURCE_MANUAL:
+			break;
+	}
+	return "manual";
+}
