@@ -43,6 +43,9 @@ FROM metrics_pullrequest;
 \echo
 \echo '== 3. Rows before: "expired" counts rows older than the policy keeps'
 SELECT * FROM demo_rows;
+\set QUIET on
+CREATE TEMP TABLE demo_before AS SELECT * FROM demo_rows;
+\set QUIET off
 
 \echo
 \echo '== 4. Preview (the seed''s cleanup_old_data --dry-run): nothing changes'
@@ -59,9 +62,12 @@ SELECT * FROM pgscale_cleanup();
 \echo '== 6. Rows after: no expired row is left, nothing newer was lost, pull'
 \echo '      requests untouched'
 SELECT * FROM demo_rows;
-SELECT bool_and(expired = 0 AND oldest >= keep_from)
-           FILTER (WHERE keep_from IS NOT NULL) AS nothing_expired_left
-FROM demo_rows;
+SELECT a.table_name, b.rows AS rows_before, b.expired AS expired_before,
+       a.rows AS rows_after,
+       a.rows = b.rows - coalesce(b.expired, 0) AS kept_all_unexpired,
+       a.expired IS NOT DISTINCT FROM
+           (CASE WHEN b.expired IS NOT NULL THEN 0 END) AS no_expired_left
+FROM demo_rows a JOIN demo_before b USING (table_name);
 
 \echo
 \echo '== 7. What pgscale did (table pgscale_log)'

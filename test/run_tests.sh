@@ -110,11 +110,15 @@ suite_installcheck() {
 	done
 	want regress || regress=()
 	want isolation || isolation=()
-	if [ ${#regress[@]} -eq 0 ] && [ ${#isolation[@]} -eq 0 ]; then
-		want regress && pgs_say "regress: no sql/*.sql tests, skipped" && tally regress 0 0
-		want isolation && pgs_say "isolation: no test/specs/*.spec, skipped" && tally isolation 0 0
-		return
+	if want regress && [ ${#regress[@]} -eq 0 ]; then
+		pgs_say "regress: no sql/*.sql tests, skipped"
+		tally regress 0 0
 	fi
+	if want isolation && [ ${#isolation[@]} -eq 0 ]; then
+		pgs_say "isolation: no test/specs/*.spec, skipped"
+		tally isolation 0 0
+	fi
+	[ ${#regress[@]} -eq 0 ] && [ ${#isolation[@]} -eq 0 ] && return
 
 	pgs_say "regress (${#regress[@]} tests) and isolation (${#isolation[@]} specs): make installcheck under pg_virtualenv"
 	rm -rf results output_iso regression.diffs regression.out
