@@ -112,8 +112,19 @@ pgs_install_deps() {
 		pgs_die "missing packages (run as root to install them): ${missing[*]}"
 	fi
 	pgs_say "installing ${missing[*]}"
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+	local log
+	log=$(mktemp "${TMPDIR:-/tmp}/pgscale-apt.XXXXXX") || return 1
+	# Wait for another apt-get to finish rather than fail on its lock.
+	if apt-get -o DPkg::Lock::Timeout=600 update -q >"$log" 2>&1 &&
+		apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+			"${missing[@]}" >>"$log" 2>&1 </dev/null; then
+		echo "installed $(grep -c "^Setting up" "$log") packages"
+		rm -f "$log"
+	else
+		tail -n 40 "$log"
+		echo "error: apt-get failed (full log in $log)" >&2
+		return 1
+	fi
 }
 
 # Build pgscale with warnings as errors and install it (into PGS_DESTDIR

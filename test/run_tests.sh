@@ -114,11 +114,10 @@ suite_installcheck() {
 		pgs_say "regress: no sql/*.sql tests, skipped"
 		tally regress 0 0
 	fi
-	if want isolation && [ ${#isolation[@]} -eq 0 ]; then
-		pgs_say "isolation: no test/specs/*.spec, skipped"
-		tally isolation 0 0
+	if [ ${#regress[@]} -eq 0 ] && [ ${#isolation[@]} -eq 0 ]; then
+		skip_isolation
+		return
 	fi
-	[ ${#regress[@]} -eq 0 ] && [ ${#isolation[@]} -eq 0 ] && return
 
 	pgs_say "regress (${#regress[@]} tests) and isolation (${#isolation[@]} specs): make installcheck under pg_virtualenv"
 	rm -rf results output_iso regression.diffs regression.out
@@ -167,6 +166,14 @@ suite_installcheck() {
 			echo "isolation: did not run (pg_virtualenv exited with $rc)"
 			tally isolation 0 1
 		fi
+	fi
+	skip_isolation
+}
+
+skip_isolation() {
+	if want isolation && ! compgen -G 'test/specs/*.spec' >/dev/null; then
+		pgs_say "isolation: no test/specs/*.spec, skipped"
+		tally isolation 0 0
 	fi
 }
 
