@@ -165,9 +165,16 @@ SELECT fill('by_proc', 'date', 3000);
 SELECT pgscale_set_retention('by_proc', '365 days', 'd');
 SELECT rows_deleted AS would_delete
 FROM pgscale_cleanup(dry_run => true, relation => 'by_proc', batch_size => 100);
+SELECT pg_stat_force_next_flush();
+SELECT xact_commit AS commits_before FROM pg_stat_database
+WHERE datname = current_database() \gset
 CALL pgscale_cleanup_proc(relation => 'by_proc', batch_size => 100);
+SELECT pg_stat_force_next_flush();
 SELECT count(*) FILTER (WHERE d < current_date - 365) AS expired_left, count(*) AS kept
 FROM by_proc;
+-- 1536 rows in batches of about 100: at least a dozen commits
+SELECT xact_commit - :commits_before >= 12 AS committed_per_batch
+FROM pg_stat_database WHERE datname = current_database();
 -- a dry run through the procedure changes nothing
 SELECT fill('by_proc', 'date', 3000);
 CALL pgscale_cleanup_proc(dry_run => true, relation => 'by_proc');

@@ -83,7 +83,7 @@ typedef struct PgsBatchState PgsBatchState;
 extern PgsBatchState *pgs_batch_begin(Oid relid, const char *time_column,
 									  Oid cutoff_type, Datum cutoff,
 									  int batch_size);
-extern const char *pgs_batch_strategy_name(PgsBatchState *state);
+extern char *pgs_batch_describe(PgsBatchState *state);
 extern int64 pgs_batch_next(PgsBatchState *state, bool *done);
 extern int64 pgs_batch_count(PgsBatchState *state);
 

@@ -38,6 +38,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -94,15 +95,35 @@ typedef struct ExpiredPartition
 static void process_relation(TableRun *run, Oid relid);
 
 /*
+ * set_synchronous_commit
+ *		Set synchronous_commit for the current transaction only.
+ */
+static void
+set_synchronous_commit(bool on)
+{
+	(void) set_config_option("synchronous_commit", on ? "on" : "off",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
  * commit_if_allowed
  *		In the procedure, end the transaction after a step so that locks
  *		are released and no transaction grows long.
+ *
+ *		These intermediate commits need not wait for the WAL flush: a crash
+ *		can only undo the last few batches, which the next run deletes
+ *		again, and the procedure's last commit is synchronous, which makes
+ *		every earlier one durable too.
  */
 static void
 commit_if_allowed(TableRun *run)
 {
 	if (run->opt->nonatomic)
+	{
 		pgs_spi_commit();
+		set_synchronous_commit(false);
+	}
 }
 
 /*
@@ -208,9 +229,7 @@ trim_relation(TableRun *run, Oid relid)
 	if (total > 0)
 		pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
 					   true, started,
-					   psprintf("batches of %d rows, %s strategy",
-								run->opt->batch_size,
-								pgs_batch_strategy_name(step.batch)));
+					   pgs_batch_describe(step.batch));
 	commit_if_allowed(run);
 }
 
@@ -563,6 +582,9 @@ run_cleanup(const CleanupOptions *opt)
 	else
 		policies = pgs_load_policies(InvalidOid);
 
+	if (opt->nonatomic)
+		set_synchronous_commit(false);
+
 	foreach(lc, policies)
 	{
 		PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
@@ -589,10 +611,11 @@ run_cleanup(const CleanupOptions *opt)
 	}
 
 	if (!opt->dry_run)
-	{
 		pgs_log_prune();
-		if (opt->nonatomic)
-			pgs_spi_commit();
+	if (opt->nonatomic)
+	{
+		set_synchronous_commit(true);
+		pgs_spi_commit();
 	}
 	return runs;
 }
