@@ -188,8 +188,8 @@ pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype)
 /* ---------- months ---------- */
 
 /* Months are counted as year * 12 + (month - 1). */
-static int
-month_of_date(DateADT date)
+int
+pgs_month_of_date(DateADT date)
 {
 	int			year,
 				month,
@@ -199,19 +199,19 @@ month_of_date(DateADT date)
 	return year * 12 + month - 1;
 }
 
-static DateADT
-first_day_of(int month)
+DateADT
+pgs_first_day_of(int month)
 {
 	return date2j(month / 12, month % 12 + 1, 1) - POSTGRES_EPOCH_JDATE;
 }
 
 /*
- * current_month
+ * pgs_current_month
  *		This month: by the session's calendar for date and timestamp keys,
  *		in the policy's time zone (UTC by default) for timestamptz keys.
  */
-static int
-current_month(Oid keytype, const char *tz)
+int
+pgs_current_month(Oid keytype, const char *tz)
 {
 	if (keytype == TIMESTAMPTZOID)
 	{
@@ -219,20 +219,20 @@ current_month(Oid keytype, const char *tz)
 
 		local = DirectFunctionCall2(timestamptz_zone, CStringGetTextDatum(tz),
 									TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
-		return month_of_date(DatumGetDateADT(DirectFunctionCall1(timestamp_date, local)));
+		return pgs_month_of_date(DatumGetDateADT(DirectFunctionCall1(timestamp_date, local)));
 	}
-	return month_of_date(GetSQLCurrentDate());
+	return pgs_month_of_date(GetSQLCurrentDate());
 }
 
 /*
- * month_bound
+ * pgs_month_bound
  *		Midnight on the first of the month, as a value of the key's type;
  *		for timestamptz, midnight in the given time zone.
  */
-static Datum
-month_bound(int month, Oid keytype, const char *tz)
+Datum
+pgs_month_bound(int month, Oid keytype, const char *tz)
 {
-	Datum		date = DateADTGetDatum(first_day_of(month));
+	Datum		date = DateADTGetDatum(pgs_first_day_of(month));
 	Datum		ts;
 
 	if (keytype == DATEOID)
@@ -244,12 +244,12 @@ month_bound(int month, Oid keytype, const char *tz)
 }
 
 /*
- * month_partition_name
+ * pgs_month_partition_name
  *		<parent>_YYYY_MM; past NAMEDATALEN the parent's name is clipped (at
  *		a character boundary) and a hash of it keeps clipped names apart.
  */
-static char *
-month_partition_name(const char *parent, int month)
+char *
+pgs_month_partition_name(const char *parent, int month)
 {
 	char		suffix[16];
 	int			len = strlen(parent);
@@ -353,11 +353,11 @@ spi_exec(const char *sql)
 }
 
 /*
- * storage_clause
+ * pgs_storage_clause
  *		" WITH (...)" carrying the reloptions of a template table, or "".
  */
-static char *
-storage_clause(Oid template_rel)
+char *
+pgs_storage_clause(Oid template_rel)
 {
 	HeapTuple	tuple;
 	Datum		d;
@@ -399,12 +399,12 @@ storage_clause(Oid template_rel)
 }
 
 /*
- * copy_grants
+ * pgs_copy_grants
  *		Grant on child what is granted on parent (the owner's own rights
  *		come with ownership).
  */
-static void
-copy_grants(Oid parent, Oid child)
+void
+pgs_copy_grants(Oid parent, Oid child)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(parent)};
@@ -462,12 +462,12 @@ relreplident(Oid relid)
 }
 
 /*
- * copy_replica_identity
+ * pgs_copy_replica_identity
  *		Give child the replica identity of parent (or, when the parent has
  *		the default, of the template partition).
  */
-static void
-copy_replica_identity(Oid parent, Oid template_rel, Oid child)
+void
+pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child)
 {
 	char		ident = relreplident(parent);
 	char	   *qchild = pgs_qualified_name(child);
@@ -505,12 +505,12 @@ copy_replica_identity(Oid parent, Oid template_rel, Oid child)
 }
 
 /*
- * column_list
+ * pgs_column_list
  *		The parent's stored columns (not dropped, not generated), quoted and
  *		comma-separated, for moving rows between partitions.
  */
-static char *
-column_list(Oid relid)
+char *
+pgs_column_list(Oid relid)
 {
 	Relation	rel = table_open(relid, NoLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -531,8 +531,8 @@ column_list(Oid relid)
 	return buf.data;
 }
 
-static char *
-bound_literal(Datum value, Oid keytype)
+char *
+pgs_bound_literal(Datum value, Oid keytype)
 {
 	Oid			typoutput;
 	bool		isvarlena;
@@ -551,8 +551,8 @@ static void
 create_month_step(void *arg)
 {
 	MonthStep  *step = (MonthStep *) arg;
-	Datum		lo = month_bound(step->month, step->keytype, step->tz);
-	Datum		hi = month_bound(step->month + 1, step->keytype, step->tz);
+	Datum		lo = pgs_month_bound(step->month, step->keytype, step->tz);
+	Datum		hi = pgs_month_bound(step->month + 1, step->keytype, step->tz);
 	char	   *qparent = pgs_qualified_name(step->parent);
 	Oid			nsp = get_rel_namespace(step->parent);
 	char	   *name;
@@ -575,7 +575,7 @@ create_month_step(void *arg)
 									  &default_part)))
 		return;					/* made meanwhile, or covered by a wider one */
 
-	name = month_partition_name(get_rel_name(step->parent), step->month);
+	name = pgs_month_partition_name(get_rel_name(step->parent), step->month);
 	existing = get_relname_relid(name, nsp);
 	if (OidIsValid(existing))
 		ereport(ERROR,
@@ -590,7 +590,7 @@ create_month_step(void *arg)
 	spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
 					  " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)%s%s%s",
 					  quote_qualified_identifier(get_namespace_name(nsp), name),
-					  qparent, storage_clause(template_rel),
+					  qparent, pgs_storage_clause(template_rel),
 					  OidIsValid(tablespace) ? " TABLESPACE " : "",
 					  OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : ""));
 	CommandCounterIncrement();
@@ -600,11 +600,11 @@ create_month_step(void *arg)
 	if (owner != GetUserId())
 		spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", pgs_qualified_name(child),
 						  quote_identifier(GetUserNameFromId(owner, false))));
-	copy_grants(step->parent, child);
+	pgs_copy_grants(step->parent, child);
 
 	if (OidIsValid(default_part))
 	{
-		char	   *cols = column_list(step->parent);
+		char	   *cols = pgs_column_list(step->parent);
 		Oid			argtypes[2];
 		Datum		values[2] = {lo, hi};
 		int			ret;
@@ -626,8 +626,8 @@ create_month_step(void *arg)
 
 	spi_exec(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
 					  qparent, pgs_qualified_name(child),
-					  bound_literal(lo, step->keytype), bound_literal(hi, step->keytype)));
-	copy_replica_identity(step->parent, template_rel, child);
+					  pgs_bound_literal(lo, step->keytype), pgs_bound_literal(hi, step->keytype)));
+	pgs_copy_replica_identity(step->parent, template_rel, child);
 	step->created = child;
 }
 
@@ -690,7 +690,7 @@ void
 pgs_premake_range(Oid relid, Oid keytype, const char *tz, int months_ahead,
 				  bool have_from, DateADT from, int *first, int *last)
 {
-	int			now = current_month(keytype, tz);
+	int			now = pgs_current_month(keytype, tz);
 
 	if (months_ahead < 0)
 		ereport(ERROR,
@@ -702,7 +702,7 @@ pgs_premake_range(Oid relid, Oid keytype, const char *tz, int months_ahead,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("months_ahead must be at most %d", PGS_MAX_NEW_PARTITIONS),
 				 errhint("Premake a few months; the maintenance cycle adds the next ones in time.")));
-	*first = have_from ? month_of_date(from) : now;
+	*first = have_from ? pgs_month_of_date(from) : now;
 	*last = now + months_ahead;
 	if (*last - *first + 1 > PGS_MAX_NEW_PARTITIONS)
 		ereport(ERROR,

@@ -97,6 +97,19 @@ extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 Oid keytype, const char *tz);
 extern const char *pgs_policy_time_zone(Oid relid);
 
+/* ---- Online conversion (issue 3): partitions.c helpers used by convert.c ---- */
+extern int	pgs_month_of_date(DateADT date);
+extern DateADT pgs_first_day_of(int month);
+extern int	pgs_current_month(Oid keytype, const char *tz);
+extern Datum pgs_month_bound(int month, Oid keytype, const char *tz);
+extern char *pgs_month_partition_name(const char *parent, int month);
+extern char *pgs_storage_clause(Oid template_rel);
+extern void pgs_copy_grants(Oid parent, Oid child);
+extern void pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child);
+extern char *pgs_column_list(Oid relid);
+extern char *pgs_bound_literal(Datum value, Oid keytype);
+/* ---- end of online conversion (issue 3) ---- */
+
 /* log.c: the pgscale_log table */
 extern void pgs_log_action(Oid relid, const char *action, const char *object,
 						   int64 rows, bool rows_known, TimestampTz started,
