@@ -169,3 +169,31 @@ AS 'MODULE_PATHNAME', 'pgscale_forget_dropped';
 CREATE EVENT TRIGGER pgscale_forget_dropped ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION @extschema@.pgscale_forget_dropped();
+
+-- Online conversion (issue 3) ------------------------------------------------
+--
+-- Procedures: they commit between their steps so that no lock is held for
+-- long.  A procedure cannot carry a SET clause and still commit, so these run
+-- every statement with fully qualified names and pin search_path themselves.
+--
+CREATE PROCEDURE @extschema@.pgscale_partition_table(
+    relation regclass,
+    time_column name,
+    months_ahead integer DEFAULT 3,
+    extend_keys boolean DEFAULT false)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgscale_partition_table';
+
+COMMENT ON PROCEDURE @extschema@.pgscale_partition_table(regclass, name, integer, boolean) IS
+    'turn a plain table into a table partitioned by month on time_column, online: the old table becomes its partition up to next month (ACCESS EXCLUSIVE only for a catalog-only swap); extend_keys adds time_column to primary keys and unique constraints (building their new index blocks writes unless one was created beforehand with CREATE UNIQUE INDEX CONCURRENTLY)';
+
+CREATE PROCEDURE @extschema@.pgscale_split_legacy(
+    relation regclass,
+    batch_size integer DEFAULT 10000)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgscale_split_legacy';
+
+COMMENT ON PROCEDURE @extschema@.pgscale_split_legacy(regclass, integer) IS
+    'move the rows of the legacy partition left by pgscale_partition_table into monthly partitions, one month per transaction (batch_size: most rows moved per statement); the parent is locked only for a catalog-only swap; an UPDATE of a row while its month is moved finds it gone and changes nothing';
+
+-- End of online conversion (issue 3) ------------------------------------------

@@ -89,4 +89,24 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #include "varatt.h"
 #endif
 
+/* ---- Online conversion (issue 3) ---- */
+
+/* Schema privileges: object_aclcheck() since 16. */
+#if PG_VERSION_NUM >= 160000
+#define pgs_namespace_aclcheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define pgs_namespace_aclcheck(nspid, roleid, mode) \
+	pg_namespace_aclcheck((nspid), (roleid), (mode))
+#endif
+
+/* UNIQUE NULLS NOT DISTINCT exists since 15. */
+#if PG_VERSION_NUM >= 150000
+#define pgs_index_nulls_not_distinct(form) ((form)->indnullsnotdistinct)
+#else
+#define pgs_index_nulls_not_distinct(form) false
+#endif
+
+/* ---- end of online conversion (issue 3) ---- */
+
 #endif							/* PGSCALE_COMPAT_H */
