@@ -1189,9 +1189,10 @@ read_sequences(Oid relid)
 
 		if (att->attisdropped)
 			continue;
+		/* the table name is parsed, the column name taken literally */
 		seq = query_text(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
 								  quote_literal_cstr(pgs_qualified_name(relid)),
-								  quote_literal_cstr(quote_identifier(NameStr(att->attname)))),
+								  quote_literal_cstr(NameStr(att->attname))),
 						 InvalidOid);
 		if (seq == NULL)
 			continue;
@@ -1382,17 +1383,16 @@ swap_step(void *arg)
 		else
 			exec_sql("DROP INDEX %s.%s", qnsp, quote_identifier(ix->name));
 		legacy_ixname = ChooseRelationName(ix->name, NULL, "legacy", cv->nsp, false);
+		exec_sql("ALTER INDEX %s.%s RENAME TO %s", qnsp,
+				 quote_identifier(ix->extension->name),
+				 quote_identifier(legacy_ixname));
 		if (OidIsValid(ix->conoid))
 			exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s%s", qlegacy,
 					 quote_identifier(legacy_ixname),
 					 ix->contype == CONSTRAINT_PRIMARY ? "PRIMARY KEY" : "UNIQUE",
-					 quote_identifier(ix->extension->name),
+					 quote_identifier(legacy_ixname),
 					 ix->deferrable ? (ix->deferred ? " DEFERRABLE INITIALLY DEFERRED" :
 									   " DEFERRABLE") : "");
-		else
-			exec_sql("ALTER INDEX %s.%s RENAME TO %s", qnsp,
-					 quote_identifier(ix->extension->name),
-					 quote_identifier(legacy_ixname));
 		if (ix->replident)
 			exec_sql("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qlegacy,
 					 quote_identifier(legacy_ixname));
@@ -1428,13 +1428,14 @@ swap_step(void *arg)
 			char	   *newseq;
 			Oid			newseqoid;
 
-			state = query_text(psprintf("SELECT pg_catalog.format('%%s, %%s', last_value, is_called)"
+			state = query_text(psprintf("SELECT pg_catalog.format('%%s, %%s', last_value,"
+										" CASE WHEN is_called THEN 'true' ELSE 'false' END)"
 										" FROM %s", s->seqname), InvalidOid);
 			exec_sql("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY", qlegacy,
 					 quote_identifier(s->column));
 			newseq = query_text(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
 										 quote_literal_cstr(qorig),
-										 quote_literal_cstr(quote_identifier(s->column))),
+										 quote_literal_cstr(s->column)),
 								InvalidOid);
 			newseqoid = DatumGetObjectId(DirectFunctionCall1(regclassin,
 															 CStringGetDatum(newseq)));
