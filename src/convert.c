@@ -2019,7 +2019,7 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 		/* fence the month off the legacy partition (brief lock) */
 		ensure_check(sp->legacy, legacy_check_name(sp->new_lo, sp->new_hi),
 					 range_condition(sp->keycol, sp->keytype, sp->tz, sp->new_lo, sp->new_hi),
-					 legacy_check_name(sp->lo, sp->hi), "fence a month off the legacy partition of",
+					 legacy_check_name(sp->lo, sp->hi), "fence a month off legacy partition",
 					 false);
 
 		started = GetCurrentTimestamp();
