@@ -92,9 +92,18 @@ extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
 							  int months_ahead, bool have_from, DateADT from,
 							  int *first, int *last);
+typedef struct PgsNewPartition
+{
+	Oid			relid;			/* InvalidOid in a dry run or on error */
+	char	   *name;
+	int64		moved;			/* rows taken from the default partition */
+	char	   *error;			/* set when the month could not be made */
+} PgsNewPartition;
+
 extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 int last_month, const char *keycol,
-										 Oid keytype, const char *tz);
+										 Oid keytype, const char *tz,
+										 bool dry_run);
 extern const char *pgs_policy_time_zone(Oid relid);
 
 /* log.c: the pgscale_log table */
@@ -102,6 +111,18 @@ extern void pgs_log_action(Oid relid, const char *action, const char *object,
 						   int64 rows, bool rows_known, TimestampTz started,
 						   const char *detail);
 extern void pgs_log_prune(void);
+
+/* retention.c: one policy's retention, for the maintenance cycle */
+typedef struct PgsRetentionResult
+{
+	TimestampTz cutoff;
+	int			partitions_dropped;
+	int64		rows_deleted;
+	List	   *errors;			/* messages of failed steps */
+} PgsRetentionResult;
+
+extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
+								PgsRetentionResult *result);
 
 /* batch.c: deleting expired rows of one table in batches */
 typedef struct PgsBatchState PgsBatchState;
