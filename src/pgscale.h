@@ -26,6 +26,10 @@ extern int	pgscale_naptime;
 extern char *pgscale_role;
 extern bool pgscale_enabled;
 extern int	pgscale_max_workers;
+extern int	pgscale_batch_strategy;
+
+#define PGS_BATCH_AUTO 0
+#define PGS_BATCH_TIME_RANGE 1
 extern void pgs_define_gucs(void);
 
 /* worker.c: the launcher and the per-database workers */
