@@ -18,14 +18,18 @@
 # run CREATE EXTENSION pgtap; CREATE EXTENSION pgscale; (in schema public).
 #
 # Runs as root on Debian 12 (installs missing packages with apt-get); the
-# clusters run as the postgres user.  Set PGS_PGVERSION to test another
-# installed PostgreSQL major version.
+# clusters run as the postgres user.  Environment: PGS_PGVERSION (another
+# installed PostgreSQL major version), PGS_DESTDIR (install into a staging
+# directory instead of the system, see test/lib.sh), PGS_TEST_TIMEOUT
+# (seconds for a pg_regress or isolation run or one pgTAP or TAP file; 600).
 set -uo pipefail
 
 # shellcheck source=test/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PGS_ROOT" || exit 1
 
+# Longest a pg_regress or isolation run, or one pgTAP or TAP file, may take.
+TIMEOUT=${PGS_TEST_TIMEOUT:-600}
 PASSED=0
 FAILED=0
 SUMMARY=()
@@ -130,15 +134,17 @@ suite_installcheck() {
 		trap "exit 143" TERM
 		if [ "$2" -gt 0 ]; then
 			echo "--- pg_regress"
-			make -s installcheck TAP_TESTS= ISOLATION= 2>&1 | tee "$1/regress.out"
+			timeout -k 10 "$4" make -s installcheck TAP_TESTS= ISOLATION= 2>&1 |
+				tee "$1/regress.out"
 			echo $? >"$1/regress.rc"
 		fi
 		if [ "$3" -gt 0 ]; then
 			echo "--- isolation"
-			make -s installcheck TAP_TESTS= REGRESS= 2>&1 | tee "$1/isolation.out"
+			timeout -k 10 "$4" make -s installcheck TAP_TESTS= REGRESS= 2>&1 |
+				tee "$1/isolation.out"
 			echo $? >"$1/isolation.rc"
 		fi
-		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}"
+		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}" "$TIMEOUT"
 	rc=$?
 
 	if [ ${#regress[@]} -gt 0 ]; then
@@ -209,8 +215,9 @@ suite_pgtap() {
 			fail=$((fail + 1))
 			continue
 		fi
-		PATH=$PGS_BINDIR:$PATH pg_prove -v -d "$db" "$f" >"$out" 2>&1
+		PATH=$PGS_BINDIR:$PATH timeout -k 10 "$TIMEOUT" pg_prove -v -d "$db" "$f" >"$out" 2>&1
 		rc=$?
+		[ "$rc" = 124 ] && echo "$f: timed out after $TIMEOUT s" >>"$out"
 		cat "$out"
 		tap_count "$out" "$rc"
 		pass=$((pass + TAP_PASS))
@@ -271,7 +278,7 @@ suite_tap() {
 
 	for f in "${files[@]}"; do
 		out=$WORK/tap_$(basename "$f" .pl).out
-		pgs_as_postgres env -C "$copy" \
+		pgs_as_postgres timeout -k 10 "$TIMEOUT" env -C "$copy" \
 			PATH="$PGS_BINDIR:$PATH" \
 			PERL5LIB="$perldir/src/test/perl${PERL5LIB:+:$PERL5LIB}" \
 			PG_REGRESS="$perldir/src/test/regress/pg_regress" \
@@ -279,6 +286,7 @@ suite_tap() {
 			TEMP_CONFIG="$copy/tap_extra.conf" \
 			prove -v "$f" >"$out" 2>&1
 		rc=$?
+		[ "$rc" = 124 ] && echo "$f: timed out after $TIMEOUT s" >>"$out"
 		cat "$out"
 		tap_count "$out" "$rc"
 		pass=$((pass + TAP_PASS))
