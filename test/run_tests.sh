@@ -144,8 +144,11 @@ suite_installcheck() {
 				tee "$1/isolation.out"
 			echo $? >"$1/isolation.rc"
 		fi
+		# Keep the server log, which pg_virtualenv removes with the cluster.
+		cp "${PG_CLUSTER_CONF_ROOT%/postgresql}"/log/*.log "$1/server.log"
 		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}" "$TIMEOUT"
 	rc=$?
+	pgs_log_crashes "$WORK/server.log"
 
 	if [ ${#regress[@]} -gt 0 ]; then
 		if [ -f "$WORK/regress.rc" ]; then
@@ -224,7 +227,7 @@ suite_pgtap() {
 		fail=$((fail + TAP_FAIL))
 		psql -X -q -d postgres -c "DROP DATABASE $db WITH (FORCE)"
 	done
-	[ "$fail" -gt 0 ] && echo "--- server log (end)" && pgs_cluster_log_tail "" 40
+	pgs_log_crashes "$PGS_CLUSTER_DIR/server.log"
 	pgs_cluster_stop
 	tally pgtap "$pass" "$fail"
 }
@@ -316,11 +319,13 @@ START=$SECONDS
 pgs_install_deps || pgs_die "could not install the packages the tests need"
 
 pgs_say "build: make WERROR=1 && make install"
-if ! pgs_build; then
+if ! pgs_build >"$WORK/build.log" 2>&1; then
+	cat "$WORK/build.log"
 	echo "build failed: no suite can run"
 	tally build 0 1
 	finish
 fi
+echo "built and installed${PGS_DESTDIR:+ into $PGS_DESTDIR}"
 
 if want regress || want isolation; then
 	suite_installcheck
