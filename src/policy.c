@@ -60,7 +60,7 @@ pgs_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
  *		catalog, not a table of an extension, not temporary, and owned by
  *		the caller.  "action" words the ownership error.
  */
-static void
+void
 pgs_validate_table(Oid relid, const char *action)
 {
 	HeapTuple	tuple;
