@@ -42,6 +42,7 @@ cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
 
 # Private mounts and PIDs: /proc, /dev, /sys, empty /tmp and /run; every
 # process left in the chroot is killed when the command ends.
+# shellcheck disable=SC2016  # expanded by the inner bash
 exec unshare --mount --pid --fork bash -c '
 	set -e
 	R=$1
