@@ -13,7 +13,7 @@ SET LOCAL TimeZone = 'Asia/Kolkata';
 
 \ir fixtures.psql
 
-SELECT plan(22 * 18 + 22);
+SELECT plan(22 * 21 + 22);
 
 --
 -- Plain tables, one per column type, default batch size.
@@ -42,6 +42,21 @@ SELECT pgscale_set_retention(('pgscale_t.b7_' || typ)::regclass, '400 days', 'ts
 SELECT pgscale_t.check_cleanup('pgscale_t.b7_date', 'ts', 'date', '400 days', 7);
 SELECT pgscale_t.check_cleanup('pgscale_t.b7_timestamp', 'ts', 'timestamp', '400 days', 7);
 SELECT pgscale_t.check_cleanup('pgscale_t.b7_timestamptz', 'ts', 'timestamptz', '400 days', 7);
+
+--
+-- Plain tables with an index on the time column, rows stored newest first
+-- (ids, and so the heap, go back in time), and few expired rows (730 of 800
+-- days kept): the planner finds the expired rows through the index, in time
+-- order, not in heap order.
+--
+SELECT pgscale_t.make_table('pgscale_t', 'ix_' || typ, 'ts', typ, 'indexed')
+  FROM unnest(ARRAY['date', 'timestamp', 'timestamptz']) typ;
+SELECT pgscale_set_retention(('pgscale_t.ix_' || typ)::regclass, '730 days', 'ts')
+  FROM unnest(ARRAY['date', 'timestamp', 'timestamptz']) typ;
+
+SELECT pgscale_t.check_cleanup('pgscale_t.ix_date', 'ts', 'date', '730 days', 50);
+SELECT pgscale_t.check_cleanup('pgscale_t.ix_timestamp', 'ts', 'timestamp', '730 days', 50);
+SELECT pgscale_t.check_cleanup('pgscale_t.ix_timestamptz', 'ts', 'timestamptz', '730 days', 100);
 
 --
 -- Monthly range partitions with a default partition holding old rows, rows
