@@ -13,7 +13,7 @@ SET LOCAL TimeZone = 'Asia/Kolkata';
 
 \ir fixtures.psql
 
-SELECT plan(22 * 21 + 22);
+SELECT plan(22 * 21 + 26);
 
 --
 -- Plain tables, one per column type, default batch size.
@@ -227,6 +227,39 @@ UPDATE pgscale_policy SET enabled = false WHERE table_name = 'pgscale_t.disabled
 SELECT ok(NOT EXISTS (SELECT FROM pgscale_cleanup() WHERE table_name = 'pgscale_t.disabled'::regclass),
           'cleanup of every policy skips a disabled policy');
 SELECT is((SELECT count(*) FROM pgscale_t.disabled), 4013::bigint, 'disabled policy: table untouched');
+
+--
+-- A table with inheritance children (pre-10 partitioning): the policy is
+-- either refused, or the cleanup leaves no expired row in the children.
+--
+CREATE TABLE pgscale_t.ih (id int, ts timestamptz);
+CREATE TABLE pgscale_t.ih_child () INHERITS (pgscale_t.ih);
+INSERT INTO pgscale_t.ih SELECT g, now() - g * interval '1 day' FROM generate_series(1, 800) g;
+INSERT INTO pgscale_t.ih_child SELECT g, now() - g * interval '1 day' FROM generate_series(1, 800) g;
+CREATE TABLE pgscale_t.ih_state AS
+    SELECT (pgscale_t.err($$SELECT pgscale_set_retention('pgscale_t.ih', '365 days', 'ts')$$)).state AS s;
+SELECT FROM pgscale_t.ih_state, pgscale_t.err($$SELECT * FROM pgscale_cleanup(relation => 'pgscale_t.ih')$$) WHERE s = 'ok';
+SELECT ok((SELECT s FROM pgscale_t.ih_state) <> 'ok'
+          OR (SELECT count(*) FROM pgscale_t.ih WHERE ts < now() - interval '365 days') = 0,
+          'inheritance parent: policy refused, or no expired row left in its children');
+
+--
+-- One broken policy (its time column was renamed) does not stop the
+-- cleanup of every other policy; it is logged as an error.
+--
+SELECT pgscale_t.make_table('pgscale_t', 'broken', 'ts', 'date');
+SELECT pgscale_t.make_table('pgscale_t', 'healthy', 'ts', 'date');
+SELECT pgscale_set_retention('pgscale_t.broken', '365 days', 'ts');
+SELECT pgscale_set_retention('pgscale_t.healthy', '365 days', 'ts');
+ALTER TABLE pgscale_t.broken RENAME COLUMN ts TO day;
+SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
+SELECT is((pgscale_t.err($$SELECT * FROM pgscale_cleanup()$$)).state, 'ok',
+          'cleanup of every policy survives a broken policy');
+SELECT is((SELECT count(*) FROM pgscale_t.healthy WHERE ts < current_date - 365), 0::bigint,
+          'the other policies are enforced');
+SELECT ok(EXISTS (SELECT FROM pgscale_log WHERE id > :log0 AND action ~* 'error'
+                                          AND relid = 'pgscale_t.broken'::regclass),
+          'the broken policy is logged as an error');
 
 SELECT * FROM finish();
 ROLLBACK;
