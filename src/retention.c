@@ -421,6 +421,14 @@ process_relation(TableRun *run, Oid relid)
 		case RELKIND_RELATION:
 		case RELKIND_FOREIGN_TABLE:
 			trim_relation(run, relid);
+			/* children of old-style (INHERITS) partitioning */
+			if (has_subclass(relid))
+			{
+				ListCell   *lc;
+
+				foreach(lc, find_inheritance_children(relid, NoLock))
+					process_relation(run, lfirst_oid(lc));
+			}
 			break;
 		default:
 			/* dropped meanwhile, or nothing that holds rows */

@@ -1,5 +1,6 @@
 # pg_dump / pg_restore of a database using pgscale keeps its policies, and
-# the restored database is maintained as the original was.
+# the restored database is maintained as the original was.  The node does
+# not preload pgscale: every SQL function must work without it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -52,6 +53,14 @@ is($node->safe_psql('restored',
 is($node->safe_psql('restored',
 		q{SELECT count(*) >= 3 FROM pg_inherits WHERE inhparent = '"Odd; Name"'::regclass}),
 	't', 'partitions are premade on the restored table');
+
+# not preloaded: no worker, and the status function says so without failing
+is($node->safe_psql('restored', q{SHOW shared_preload_libraries}), '',
+	'pgscale is not preloaded on this node');
+my ($rc, $out, $err) = $node->psql('restored',
+	q{SELECT count(*) FROM "My App".pgscale_worker_status()});
+is($out, '0', 'pgscale_worker_status() returns no row without the worker');
+like($err, qr/background worker is not running/, '... with a notice saying why');
 
 $node->stop;
 done_testing();
