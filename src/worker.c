@@ -344,6 +344,8 @@ shared_catalog_oid(Oid catalog, const char *name)
 static bool
 resolve(const char *dbname, Oid *dboid, Oid *roleoid)
 {
+	MemoryContext oldcxt = CurrentMemoryContext;
+
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	*dboid = shared_catalog_oid(DatabaseRelationId, dbname);
@@ -352,6 +354,8 @@ resolve(const char *dbname, Oid *dboid, Oid *roleoid)
 	else
 		*roleoid = shared_catalog_oid(AuthIdRelationId, pgscale_role);
 	CommitTransactionCommand();
+	/* the commit leaves TopMemoryContext current: back to the loop's */
+	MemoryContextSwitchTo(oldcxt);
 	return OidIsValid(*dboid) && OidIsValid(*roleoid);
 }
 
