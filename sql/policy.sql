@@ -2,7 +2,9 @@
 -- Policies: set, protect, remove; every bad input is an error that
 -- changes nothing.
 --
-CREATE EXTENSION pgscale;
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgscale;
+RESET client_min_messages;
 
 -- the policy table is dumped by pg_dump (extension configuration table)
 SELECT c.relname, e.extconfig IS NOT NULL AS has_config

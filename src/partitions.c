@@ -310,6 +310,46 @@ covering_partition(Oid parent, int64 lo, int64 hi, Oid *default_part)
 	return InvalidOid;
 }
 
+/* The ranges of a parent's partitions, read once per call. */
+typedef struct RangeList
+{
+	int			n;
+	int64	   *lo;				/* PG_INT64_MIN: MINVALUE */
+	int64	   *hi;				/* PG_INT64_MAX: MAXVALUE */
+} RangeList;
+
+static void
+read_ranges(Oid parent, RangeList *ranges)
+{
+	List	   *children = find_inheritance_children(parent, NoLock);
+	ListCell   *lc;
+
+	ranges->n = 0;
+	ranges->lo = palloc(sizeof(int64) * (list_length(children) + 1));
+	ranges->hi = palloc(sizeof(int64) * (list_length(children) + 1));
+	foreach(lc, children)
+	{
+		PgsPartBounds b;
+
+		if (!pgs_partition_bounds(lfirst_oid(lc), &b) || !b.is_range)
+			continue;
+		ranges->lo[ranges->n] = b.lo_unbounded ? PG_INT64_MIN : b.lo;
+		ranges->hi[ranges->n] = b.hi_unbounded ? PG_INT64_MAX : b.hi;
+		ranges->n++;
+	}
+}
+
+static bool
+range_covered(RangeList *ranges, int64 lo, int64 hi)
+{
+	int			i;
+
+	for (i = 0; i < ranges->n; i++)
+		if (ranges->lo[i] < hi && lo < ranges->hi[i])
+			return true;
+	return false;
+}
+
 /*
  * newest_partition
  *		The non-default partition with the highest upper bound: the one
@@ -634,22 +674,41 @@ create_month_step(void *arg)
 /*
  * pgs_create_month_partitions
  *		Create the missing monthly partitions of parent from first_month
- *		through last_month; returns the OIDs created.  Failures (after
- *		retries) are reported as warnings and logged; the other months go
- *		on.  SPI must be connected.
+ *		through last_month (in a dry run, only find them); returns a list
+ *		of PgsNewPartition.  Failures (after retries) are reported as
+ *		warnings and logged; the other months go on.  SPI must be
+ *		connected.
  */
 List *
 pgs_create_month_partitions(Oid parent, int first_month, int last_month,
-							const char *keycol, Oid keytype, const char *tz)
+							const char *keycol, Oid keytype, const char *tz,
+							bool dry_run)
 {
 	List	   *created = NIL;
 	int			month;
+	RangeList	ranges;
 
+	/* months already covered are skipped without locking anything */
+	read_ranges(parent, &ranges);
 	for (month = first_month; month <= last_month; month++)
 	{
 		MonthStep	step;
 		ErrorData  *edata = NULL;
 		TimestampTz started = GetCurrentTimestamp();
+		PgsNewPartition *np;
+
+		if (range_covered(&ranges,
+						  pgs_datum_as_timestamp(month_bound(month, keytype, tz), keytype),
+						  pgs_datum_as_timestamp(month_bound(month + 1, keytype, tz), keytype)))
+			continue;
+		if (dry_run)
+		{
+			np = palloc0(sizeof(PgsNewPartition));
+			np->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+												  month_partition_name(get_rel_name(parent), month));
+			created = lappend(created, np);
+			continue;
+		}
 
 		memset(&step, 0, sizeof(step));
 		step.parent = parent;
@@ -668,13 +727,21 @@ pgs_create_month_partitions(Oid parent, int first_month, int last_month,
 			pgs_log_action(parent, "error", NULL, 0, false, started,
 						   psprintf("create partition %04d-%02d: %s",
 									month / 12, month % 12 + 1, edata->message));
+			np = palloc0(sizeof(PgsNewPartition));
+			np->error = psprintf("create partition %04d-%02d: %s",
+								 month / 12, month % 12 + 1, edata->message);
+			created = lappend(created, np);
 			FreeErrorData(edata);
 			continue;
 		}
 		if (!OidIsValid(step.created))
 			continue;
-		created = lappend_oid(created, step.created);
-		pgs_log_action(parent, "create_partition", pgs_display_name(step.created),
+		np = palloc0(sizeof(PgsNewPartition));
+		np->relid = step.created;
+		np->name = pgs_display_name(step.created);
+		np->moved = step.moved;
+		created = lappend(created, np);
+		pgs_log_action(parent, "create_partition", np->name,
 					   step.moved, step.moved > 0, started,
 					   step.moved > 0 ? "rows moved from the default partition" : NULL);
 	}
@@ -762,13 +829,16 @@ pgscale_create_month_partitions(PG_FUNCTION_ARGS)
 	pgs_premake_range(relid, keytype, tz, PG_GETARG_INT32(1),
 					  !PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_DATEADT(2),
 					  &first, &last);
-	created = pgs_create_month_partitions(relid, first, last, keycol, keytype, tz);
+	created = pgs_create_month_partitions(relid, first, last, keycol, keytype,
+										  tz, false);
 	foreach(lc, created)
 	{
-		Datum		value = ObjectIdGetDatum(lfirst_oid(lc));
+		PgsNewPartition *np = (PgsNewPartition *) lfirst(lc);
+		Datum		value = ObjectIdGetDatum(np->relid);
 		bool		isnull = false;
 
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+		if (OidIsValid(np->relid))
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
 	}
 	SPI_finish();
 	return (Datum) 0;

@@ -21,7 +21,19 @@
 extern int	pgscale_lock_timeout;
 extern int	pgscale_lock_retries;
 extern int	pgscale_log_retention;
+extern char *pgscale_databases;
+extern int	pgscale_naptime;
+extern char *pgscale_role;
+extern bool pgscale_enabled;
+extern int	pgscale_max_workers;
+extern int	pgscale_batch_strategy;
+
+#define PGS_BATCH_AUTO 0
+#define PGS_BATCH_TIME_RANGE 1
 extern void pgs_define_gucs(void);
+
+/* worker.c: the launcher and the per-database workers */
+extern void pgs_worker_init(void);
 
 /* Who started the work, as recorded in pgscale_log.source. */
 typedef enum PgsSource
@@ -92,9 +104,18 @@ extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
 							  int months_ahead, bool have_from, DateADT from,
 							  int *first, int *last);
+typedef struct PgsNewPartition
+{
+	Oid			relid;			/* InvalidOid in a dry run or on error */
+	char	   *name;
+	int64		moved;			/* rows taken from the default partition */
+	char	   *error;			/* set when the month could not be made */
+} PgsNewPartition;
+
 extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 int last_month, const char *keycol,
-										 Oid keytype, const char *tz);
+										 Oid keytype, const char *tz,
+										 bool dry_run);
 extern const char *pgs_policy_time_zone(Oid relid);
 
 /* ---- Online conversion (issue 3): partitions.c helpers used by convert.c ---- */
@@ -114,7 +135,22 @@ extern char *pgs_bound_literal(Datum value, Oid keytype);
 extern void pgs_log_action(Oid relid, const char *action, const char *object,
 						   int64 rows, bool rows_known, TimestampTz started,
 						   const char *detail);
-extern void pgs_log_prune(void);
+extern int64 pgs_log_prune(void);
+
+/* maintenance.c */
+extern int	pgs_last_cycle_errors;
+
+/* retention.c: one policy's retention, for the maintenance cycle */
+typedef struct PgsRetentionResult
+{
+	TimestampTz cutoff;
+	int			partitions_dropped;
+	int64		rows_deleted;
+	List	   *errors;			/* messages of failed steps */
+} PgsRetentionResult;
+
+extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
+								PgsRetentionResult *result);
 
 /* batch.c: deleting expired rows of one table in batches */
 typedef struct PgsBatchState PgsBatchState;

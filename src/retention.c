@@ -74,6 +74,7 @@ typedef struct TableRun
 	int			partitions_dropped;
 	int64		rows_deleted;
 	bool		failed;
+	List	   *errors;			/* messages of the steps that failed */
 	TimestampTz started;
 	TimestampTz finished;
 } TableRun;
@@ -136,6 +137,9 @@ record_error(TableRun *run, Oid object, const char *what, ErrorData *edata,
 			 TimestampTz started)
 {
 	run->failed = true;
+	run->errors = lappend(run->errors,
+						  psprintf("%s %s: %s", what, pgs_display_name(object),
+								   edata->message));
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("pgscale could not %s %s: %s", what,
@@ -417,6 +421,14 @@ process_relation(TableRun *run, Oid relid)
 		case RELKIND_RELATION:
 		case RELKIND_FOREIGN_TABLE:
 			trim_relation(run, relid);
+			/* children of old-style (INHERITS) partitioning */
+			if (has_subclass(relid))
+			{
+				ListCell   *lc;
+
+				foreach(lc, find_inheritance_children(relid, NoLock))
+					process_relation(run, lfirst_oid(lc));
+			}
 			break;
 		default:
 			/* dropped meanwhile, or nothing that holds rows */
@@ -466,29 +478,79 @@ compute_cutoff(TableRun *run, Oid coltype, Interval *span)
 		run->cutoff_report = DatumGetTimestampTz(run->cutoff);
 }
 
+/* The first step of a policy: check its column and fix the cutoff. */
+typedef struct PrepareStep
+{
+	TableRun   *run;
+	Interval	span;
+} PrepareStep;
+
+static void
+prepare_step(void *arg)
+{
+	PrepareStep *step = (PrepareStep *) arg;
+	Oid			coltype;
+
+	coltype = pgs_time_column_type(step->run->relid, step->run->time_column, false);
+	compute_cutoff(step->run, coltype, &step->span);
+}
+
 /*
  * run_policy
- *		Enforce one policy; fills run with what was done.
+ *		Enforce one policy; fills run with what was done.  A policy that
+ *		has become broken (its column dropped or retyped) is recorded as an
+ *		error like any failed step.
  */
 static void
 run_policy(TableRun *run, PgsPolicy *pol)
 {
-	Interval	span;
-	Oid			coltype;
+	PrepareStep step;
+	ErrorData  *edata = NULL;
 
 	run->relid = pol->relid;
 	run->time_column = pol->time_column;
+	step.run = run;
 	if (run->opt->have_days)
 	{
-		memset(&span, 0, sizeof(span));
-		span.day = run->opt->days;
+		memset(&step.span, 0, sizeof(step.span));
+		step.span.day = run->opt->days;
 	}
 	else
-		span = pol->retention;
+		step.span = pol->retention;
 
-	coltype = pgs_time_column_type(pol->relid, pol->time_column, false);
-	compute_cutoff(run, coltype, &span);
+	if (!pgs_run_guarded(prepare_step, &step, &edata))
+	{
+		record_error(run, pol->relid, "apply the retention of", edata,
+					 GetCurrentTimestamp());
+		return;
+	}
 	process_relation(run, pol->relid);
+}
+
+/*
+ * pgs_apply_retention
+ *		Enforce one policy's retention for a maintenance cycle; nonatomic
+ *		when the caller may commit between steps.  SPI must be connected.
+ */
+void
+pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
+					PgsRetentionResult *result)
+{
+	CleanupOptions opt;
+	TableRun	run;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.dry_run = dry_run;
+	opt.batch_size = 10000;
+	opt.nonatomic = nonatomic;
+	memset(&run, 0, sizeof(run));
+	run.opt = &opt;
+	run.started = GetCurrentTimestamp();
+	run_policy(&run, pol);
+	result->cutoff = run.cutoff_report;
+	result->partitions_dropped = run.partitions_dropped;
+	result->rows_deleted = run.rows_deleted;
+	result->errors = run.errors;
 }
 
 /*
