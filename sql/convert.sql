@@ -262,3 +262,4 @@ DROP SCHEMA cv CASCADE;
 DROP ROLE regress_cv_owner;
 DROP ROLE regress_cv_app;
 DROP ROLE regress_cv_stranger;
+DROP EXTENSION pgscale;

@@ -1548,8 +1548,15 @@ swap_step(void *arg)
 	pgs_premake_range(parent, cv->keytype, cv->tz, cv->months_ahead, true,
 					  pgs_first_day_of(cv->bound), &first, &last);
 	created = pgs_create_month_partitions(parent, first, last, cv->timecol,
-										  cv->keytype, cv->tz);
-	cv->premade = list_length(created);
+										  cv->keytype, cv->tz, false);
+	cv->premade = 0;
+	foreach(lc, created)
+	{
+		PgsNewPartition *np = (PgsNewPartition *) lfirst(lc);
+
+		if (OidIsValid(np->relid))
+			cv->premade++;
+	}
 	{
 		PgsPolicy  *pol = pgs_find_policy(parent);
 

@@ -698,14 +698,14 @@ pgs_create_month_partitions(Oid parent, int first_month, int last_month,
 		PgsNewPartition *np;
 
 		if (range_covered(&ranges,
-						  pgs_datum_as_timestamp(month_bound(month, keytype, tz), keytype),
-						  pgs_datum_as_timestamp(month_bound(month + 1, keytype, tz), keytype)))
+						  pgs_datum_as_timestamp(pgs_month_bound(month, keytype, tz), keytype),
+						  pgs_datum_as_timestamp(pgs_month_bound(month + 1, keytype, tz), keytype)))
 			continue;
 		if (dry_run)
 		{
 			np = palloc0(sizeof(PgsNewPartition));
 			np->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
-												  month_partition_name(get_rel_name(parent), month));
+												  pgs_month_partition_name(get_rel_name(parent), month));
 			created = lappend(created, np);
 			continue;
 		}
