@@ -754,17 +754,12 @@ typedef struct Conversion
  */
 static void
 refuse(int code, Oid relid, const char *why, const char *hint)
-pg_attribute_noreturn();
-
-static void
-refuse(int code, Oid relid, const char *why, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(code),
 			 errmsg("cannot partition table %s: %s", pgs_display_name(relid), why),
 			 errdetail("The table was not changed."),
 			 errhint("%s", hint)));
-	pg_unreachable();
 }
 
 /*
