@@ -1835,6 +1835,8 @@ cut_step(void *arg)
 	Oid			tablespace = get_rel_tablespace(sp->parent);
 	Oid			owner = pgs_relation_owner(sp->parent);
 	List	   *fkeys;
+	List	   *checks;
+	List	   *not_valid = NIL;
 	ListCell   *lc;
 	ErrorData  *edata = NULL;
 	uint64		n;
@@ -1861,6 +1863,22 @@ cut_step(void *arg)
 	exec_sql("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range CHECK (%s)", qname,
 			 range_condition(sp->keycol, sp->keytype, sp->tz, sp->part_lo, sp->part_hi));
 
+	/*
+	 * LIKE copies the parent's NOT VALID checks as valid ones, which old
+	 * rows may violate: put them back NOT VALID after the move.
+	 */
+	checks = read_constraints(sp->parent, CONSTRAINT_CHECK, NULL);
+	foreach(lc, checks)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		if (strstr(c->def, " NOT VALID") != NULL)
+		{
+			exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qname, quote_identifier(c->name));
+			not_valid = lappend(not_valid, c);
+		}
+	}
+
 	/* the rows, at most batch_size per statement */
 	sp->moved = 0;
 	do
@@ -1881,6 +1899,13 @@ cut_step(void *arg)
 		n = SPI_processed;
 		sp->moved += (int64) n;
 	} while (n >= (uint64) sp->batch_size);
+
+	foreach(lc, not_valid)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qname, quote_identifier(c->name), c->def);
+	}
 
 	/* foreign keys checked once for the whole month, not row by row */
 	fkeys = read_constraints(sp->parent, CONSTRAINT_FOREIGN, NULL);
