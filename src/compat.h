@@ -83,4 +83,40 @@ extern void pgs_init_materialized_srf(FunctionCallInfo fcinfo);
 #include "varatt.h"
 #endif
 
+/* ---- Diagnostics (issue 4): begin ---------------------------------------- */
+
+/*
+ * Measuring a relation's files without opening it (relsize.c): the
+ * "no backend" number was renamed with ProcNumber in 17, the relation map
+ * speaks of file numbers since 16, and GetRelationPath() returns a
+ * RelPathStr by value since 18.
+ */
+#include "common/relpath.h"
+#include "utils/relmapper.h"
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#define PGS_NO_BACKEND INVALID_PROC_NUMBER
+#else
+#include "storage/backendid.h"
+#define PGS_NO_BACKEND InvalidBackendId
+#endif
+
+#if PG_VERSION_NUM >= 180000
+#define pgs_relation_path(db, spc, filenumber, fork) \
+	pstrdup(GetRelationPath((db), (spc), (filenumber), PGS_NO_BACKEND, (fork)).str)
+#else
+#define pgs_relation_path(db, spc, filenumber, fork) \
+	GetRelationPath((db), (spc), (filenumber), PGS_NO_BACKEND, (fork))
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#define pgs_relmap_filenumber(relid, shared) \
+	RelationMapOidToFilenumber((relid), (shared))
+#else
+#define pgs_relmap_filenumber(relid, shared) \
+	RelationMapOidToFilenode((relid), (shared))
+#endif
+
+/* ---- Diagnostics (issue 4): end ------------------------------------------ */
+
 #endif							/* PGSCALE_COMPAT_H */
