@@ -142,3 +142,125 @@ AS 'MODULE_PATHNAME', 'pgscale_forget_dropped';
 CREATE EVENT TRIGGER pgscale_forget_dropped ON sql_drop
     WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA', 'DROP OWNED')
     EXECUTE FUNCTION @extschema@.pgscale_forget_dropped();
+
+-- Diagnostics (issue 4) ------------------------------------------------------
+--
+-- The seed's monitoring checklist as functions.  All of them only read
+-- (except pgscale_snapshot_sizes), never wait on a lock (a locked relation
+-- is reported as skipped), work on a hot standby and for a role that has
+-- no more than pg_monitor.
+--
+
+CREATE FUNCTION @extschema@.pgscale_unused_indexes(min_scans bigint DEFAULT 100)
+RETURNS TABLE (
+    schema_name     name,
+    table_name      name,
+    index_name      name,
+    idx_scan        bigint,
+    index_bytes     bigint,
+    index_size      text,
+    reason          text,
+    drop_statement  text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_unused_indexes';
+
+COMMENT ON FUNCTION @extschema@.pgscale_unused_indexes(bigint) IS
+    'indexes scanned fewer than min_scans times, and invalid ones, without those that enforce constraints; largest first';
+
+CREATE FUNCTION @extschema@.pgscale_duplicate_indexes()
+RETURNS TABLE (
+    schema_name     name,
+    table_name      name,
+    index_name      name,
+    covered_by      name,
+    kind            text,
+    index_bytes     bigint,
+    drop_statement  text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_duplicate_indexes';
+
+COMMENT ON FUNCTION @extschema@.pgscale_duplicate_indexes() IS
+    'indexes made redundant by an identical index (exact) or a wider btree they lead (prefix)';
+
+CREATE FUNCTION @extschema@.pgscale_missing_indexes(min_rows bigint DEFAULT 10000)
+RETURNS TABLE (
+    schema_name     name,
+    table_name      name,
+    seq_scan        bigint,
+    seq_tup_read    bigint,
+    idx_scan        bigint,
+    live_rows       bigint,
+    index_count     integer,
+    table_bytes     bigint,
+    table_size      text,
+    advice          text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_missing_indexes';
+
+COMMENT ON FUNCTION @extschema@.pgscale_missing_indexes(bigint) IS
+    'tables over min_rows live rows read by sequential scans more than ten times as often as by index, tables without any index included';
+
+CREATE FUNCTION @extschema@.pgscale_table_bloat(exact boolean DEFAULT false)
+RETURNS TABLE (
+    schema_name     name,
+    table_name      name,
+    index_name      name,
+    kind            text,
+    relation_bytes  bigint,
+    wasted_bytes    bigint,
+    wasted_percent  numeric,
+    method          text,
+    advice          text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_table_bloat';
+
+COMMENT ON FUNCTION @extschema@.pgscale_table_bloat(boolean) IS
+    'wasted space per table and btree index: estimated from the catalogs, or measured by pgstattuple with exact => true';
+
+CREATE FUNCTION @extschema@.pgscale_slow_queries(lim integer DEFAULT 20)
+RETURNS TABLE (
+    queryid         bigint,
+    username        name,
+    calls           bigint,
+    total_ms        double precision,
+    mean_ms         double precision,
+    max_ms          double precision,
+    rows            bigint,
+    hit_percent     numeric,
+    total_percent   numeric,
+    query           text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_slow_queries';
+
+COMMENT ON FUNCTION @extschema@.pgscale_slow_queries(integer) IS
+    'statements of this database with the highest mean time, from pg_stat_statements when installed';
+
+CREATE FUNCTION @extschema@.pgscale_space_report(lim integer DEFAULT 20)
+RETURNS TABLE (
+    schema_name     name,
+    table_name      name,
+    total_bytes     bigint,
+    table_bytes     bigint,
+    index_bytes     bigint,
+    toast_bytes     bigint,
+    estimated_rows  bigint,
+    total_size      text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_space_report';
+
+COMMENT ON FUNCTION @extschema@.pgscale_space_report(integer) IS
+    'largest tables, partitions summed at their parent';
+
+-- End of Diagnostics (issue 4) -----------------------------------------------
