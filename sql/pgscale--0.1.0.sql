@@ -151,6 +151,34 @@ CREATE EVENT TRIGGER pgscale_forget_dropped ON sql_drop
 -- no more than pg_monitor.
 --
 
+--
+-- Size history, filled by pgscale_snapshot_sizes() (daily, from pgscale's
+-- background worker or pg_cron).  Tables are named, not referenced by OID,
+-- so that the history survives a dump and restore; pg_dump keeps it.
+--
+CREATE TABLE @extschema@.pgscale_size_history (
+    captured_at     timestamptz NOT NULL,
+    schema_name     name NOT NULL,
+    table_name      name NOT NULL,
+    relid           oid,
+    total_bytes     bigint,
+    table_bytes     bigint,
+    index_bytes     bigint,
+    toast_bytes     bigint,
+    estimated_rows  bigint,
+    PRIMARY KEY (schema_name, table_name, captured_at)
+);
+
+CREATE INDEX pgscale_size_history_captured_at_idx
+    ON @extschema@.pgscale_size_history (captured_at);
+
+COMMENT ON TABLE @extschema@.pgscale_size_history IS
+    'pgscale table sizes over time, partitions summed at their parent';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgscale_size_history', '');
+
+GRANT SELECT ON @extschema@.pgscale_size_history TO PUBLIC;
+
 CREATE FUNCTION @extschema@.pgscale_unused_indexes(min_scans bigint DEFAULT 100)
 RETURNS TABLE (
     schema_name     name,
@@ -262,5 +290,69 @@ AS 'MODULE_PATHNAME', 'pgscale_space_report';
 
 COMMENT ON FUNCTION @extschema@.pgscale_space_report(integer) IS
     'largest tables, partitions summed at their parent';
+
+CREATE FUNCTION @extschema@.pgscale_health()
+RETURNS TABLE (
+    check_name      text,
+    status          text,
+    value           text,
+    threshold       text,
+    advice          text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_health';
+
+COMMENT ON FUNCTION @extschema@.pgscale_health() IS
+    'the monitoring checklist: each check ok, warn, critical or unknown, with what to do';
+
+CREATE FUNCTION @extschema@.pgscale_snapshot_sizes()
+RETURNS integer
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_snapshot_sizes';
+
+COMMENT ON FUNCTION @extschema@.pgscale_snapshot_sizes() IS
+    'record the size of every table in pgscale_size_history; returns the number of tables recorded';
+
+-- It writes: only the superuser, and roles granted EXECUTE, may run it.
+REVOKE EXECUTE ON FUNCTION @extschema@.pgscale_snapshot_sizes() FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.pgscale_growth_forecast(horizon interval DEFAULT '90 days')
+RETURNS TABLE (
+    schema_name     name,
+    table_name      name,
+    samples         integer,
+    first_snapshot  timestamptz,
+    last_snapshot   timestamptz,
+    current_bytes   bigint,
+    bytes_per_day   bigint,
+    forecast_bytes  bigint,
+    forecast_size   text,
+    fit_r2          double precision)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_growth_forecast';
+
+COMMENT ON FUNCTION @extschema@.pgscale_growth_forecast(interval) IS
+    'each table''s size at now() + horizon, by a linear fit through its size snapshots';
+
+CREATE FUNCTION @extschema@.pgscale_scaling_advice()
+RETURNS TABLE (
+    tier            integer,
+    tier_name       text,
+    action          text,
+    measured        text,
+    trigger         text,
+    verdict         text)
+LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
+SET jit = off
+AS 'MODULE_PATHNAME', 'pgscale_scaling_advice';
+
+COMMENT ON FUNCTION @extschema@.pgscale_scaling_advice() IS
+    'the seed''s scaling tiers with what this database measures: each action due now, to plan within 90 days, not yet, or done';
 
 -- End of Diagnostics (issue 4) -----------------------------------------------
