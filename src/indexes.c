@@ -59,15 +59,17 @@ PG_FUNCTION_INFO_V1(pgscale_duplicate_indexes);
  * indexes of partitions that are attached to a partitioned index are
  * grouped under the topmost one (their scans and sizes summed), and a
  * group is left out when any member enforces a constraint or is a replica
- * identity.  $1 is min_scans.
+ * identity.  An invalid unique index (a failed CREATE UNIQUE INDEX
+ * CONCURRENTLY) backs no constraint and serves no query: it is listed as
+ * invalid.  $1 is min_scans.
  */
 static const char *unused_sql =
 "WITH member AS ("
 "  SELECT CASE WHEN c.relispartition"
 "              THEN pg_catalog.pg_partition_root(c.oid) ELSE c.oid END AS root,"
 "         c.oid, c.relkind, c.relpages,"
-"         i.indisprimary OR i.indisunique OR i.indisexclusion OR i.indisreplident"
-"           OR k.conindid IS NOT NULL AS enforces"
+"         i.indisprimary OR (i.indisunique AND i.indisvalid) OR i.indisexclusion"
+"           OR i.indisreplident OR k.conindid IS NOT NULL AS enforces"
 "    FROM pg_catalog.pg_index i"
 "    JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
 "    LEFT JOIN " PGS_CONSTRAINT_INDEXES " k ON k.conindid = c.oid"
@@ -105,8 +107,10 @@ static const char *unused_sql =
  * the oldest.  A btree is prefix-covered by a valid wider btree of the
  * same table whose leading key columns (with their operator classes,
  * collations and options) are its key columns, with the same predicate,
- * and whose columns include its INCLUDE columns; a unique index is never
- * prefix-covered (it enforces more).
+ * and whose columns include its INCLUDE columns (so (b) is covered by
+ * (b, c) and by (b) INCLUDE (c)); a unique index is never prefix-covered
+ * (it enforces more), and an index listed as an exact duplicate never
+ * covers another: dropping every listed index together stays safe.
  */
 static const char *duplicate_sql =
 "WITH idx AS ("
@@ -151,8 +155,9 @@ static const char *duplicate_sql =
 "              AND b.keys[0] = a.keys[0]"
 "   WHERE a.narrow AND b.wide"
 "     AND b.oid <> a.oid"
+"     AND b.oid NOT IN (SELECT e.oid FROM exact e)"
 "     AND a.pred IS NOT DISTINCT FROM b.pred"
-"     AND a.nkey < b.nkey"
+"     AND (a.nkey < b.nkey OR (a.nkey = b.nkey AND a.natts < b.natts))"
 "     AND a.keys[0:a.nkey - 1] = b.keys[0:a.nkey - 1]"
 "     AND a.opc[0:a.nkey - 1] = b.opc[0:a.nkey - 1]"
 "     AND a.coll[0:a.nkey - 1] = b.coll[0:a.nkey - 1]"
