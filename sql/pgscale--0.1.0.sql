@@ -130,6 +130,33 @@ COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass
     'pgscale_cleanup committing after every batch and every dropped partition';
 
 --
+-- Monthly partitions
+--
+CREATE FUNCTION @extschema@.pgscale_create_month_partitions(
+    relation regclass,
+    months_ahead integer DEFAULT 3,
+    from_month date DEFAULT NULL)
+RETURNS SETOF regclass
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_create_month_partitions';
+
+COMMENT ON FUNCTION @extschema@.pgscale_create_month_partitions(regclass, integer, date) IS
+    'create the missing monthly partitions from from_month (default: this month) through months_ahead months from now';
+
+CREATE FUNCTION @extschema@.pgscale_set_partitioning(
+    relation regclass,
+    months_ahead integer DEFAULT 3,
+    time_zone text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_set_partitioning';
+
+COMMENT ON FUNCTION @extschema@.pgscale_set_partitioning(regclass, integer, text) IS
+    'keep months_ahead monthly partitions premade (counted from now) during maintenance';
+
+--
 -- Forget the policies of tables that are dropped, so that no policy ever
 -- points at a stale OID.
 --

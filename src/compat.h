@@ -39,8 +39,14 @@
  */
 #if PG_VERSION_NUM >= 150000
 #define pgs_init_materialized_srf(fcinfo) InitMaterializedSRF((fcinfo), 0)
+#define pgs_init_materialized_srf_scalar(fcinfo) \
+	InitMaterializedSRF((fcinfo), MAT_SRF_USE_EXPECTED_DESC)
 #else
-extern void pgs_init_materialized_srf(FunctionCallInfo fcinfo);
+extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expected);
+#define pgs_init_materialized_srf(fcinfo) \
+	pgs_init_materialized_srf_flags((fcinfo), false)
+#define pgs_init_materialized_srf_scalar(fcinfo) \
+	pgs_init_materialized_srf_flags((fcinfo), true)
 #define PGSCALE_NEED_MATERIALIZED_SRF 1
 #endif
 

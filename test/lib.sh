@@ -1,0 +1,258 @@
+# shellcheck shell=bash
+# test/lib.sh: shell functions shared by pgscale's scripts (test runner, demo,
+# benchmarks).  Source it from bash:
+#
+#     . "$(dirname "$0")/lib.sh"         # or an absolute path
+#
+# and use:
+#
+#     pgs_install_deps [package ...]  install what is missing with apt-get
+#     pgs_build                       make WERROR=1 && make install
+#     pgs_at_exit 'command'           run a command when the script exits,
+#                                     even on error or Ctrl-C (newest first;
+#                                     $PGS_EXIT_STATUS holds the exit status)
+#     pgs_cluster_start [guc=value ...]
+#                                     start a throwaway cluster owned by
+#                                     postgres, on a unix socket in a fresh
+#                                     temporary directory; exports PGHOST,
+#                                     PGPORT, PGUSER, PGDATABASE, PGDATA;
+#                                     returns non-zero (after printing the
+#                                     log) if it cannot start
+#     pgs_cluster_stop [dir]          stop it and remove its directory (also
+#                                     done at exit by pgs_cluster_start)
+#     pgs_virtualenv [options] command
+#                                     pg_virtualenv -t on a free port
+#     pgs_as_postgres command ...     run a command as the postgres user
+#
+# Nothing here uses port 5432 or touches the system's clusters.  The caller
+# chooses its own shell options (set -euo pipefail is expected).
+#
+# PGS_DESTDIR=/some/dir (absolute, readable by postgres) installs pgscale
+# into that staging directory instead of the system, and every cluster
+# started here loads it from there (Debian's extension_destdir setting), so
+# that several checkouts can be built and tested at once on one machine.
+
+# Where things are.  PGS_PGVERSION picks the PostgreSQL major version.
+PGS_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+: "${PGS_PGVERSION:=15}"
+: "${PG_CONFIG:=/usr/lib/postgresql/$PGS_PGVERSION/bin/pg_config}"
+PGS_BINDIR=/usr/lib/postgresql/$PGS_PGVERSION/bin
+export PG_CONFIG
+
+# Same results everywhere: UTF-8, C collation, English messages.
+export LANG=C.UTF-8
+unset LC_ALL LANGUAGE LC_CTYPE LC_COLLATE LC_MESSAGES
+export DEBIAN_FRONTEND=noninteractive
+
+# Print a heading.
+pgs_say() {
+	printf '\n==> %s\n' "$*"
+}
+
+# Print an error and exit.
+pgs_die() {
+	printf 'error: %s\n' "$*" >&2
+	exit 1
+}
+
+#
+# Exit handlers: one trap for the whole script, so that several cleanups
+# (clusters, temporary directories) can be registered and all of them run,
+# newest first, whether the script ends normally, fails or is interrupted.
+#
+PGS_EXIT_HANDLERS=()
+
+pgs_at_exit() {
+	PGS_EXIT_HANDLERS+=("$1")
+}
+
+_pgs_run_exit_handlers() {
+	local rc=$? i
+	set +e
+	trap - EXIT
+	# shellcheck disable=SC2034  # read by the handlers
+	PGS_EXIT_STATUS=$rc
+	for ((i = ${#PGS_EXIT_HANDLERS[@]} - 1; i >= 0; i--)); do
+		eval "${PGS_EXIT_HANDLERS[i]}"
+	done
+	PGS_EXIT_HANDLERS=()
+	exit "$rc"
+}
+
+trap _pgs_run_exit_handlers EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+#
+# Packages.  The list every script needs; callers may add more.
+#
+PGS_PACKAGES=(
+	build-essential
+	postgresql-"$PGS_PGVERSION"
+	postgresql-server-dev-"$PGS_PGVERSION"
+	postgresql-"$PGS_PGVERSION"-pgtap
+	postgresql-"$PGS_PGVERSION"-cron
+	postgresql-"$PGS_PGVERSION"-partman
+	libtap-parser-sourcehandler-pgtap-perl
+	libipc-run-perl
+)
+
+# Install the packages above (and any given) that are missing; apt-get update
+# runs only when something is missing.
+pgs_install_deps() {
+	local pkg missing=()
+	for pkg in "${PGS_PACKAGES[@]}" "$@"; do
+		if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]; then
+			missing+=("$pkg")
+		fi
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	if [ "$(id -u)" != 0 ]; then
+		pgs_die "missing packages (run as root to install them): ${missing[*]}"
+	fi
+	pgs_say "installing ${missing[*]}"
+	local log
+	log=$(mktemp "${TMPDIR:-/tmp}/pgscale-apt.XXXXXX") || return 1
+	# Wait for another apt-get to finish rather than fail on its lock.
+	if apt-get -o DPkg::Lock::Timeout=600 update -q >"$log" 2>&1 &&
+		apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+			"${missing[@]}" >>"$log" 2>&1 </dev/null; then
+		echo "installed $(grep -c "^Setting up" "$log") packages"
+		rm -f "$log"
+	else
+		tail -n 40 "$log"
+		echo "error: apt-get failed (full log in $log)" >&2
+		return 1
+	fi
+}
+
+# Build pgscale with warnings as errors and install it (into PGS_DESTDIR
+# when set).  Output goes to the terminal; the exit status tells whether it
+# worked.
+pgs_build() {
+	make -C "$PGS_ROOT" -s clean >/dev/null 2>&1 || true
+	make -C "$PGS_ROOT" WERROR=1 PG_CONFIG="$PG_CONFIG" &&
+		make -C "$PGS_ROOT" -s install PG_CONFIG="$PG_CONFIG" \
+			${PGS_DESTDIR:+DESTDIR="$PGS_DESTDIR"}
+}
+
+# Print, one per line as guc=value, the settings a server needs to load
+# pgscale from PGS_DESTDIR (nothing when it is not set).
+pgs_destdir_settings() {
+	[ -n "${PGS_DESTDIR:-}" ] || return 0
+	case $PGS_DESTDIR in /*) ;; *) pgs_die "PGS_DESTDIR must be an absolute path" ;; esac
+	echo "extension_destdir=$PGS_DESTDIR"
+	echo "dynamic_library_path=$PGS_DESTDIR$("$PG_CONFIG" --pkglibdir):\$libdir"
+}
+
+# Run a command as the postgres user (or as ourselves if we are not root),
+# from /, since the caller's directory may be closed to postgres.
+pgs_as_postgres() {
+	if [ "$(id -u)" = 0 ]; then
+		(cd / && runuser -u postgres -- "$@")
+	else
+		(cd / && "$@")
+	fi
+}
+
+# Print a port that nothing listens on, away from 5432 and from the range
+# PostgreSQL::Test::Cluster draws from (49152-65535).
+pgs_free_port() {
+	local port i
+	for i in $(seq 1 200); do
+		port=$((20000 + RANDOM % 28000))
+		[ -e "/var/run/postgresql/.s.PGSQL.$port" ] && continue
+		[ -e "/tmp/.s.PGSQL.$port" ] && continue
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+		echo "$port"
+		return 0
+	done
+	pgs_die "no free port found"
+}
+
+# Print guc=value as a postgresql.conf line.
+pgs_conf_line() {
+	printf "%s = '%s'\n" "${1%%=*}" "$(printf %s "${1#*=}" | sed "s/'/''/g")"
+}
+
+#
+# Throwaway cluster in a temporary directory: data, socket and log all live
+# in it, the server listens on no TCP address, and it is stopped and removed
+# when the script exits.  Arguments are postgresql.conf settings, e.g.
+# shared_preload_libraries=pgscale; they override the defaults below
+# (fsync=off, since nothing here needs to survive a power cut).
+#
+pgs_cluster_start() {
+	local dir port setting
+	local -a settings
+	mapfile -t settings < <(pgs_destdir_settings)
+	settings+=("$@")
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-cluster.XXXXXX")
+	pgs_at_exit "pgs_cluster_stop $(printf %q "$dir")"
+	chmod 755 "$dir"
+	[ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+	port=$(pgs_free_port) || return 1
+
+	if ! pgs_as_postgres "$PGS_BINDIR/initdb" -D "$dir/data" -U postgres \
+		-A trust -E UTF8 --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1; then
+		cat "$dir/initdb.log" >&2
+		echo "error: initdb failed" >&2
+		return 1
+	fi
+	{
+		echo "# added by pgscale test/lib.sh"
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$dir'"
+		echo "port = $port"
+		echo "fsync = off"
+		echo "log_line_prefix = '%m [%p] %q%a '"
+		for setting in "${settings[@]}"; do
+			pgs_conf_line "$setting"
+		done
+	} >>"$dir/data/postgresql.conf"
+
+	if ! pgs_as_postgres "$PGS_BINDIR/pg_ctl" -D "$dir/data" -l "$dir/server.log" \
+		-w -t 120 start >/dev/null; then
+		tail -n 50 "$dir/server.log" >&2
+		echo "error: the throwaway cluster did not start" >&2
+		return 1
+	fi
+	export PGHOST=$dir PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+	export PGDATA=$dir/data PGS_CLUSTER_DIR=$dir
+	unset PGHOSTADDR PGSERVICE PGPASSWORD
+}
+
+# Stop a throwaway cluster (the last one started, by default) and remove it.
+# Safe to call twice.
+pgs_cluster_stop() {
+	local dir=${1:-${PGS_CLUSTER_DIR:-}}
+	[ -n "$dir" ] && [ -d "$dir" ] || return 0
+	if [ -f "$dir/data/postmaster.pid" ]; then
+		pgs_as_postgres "$PGS_BINDIR/pg_ctl" -D "$dir/data" -m immediate \
+			-w stop >/dev/null 2>&1
+	fi
+	rm -rf "$dir"
+}
+
+# Print the end of the server log of a throwaway cluster.
+pgs_cluster_log_tail() {
+	local dir=${1:-${PGS_CLUSTER_DIR:-}}
+	[ -f "$dir/server.log" ] && tail -n "${2:-50}" "$dir/server.log"
+}
+
+# Run a command under Debian's pg_virtualenv, on a free port, with the
+# cluster in a temporary directory (-t) so that it never collides with the
+# system's clusters or another pg_virtualenv.  Takes pg_virtualenv's options
+# (-o guc=value ...) then the command; pg_virtualenv removes the cluster when
+# the command ends, however it ends, and prints the server log on failure.
+pgs_virtualenv() {
+	local setting port
+	local -a opts=()
+	while IFS= read -r setting; do
+		opts+=(-o "$setting")
+	done < <(pgs_destdir_settings)
+	port=$(pgs_free_port) || return 1
+	PGPORT=$port pg_virtualenv -t -v "$PGS_PGVERSION" -c "--locale=C.UTF-8" \
+		"${opts[@]}" "$@"
+}

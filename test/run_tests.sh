@@ -1,0 +1,325 @@
+#!/bin/bash
+# test/run_tests.sh: build pgscale and run every test suite, each against its
+# own throwaway PostgreSQL cluster, then print "N passed, N failed".
+#
+#     test/run_tests.sh                  # everything (what CI runs)
+#     test/run_tests.sh pgtap tap        # only some suites
+#
+# Suites: regress (sql/*.sql, expected/*.out), isolation (test/specs/*.spec,
+# test/expected/*.out), pgtap (test/pgtap/*.sql), tap (test/t/*.pl).
+# A suite with no files is skipped and counts as 0.
+#
+# Counted: each pg_regress and isolation test, each TAP assertion ("ok N" /
+# "not ok N"; a TODO failure counts as passed), and one failure for a TAP or
+# pgTAP file that fails without a "not ok" line (died, wrong plan), for a
+# suite whose cluster did not come up, and for a failed build.
+#
+# pgTAP files get a fresh database each, in which this runner has already
+# run CREATE EXTENSION pgtap; CREATE EXTENSION pgscale; (in schema public).
+#
+# Runs as root on Debian 12 (installs missing packages with apt-get); the
+# clusters run as the postgres user.  Set PGS_PGVERSION to test another
+# installed PostgreSQL major version.
+set -uo pipefail
+
+# shellcheck source=test/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$PGS_ROOT" || exit 1
+
+PASSED=0
+FAILED=0
+SUMMARY=()
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-tests.XXXXXX") || exit 1
+chmod 755 "$WORK"
+pgs_at_exit "rm -rf $(printf %q "$WORK")"
+
+# Record the result of a suite.
+tally() {
+	local suite=$1 pass=$2 fail=$3
+	PASSED=$((PASSED + pass))
+	FAILED=$((FAILED + fail))
+	SUMMARY+=("$(printf '%-10s %4d passed, %d failed' "$suite:" "$pass" "$fail")")
+	printf -- '--- %s: %d passed, %d failed\n' "$suite" "$pass" "$fail"
+}
+
+# Print the end of the summary and exit with the right status.
+finish() {
+	local line
+	echo
+	echo "=== summary"
+	for line in "${SUMMARY[@]}"; do
+		echo "$line"
+	done
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+	exit
+}
+
+# Show a file (a diff, a log) with a heading, cut after 400 lines.
+show() {
+	local file=$1 lines
+	[ -s "$file" ] || return 0
+	lines=$(wc -l <"$file")
+	echo "------ $file"
+	head -n 400 "$file"
+	[ "$lines" -gt 400 ] && echo "------ ($((lines - 400)) more lines in $file)"
+	echo "------"
+}
+
+# Count TAP assertions in the output of one file: sets TAP_PASS, TAP_FAIL.
+# A file that failed ($2 non-zero) without any "not ok" line is one failure.
+tap_count() {
+	local out=$1 rc=$2
+	TAP_PASS=$(grep -cE '^ok [0-9]+|^not ok [0-9]+.*# *TODO' "$out")
+	TAP_FAIL=$(grep -E '^not ok [0-9]+' "$out" | grep -cvE '# *TODO')
+	if [ "$rc" -ne 0 ] && [ "$TAP_FAIL" -eq 0 ]; then
+		TAP_FAIL=1
+	fi
+}
+
+# Count pg_regress results (PostgreSQL 15's "test x ... ok" format and the
+# TAP format of 16 and later): sets REG_PASS, REG_FAIL.
+regress_count() {
+	local out=$1
+	REG_PASS=$(grep -cE '^(test +|     +)?[^ ]+ +\.\.\. ok( |$)|^ok [0-9]+ ' "$out")
+	REG_FAIL=$(grep -cE '^(test +|     +)?[^ ]+ +\.\.\. (FAILED|failed)|^not ok [0-9]+ ' "$out")
+}
+
+want() {
+	[ ${#SUITES[@]} -eq 0 ] && return 0
+	local s
+	for s in "${SUITES[@]}"; do
+		[ "$s" = "$1" ] && return 0
+	done
+	return 1
+}
+
+#
+# pg_regress and isolation: make installcheck inside pg_virtualenv, with
+# pgscale preloaded.  The two run one after the other in the same cluster
+# (each in its own database), so that a failure of one still runs the other.
+#
+suite_installcheck() {
+	local -a regress=() isolation=()
+	local f rc
+	for f in sql/*.sql; do
+		case $(basename "$f") in pgscale--*) ;; *) [ -f "$f" ] && regress+=("$f") ;; esac
+	done
+	for f in test/specs/*.spec; do
+		[ -f "$f" ] && isolation+=("$f")
+	done
+	want regress || regress=()
+	want isolation || isolation=()
+	if want regress && [ ${#regress[@]} -eq 0 ]; then
+		pgs_say "regress: no sql/*.sql tests, skipped"
+		tally regress 0 0
+	fi
+	if [ ${#regress[@]} -eq 0 ] && [ ${#isolation[@]} -eq 0 ]; then
+		skip_isolation
+		return
+	fi
+
+	pgs_say "regress (${#regress[@]} tests) and isolation (${#isolation[@]} specs): make installcheck under pg_virtualenv"
+	rm -rf results output_iso regression.diffs regression.out
+	# The inner script runs in the cluster's environment (PGHOST, PGPORT...).
+	# shellcheck disable=SC2016
+	pgs_virtualenv -o shared_preload_libraries=pgscale \
+		bash -c '
+		set -o pipefail
+		trap "exit 130" INT
+		trap "exit 143" TERM
+		if [ "$2" -gt 0 ]; then
+			echo "--- pg_regress"
+			make -s installcheck TAP_TESTS= ISOLATION= 2>&1 | tee "$1/regress.out"
+			echo $? >"$1/regress.rc"
+		fi
+		if [ "$3" -gt 0 ]; then
+			echo "--- isolation"
+			make -s installcheck TAP_TESTS= REGRESS= 2>&1 | tee "$1/isolation.out"
+			echo $? >"$1/isolation.rc"
+		fi
+		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}"
+	rc=$?
+
+	if [ ${#regress[@]} -gt 0 ]; then
+		if [ -f "$WORK/regress.rc" ]; then
+			regress_count "$WORK/regress.out"
+			if [ "$(cat "$WORK/regress.rc")" != 0 ]; then
+				show regression.diffs
+				[ "$REG_FAIL" -eq 0 ] && REG_FAIL=1
+			fi
+			tally regress "$REG_PASS" "$REG_FAIL"
+		else
+			echo "regress: did not run (pg_virtualenv exited with $rc)"
+			tally regress 0 1
+		fi
+	fi
+	if [ ${#isolation[@]} -gt 0 ]; then
+		if [ -f "$WORK/isolation.rc" ]; then
+			regress_count "$WORK/isolation.out"
+			if [ "$(cat "$WORK/isolation.rc")" != 0 ]; then
+				show output_iso/regression.diffs
+				[ "$REG_FAIL" -eq 0 ] && REG_FAIL=1
+			fi
+			tally isolation "$REG_PASS" "$REG_FAIL"
+		else
+			echo "isolation: did not run (pg_virtualenv exited with $rc)"
+			tally isolation 0 1
+		fi
+	fi
+	skip_isolation
+}
+
+skip_isolation() {
+	if want isolation && ! compgen -G 'test/specs/*.spec' >/dev/null; then
+		pgs_say "isolation: no test/specs/*.spec, skipped"
+		tally isolation 0 0
+	fi
+}
+
+#
+# pgTAP: pg_prove over each file, each in a fresh database that already has
+# pgtap and pgscale, in one throwaway cluster with pgscale preloaded.
+#
+suite_pgtap() {
+	local -a files=()
+	local f i=0 db out rc pass=0 fail=0
+	for f in test/pgtap/*.sql; do
+		[ -f "$f" ] && files+=("$f")
+	done
+	if [ ${#files[@]} -eq 0 ]; then
+		pgs_say "pgtap: no test/pgtap/*.sql, skipped"
+		tally pgtap 0 0
+		return
+	fi
+
+	pgs_say "pgtap (${#files[@]} files): pg_prove, one fresh database per file"
+	if ! pgs_cluster_start shared_preload_libraries=pgscale; then
+		tally pgtap 0 1
+		return
+	fi
+	for f in "${files[@]}"; do
+		i=$((i + 1))
+		db=pgtap_$i
+		out=$WORK/pgtap_$i.out
+		if ! psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $db" ||
+			! psql -X -q -v ON_ERROR_STOP=1 -d "$db" \
+				-c 'CREATE EXTENSION pgtap' -c 'CREATE EXTENSION pgscale'; then
+			echo "$f: could not prepare database $db"
+			fail=$((fail + 1))
+			continue
+		fi
+		PATH=$PGS_BINDIR:$PATH pg_prove -v -d "$db" "$f" >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		tap_count "$out" "$rc"
+		pass=$((pass + TAP_PASS))
+		fail=$((fail + TAP_FAIL))
+		psql -X -q -d postgres -c "DROP DATABASE $db WITH (FORCE)"
+	done
+	[ "$fail" -gt 0 ] && echo "--- server log (end)" && pgs_cluster_log_tail "" 40
+	pgs_cluster_stop
+	tally pgtap "$pass" "$fail"
+}
+
+# Stop any server a TAP test left behind under a directory, then remove it.
+# After an interrupt the test's own cleanup may still be running, so try a
+# few times.
+tap_cleanup() {
+	local dir=$1 pidfile i
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		[ -d "$dir" ] || return 0
+		while IFS= read -r pidfile; do
+			pgs_as_postgres "$PGS_BINDIR/pg_ctl" -D "$(dirname "$pidfile")" \
+				-m immediate stop >/dev/null 2>&1
+		done < <(find "$dir" -name postmaster.pid 2>/dev/null)
+		rm -rf "$dir" 2>/dev/null
+		sleep 0.5
+	done
+}
+
+#
+# TAP: prove over each file as the postgres user, on PostgreSQL::Test::Cluster
+# (each test makes and removes its own clusters), in a copy of the tree that
+# postgres can write to.
+#
+suite_tap() {
+	local -a files=()
+	local f copy out rc pass=0 fail=0 perldir log setting
+	for f in test/t/*.pl; do
+		[ -f "$f" ] && files+=("$f")
+	done
+	if [ ${#files[@]} -eq 0 ]; then
+		pgs_say "tap: no test/t/*.pl, skipped"
+		tally tap 0 0
+		return
+	fi
+
+	pgs_say "tap (${#files[@]} files): prove on PostgreSQL::Test::Cluster, as postgres"
+	perldir=$("$PG_CONFIG" --pgxs)
+	perldir=${perldir%/src/makefiles/pgxs.mk}
+	copy=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-tap.XXXXXX") || return 1
+	pgs_at_exit "tap_cleanup $(printf %q "$copy")"
+	tar -C "$PGS_ROOT" --exclude=./.git -cf - . | tar -C "$copy" -xf -
+	# With PGS_DESTDIR, every node must load pgscale from there.
+	: >"$copy/tap_extra.conf"
+	while IFS= read -r setting; do
+		pgs_conf_line "$setting" >>"$copy/tap_extra.conf"
+	done < <(pgs_destdir_settings)
+	[ "$(id -u)" = 0 ] && chown -R postgres:postgres "$copy"
+	chmod 755 "$copy"
+
+	for f in "${files[@]}"; do
+		out=$WORK/tap_$(basename "$f" .pl).out
+		pgs_as_postgres env -C "$copy" \
+			PATH="$PGS_BINDIR:$PATH" \
+			PERL5LIB="$perldir/src/test/perl${PERL5LIB:+:$PERL5LIB}" \
+			PG_REGRESS="$perldir/src/test/regress/pg_regress" \
+			TESTDIR="$copy" PG_CONFIG="$PG_CONFIG" \
+			TEMP_CONFIG="$copy/tap_extra.conf" \
+			prove -v "$f" >"$out" 2>&1
+		rc=$?
+		cat "$out"
+		tap_count "$out" "$rc"
+		pass=$((pass + TAP_PASS))
+		fail=$((fail + TAP_FAIL))
+		if [ "$rc" -ne 0 ]; then
+			log=$copy/tmp_check/log/regress_log_$(basename "$f" .pl)
+			[ -f "$log" ] && echo "------ end of $log" && tail -n 60 "$log"
+		fi
+	done
+	tap_cleanup "$copy"
+	tally tap "$pass" "$fail"
+}
+
+SUITES=()
+for arg in "$@"; do
+	case $arg in
+	regress | isolation | pgtap | tap) SUITES+=("$arg") ;;
+	-h | --help)
+		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+		exit 0
+		;;
+	*) pgs_die "unknown suite '$arg' (regress, isolation, pgtap, tap)" ;;
+	esac
+done
+
+START=$SECONDS
+pgs_install_deps || pgs_die "could not install the packages the tests need"
+
+pgs_say "build: make WERROR=1 && make install"
+if ! pgs_build; then
+	echo "build failed: no suite can run"
+	tally build 0 1
+	finish
+fi
+
+if want regress || want isolation; then
+	suite_installcheck
+fi
+want pgtap && suite_pgtap
+want tap && suite_tap
+
+echo
+echo "(took $((SECONDS - START)) s)"
+finish
