@@ -138,7 +138,7 @@ pgs_collect_forecast(Interval *horizon)
 		else
 		{
 			f->bytes_per_day = pgs_get_float8(row, 7);
-			f->forecast_bytes = (int64) Max(pgs_get_float8(row, 8), 0.0);
+			f->forecast_bytes = (int64) rint(Max(pgs_get_float8(row, 8), 0.0));
 		}
 		f->r2_null = pgs_isnull(row, 9);
 		f->r2 = pgs_get_float8(row, 9);
