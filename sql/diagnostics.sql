@@ -203,6 +203,8 @@ CREATE TABLE diag.packed (id integer, payload text) WITH (autovacuum_enabled = f
 INSERT INTO diag.packed SELECT g, repeat('x', 100) FROM generate_series(1, 20000) g;
 CREATE INDEX packed_id_idx ON diag.packed (id);
 VACUUM ANALYZE diag.packed;
+-- (the counters so far reach the statistics before the checks below read them)
+SELECT pg_stat_force_next_flush() IS NOT NULL AS flushed;
 
 SELECT table_name, index_name, kind, method, wasted_percent > 50 AS bloated,
        wasted_percent < 20 AS packed, relation_bytes > 0 AS sized
@@ -232,12 +234,14 @@ SELECT count(*) > 0 AS has_rows, bool_and(total_bytes IS NOT NULL) AS sized,
 BEGIN;
 SELECT pgscale_snapshot_sizes() = pgscale_snapshot_sizes() AS same;
 COMMIT;
--- a table growing by 1 MB a day for ten days
+-- a table growing by 1 MB a day for ten days (the forecast runs a moment
+-- after the rows were written: "on the line" within a kilobyte)
 CREATE TABLE diag.growing (v integer);
 INSERT INTO pgscale_size_history (captured_at, schema_name, table_name, total_bytes)
 SELECT now() - make_interval(days => 10 - g), 'diag', 'growing', 10485760 + g * 1048576
   FROM generate_series(0, 10) g;
-SELECT samples, current_bytes, bytes_per_day, forecast_bytes = 20971520 + 30 * 1048576 AS on_line,
+SELECT samples, current_bytes, bytes_per_day,
+       abs(forecast_bytes - (20971520 + 30 * 1048576)) < 1000 AS on_line,
        fit_r2 > 0.999 AS fits
   FROM pgscale_growth_forecast('30 days') WHERE table_name = 'growing';
 SELECT count(*) FROM pgscale_growth_forecast('-1 day');
@@ -319,21 +323,23 @@ RESET default_transaction_read_only;
 --
 CREATE FUNCTION pg_temp.results() RETURNS TABLE (fn text, obj text, detail text)
 LANGUAGE sql AS $$
-SELECT 'unused', index_name::text, reason FROM pgscale_unused_indexes()
+SELECT 'unused', index_name::text, reason FROM pgscale_unused_indexes() WHERE schema_name = 'diag'
 UNION ALL
-SELECT 'dup', index_name, covered_by || kind FROM pgscale_duplicate_indexes()
+SELECT 'dup', index_name, covered_by || kind FROM pgscale_duplicate_indexes() WHERE schema_name = 'diag'
 UNION ALL
-SELECT 'missing', table_name, advice FROM pgscale_missing_indexes(1000)
+SELECT 'missing', table_name, advice FROM pgscale_missing_indexes(1000) WHERE schema_name = 'diag'
 UNION ALL
-SELECT 'bloat', coalesce(index_name, table_name), wasted_bytes::text FROM pgscale_table_bloat()
+SELECT 'bloat', coalesce(index_name, table_name), wasted_bytes::text
+  FROM pgscale_table_bloat() WHERE schema_name = 'diag'
 UNION ALL
-SELECT 'bloat_exact', coalesce(index_name, table_name), method FROM pgscale_table_bloat(true)
+SELECT 'bloat_exact', coalesce(index_name, table_name), method
+  FROM pgscale_table_bloat(true) WHERE schema_name = 'diag'
 UNION ALL
-SELECT 'space', table_name, total_bytes::text FROM pgscale_space_report(1000)
+SELECT 'space', table_name, total_bytes::text FROM pgscale_space_report(1000) WHERE schema_name = 'diag'
 UNION ALL
 SELECT 'health', check_name, status FROM pgscale_health()
- WHERE check_name NOT IN ('cache hit ratio', 'client connections', 'transaction ID wraparound',
-                          'sequences near their maximum')
+ WHERE check_name IN ('slow queries', 'table and index bloat', 'unused indexes', 'invalid indexes',
+                      'duplicate indexes', 'missing indexes', 'retention policies', 'locked relations')
 $$;
 SELECT pg_stat_force_next_flush() IS NOT NULL AS flushed;
 CREATE TEMP TABLE expected AS SELECT * FROM pg_temp.results();
@@ -347,7 +353,7 @@ SELECT status, value ~ '^\d+ sequences? not readable by this role' AS value_ok,
 SELECT count(*) > 0 AS history_readable FROM pgscale_size_history;
 SELECT pgscale_snapshot_sizes();
 RESET ROLE;
-SELECT (SELECT count(*) FROM expected) > 50 AS compared,
+SELECT (SELECT count(*) FROM expected) > 40 AS compared,
        (SELECT count(*) FROM (SELECT * FROM expected EXCEPT SELECT * FROM actual) d) AS missing,
        (SELECT count(*) FROM (SELECT * FROM actual EXCEPT SELECT * FROM expected) d) AS extra;
 
