@@ -56,9 +56,7 @@ PG_FUNCTION_INFO_V1(pgscale_table_bloat);
 static const char *bloat_tables_sql =
 "SELECT c.oid, n.nspname, c.relname, c.relpages::bigint, c.reltuples::float8,"
 "       c.relnatts::integer,"
-"       coalesce((SELECT o.option_value::integer"
-"                              FROM pg_catalog.pg_options_to_table(c.reloptions) o"
-"                             WHERE o.option_name = 'fillfactor'), 0)"
+"       coalesce(" PGS_RELOPTION("c", "fillfactor") "::integer, 0)"
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 " WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'"
@@ -68,9 +66,7 @@ static const char *bloat_tables_sql =
 static const char *bloat_indexes_sql =
 "SELECT c.oid, n.nspname, t.relname, c.relname, c.relpages::bigint,"
 "       c.reltuples::float8, i.indrelid, i.indkey::pg_catalog.int2[],"
-"       coalesce((SELECT o.option_value::integer"
-"                              FROM pg_catalog.pg_options_to_table(c.reloptions) o"
-"                             WHERE o.option_name = 'fillfactor'), 0)"
+"       coalesce(" PGS_RELOPTION("c", "fillfactor") "::integer, 0)"
 "  FROM pg_catalog.pg_index i"
 "  JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
 "  JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"

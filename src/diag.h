@@ -36,6 +36,15 @@
 	"(" nsp ".nspname <> ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])" \
 	" AND " nsp ".nspname !~ '^pg_(toast|temp_)')"
 
+/*
+ * A storage parameter of the pg_class row "rel", as text (NULL when not
+ * set).  The subquery runs only for the few relations that have options.
+ */
+#define PGS_RELOPTION(rel, name) \
+	"(CASE WHEN " rel ".reloptions IS NOT NULL THEN" \
+	" (SELECT o.option_value FROM pg_catalog.pg_options_to_table(" rel ".reloptions) o" \
+	"   WHERE o.option_name = '" name "') END)"
+
 /* relsize.c: sizes read from the files, never waiting on a lock */
 typedef enum PgsSizeStatus
 {
@@ -124,7 +133,8 @@ typedef struct PgsDuplicateIndex
 	char	   *drop_statement;
 } PgsDuplicateIndex;
 
-extern List *pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age);
+extern List *pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
+										bool measure);
 extern List *pgs_collect_duplicate_indexes(void);
 
 /* tables.c */

@@ -18,6 +18,7 @@
 #include <math.h>
 
 #include "access/xlog.h"
+#include "catalog/dependency.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -297,7 +298,9 @@ check_bloat(List **checks)
 static void
 check_indexes(List **checks, const PgsStatsAge *age)
 {
-	List	   *unused = pgs_collect_unused_indexes(UNUSED_MIN_SCANS, age);
+	/* young statistics prove nothing: then only count, measure nothing */
+	List	   *unused = pgs_collect_unused_indexes(UNUSED_MIN_SCANS, age,
+													!pgs_stats_young(age));
 	List	   *dups;
 	ListCell   *lc;
 	int			droppable = 0;
@@ -396,13 +399,9 @@ check_missing_indexes(List **checks, const PgsStatsAge *age)
  * threshold + scale_factor * reltuples.
  */
 #define AV_TRIGGER(kind) \
-	"(coalesce((SELECT o.option_value::float8" \
-	"     FROM pg_catalog.pg_options_to_table(c.reloptions) o" \
-	"    WHERE o.option_name = 'autovacuum_" kind "_threshold')," \
+	"(coalesce(" PGS_RELOPTION("c", "autovacuum_" kind "_threshold") "::float8," \
 	"   pg_catalog.current_setting('autovacuum_" kind "_threshold')::float8)" \
-	" + coalesce((SELECT o.option_value::float8" \
-	"     FROM pg_catalog.pg_options_to_table(c.reloptions) o" \
-	"    WHERE o.option_name = 'autovacuum_" kind "_scale_factor')," \
+	" + coalesce(" PGS_RELOPTION("c", "autovacuum_" kind "_scale_factor") "::float8," \
 	"   pg_catalog.current_setting('autovacuum_" kind "_scale_factor')::float8)" \
 	" * greatest(c.reltuples, 0))"
 
@@ -422,13 +421,15 @@ check_maintenance(List **checks)
 
 	pgs_spi_query("WITH t AS ("
 				  "  SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname) AS name,"
-				  "         s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze,"
+				  "         pg_catalog.pg_stat_get_live_tuples(c.oid) AS n_live_tup,"
+				  "         pg_catalog.pg_stat_get_dead_tuples(c.oid) AS n_dead_tup,"
+				  "         pg_catalog.pg_stat_get_mod_since_analyze(c.oid) AS n_mod_since_analyze,"
 				  "         " AV_TRIGGER("analyze") " AS analyze_at,"
 				  "         " AV_TRIGGER("vacuum") " AS vacuum_at"
-				  "    FROM pg_catalog.pg_stat_all_tables s"
-				  "    JOIN pg_catalog.pg_class c ON c.oid = s.relid"
+				  "    FROM pg_catalog.pg_class c"
 				  "    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-				  "   WHERE c.relkind IN ('r', 'm') AND " PGS_USER_SCHEMA_FILTER("n")
+				  "   WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'"
+				  "     AND " PGS_USER_SCHEMA_FILTER("n")
 				  ")"
 				  "SELECT pg_catalog.count(*) FILTER (WHERE n_live_tup + n_dead_tup >= 1000"
 				  "                                   AND n_mod_since_analyze > 2 * analyze_at),"
@@ -534,6 +535,52 @@ check_wraparound(List **checks)
 }
 
 /*
+ * pgs_sequence_last_value
+ *		pg_sequence_last_value() called directly (thousands of sequences cost
+ *		thousands of SPI plans otherwise).  The caller has locked the
+ *		sequence and checked the privilege; NULL before the first nextval().
+ */
+static int64
+pgs_sequence_last_value(Oid seqrelid, bool *isnull)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		result;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = ObjectIdGetDatum(seqrelid);
+	fcinfo->args[0].isnull = false;
+	result = pg_sequence_last_value(fcinfo);
+	*isnull = fcinfo->isnull;
+	return *isnull ? 0 : DatumGetInt64(result);
+}
+
+/*
+ * pgs_owner_column_max
+ *		The largest value the column a sequence feeds can hold (a serial or
+ *		identity column: an int4 column fails at 2^31 - 1 however far its
+ *		sequence could go), PG_INT64_MAX when it is bigint or has no owner.
+ */
+static int64
+pgs_owner_column_max(Oid seqrelid)
+{
+	Oid			tableid;
+	int32		colid;
+
+	if (!sequenceIsOwned(seqrelid, DEPENDENCY_AUTO, &tableid, &colid) &&
+		!sequenceIsOwned(seqrelid, DEPENDENCY_INTERNAL, &tableid, &colid))
+		return PG_INT64_MAX;
+	switch (get_atttype(tableid, (AttrNumber) colid))
+	{
+		case INT2OID:
+			return PG_INT16_MAX;
+		case INT4OID:
+			return PG_INT32_MAX;
+		default:
+			return PG_INT64_MAX;
+	}
+}
+
+/*
  * check_sequences
  *		Sequences that have used most of their range, or of the range of
  *		the integer column they feed.  A sequence the role may not read is
@@ -561,24 +608,11 @@ check_sequences(List **checks)
 
 	pgs_spi_query("SELECT s.seqrelid,"
 				  "       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),"
-				  "       s.seqmin, s.seqincrement > 0,"
-				  "       CASE WHEN s.seqincrement > 0"
-				  "            THEN least(s.seqmax, col.maxval) ELSE s.seqmax END,"
+				  "       s.seqmin, s.seqincrement > 0, s.seqmax,"
 				  "       pg_catalog.has_sequence_privilege(s.seqrelid, 'SELECT,USAGE')"
 				  "  FROM pg_catalog.pg_sequence s"
 				  "  JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid"
 				  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-				  "  LEFT JOIN LATERAL ("
-				  "    SELECT pg_catalog.min(CASE a.atttypid"
-				  "                 WHEN 'pg_catalog.int2'::pg_catalog.regtype THEN 32767"
-				  "                 WHEN 'pg_catalog.int4'::pg_catalog.regtype THEN 2147483647 END) AS maxval"
-				  "      FROM pg_catalog.pg_depend d"
-				  "      JOIN pg_catalog.pg_attribute a"
-				  "        ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid"
-				  "     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-				  "       AND d.objid = s.seqrelid"
-				  "       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
-				  "       AND d.refobjsubid > 0 AND d.deptype IN ('a', 'i')) col ON true"
 				  " WHERE NOT s.seqcycle"
 				  "   AND (c.relpersistence = 'p'"
 				  "        OR (c.relpersistence = 'u' AND NOT pg_catalog.pg_is_in_recovery()))"
@@ -599,6 +633,8 @@ check_sequences(List **checks)
 		si->min = pgs_get_int8(row, 3);
 		si->ascending = pgs_get_bool(row, 4);
 		si->limit = pgs_get_int8(row, 5);
+		if (si->ascending)
+			si->limit = Min(si->limit, pgs_owner_column_max(si->relid));
 		seqs = lappend(seqs, si);
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -607,15 +643,16 @@ check_sequences(List **checks)
 	{
 		SeqInfo    *si = lfirst(lc);
 		double		used;
+		int64		last_value;
+		bool		isnull;
 
 		CHECK_FOR_INTERRUPTS();
 		if (!pgs_lock_nowait(si->relid))
 			continue;
-		pgs_spi_query("SELECT pg_catalog.pg_sequence_last_value($1)", 1,
-					  (Oid[]) {REGCLASSOID}, (Datum[]) {ObjectIdGetDatum(si->relid)}, NULL);
-		if (SPI_processed == 1 && !pgs_isnull(0, 1))
+		last_value = pgs_sequence_last_value(si->relid, &isnull);
+		if (!isnull)
 		{
-			double		last = (double) pgs_get_int8(0, 1);
+			double		last = (double) last_value;
 			double		range = (double) si->limit - (double) si->min;
 
 			used = range <= 0 ? 100.0 :
@@ -631,7 +668,6 @@ check_sequences(List **checks)
 				worst_name = si->name;
 			}
 		}
-		SPI_freetuptable(SPI_tuptable);
 		pgs_unlock(si->relid);
 	}
 
@@ -664,7 +700,9 @@ check_sequences(List **checks)
 
 /*
  * check_growth
- *		Database size now and in GROWTH_HORIZON, from the size snapshots.
+ *		Size of the tables now and in GROWTH_HORIZON, from the snapshots:
+ *		the sum of the per-table fits (tables with one snapshot so far count
+ *		at their size).  Reads no file: the last snapshot is "now".
  */
 static void
 check_growth(List **checks)
@@ -672,19 +710,13 @@ check_growth(List **checks)
 	Interval   *horizon;
 	List	   *forecast;
 	ListCell   *lc;
-	int64		db_bytes;
 	int64		now_bytes = 0;
 	int64		later_bytes = 0;
 	double		per_day = 0.0;
 	int			fitted = 0;
 	double		last_days = -1.0;
-	char	   *threshold = psprintf("warn when the database is forecast past %s within " GROWTH_HORIZON,
+	char	   *threshold = psprintf("warn when the tables are forecast past %s within " GROWTH_HORIZON,
 									 pgs_size_text(GROWTH_WARN_BYTES));
-
-	pgs_spi_query("SELECT pg_catalog.pg_database_size(pg_catalog.current_database())",
-				  0, NULL, NULL, NULL);
-	db_bytes = pgs_get_int8(0, 1);
-	SPI_freetuptable(SPI_tuptable);
 
 	horizon = DatumGetIntervalP(DirectFunctionCall3(interval_in,
 													CStringGetDatum(GROWTH_HORIZON),
@@ -700,29 +732,30 @@ check_growth(List **checks)
 		TimestampDifference(f->last_at, GetCurrentTimestamp(), &secs, &usecs);
 		if (last_days < 0 || (double) secs / SECS_PER_DAY < last_days)
 			last_days = (double) secs / SECS_PER_DAY;
-		if (f->samples < 2)
-			continue;
-		fitted++;
 		now_bytes += f->current_bytes;
 		later_bytes += f->forecast_bytes;
-		per_day += f->bytes_per_day;
+		if (f->samples >= 2)
+		{
+			fitted++;
+			per_day += f->bytes_per_day;
+		}
 	}
 
 	if (fitted == 0)
 	{
 		add_check(checks, "storage growth", "unknown",
-				  psprintf("%s now; fewer than two size snapshots", pgs_size_text(db_bytes)),
+				  forecast == NIL ? pstrdup("no size snapshots") :
+				  psprintf("%s in tables; one size snapshot so far", pgs_size_text(now_bytes)),
 				  threshold,
 				  pstrdup("Record sizes daily with pgscale_snapshot_sizes() (pgscale's background worker does, "
 						  "or schedule it with pg_cron) to follow growth."));
 		return;
 	}
-	later_bytes = db_bytes + (later_bytes - now_bytes);
 	if (last_days > SNAPSHOT_STALE_DAYS)
 	{
 		add_check(checks, "storage growth", "warn",
-				  psprintf("%s now; the last size snapshot is %.0f days old", pgs_size_text(db_bytes),
-						   last_days),
+				  psprintf("%s in tables; the last size snapshot is %.0f days old",
+						   pgs_size_text(now_bytes), last_days),
 				  threshold,
 				  pstrdup("Size snapshots have stopped: check that pgscale's background worker (or the pg_cron job "
 						  "calling pgscale_snapshot_sizes()) runs."));
@@ -730,8 +763,8 @@ check_growth(List **checks)
 	}
 	add_check(checks, "storage growth",
 			  later_bytes >= GROWTH_WARN_BYTES ? "warn" : "ok",
-			  psprintf("%s now, %s%s a day, about %s in " GROWTH_HORIZON,
-					   pgs_size_text(db_bytes), per_day < 0 ? "-" : "+",
+			  psprintf("%s in tables, %s%s a day, about %s in " GROWTH_HORIZON,
+					   pgs_size_text(now_bytes), per_day < 0 ? "-" : "+",
 					   pgs_size_text((int64) fabs(per_day)),
 					   pgs_size_text(Max(later_bytes, 0))),
 			  threshold,

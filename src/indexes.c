@@ -82,13 +82,15 @@ static const char *unused_sql =
 "         pg_catalog.sum(m.relpages)::bigint AS pages,"
 "         pg_catalog.bool_or(m.enforces) AS enforces"
 "    FROM member m GROUP BY m.root"
+"), building AS ("
+"  SELECT p.relid, p.index_relid FROM pg_catalog.pg_stat_progress_create_index p"
 ")"
 "SELECT n.nspname, t.relname, c.relname, g.scans, g.leaves, g.parts,"
 "       g.pages * pg_catalog.current_setting('block_size')::bigint,"
 "       c.relkind = 'I', NOT i.indisvalid,"
 "       i.indexprs IS NOT NULL, i.indpred IS NOT NULL,"
-"       EXISTS (SELECT 1 FROM pg_catalog.pg_stat_progress_create_index p"
-"                WHERE p.relid = i.indrelid OR p.index_relid = i.indexrelid)"
+"       coalesce(i.indrelid IN (SELECT b.relid FROM building b), false)"
+"         OR coalesce(i.indexrelid IN (SELECT b.index_relid FROM building b), false)"
 "  FROM grp g"
 "  JOIN pg_catalog.pg_index i ON i.indexrelid = g.root"
 "  JOIN pg_catalog.pg_class c ON c.oid = g.root"
@@ -219,10 +221,12 @@ pgs_unused_index_cmp(const ListCell *a, const ListCell *b)
 /*
  * pgs_collect_unused_indexes
  *		Indexes scanned fewer than min_scans times (and every invalid
- *		index), with a reason a person can act on, largest first.
+ *		index), with a reason a person can act on, largest first.  Without
+ *		"measure" no file is looked at: sizes are the catalog's, unknown.
  */
 List *
-pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age)
+pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
+						   bool measure)
 {
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
@@ -259,7 +263,10 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age)
 		ix->idx_scan = pgs_get_int8(row, 4);
 		ix->invalid = pgs_get_bool(row, 9);
 
-		status = pgs_index_list_bytes(leaves, leaves_null, &ix->bytes, &nrels);
+		if (measure)
+			status = pgs_index_list_bytes(leaves, leaves_null, &ix->bytes, &nrels);
+		else
+			status = PGS_SIZE_NONE;
 		ix->bytes_known = (status == PGS_SIZE_OK);
 		ix->skipped = (status == PGS_SIZE_LOCKED);
 		ix->order_bytes = ix->bytes_known ? ix->bytes : catalog_bytes;
@@ -325,7 +332,7 @@ pgscale_unused_indexes(PG_FUNCTION_ARGS)
 	pgs_init_materialized_srf(fcinfo);
 	SPI_connect();
 	pgs_get_stats_age(&age);
-	rows = pgs_collect_unused_indexes(min_scans, &age);
+	rows = pgs_collect_unused_indexes(min_scans, &age, true);
 
 	foreach(lc, rows)
 	{

@@ -34,16 +34,20 @@ PG_FUNCTION_INFO_V1(pgscale_space_report);
  * it as 0 (the seed's query silently skips such tables).  $1 is min_rows.
  */
 static const char *missing_sql =
-"WITH tab AS ("
+"WITH ix AS ("
+"  SELECT i.indrelid,"
+"         pg_catalog.sum(pg_catalog.pg_stat_get_numscans(i.indexrelid)) AS idx_scan"
+"    FROM pg_catalog.pg_index i GROUP BY i.indrelid"
+"), tab AS ("
 "  SELECT CASE WHEN c.relispartition"
 "              THEN pg_catalog.pg_partition_root(c.oid) ELSE c.oid END AS root,"
 "         c.oid,"
 "         pg_catalog.pg_stat_get_numscans(c.oid) AS seq_scan,"
 "         pg_catalog.pg_stat_get_tuples_returned(c.oid) AS seq_tup_read,"
-"         (SELECT pg_catalog.sum(pg_catalog.pg_stat_get_numscans(i.indexrelid))"
-"            FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid) AS idx_scan,"
+"         ix.idx_scan,"
 "         pg_catalog.pg_stat_get_live_tuples(c.oid) AS live"
 "    FROM pg_catalog.pg_class c"
+"    LEFT JOIN ix ON ix.indrelid = c.oid"
 "   WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'"
 "), grp AS ("
 "  SELECT x.root,"
