@@ -45,9 +45,6 @@
 
 PG_FUNCTION_INFO_V1(pgscale_table_bloat);
 
-/* Below these a relation's waste is not worth a rewrite. */
-#define PGS_BLOAT_ADVICE_BYTES	((int64) 10 * 1024 * 1024)
-#define PGS_BLOAT_ADVICE_PERCENT 30.0
 
 /*
  * Tables and materialized views (partitions each on their own: that is
@@ -60,6 +57,7 @@ static const char *bloat_tables_sql =
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 " WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'"
+"   AND c.relpages >= $1"
 "   AND " PGS_USER_SCHEMA_FILTER("n");
 
 /* Valid btree indexes, likewise, with their columns. */
@@ -73,7 +71,7 @@ static const char *bloat_indexes_sql =
 "  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
 "  JOIN pg_catalog.pg_am am ON am.oid = c.relam"
 " WHERE c.relkind = 'i' AND am.amname = 'btree' AND i.indisvalid"
-"   AND c.relpersistence <> 't'"
+"   AND c.relpersistence <> 't' AND c.relpages >= $1"
 "   AND " PGS_USER_SCHEMA_FILTER("n");
 
 /* What one relation needs before its figures are filled in. */
@@ -404,11 +402,14 @@ pgs_bloat_advice(PgsBloatRow *row)
 /*
  * pgs_collect_bloat
  *		Estimated (or, with exact and pgstattuple, measured) waste of every
- *		table and btree index that has statistics, most waste first.
+ *		table and btree index that has statistics and at least min_bytes
+ *		(by the catalog), most waste first.
  */
 List *
-pgs_collect_bloat(bool exact)
+pgs_collect_bloat(bool exact, int64 min_bytes)
 {
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
 	List	   *work = NIL;
 	List	   *result = NIL;
 	ListCell   *lc;
@@ -418,7 +419,8 @@ pgs_collect_bloat(bool exact)
 	if (exact)
 		schema = pgs_pgstattuple_schema();
 
-	pgs_spi_query(bloat_tables_sql, 0, NULL, NULL, NULL);
+	values[0] = Int32GetDatum((int32) Min(min_bytes / BLCKSZ, PG_INT32_MAX));
+	pgs_spi_query(bloat_tables_sql, 1, argtypes, values, NULL);
 	for (r = 0; r < SPI_processed; r++)
 	{
 		PgsBloatWork *w = palloc0(sizeof(PgsBloatWork));
@@ -448,7 +450,7 @@ pgs_collect_bloat(bool exact)
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	pgs_spi_query(bloat_indexes_sql, 0, NULL, NULL, NULL);
+	pgs_spi_query(bloat_indexes_sql, 1, argtypes, values, NULL);
 	for (r = 0; r < SPI_processed; r++)
 	{
 		PgsBloatWork *w = palloc0(sizeof(PgsBloatWork));
@@ -527,7 +529,7 @@ pgscale_table_bloat(PG_FUNCTION_ARGS)
 
 	pgs_init_materialized_srf(fcinfo);
 	SPI_connect();
-	rows = pgs_collect_bloat(exact);
+	rows = pgs_collect_bloat(exact, 0);
 
 	foreach(lc, rows)
 	{

@@ -65,6 +65,7 @@ extern void pgs_unlock(Oid relid);
 extern PgsSizeStatus pgs_relation_bytes(Oid relid, int64 *bytes);
 extern PgsSizeStatus pgs_index_bytes(Oid indexrelid, int64 *bytes);
 extern PgsSizeStatus pgs_table_bytes(Oid relid, PgsTableBytes *bytes);
+extern PgsSizeStatus pgs_index_oids_bytes(List *oids, int64 *bytes, int *nrels);
 extern PgsSizeStatus pgs_index_list_bytes(Datum oids, bool isnull,
 										  int64 *bytes, int *nrels);
 extern void pgs_reset_skipped(void);
@@ -186,7 +187,11 @@ typedef struct PgsBloatRow
 	char	   *advice;
 } PgsBloatRow;
 
-extern List *pgs_collect_bloat(bool exact);
+/* Below these a relation's waste is not worth a rewrite. */
+#define PGS_BLOAT_ADVICE_BYTES	((int64) 10 * 1024 * 1024)
+#define PGS_BLOAT_ADVICE_PERCENT 30.0
+
+extern List *pgs_collect_bloat(bool exact, int64 min_bytes);
 
 /* statements.c: pg_stat_statements, whichever version is installed */
 typedef struct PgsStatements

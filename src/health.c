@@ -18,7 +18,6 @@
 #include <math.h>
 
 #include "access/xlog.h"
-#include "catalog/dependency.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -79,6 +78,7 @@ PG_FUNCTION_INFO_V1(pgscale_health);
 /* Sequences: share of the range (of the sequence or its column) used. */
 #define SEQ_WARN_PCT			75.0
 #define SEQ_CRITICAL_PCT		90.0
+#define SEQ_UNREACHABLE			4611686018427387904.0	/* 2^62 */
 
 /* Storage: the seed's Tier 1 note, "PostgreSQL handles 10-20 GB easily". */
 #define GROWTH_WARN_BYTES		((int64) 20 * 1024 * 1024 * 1024)
@@ -256,7 +256,8 @@ check_slow_queries(List **checks)
 static void
 check_bloat(List **checks)
 {
-	List	   *rows = pgs_collect_bloat(false);
+	/* only relations big enough to be worth a rewrite can be reported */
+	List	   *rows = pgs_collect_bloat(false, PGS_BLOAT_ADVICE_BYTES);
 	ListCell   *lc;
 	int			count = 0;
 	int64		wasted = 0;
@@ -285,7 +286,8 @@ check_bloat(List **checks)
 					   pgs_quote_qualified(largest->schema_name,
 										   largest->index_name ? largest->index_name :
 										   largest->table_name)),
-			  psprintf("warn when a relation wastes 10 MB and 30%%, critical at %s and %.0f%%",
+			  psprintf("warn when a relation wastes %s and %.0f%%, critical at %s and %.0f%%",
+					   pgs_size_text(PGS_BLOAT_ADVICE_BYTES), PGS_BLOAT_ADVICE_PERCENT,
 					   pgs_size_text(BLOAT_CRITICAL_BYTES), BLOAT_CRITICAL_PERCENT),
 			  pstrdup("See pgscale_table_bloat() (exact => true with pgstattuple to confirm): "
 					  "REINDEX INDEX CONCURRENTLY the indexes, VACUUM FULL or pg_repack the tables in a quiet hour."));
@@ -555,35 +557,10 @@ pgs_sequence_last_value(Oid seqrelid, bool *isnull)
 }
 
 /*
- * pgs_owner_column_max
- *		The largest value the column a sequence feeds can hold (a serial or
- *		identity column: an int4 column fails at 2^31 - 1 however far its
- *		sequence could go), PG_INT64_MAX when it is bigint or has no owner.
- */
-static int64
-pgs_owner_column_max(Oid seqrelid)
-{
-	Oid			tableid;
-	int32		colid;
-
-	if (!sequenceIsOwned(seqrelid, DEPENDENCY_AUTO, &tableid, &colid) &&
-		!sequenceIsOwned(seqrelid, DEPENDENCY_INTERNAL, &tableid, &colid))
-		return PG_INT64_MAX;
-	switch (get_atttype(tableid, (AttrNumber) colid))
-	{
-		case INT2OID:
-			return PG_INT16_MAX;
-		case INT4OID:
-			return PG_INT32_MAX;
-		default:
-			return PG_INT64_MAX;
-	}
-}
-
-/*
  * check_sequences
  *		Sequences that have used most of their range, or of the range of
- *		the integer column they feed.  A sequence the role may not read is
+ *		the int2 / int4 column they feed (a serial or identity column fails
+ *		at 2^31 - 1 however far its sequence could go).  A sequence the role may not read is
  *		counted, not guessed; a locked one is skipped.
  */
 static void
@@ -600,19 +577,38 @@ check_sequences(List **checks)
 	List	   *seqs = NIL;
 	ListCell   *lc;
 	int			unreadable = 0;
+	int			checked = 0;
 	int			warn = 0;
 	int			critical = 0;
 	double		worst = 0.0;
 	char	   *worst_name = NULL;
 	uint64		row;
 
-	pgs_spi_query("SELECT s.seqrelid,"
+	pgs_spi_query("WITH intcol AS ("
+				  "  SELECT d.objid,"
+				  "         pg_catalog.min(CASE a.atttypid WHEN 'pg_catalog.int2'::pg_catalog.regtype"
+				  "                        THEN 32767 ELSE 2147483647 END) AS maxval"
+				  "    FROM pg_catalog.pg_attribute a"
+				  "    JOIN pg_catalog.pg_depend d"
+				  "      ON d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+				  "     AND d.refobjid = a.attrelid AND d.refobjsubid = a.attnum"
+				  "   WHERE a.atttypid IN ('pg_catalog.int2'::pg_catalog.regtype,"
+				  "                        'pg_catalog.int4'::pg_catalog.regtype)"
+				  "     AND (a.attidentity <> '' OR a.atthasdef) AND NOT a.attisdropped"
+				  "     AND d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+				  "     AND d.deptype IN ('a', 'i')"
+				  "   GROUP BY d.objid"
+				  ")"
+				  "SELECT s.seqrelid,"
 				  "       pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),"
-				  "       s.seqmin, s.seqincrement > 0, s.seqmax,"
+				  "       s.seqmin, s.seqincrement > 0,"
+				  "       CASE WHEN s.seqincrement > 0"
+				  "            THEN least(s.seqmax, intcol.maxval) ELSE s.seqmax END,"
 				  "       pg_catalog.has_sequence_privilege(s.seqrelid, 'SELECT,USAGE')"
 				  "  FROM pg_catalog.pg_sequence s"
 				  "  JOIN pg_catalog.pg_class c ON c.oid = s.seqrelid"
 				  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+				  "  LEFT JOIN intcol ON intcol.objid = s.seqrelid"
 				  " WHERE NOT s.seqcycle"
 				  "   AND (c.relpersistence = 'p'"
 				  "        OR (c.relpersistence = 'u' AND NOT pg_catalog.pg_is_in_recovery()))"
@@ -633,8 +629,15 @@ check_sequences(List **checks)
 		si->min = pgs_get_int8(row, 3);
 		si->ascending = pgs_get_bool(row, 4);
 		si->limit = pgs_get_int8(row, 5);
-		if (si->ascending)
-			si->limit = Min(si->limit, pgs_owner_column_max(si->relid));
+		checked++;
+
+		/*
+		 * A range over 2^62 (a bigint sequence with the default bounds)
+		 * cannot be three quarters used in any real system's lifetime:
+		 * skip reading it (opening thousands of sequences is the slow part).
+		 */
+		if ((double) si->limit - (double) si->min > SEQ_UNREACHABLE)
+			continue;
 		seqs = lappend(seqs, si);
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -691,8 +694,9 @@ check_sequences(List **checks)
 				  pstrdup("Grant SELECT on the sequences (or the role pg_read_all_data) to the monitoring role."));
 	else
 		add_check(checks, "sequences near their maximum", "ok",
-				  worst_name ? psprintf("highest: %s at %.1f%%", worst_name, worst) :
-				  pstrdup("no sequences"),
+				  checked == 0 ? pstrdup("no sequences") :
+				  psprintf("%d checked%s", checked,
+						   worst_name ? psprintf("; highest: %s at %.1f%%", worst_name, worst) : ""),
 				  psprintf("warn over %.0f%% of the range, critical over %.0f%%",
 						   SEQ_WARN_PCT, SEQ_CRITICAL_PCT),
 				  NULL);

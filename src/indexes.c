@@ -21,7 +21,10 @@
  */
 #include "postgres.h"
 
+#include "catalog/index.h"
 #include "catalog/pg_am_d.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -29,6 +32,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 #include "diag.h"
@@ -167,19 +171,10 @@ static const char *duplicate_sql =
 "     AND a.keys[a.nkey:a.natts - 1] <@ b.keys"
 "   ORDER BY a.oid, b.nkey, b.oid"
 ")"
-"SELECT n.nspname, t.relname, a.relname, kc.relname, d.kind,"
-"       CASE WHEN a.relkind = 'I'"
-"            THEN ARRAY(SELECT p.relid::pg_catalog.oid"
-"                         FROM pg_catalog.pg_partition_tree(a.oid) p WHERE p.isleaf)"
-"            ELSE ARRAY[a.oid] END,"
-"       a.relkind = 'I'"
+"SELECT d.oid, d.keeper, d.kind"
 "  FROM (SELECT * FROM exact"
 "        UNION ALL"
-"        SELECT * FROM prefix p WHERE p.oid NOT IN (SELECT e.oid FROM exact e)) d"
-"  JOIN idx a ON a.oid = d.oid"
-"  JOIN pg_catalog.pg_class kc ON kc.oid = d.keeper"
-"  JOIN pg_catalog.pg_class t ON t.oid = a.indrelid"
-"  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace";
+"        SELECT * FROM prefix p WHERE p.oid NOT IN (SELECT e.oid FROM exact e)) d";
 
 /*
  * pgs_drop_statement
@@ -398,25 +393,43 @@ pgs_collect_duplicate_indexes(void)
 	uint64		row;
 
 	pgs_spi_query(duplicate_sql, 0, NULL, NULL, NULL);
+
+	/* few rows: names and partitions come from the caches */
 	for (row = 0; row < SPI_processed; row++)
 	{
 		PgsDuplicateIndex *dup = palloc0(sizeof(PgsDuplicateIndex));
-		bool		leaves_null;
-		Datum		leaves = pgs_get_datum(row, 6, &leaves_null);
+		Oid			indexrelid = pgs_get_oid(row, 1);
+		Oid			heaprelid = IndexGetRelation(indexrelid, true);
+		bool		partitioned = get_rel_relkind(indexrelid) == RELKIND_PARTITIONED_INDEX;
+		List	   *leaves = NIL;
 		int			nrels;
 
 		CHECK_FOR_INTERRUPTS();
 
-		dup->schema_name = pgs_get_text(row, 1);
-		dup->table_name = pgs_get_text(row, 2);
-		dup->index_name = pgs_get_text(row, 3);
-		dup->covered_by = pgs_get_text(row, 4);
-		dup->kind = strcmp(pgs_get_text(row, 5), "exact") == 0 ? "exact" : "prefix";
-		dup->bytes_known = (pgs_index_list_bytes(leaves, leaves_null,
-												 &dup->bytes, &nrels) == PGS_SIZE_OK);
+		dup->index_name = get_rel_name(indexrelid);
+		dup->covered_by = get_rel_name(pgs_get_oid(row, 2));
+		dup->table_name = OidIsValid(heaprelid) ? get_rel_name(heaprelid) : NULL;
+		if (dup->index_name == NULL || dup->covered_by == NULL || dup->table_name == NULL)
+			continue;			/* dropped meanwhile */
+		dup->schema_name = get_namespace_name(get_rel_namespace(heaprelid));
+		dup->kind = strcmp(pgs_get_text(row, 3), "exact") == 0 ? "exact" : "prefix";
+
+		if (partitioned)
+		{
+			ListCell   *lc;
+
+			foreach(lc, find_all_inheritors(indexrelid, NoLock, NULL))
+			{
+				if (get_rel_relkind(lfirst_oid(lc)) == RELKIND_INDEX)
+					leaves = lappend_oid(leaves, lfirst_oid(lc));
+			}
+		}
+		else
+			leaves = list_make1_oid(indexrelid);
+		dup->bytes_known = (pgs_index_oids_bytes(leaves, &dup->bytes, &nrels) == PGS_SIZE_OK);
 		dup->drop_statement = pgs_drop_statement(dup->schema_name,
 												 dup->index_name,
-												 pgs_get_bool(row, 7), false);
+												 partitioned, false);
 		result = lappend(result, dup);
 	}
 	SPI_freetuptable(SPI_tuptable);

@@ -340,36 +340,23 @@ pgs_table_bytes(Oid relid, PgsTableBytes *out)
 }
 
 /*
- * pgs_index_list_bytes
- *		Sum of the sizes of the indexes in an oid[] (the partitions of a
+ * pgs_index_oids_bytes
+ *		Sum of the sizes of a list of indexes (the partitions of a
  *		partitioned index).  Any one of them locked makes the sum unknown.
- *		A NULL array is an empty one.
  */
 PgsSizeStatus
-pgs_index_list_bytes(Datum oids, bool isnull, int64 *bytes, int *nrels)
+pgs_index_oids_bytes(List *oids, int64 *bytes, int *nrels)
 {
-	ArrayType  *arr;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			nelems;
-	int			i;
+	ListCell   *lc;
 
 	*bytes = 0;
 	*nrels = 0;
-	if (isnull)
-		return PGS_SIZE_OK;
-
-	arr = DatumGetArrayTypeP(oids);
-	deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
-					  &elems, &nulls, &nelems);
-	for (i = 0; i < nelems; i++)
+	foreach(lc, oids)
 	{
 		int64		one;
 		PgsSizeStatus status;
 
-		if (nulls[i])
-			continue;
-		status = pgs_index_bytes(DatumGetObjectId(elems[i]), &one);
+		status = pgs_index_bytes(lfirst_oid(lc), &one);
 		if (status == PGS_SIZE_LOCKED)
 		{
 			*bytes = 0;
@@ -382,4 +369,30 @@ pgs_index_list_bytes(Datum oids, bool isnull, int64 *bytes, int *nrels)
 		}
 	}
 	return PGS_SIZE_OK;
+}
+
+/*
+ * pgs_index_list_bytes
+ *		The same for an oid[] Datum (NULL is an empty array).
+ */
+PgsSizeStatus
+pgs_index_list_bytes(Datum oids, bool isnull, int64 *bytes, int *nrels)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			i;
+	List	   *list = NIL;
+
+	if (!isnull)
+	{
+		deconstruct_array(DatumGetArrayTypeP(oids), OIDOID, sizeof(Oid), true,
+						  TYPALIGN_INT, &elems, &nulls, &nelems);
+		for (i = 0; i < nelems; i++)
+		{
+			if (!nulls[i])
+				list = lappend_oid(list, DatumGetObjectId(elems[i]));
+		}
+	}
+	return pgs_index_oids_bytes(list, bytes, nrels);
 }
