@@ -84,6 +84,13 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #define get_partition_parent_compat(relid) get_partition_parent(relid)
 #endif
 
+/* Partition descriptors can leave out detached-pending partitions since 14. */
+#if PG_VERSION_NUM >= 140000
+#define pgs_relation_partition_desc(rel) RelationGetPartitionDesc((rel), true)
+#else
+#define pgs_relation_partition_desc(rel) RelationGetPartitionDesc(rel)
+#endif
+
 /* Shared memory must be requested from shmem_request_hook since 15. */
 #if PG_VERSION_NUM >= 150000
 #define PGSCALE_HAVE_SHMEM_REQUEST_HOOK 1
