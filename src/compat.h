@@ -84,6 +84,37 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #define get_partition_parent_compat(relid) get_partition_parent(relid)
 #endif
 
+/* Partition descriptors can leave out detached-pending partitions since 14. */
+#if PG_VERSION_NUM >= 140000
+#define pgs_relation_partition_desc(rel) RelationGetPartitionDesc((rel), true)
+#else
+#define pgs_relation_partition_desc(rel) RelationGetPartitionDesc(rel)
+#endif
+
+/* Shared memory must be requested from shmem_request_hook since 15. */
+#if PG_VERSION_NUM >= 150000
+#define PGSCALE_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+/*
+ * Running a statement at top level (the worker's CALL): parse analysis
+ * was renamed in 15, and PortalRun() lost its run_once flag in 18.
+ */
+#if PG_VERSION_NUM >= 150000
+#define pgs_analyze_and_rewrite(parsetree, sql) \
+	pg_analyze_and_rewrite_fixedparams((parsetree), (sql), NULL, 0, NULL)
+#else
+#define pgs_analyze_and_rewrite(parsetree, sql) \
+	pg_analyze_and_rewrite((parsetree), (sql), NULL, 0, NULL)
+#endif
+#if PG_VERSION_NUM >= 180000
+#define pgs_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, (dest), (dest), (qc))
+#else
+#define pgs_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, true, (dest), (dest), (qc))
+#endif
+
 /* varatt.h was split out of postgres.h in 16. */
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"

@@ -21,7 +21,19 @@
 extern int	pgscale_lock_timeout;
 extern int	pgscale_lock_retries;
 extern int	pgscale_log_retention;
+extern char *pgscale_databases;
+extern int	pgscale_naptime;
+extern char *pgscale_role;
+extern bool pgscale_enabled;
+extern int	pgscale_max_workers;
+extern int	pgscale_batch_strategy;
+
+#define PGS_BATCH_AUTO 0
+#define PGS_BATCH_TIME_RANGE 1
 extern void pgs_define_gucs(void);
+
+/* worker.c: the launcher and the per-database workers */
+extern void pgs_worker_init(void);
 
 /* Who started the work, as recorded in pgscale_log.source. */
 typedef enum PgsSource
@@ -86,7 +98,14 @@ typedef struct PgsPartBounds
 	int64		hi;
 } PgsPartBounds;
 
+typedef struct PgsPartition
+{
+	Oid			relid;
+	PgsPartBounds bounds;
+} PgsPartition;
+
 extern bool pgs_partition_bounds(Oid relid, PgsPartBounds *bounds);
+extern int	pgs_read_partitions(Oid parent, PgsPartition **parts);
 extern int64 pgs_datum_as_timestamp(Datum value, Oid typid);
 extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
@@ -110,7 +129,10 @@ extern const char *pgs_policy_time_zone(Oid relid);
 extern void pgs_log_action(Oid relid, const char *action, const char *object,
 						   int64 rows, bool rows_known, TimestampTz started,
 						   const char *detail);
-extern void pgs_log_prune(void);
+extern int64 pgs_log_prune(void);
+
+/* maintenance.c */
+extern int	pgs_last_cycle_errors;
 
 /* retention.c: one policy's retention, for the maintenance cycle */
 typedef struct PgsRetentionResult
