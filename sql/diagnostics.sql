@@ -237,7 +237,7 @@ COMMIT;
 -- a table growing by 1 MB a day for ten days (the forecast runs a moment
 -- after the rows were written: "on the line" within a kilobyte)
 CREATE TABLE diag.growing (v integer);
-INSERT INTO pgscale_size_history (captured_at, schema_name, table_name, total_bytes)
+INSERT INTO pgscale_size_history (taken_at, schema_name, table_name, total_bytes)
 SELECT now() - make_interval(days => 10 - g), 'diag', 'growing', 10485760 + g * 1048576
   FROM generate_series(0, 10) g;
 SELECT samples, current_bytes, bytes_per_day,

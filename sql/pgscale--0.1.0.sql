@@ -227,7 +227,7 @@ CREATE EVENT TRIGGER pgscale_forget_dropped ON sql_drop
 -- so that the history survives a dump and restore; pg_dump keeps it.
 --
 CREATE TABLE @extschema@.pgscale_size_history (
-    captured_at     timestamptz NOT NULL,
+    taken_at     timestamptz NOT NULL,
     schema_name     name NOT NULL,
     table_name      name NOT NULL,
     relid           oid,
@@ -236,11 +236,11 @@ CREATE TABLE @extschema@.pgscale_size_history (
     index_bytes     bigint,
     toast_bytes     bigint,
     estimated_rows  bigint,
-    PRIMARY KEY (schema_name, table_name, captured_at)
+    PRIMARY KEY (schema_name, table_name, taken_at)
 );
 
-CREATE INDEX pgscale_size_history_captured_at_idx
-    ON @extschema@.pgscale_size_history (captured_at);
+CREATE INDEX pgscale_size_history_taken_at_idx
+    ON @extschema@.pgscale_size_history (taken_at);
 
 COMMENT ON TABLE @extschema@.pgscale_size_history IS
     'pgscale table sizes over time, partitions summed at their parent';

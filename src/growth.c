@@ -58,16 +58,16 @@ PG_FUNCTION_INFO_V1(pgscale_scaling_advice);
  */
 static const char *forecast_sql =
 "WITH h AS ("
-"  SELECT h.schema_name, h.table_name, h.captured_at, h.total_bytes,"
-"         pg_catalog.date_part('epoch', h.captured_at) AS t,"
+"  SELECT h.schema_name, h.table_name, h.taken_at, h.total_bytes,"
+"         pg_catalog.date_part('epoch', h.taken_at) AS t,"
 "         pg_catalog.row_number() OVER (PARTITION BY h.schema_name, h.table_name"
-"                                       ORDER BY h.captured_at DESC) AS newest"
+"                                       ORDER BY h.taken_at DESC) AS newest"
 "    FROM %s h"
 "   WHERE h.total_bytes IS NOT NULL"
 "), fit AS ("
 "  SELECT h.schema_name, h.table_name, pg_catalog.count(*)::integer AS samples,"
-"         pg_catalog.min(h.captured_at) AS first_at,"
-"         pg_catalog.max(h.captured_at) AS last_at,"
+"         pg_catalog.min(h.taken_at) AS first_at,"
+"         pg_catalog.max(h.taken_at) AS last_at,"
 "         pg_catalog.max(h.total_bytes) FILTER (WHERE h.newest = 1) AS current_bytes,"
 "         pg_catalog.regr_slope(h.total_bytes::float8, h.t) AS slope,"
 "         pg_catalog.regr_intercept(h.total_bytes::float8, h.t) AS intercept,"
@@ -182,10 +182,10 @@ pgscale_snapshot_sizes(PG_FUNCTION_ARGS)
 	SPI_connect();
 	rows = pgs_collect_space();
 
-	plan = SPI_prepare(psprintf("INSERT INTO %s AS h (captured_at, schema_name, table_name, relid,"
+	plan = SPI_prepare(psprintf("INSERT INTO %s AS h (taken_at, schema_name, table_name, relid,"
 								"   total_bytes, table_bytes, index_bytes, toast_bytes, estimated_rows)"
 								" VALUES (pg_catalog.now(), $1, $2, $3, $4, $5, $6, $7, $8)"
-								" ON CONFLICT (schema_name, table_name, captured_at) DO UPDATE"
+								" ON CONFLICT (schema_name, table_name, taken_at) DO UPDATE"
 								"   SET relid = EXCLUDED.relid, total_bytes = EXCLUDED.total_bytes,"
 								"       table_bytes = EXCLUDED.table_bytes,"
 								"       index_bytes = EXCLUDED.index_bytes,"

@@ -235,7 +235,7 @@ SELECT is((SELECT count(*) FROM pgscale_size_history
             WHERE schema_name = 'diagtap' AND table_name IN ('p1', 'p2', 'p3')), 0::bigint,
           'partitions are recorded at their parent');
 CREATE TABLE diagtap.growing (v integer);
-INSERT INTO pgscale_size_history (captured_at, schema_name, table_name, total_bytes)
+INSERT INTO pgscale_size_history (taken_at, schema_name, table_name, total_bytes)
 SELECT now() - make_interval(days => 10 - g), 'diagtap', 'growing', 1000000 + g * 50000
   FROM generate_series(0, 10) g;
 SELECT is((SELECT bytes_per_day FROM pgscale_growth_forecast() WHERE table_name = 'growing'),
