@@ -4,6 +4,7 @@
 -- OID: the assertions are booleans and counts.
 --
 SET client_min_messages = warning;
+SELECT NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pgstattuple') AS made_pgstattuple \gset
 CREATE EXTENSION IF NOT EXISTS pgscale;
 CREATE EXTENSION IF NOT EXISTS pgstattuple;
 DROP EXTENSION IF EXISTS pg_stat_statements;
@@ -365,5 +366,7 @@ DROP TABLE expected, actual;
 DROP SCHEMA diag CASCADE;
 DROP ROLE regress_pgscale_monitor;
 DELETE FROM pgscale_size_history;
+\if :made_pgstattuple
 DROP EXTENSION pgstattuple;
+\endif
 RESET client_min_messages;
