@@ -154,6 +154,15 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 	RelationMapOidToFilenode((relid), (shared))
 #endif
 
+/*
+ * The cumulative statistics moved to shared memory in 15, fetched one entry
+ * at a time unless stats_fetch_consistency = snapshot; before 15 a backend
+ * read them once per transaction anyway.
+ */
+#if PG_VERSION_NUM >= 150000
+#define PGSCALE_HAVE_STATS_FETCH_CONSISTENCY 1
+#endif
+
 /* ---- Diagnostics (issue 4): end ------------------------------------------ */
 
 #endif							/* PGSCALE_COMPAT_H */

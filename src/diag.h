@@ -81,6 +81,8 @@ typedef struct PgsStatsAge
 	int64		standbys;		/* standbys streaming from this node */
 } PgsStatsAge;
 
+extern int	pgs_begin_stats_snapshot(void);
+extern void pgs_end_stats_snapshot(int nestlevel);
 extern void pgs_get_stats_age(PgsStatsAge *age);
 extern bool pgs_stats_young(const PgsStatsAge *age);
 extern char *pgs_stats_age_phrase(const PgsStatsAge *age);

@@ -14,6 +14,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 
 #include "diag.h"
@@ -63,6 +64,36 @@ pgs_get_stats_age(PgsStatsAge *age)
 	}
 	age->in_recovery = pgs_get_bool(0, 2);
 	age->standbys = pgs_get_int8(0, 3);
+}
+
+/*
+ * pgs_begin_stats_snapshot / pgs_end_stats_snapshot
+ *		Read the cumulative statistics from one snapshot while a diagnostic
+ *		runs: every counter is then from the same moment, and thousands of
+ *		pg_stat_get_*() calls cost a hash lookup each instead of a visit to
+ *		shared memory (15+).  The setting is restored on the way out, or by
+ *		the transaction's abort.
+ */
+int
+pgs_begin_stats_snapshot(void)
+{
+#ifdef PGSCALE_HAVE_STATS_FETCH_CONSISTENCY
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("stats_fetch_consistency", "snapshot",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return nestlevel;
+#else
+	return -1;
+#endif
+}
+
+void
+pgs_end_stats_snapshot(int nestlevel)
+{
+	if (nestlevel >= 0)
+		AtEOXact_GUC(true, nestlevel);
 }
 
 /*

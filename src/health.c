@@ -861,8 +861,10 @@ pgscale_health(PG_FUNCTION_ARGS)
 	List	   *checks = NIL;
 	PgsStatsAge age;
 	ListCell   *lc;
+	int			nestlevel;
 
 	pgs_init_materialized_srf(fcinfo);
+	nestlevel = pgs_begin_stats_snapshot();
 	SPI_connect();
 	pgs_reset_skipped();
 	pgs_get_stats_age(&age);
@@ -898,5 +900,6 @@ pgscale_health(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
+	pgs_end_stats_snapshot(nestlevel);
 	return (Datum) 0;
 }

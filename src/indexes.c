@@ -59,33 +59,44 @@ PG_FUNCTION_INFO_V1(pgscale_duplicate_indexes);
 #define PGS_BTREE CppAsString2(BTREE_AM_OID)
 
 /*
- * Unused-index candidates, one row per index the user created: the
- * indexes of partitions that are attached to a partitioned index are
- * grouped under the topmost one (their scans and sizes summed), and a
- * group is left out when any member enforces a constraint or is a replica
- * identity.  An invalid unique index (a failed CREATE UNIQUE INDEX
- * CONCURRENTLY) backs no constraint and serves no query: it is listed as
- * invalid.  $1 is min_scans.
+ * Unused-index candidates, one row per index the user created: a plain
+ * index (or an index of a partition that is not attached to a partitioned
+ * index) on its own; a partitioned index with its leaf partitions' scans
+ * and sizes summed, left out when any of them enforces a constraint or is
+ * a replica identity.  Indexes that enforce a primary key, unique or
+ * exclusion constraint, that a constraint depends on, or that are a
+ * replica identity are never candidates.  An invalid unique index (a
+ * failed CREATE UNIQUE INDEX CONCURRENTLY) backs no constraint and serves
+ * no query: it is listed as invalid.  $1 is min_scans.
  */
 static const char *unused_sql =
-"WITH member AS ("
-"  SELECT CASE WHEN c.relispartition"
-"              THEN pg_catalog.pg_partition_root(c.oid) ELSE c.oid END AS root,"
-"         c.oid, c.relkind, c.relpages,"
-"         i.indisprimary OR (i.indisunique AND i.indisvalid) OR i.indisexclusion"
-"           OR i.indisreplident OR k.conindid IS NOT NULL AS enforces"
+"WITH k AS " PGS_CONSTRAINT_INDEXES ","
+"grp AS ("
+"  SELECT i.indexrelid AS root,"
+"         pg_catalog.pg_stat_get_numscans(i.indexrelid) AS scans,"
+"         ARRAY[i.indexrelid] AS leaves, 0::bigint AS parts,"
+"         c.relpages::bigint AS pages"
 "    FROM pg_catalog.pg_index i"
 "    JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
-"    LEFT JOIN " PGS_CONSTRAINT_INDEXES " k ON k.conindid = c.oid"
-"   WHERE c.relpersistence <> 't'"
-"), grp AS ("
-"  SELECT m.root,"
-"         pg_catalog.sum(pg_catalog.pg_stat_get_numscans(m.oid))::bigint AS scans,"
-"         pg_catalog.array_agg(m.oid) FILTER (WHERE m.relkind = 'i') AS leaves,"
-"         pg_catalog.count(*) FILTER (WHERE m.relkind = 'i' AND m.oid <> m.root) AS parts,"
-"         pg_catalog.sum(m.relpages)::bigint AS pages,"
-"         pg_catalog.bool_or(m.enforces) AS enforces"
-"    FROM member m GROUP BY m.root"
+"   WHERE c.relkind = 'i' AND NOT c.relispartition AND c.relpersistence <> 't'"
+"     AND NOT (i.indisprimary OR (i.indisunique AND i.indisvalid)"
+"              OR i.indisexclusion OR i.indisreplident)"
+"     AND i.indexrelid NOT IN (SELECT k.conindid FROM k)"
+"  UNION ALL"
+"  SELECT c.oid,"
+"         pg_catalog.sum(pg_catalog.pg_stat_get_numscans(p.relid))::bigint,"
+"         pg_catalog.array_agg(p.relid::pg_catalog.oid) FILTER (WHERE p.isleaf),"
+"         pg_catalog.count(*) FILTER (WHERE p.isleaf),"
+"         pg_catalog.sum(pc.relpages)::bigint"
+"    FROM pg_catalog.pg_class c"
+"   CROSS JOIN LATERAL pg_catalog.pg_partition_tree(c.oid) p"
+"    JOIN pg_catalog.pg_class pc ON pc.oid = p.relid"
+"    JOIN pg_catalog.pg_index pi ON pi.indexrelid = p.relid"
+"   WHERE c.relkind = 'I' AND NOT c.relispartition"
+"   GROUP BY c.oid"
+"  HAVING NOT pg_catalog.bool_or(pi.indisprimary OR (pi.indisunique AND pi.indisvalid)"
+"                                OR pi.indisexclusion OR pi.indisreplident"
+"                                OR p.relid IN (SELECT k.conindid FROM k))"
 "), building AS ("
 "  SELECT p.relid, p.index_relid FROM pg_catalog.pg_stat_progress_create_index p"
 ")"
@@ -100,8 +111,7 @@ static const char *unused_sql =
 "  JOIN pg_catalog.pg_class c ON c.oid = g.root"
 "  JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
-" WHERE NOT g.enforces"
-"   AND (g.scans < $1 OR NOT i.indisvalid)"
+" WHERE (g.scans < $1 OR NOT i.indisvalid)"
 "   AND " PGS_USER_SCHEMA_FILTER("n")
 "   AND " PGS_NOT_EXTENSION_MEMBER("t");
 
@@ -323,8 +333,10 @@ pgscale_unused_indexes(PG_FUNCTION_ARGS)
 	PgsStatsAge age;
 	List	   *rows;
 	ListCell   *lc;
+	int			nestlevel;
 
 	pgs_init_materialized_srf(fcinfo);
+	nestlevel = pgs_begin_stats_snapshot();
 	SPI_connect();
 	pgs_get_stats_age(&age);
 	rows = pgs_collect_unused_indexes(min_scans, &age, true);
@@ -357,6 +369,7 @@ pgscale_unused_indexes(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
+	pgs_end_stats_snapshot(nestlevel);
 	return (Datum) 0;
 }
 

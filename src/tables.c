@@ -218,8 +218,10 @@ pgscale_missing_indexes(PG_FUNCTION_ARGS)
 	PgsStatsAge age;
 	List	   *rows;
 	ListCell   *lc;
+	int			nestlevel;
 
 	pgs_init_materialized_srf(fcinfo);
+	nestlevel = pgs_begin_stats_snapshot();
 	SPI_connect();
 	pgs_get_stats_age(&age);
 	rows = pgs_collect_missing_indexes(min_rows, &age);
@@ -252,6 +254,7 @@ pgscale_missing_indexes(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
+	pgs_end_stats_snapshot(nestlevel);
 	return (Datum) 0;
 }
 
