@@ -130,6 +130,76 @@ COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass
     'pgscale_cleanup committing after every batch and every dropped partition';
 
 --
+-- Monthly partitions
+--
+CREATE FUNCTION @extschema@.pgscale_create_month_partitions(
+    relation regclass,
+    months_ahead integer DEFAULT 3,
+    from_month date DEFAULT NULL)
+RETURNS SETOF regclass
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_create_month_partitions';
+
+COMMENT ON FUNCTION @extschema@.pgscale_create_month_partitions(regclass, integer, date) IS
+    'create the missing monthly partitions from from_month (default: this month) through months_ahead months from now';
+
+CREATE FUNCTION @extschema@.pgscale_set_partitioning(
+    relation regclass,
+    months_ahead integer DEFAULT 3,
+    time_zone text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_set_partitioning';
+
+COMMENT ON FUNCTION @extschema@.pgscale_set_partitioning(regclass, integer, text) IS
+    'keep months_ahead monthly partitions premade (counted from now) during maintenance';
+
+--
+-- Maintenance cycle: what the background worker and pg_cron run
+--
+CREATE FUNCTION @extschema@.pgscale_run_maintenance(dry_run boolean DEFAULT false)
+RETURNS TABLE (
+    table_name regclass,
+    action text,
+    object_name text,
+    rows bigint,
+    detail text)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_run_maintenance';
+
+COMMENT ON FUNCTION @extschema@.pgscale_run_maintenance(boolean) IS
+    'one maintenance cycle: premake partitions, enforce retention, analyze, snapshot sizes, prune the log';
+
+CREATE PROCEDURE @extschema@.pgscale_run_maintenance_proc(dry_run boolean DEFAULT false)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgscale_run_maintenance_proc';
+
+COMMENT ON PROCEDURE @extschema@.pgscale_run_maintenance_proc(boolean) IS
+    'pgscale_run_maintenance with a transaction per policy and per batch';
+
+CREATE FUNCTION @extschema@.pgscale_worker_status()
+RETURNS TABLE (
+    database text,
+    running boolean,
+    pid integer,
+    last_start timestamptz,
+    last_end timestamptz,
+    outcome text,
+    next_cycle timestamptz,
+    last_error text,
+    last_error_at timestamptz,
+    cycles bigint)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_worker_status';
+
+COMMENT ON FUNCTION @extschema@.pgscale_worker_status() IS
+    'the background worker: per database, last cycle, outcome, next cycle, last error';
+
+--
 -- Forget the policies of tables that are dropped, so that no policy ever
 -- points at a stale OID.
 --

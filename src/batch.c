@@ -7,12 +7,15 @@
  *
  *	  Two strategies, chosen per table:
  *
- *	  - "tid": a cursor over the heap.  Each batch picks the next
- *		batch_size expired rows after the cursor with a TID range scan and
- *		deletes them by TID; the cursor then moves past them.  Rows an
- *		update moved behind the cursor meanwhile are caught by one more
- *		pass, so the result is exact.  Needs TID range scans (14+) and a
- *		heap of its own.
+ *	  - "tid": a cursor over the heap.  Each batch deletes the expired
+ *		rows of the next run of blocks (a TID range scan reads just those),
+ *		sized to hold about batch_size expired rows.  When the cursor
+ *		reaches the end, the pages holding rows written by transactions
+ *		that were still running when the run began (an update may have
+ *		moved an expired row behind the cursor) are found by reading tuple
+ *		headers, and only those are deleted from again: the result is exact
+ *		for about one pass over the table.  Needs TID range scans (14+)
+ *		and a heap of its own.
  *
  *	  - "time range": each batch deletes the rows up to the batch_size-th
  *		next value of the time column (found through an index when there
@@ -24,14 +27,24 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
 #include "storage/itemptr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 #include "pgscale.h"
 
@@ -55,10 +68,14 @@ struct PgsBatchState
 	char	   *batch_sql;
 	char	   *count_sql;
 
-	/* "tid" strategy: cursor and pass number */
-	ItemPointerData cursor;
-	int			pass;
-	int64		pass_rows;
+	/* "tid" strategy */
+	BlockNumber cursor;			/* next block to read */
+	BlockNumber base_blocks;	/* blocks that hold about batch_size rows */
+	BlockNumber step;			/* blocks in the next batch */
+	TransactionId horizon;		/* oldest transaction unfinished at start */
+	bool		verifying;		/* cursor done, rechecking recent pages */
+	List	   *recheck;		/* BlockRuns still to recheck */
+	BlockNumber rechecked;		/* blocks read again at the end */
 
 	/* "time range" strategy: last value deleted */
 	bool		have_last;
@@ -70,93 +87,225 @@ struct PgsBatchState
 	char	   *last_sql_first;
 };
 
-/*
- * Passes of the "tid" strategy: the second one finds rows an update moved
- * behind the cursor during the first, and nothing else.
- */
-#define PGS_TID_PASSES 2
-
 /* ---------- "tid" strategy ---------- */
 
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
 
+/* A run of heap blocks [lo, hi). */
+typedef struct BlockRun
+{
+	BlockNumber lo;
+	BlockNumber hi;
+} BlockRun;
+
+/*
+ * current_nblocks
+ *		The heap's size now: the cursor runs until it reaches the end,
+ *		pages added during the run included.
+ */
+static BlockNumber
+current_nblocks(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+
+	table_close(rel, NoLock);
+	return nblocks;
+}
+
 static void
 tid_prepare(PgsBatchState *state)
 {
+	HeapTuple	tuple;
+	double		rows_per_page = 50;
+	Snapshot	snap;
+
 	/*
-	 * $1 cursor (tid), $2 cutoff, $3 batch size.  The CTE "batch" is read
-	 * twice, so it is computed once; the DELETE rechecks the time column,
-	 * so that a row updated meanwhile to a newer time is never deleted.
+	 * $1 first TID of the run of blocks, $2 first TID past it, $3 cutoff.
+	 * A TID range scan reads just those blocks.
 	 */
-	state->batch_sql = psprintf(
-								"WITH batch AS ("
-								" SELECT ctid FROM ONLY %s"
-								" WHERE ctid OPERATOR(pg_catalog.>) $1"
-								" AND %s OPERATOR(pg_catalog.<) $2 LIMIT $3),"
-								" gone AS ("
-								" DELETE FROM ONLY %s"
-								" WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT ctid FROM batch))"
-								" AND %s OPERATOR(pg_catalog.<) $2 RETURNING 1)"
-								" SELECT (SELECT pg_catalog.count(*) FROM gone),"
-								" (SELECT pg_catalog.count(*) FROM batch),"
-								" (SELECT pg_catalog.max(ctid) FROM batch)",
-								state->qualname, state->qcolumn,
+	state->batch_sql = psprintf("DELETE FROM ONLY %s"
+								" WHERE ctid OPERATOR(pg_catalog.>=) $1"
+								" AND ctid OPERATOR(pg_catalog.<) $2"
+								" AND %s OPERATOR(pg_catalog.<) $3",
 								state->qualname, state->qcolumn);
-	ItemPointerSet(&state->cursor, 0, 0);
-	state->pass = 1;
-	state->pass_rows = 0;
+
+	/* blocks that hold about batch_size rows, from the planner's figures */
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(state->relid));
+	if (HeapTupleIsValid(tuple))
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
+
+		if (form->relpages > 0 && form->reltuples > 0)
+			rows_per_page = Max(1.0, form->reltuples / form->relpages);
+		ReleaseSysCache(tuple);
+	}
+	state->base_blocks = (BlockNumber) Max(1.0, state->batch_size / rows_per_page);
+	state->step = state->base_blocks;
+	state->cursor = 0;
+	state->verifying = false;
+	state->recheck = NIL;
+
+	/*
+	 * Transactions from this one on were not finished when the run began:
+	 * rows they wrote may sit behind the cursor when it passes.
+	 */
+	snap = GetLatestSnapshot();
+	state->horizon = snap->xmin;
+	if (IsolationUsesXactSnapshot())
+	{
+		TransactionId xact_xmin = GetTransactionSnapshot()->xmin;
+
+		if (TransactionIdPrecedes(xact_xmin, state->horizon))
+			state->horizon = xact_xmin;
+	}
+}
+
+/*
+ * delete_block_run
+ *		Delete the expired rows in blocks [lo, hi).
+ */
+static int64
+delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
+{
+	Oid			argtypes[3] = {TIDOID, TIDOID, state->cutoff_type};
+	Datum		values[3];
+	ItemPointerData from;
+	ItemPointerData to;
+	int			ret;
+
+	ItemPointerSet(&from, lo, 0);
+	ItemPointerSet(&to, hi, 0);
+	values[0] = PointerGetDatum(&from);
+	values[1] = PointerGetDatum(&to);
+	values[2] = state->cutoff;
+
+	ret = SPI_execute_with_args(state->batch_sql, 3, argtypes, values, NULL,
+								false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
+			 SPI_result_code_string(ret));
+	return (int64) SPI_processed;
+}
+
+/*
+ * blocks_to_recheck
+ *		After the cursor reached the end: the runs of blocks holding a row
+ *		written by a transaction that had not finished when the run began.
+ *		Only there can an expired row have appeared behind the cursor (a
+ *		concurrent update moving a row to an earlier page, or an insert),
+ *		so only there is the table read again.  This reads tuple headers
+ *		only, which costs a small fraction of a pass.
+ */
+static List *
+blocks_to_recheck(PgsBatchState *state, BlockNumber nblocks)
+{
+	Relation	rel = table_open(state->relid, AccessShareLock);
+	BufferAccessStrategy strategy = GetAccessStrategy(BAS_BULKREAD);
+	List	   *runs = NIL;
+	BlockRun   *current = NULL;
+	BlockNumber blkno;
+
+	for (blkno = 0; blkno < nblocks; blkno++)
+	{
+		Buffer		buf;
+		Page		page;
+		OffsetNumber off;
+		OffsetNumber maxoff;
+		bool		recent = false;
+
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBufferExtended(rel, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageIsNew(page) ? 0 : PageGetMaxOffsetNumber(page);
+		for (off = FirstOffsetNumber; off <= maxoff && !recent; off++)
+		{
+			ItemId		itemid = PageGetItemId(page, off);
+			HeapTupleHeader htup;
+			TransactionId xmin;
+
+			if (!ItemIdIsNormal(itemid))
+				continue;
+			htup = (HeapTupleHeader) PageGetItem(page, itemid);
+			if (HeapTupleHeaderXminFrozen(htup))
+				continue;
+			xmin = HeapTupleHeaderGetRawXmin(htup);
+			recent = TransactionIdIsNormal(xmin) &&
+				TransactionIdFollowsOrEquals(xmin, state->horizon);
+		}
+		UnlockReleaseBuffer(buf);
+
+		if (!recent)
+			continue;
+		state->rechecked++;
+		if (current != NULL && current->hi == blkno &&
+			current->hi - current->lo < state->base_blocks)
+			current->hi++;
+		else
+		{
+			current = palloc(sizeof(BlockRun));
+			current->lo = blkno;
+			current->hi = blkno + 1;
+			runs = lappend(runs, current);
+		}
+	}
+	FreeAccessStrategy(strategy);
+	table_close(rel, NoLock);
+	return runs;
 }
 
 static int64
 tid_next(PgsBatchState *state, bool *done)
 {
-	Oid			argtypes[3] = {TIDOID, state->cutoff_type, INT4OID};
-	Datum		values[3];
-	int			ret;
-	bool		isnull;
 	int64		deleted;
-	int64		found;
-	Datum		maxtid;
 
-	values[0] = PointerGetDatum(&state->cursor);
-	values[1] = state->cutoff;
-	values[2] = Int32GetDatum(state->batch_size);
-
-	ret = SPI_execute_with_args(state->batch_sql, 3, argtypes, values, NULL,
-								false, 0);
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-			 SPI_result_code_string(ret));
-
-	deleted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
-	found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 2, &isnull));
-	maxtid = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3,
-						   &isnull);
-	if (!isnull)
-		ItemPointerCopy((ItemPointer) DatumGetPointer(maxtid), &state->cursor);
-
-	state->pass_rows += deleted;
 	*done = false;
-	if (found < state->batch_size)
+	if (!state->verifying)
 	{
-		/*
-		 * The cursor reached the end of the heap.  One more pass catches
-		 * rows that concurrent updates moved behind it; if the first pass
-		 * found nothing, there is nothing a second one could find that the
-		 * first would not have.
-		 */
-		if (state->pass < PGS_TID_PASSES && state->pass_rows > 0)
+		BlockNumber nblocks = current_nblocks(state->relid);
+		BlockNumber lo = state->cursor;
+		BlockNumber hi;
+
+		if (lo < nblocks)
 		{
-			state->pass++;
-			state->pass_rows = 0;
-			ItemPointerSet(&state->cursor, 0, 0);
+			hi = lo + Min(state->step, nblocks - lo);
+			deleted = delete_block_run(state, lo, hi);
+			state->cursor = hi;
+
+			/*
+			 * Size the next run of blocks on what this one held: about
+			 * batch_size expired rows, and at most four times the blocks
+			 * that hold batch_size rows, so that a batch stays short even
+			 * where the expired rows thicken.
+			 */
+			if (deleted > 0)
+				state->step = (BlockNumber)
+					Max(1.0, Min((double) state->base_blocks * 4,
+								 (double) (hi - lo) * state->batch_size / deleted));
+			else
+				state->step = Min(state->base_blocks * 4, state->step * 2);
+			return deleted;
 		}
-		else
-			*done = true;
+
+		/* the cursor is at the end: find what appeared behind it */
+		state->recheck = blocks_to_recheck(state, nblocks);
+		state->verifying = true;
 	}
-	return deleted;
+
+	if (state->recheck == NIL)
+	{
+		*done = true;
+		return 0;
+	}
+	{
+		BlockRun   *run = (BlockRun *) linitial(state->recheck);
+
+		state->recheck = list_delete_first(state->recheck);
+		deleted = delete_block_run(state, run->lo, run->hi);
+		*done = (state->recheck == NIL);
+		return deleted;
+	}
 }
 
 #endif							/* PGSCALE_HAVE_TID_RANGE_SCAN */
@@ -300,17 +449,28 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 
 	state->strategy = &range_strategy;
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
-	if (relkind == RELKIND_RELATION && !pgs_is_distributed(relid))
+	if (pgscale_batch_strategy == PGS_BATCH_AUTO &&
+		relkind == RELKIND_RELATION && !pgs_is_distributed(relid))
 		state->strategy = &tid_strategy;
 #endif
 	state->strategy->prepare(state);
 	return state;
 }
 
-const char *
-pgs_batch_strategy_name(PgsBatchState *state)
+/*
+ * pgs_batch_describe
+ *		How the batches went, for the log: the strategy, and for "tid" how
+ *		many blocks had to be read again at the end.
+ */
+char *
+pgs_batch_describe(PgsBatchState *state)
 {
-	return state->strategy->name;
+	if (state->verifying)
+		return psprintf("batches of %d rows, %s strategy, %u blocks rechecked",
+						state->batch_size, state->strategy->name,
+						state->rechecked);
+	return psprintf("batches of %d rows, %s strategy",
+					state->batch_size, state->strategy->name);
 }
 
 /*

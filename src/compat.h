@@ -39,8 +39,14 @@
  */
 #if PG_VERSION_NUM >= 150000
 #define pgs_init_materialized_srf(fcinfo) InitMaterializedSRF((fcinfo), 0)
+#define pgs_init_materialized_srf_scalar(fcinfo) \
+	InitMaterializedSRF((fcinfo), MAT_SRF_USE_EXPECTED_DESC)
 #else
-extern void pgs_init_materialized_srf(FunctionCallInfo fcinfo);
+extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expected);
+#define pgs_init_materialized_srf(fcinfo) \
+	pgs_init_materialized_srf_flags((fcinfo), false)
+#define pgs_init_materialized_srf_scalar(fcinfo) \
+	pgs_init_materialized_srf_flags((fcinfo), true)
 #define PGSCALE_NEED_MATERIALIZED_SRF 1
 #endif
 
@@ -76,6 +82,30 @@ extern void pgs_init_materialized_srf(FunctionCallInfo fcinfo);
 #define get_partition_parent_compat(relid) get_partition_parent((relid), true)
 #else
 #define get_partition_parent_compat(relid) get_partition_parent(relid)
+#endif
+
+/* Shared memory must be requested from shmem_request_hook since 15. */
+#if PG_VERSION_NUM >= 150000
+#define PGSCALE_HAVE_SHMEM_REQUEST_HOOK 1
+#endif
+
+/*
+ * Running a statement at top level (the worker's CALL): parse analysis
+ * was renamed in 15, and PortalRun() lost its run_once flag in 18.
+ */
+#if PG_VERSION_NUM >= 150000
+#define pgs_analyze_and_rewrite(parsetree, sql) \
+	pg_analyze_and_rewrite_fixedparams((parsetree), (sql), NULL, 0, NULL)
+#else
+#define pgs_analyze_and_rewrite(parsetree, sql) \
+	pg_analyze_and_rewrite((parsetree), (sql), NULL, 0, NULL)
+#endif
+#if PG_VERSION_NUM >= 180000
+#define pgs_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, (dest), (dest), (qc))
+#else
+#define pgs_portal_run(portal, dest, qc) \
+	PortalRun((portal), FETCH_ALL, true, true, (dest), (dest), (qc))
 #endif
 
 /* varatt.h was split out of postgres.h in 16. */

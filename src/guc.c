@@ -16,6 +16,18 @@
 int			pgscale_lock_timeout = 500;
 int			pgscale_lock_retries = 5;
 int			pgscale_log_retention = 90 * 24 * 60;
+char	   *pgscale_databases = NULL;
+int			pgscale_naptime = 3600;
+char	   *pgscale_role = NULL;
+bool		pgscale_enabled = true;
+int			pgscale_max_workers = 2;
+int			pgscale_batch_strategy = PGS_BATCH_AUTO;
+
+static const struct config_enum_entry batch_strategy_options[] = {
+	{"auto", PGS_BATCH_AUTO, false},
+	{"time_range", PGS_BATCH_TIME_RANGE, false},
+	{NULL, 0, false}
+};
 
 /*
  * pgs_define_gucs
@@ -51,6 +63,58 @@ pgs_define_gucs(void)
 							&pgscale_log_retention,
 							90 * 24 * 60, 1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pgscale.batch_strategy",
+							 "How batched deletes walk a table.",
+							 "auto: through runs of heap blocks (TID range scans) where the "
+							 "table has a heap of its own, else by ranges of the time column; "
+							 "time_range: always by ranges of the time column.",
+							 &pgscale_batch_strategy,
+							 PGS_BATCH_AUTO, batch_strategy_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgscale.databases",
+							   "Databases the background worker maintains, separated by commas.",
+							   "A database where pgscale is not installed is skipped until "
+							   "CREATE EXTENSION pgscale is run there.",
+							   &pgscale_databases,
+							   "",
+							   PGC_SIGHUP, GUC_LIST_INPUT,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgscale.naptime",
+							"Time between two maintenance cycles of a database.",
+							NULL,
+							&pgscale_naptime,
+							3600, 1, INT_MAX / 1000,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pgscale.role",
+							   "Role the background worker runs maintenance as.",
+							   "Empty means the bootstrap superuser. The role must own the "
+							   "managed tables (or be a member of their owners).",
+							   &pgscale_role,
+							   "",
+							   PGC_SIGHUP, 0,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgscale.enabled",
+							 "Whether the background worker starts maintenance cycles.",
+							 NULL,
+							 &pgscale_enabled,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgscale.max_workers",
+							"Most databases maintained at the same time.",
+							"Each takes one of max_worker_processes while its cycle runs.",
+							&pgscale_max_workers,
+							2, 1, 64,
+							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
 	pgs_reserve_guc_prefix("pgscale");

@@ -69,9 +69,9 @@ pgs_log_action(Oid relid, const char *action, const char *object,
 
 /*
  * pgs_log_prune
- *		Delete log rows older than pgscale.log_retention.
+ *		Delete log rows older than pgscale.log_retention; returns how many.
  */
-void
+int64
 pgs_log_prune(void)
 {
 	Oid			argtypes[1] = {INT4OID};
@@ -90,4 +90,5 @@ pgs_log_prune(void)
 	pgs_restore_user(save_userid, save_sec);
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "could not prune pgscale_log: %s", SPI_result_code_string(ret));
+	return (int64) SPI_processed;
 }

@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 
 #include "pgscale.h"
 
@@ -21,10 +22,13 @@ void		_PG_init(void);
 
 /*
  * _PG_init
- *		Define the settings.
+ *		Define the settings; when preloaded, also reserve shared memory and
+ *		register the background worker's launcher.
  */
 void
 _PG_init(void)
 {
 	pgs_define_gucs();
+	if (process_shared_preload_libraries_in_progress)
+		pgs_worker_init();
 }

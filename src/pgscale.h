@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/date.h"
 #include "nodes/pg_list.h"
 #include "utils/elog.h"
 
@@ -20,7 +21,19 @@
 extern int	pgscale_lock_timeout;
 extern int	pgscale_lock_retries;
 extern int	pgscale_log_retention;
+extern char *pgscale_databases;
+extern int	pgscale_naptime;
+extern char *pgscale_role;
+extern bool pgscale_enabled;
+extern int	pgscale_max_workers;
+extern int	pgscale_batch_strategy;
+
+#define PGS_BATCH_AUTO 0
+#define PGS_BATCH_TIME_RANGE 1
 extern void pgs_define_gucs(void);
+
+/* worker.c: the launcher and the per-database workers */
+extern void pgs_worker_init(void);
 
 /* Who started the work, as recorded in pgscale_log.source. */
 typedef enum PgsSource
@@ -42,6 +55,7 @@ extern Oid	pgs_schema_of_extension(Oid extoid);
 extern Oid	pgs_extension_schema(void);
 extern const char *pgs_ext_table(const char *name);
 extern Oid	pgs_extension_owner(void);
+extern Oid	pgs_relation_owner(Oid relid);
 extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);
 extern void pgs_restore_user(Oid save_userid, int save_sec_context);
 extern bool pgs_is_extension_member(Oid relid);
@@ -67,23 +81,70 @@ typedef struct PgsPolicy
 	bool		enabled;
 } PgsPolicy;
 
+extern void pgs_validate_table(Oid relid, const char *action);
 extern List *pgs_load_policies(Oid relid);
 extern PgsPolicy *pgs_find_policy(Oid relid);
 extern Oid	pgs_time_column_type(Oid relid, const char *colname, bool missing_ok);
 extern char *pgs_range_partition_column(Oid relid);
 
+/* partitions.c: reading partition bounds, making monthly partitions */
+typedef struct PgsPartBounds
+{
+	bool		is_default;
+	bool		is_range;		/* a range partition; lo/hi are meaningful */
+	bool		lo_unbounded;	/* FROM (MINVALUE) */
+	bool		hi_unbounded;	/* TO (MAXVALUE) */
+	int64		lo;				/* bounds as timestamp or timestamptz */
+	int64		hi;
+} PgsPartBounds;
+
+extern bool pgs_partition_bounds(Oid relid, PgsPartBounds *bounds);
+extern int64 pgs_datum_as_timestamp(Datum value, Oid typid);
+extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
+extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
+							  int months_ahead, bool have_from, DateADT from,
+							  int *first, int *last);
+typedef struct PgsNewPartition
+{
+	Oid			relid;			/* InvalidOid in a dry run or on error */
+	char	   *name;
+	int64		moved;			/* rows taken from the default partition */
+	char	   *error;			/* set when the month could not be made */
+} PgsNewPartition;
+
+extern List *pgs_create_month_partitions(Oid parent, int first_month,
+										 int last_month, const char *keycol,
+										 Oid keytype, const char *tz,
+										 bool dry_run);
+extern const char *pgs_policy_time_zone(Oid relid);
+
 /* log.c: the pgscale_log table */
 extern void pgs_log_action(Oid relid, const char *action, const char *object,
 						   int64 rows, bool rows_known, TimestampTz started,
 						   const char *detail);
-extern void pgs_log_prune(void);
+extern int64 pgs_log_prune(void);
+
+/* maintenance.c */
+extern int	pgs_last_cycle_errors;
+
+/* retention.c: one policy's retention, for the maintenance cycle */
+typedef struct PgsRetentionResult
+{
+	TimestampTz cutoff;
+	int			partitions_dropped;
+	int64		rows_deleted;
+	List	   *errors;			/* messages of failed steps */
+} PgsRetentionResult;
+
+extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
+								PgsRetentionResult *result);
 
 /* batch.c: deleting expired rows of one table in batches */
 typedef struct PgsBatchState PgsBatchState;
 extern PgsBatchState *pgs_batch_begin(Oid relid, const char *time_column,
 									  Oid cutoff_type, Datum cutoff,
 									  int batch_size);
-extern const char *pgs_batch_strategy_name(PgsBatchState *state);
+extern char *pgs_batch_describe(PgsBatchState *state);
 extern int64 pgs_batch_next(PgsBatchState *state, bool *done);
 extern int64 pgs_batch_count(PgsBatchState *state);
 

@@ -60,7 +60,7 @@ pgs_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
  *		catalog, not a table of an extension, not temporary, and owned by
  *		the caller.  "action" words the ownership error.
  */
-static void
+void
 pgs_validate_table(Oid relid, const char *action)
 {
 	HeapTuple	tuple;
@@ -112,7 +112,7 @@ pgs_validate_table(Oid relid, const char *action)
 	if (relpersistence == RELPERSISTENCE_TEMP)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("table %s is temporary", pgs_display_name(relid)),
+				 errmsg("table \"%s\" is temporary", get_rel_name(relid)),
 				 errhint("Only permanent tables can be maintained by pgscale.")));
 
 	if (pgs_is_extension_member(relid))

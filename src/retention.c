@@ -38,6 +38,7 @@
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -73,6 +74,7 @@ typedef struct TableRun
 	int			partitions_dropped;
 	int64		rows_deleted;
 	bool		failed;
+	List	   *errors;			/* messages of the steps that failed */
 	TimestampTz started;
 	TimestampTz finished;
 } TableRun;
@@ -94,15 +96,35 @@ typedef struct ExpiredPartition
 static void process_relation(TableRun *run, Oid relid);
 
 /*
+ * set_synchronous_commit
+ *		Set synchronous_commit for the current transaction only.
+ */
+static void
+set_synchronous_commit(bool on)
+{
+	(void) set_config_option("synchronous_commit", on ? "on" : "off",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+}
+
+/*
  * commit_if_allowed
  *		In the procedure, end the transaction after a step so that locks
  *		are released and no transaction grows long.
+ *
+ *		These intermediate commits need not wait for the WAL flush: a crash
+ *		can only undo the last few batches, which the next run deletes
+ *		again, and the procedure's last commit is synchronous, which makes
+ *		every earlier one durable too.
  */
 static void
 commit_if_allowed(TableRun *run)
 {
 	if (run->opt->nonatomic)
+	{
 		pgs_spi_commit();
+		set_synchronous_commit(false);
+	}
 }
 
 /*
@@ -115,6 +137,9 @@ record_error(TableRun *run, Oid object, const char *what, ErrorData *edata,
 			 TimestampTz started)
 {
 	run->failed = true;
+	run->errors = lappend(run->errors,
+						  psprintf("%s %s: %s", what, pgs_display_name(object),
+								   edata->message));
 	ereport(WARNING,
 			(errcode(edata->sqlerrcode),
 			 errmsg("pgscale could not %s %s: %s", what,
@@ -208,9 +233,7 @@ trim_relation(TableRun *run, Oid relid)
 	if (total > 0)
 		pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
 					   true, started,
-					   psprintf("batches of %d rows, %s strategy",
-								run->opt->batch_size,
-								pgs_batch_strategy_name(step.batch)));
+					   pgs_batch_describe(step.batch));
 	commit_if_allowed(run);
 }
 
@@ -295,29 +318,6 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 /* ---------- partitioned tables ---------- */
 
 /*
- * bound_as_timestamp
- *		A partition bound of the time column's type, as an int64 on the
- *		cutoff's scale (timestamp or timestamptz microseconds).
- */
-static int64
-bound_as_timestamp(Const *bound)
-{
-	switch (getBaseType(bound->consttype))
-	{
-		case DATEOID:
-			return DatumGetTimestamp(DirectFunctionCall1(date_timestamp,
-														 bound->constvalue));
-		case TIMESTAMPOID:
-			return DatumGetTimestamp(bound->constvalue);
-		case TIMESTAMPTZOID:
-			return DatumGetTimestampTz(bound->constvalue);
-		default:
-			elog(ERROR, "unexpected partition bound type %u", bound->consttype);
-	}
-	return 0;
-}
-
-/*
  * partition_fate
  *		Compare a partition's range with the cutoff.  *upper receives the
  *		upper bound of a partition to drop, to drop the oldest first.
@@ -325,42 +325,19 @@ bound_as_timestamp(Const *bound)
 static PartitionFate
 partition_fate(TableRun *run, Oid child, int64 *upper)
 {
-	HeapTuple	tuple;
-	Datum		d;
-	bool		isnull;
-	PartitionBoundSpec *spec;
-	PartitionRangeDatum *lo;
-	PartitionRangeDatum *hi;
+	PgsPartBounds bounds;
 	int64		cutoff = DatumGetInt64(run->cutoff);
 
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
-	if (!HeapTupleIsValid(tuple))
+	if (!pgs_partition_bounds(child, &bounds))
 		return PART_KEEP;		/* dropped meanwhile */
-	d = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relpartbound, &isnull);
-	if (isnull)
-	{
-		ReleaseSysCache(tuple);
+	if (bounds.is_default || !bounds.is_range)
 		return PART_TRIM;
-	}
-	spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
-	ReleaseSysCache(tuple);
-
-	if (spec->is_default || spec->strategy != PARTITION_STRATEGY_RANGE)
-		return PART_TRIM;
-
-	lo = (PartitionRangeDatum *) linitial(spec->lowerdatums);
-	hi = (PartitionRangeDatum *) linitial(spec->upperdatums);
-
-	if (hi->kind == PARTITION_RANGE_DATUM_VALUE)
+	if (!bounds.hi_unbounded && bounds.hi <= cutoff)
 	{
-		*upper = bound_as_timestamp((Const *) hi->value);
-		if (*upper <= cutoff)
-			return PART_DROP;
+		*upper = bounds.hi;
+		return PART_DROP;
 	}
-	if (lo->kind == PARTITION_RANGE_DATUM_VALUE &&
-		bound_as_timestamp((Const *) lo->value) >= cutoff)
-		return PART_KEEP;
-	if (lo->kind == PARTITION_RANGE_DATUM_MAXVALUE)
+	if (!bounds.lo_unbounded && bounds.lo >= cutoff)
 		return PART_KEEP;
 	return PART_TRIM;
 }
@@ -493,29 +470,79 @@ compute_cutoff(TableRun *run, Oid coltype, Interval *span)
 		run->cutoff_report = DatumGetTimestampTz(run->cutoff);
 }
 
+/* The first step of a policy: check its column and fix the cutoff. */
+typedef struct PrepareStep
+{
+	TableRun   *run;
+	Interval	span;
+} PrepareStep;
+
+static void
+prepare_step(void *arg)
+{
+	PrepareStep *step = (PrepareStep *) arg;
+	Oid			coltype;
+
+	coltype = pgs_time_column_type(step->run->relid, step->run->time_column, false);
+	compute_cutoff(step->run, coltype, &step->span);
+}
+
 /*
  * run_policy
- *		Enforce one policy; fills run with what was done.
+ *		Enforce one policy; fills run with what was done.  A policy that
+ *		has become broken (its column dropped or retyped) is recorded as an
+ *		error like any failed step.
  */
 static void
 run_policy(TableRun *run, PgsPolicy *pol)
 {
-	Interval	span;
-	Oid			coltype;
+	PrepareStep step;
+	ErrorData  *edata = NULL;
 
 	run->relid = pol->relid;
 	run->time_column = pol->time_column;
+	step.run = run;
 	if (run->opt->have_days)
 	{
-		memset(&span, 0, sizeof(span));
-		span.day = run->opt->days;
+		memset(&step.span, 0, sizeof(step.span));
+		step.span.day = run->opt->days;
 	}
 	else
-		span = pol->retention;
+		step.span = pol->retention;
 
-	coltype = pgs_time_column_type(pol->relid, pol->time_column, false);
-	compute_cutoff(run, coltype, &span);
+	if (!pgs_run_guarded(prepare_step, &step, &edata))
+	{
+		record_error(run, pol->relid, "apply the retention of", edata,
+					 GetCurrentTimestamp());
+		return;
+	}
 	process_relation(run, pol->relid);
+}
+
+/*
+ * pgs_apply_retention
+ *		Enforce one policy's retention for a maintenance cycle; nonatomic
+ *		when the caller may commit between steps.  SPI must be connected.
+ */
+void
+pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
+					PgsRetentionResult *result)
+{
+	CleanupOptions opt;
+	TableRun	run;
+
+	memset(&opt, 0, sizeof(opt));
+	opt.dry_run = dry_run;
+	opt.batch_size = 10000;
+	opt.nonatomic = nonatomic;
+	memset(&run, 0, sizeof(run));
+	run.opt = &opt;
+	run.started = GetCurrentTimestamp();
+	run_policy(&run, pol);
+	result->cutoff = run.cutoff_report;
+	result->partitions_dropped = run.partitions_dropped;
+	result->rows_deleted = run.rows_deleted;
+	result->errors = run.errors;
 }
 
 /*
@@ -563,6 +590,9 @@ run_cleanup(const CleanupOptions *opt)
 	else
 		policies = pgs_load_policies(InvalidOid);
 
+	if (opt->nonatomic)
+		set_synchronous_commit(false);
+
 	foreach(lc, policies)
 	{
 		PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
@@ -589,10 +619,11 @@ run_cleanup(const CleanupOptions *opt)
 	}
 
 	if (!opt->dry_run)
-	{
 		pgs_log_prune();
-		if (opt->nonatomic)
-			pgs_spi_commit();
+	if (opt->nonatomic)
+	{
+		set_synchronous_commit(true);
+		pgs_spi_commit();
 	}
 	return runs;
 }
@@ -722,13 +753,14 @@ pgscale_cleanup_proc(PG_FUNCTION_ARGS)
 		TableRun   *run = (TableRun *) lfirst(lc);
 
 		ereport(NOTICE,
-				(errmsg("%s: %s%d partitions dropped, " INT64_FORMAT " rows deleted, cutoff %s, in %s",
+				(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted%s",
 						pgs_display_name(run->relid),
-						opt.dry_run ? "(dry run) " : "",
 						run->partitions_dropped, run->rows_deleted,
-						timestamptz_to_str(run->cutoff_report),
-						DatumGetCString(DirectFunctionCall1(interval_out,
-															run_duration(run))))));
+						opt.dry_run ? " (dry run)" : ""),
+				 errdetail("Cutoff %s, done in %s.",
+						   timestamptz_to_str(run->cutoff_report),
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   run_duration(run))))));
 	}
 	SPI_finish();
 	PG_RETURN_VOID();

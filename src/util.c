@@ -134,8 +134,6 @@ Oid
 pgs_extension_owner(void)
 {
 	Oid			relid;
-	HeapTuple	tuple;
-	Oid			owner;
 
 	relid = get_relname_relid("pgscale_policy", pgs_extension_schema());
 	if (!OidIsValid(relid))
@@ -143,7 +141,19 @@ pgs_extension_owner(void)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table \"pgscale_policy\" of extension \"pgscale\" is missing"),
 				 errhint("Drop and recreate the extension.")));
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	return pgs_relation_owner(relid);
+}
+
+/*
+ * pgs_relation_owner
+ *		pg_class.relowner of a relation.
+ */
+Oid
+pgs_relation_owner(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
 	if (!HeapTupleIsValid(tuple))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
@@ -377,3 +387,40 @@ pgs_source_name(PgsSource source)
 	}
 	return "manual";
 }
+
+#ifdef PGSCALE_NEED_MATERIALIZED_SRF
+/*
+ * pgs_init_materialized_srf_flags
+ *		Before 15, set up a materialized set-returning call by hand (what
+ *		InitMaterializedSRF() does since): a tuplestore in the per-query
+ *		context and the result descriptor, declared or expected.
+ */
+void
+pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expected)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set"),
+				 errhint("Call it in the FROM clause.")));
+
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (expected)
+	{
+		if (rsinfo->expectedDesc == NULL)
+			elog(ERROR, "no expected tuple descriptor for a set-returning call");
+		tupdesc = CreateTupleDescCopy(rsinfo->expectedDesc);
+	}
+	else if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(oldcontext);
+}
+#endif

@@ -9,7 +9,8 @@
 #     pgs_install_deps [package ...]  install what is missing with apt-get
 #     pgs_build                       make WERROR=1 && make install
 #     pgs_at_exit 'command'           run a command when the script exits,
-#                                     even on error or Ctrl-C (newest first)
+#                                     even on error or Ctrl-C (newest first;
+#                                     $PGS_EXIT_STATUS holds the exit status)
 #     pgs_cluster_start [guc=value ...]
 #                                     start a throwaway cluster owned by
 #                                     postgres, on a unix socket in a fresh
@@ -69,6 +70,8 @@ _pgs_run_exit_handlers() {
 	local rc=$? i
 	set +e
 	trap - EXIT
+	# shellcheck disable=SC2034  # read by the handlers
+	PGS_EXIT_STATUS=$rc
 	for ((i = ${#PGS_EXIT_HANDLERS[@]} - 1; i >= 0; i--)); do
 		eval "${PGS_EXIT_HANDLERS[i]}"
 	done
@@ -109,8 +112,19 @@ pgs_install_deps() {
 		pgs_die "missing packages (run as root to install them): ${missing[*]}"
 	fi
 	pgs_say "installing ${missing[*]}"
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+	local log
+	log=$(mktemp "${TMPDIR:-/tmp}/pgscale-apt.XXXXXX") || return 1
+	# Wait for another apt-get to finish rather than fail on its lock.
+	if apt-get -o DPkg::Lock::Timeout=600 update -q >"$log" 2>&1 &&
+		apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends \
+			"${missing[@]}" >>"$log" 2>&1 </dev/null; then
+		echo "installed $(grep -c "^Setting up" "$log") packages"
+		rm -f "$log"
+	else
+		tail -n 40 "$log"
+		echo "error: apt-get failed (full log in $log)" >&2
+		return 1
+	fi
 }
 
 # Build pgscale with warnings as errors and install it (into PGS_DESTDIR
@@ -219,6 +233,16 @@ pgs_cluster_stop() {
 			-w stop >/dev/null 2>&1
 	fi
 	rm -rf "$dir"
+}
+
+# Print the lines of a server log that tell of a crash or an assertion
+# failure (with the statement before them), if there are any.
+pgs_log_crashes() {
+	[ -f "$1" ] || return 0
+	if grep -qE 'PANIC|TRAP:|terminated by signal|was terminated by' "$1"; then
+		echo "------ crash in the server log $1:"
+		grep -E -B3 'PANIC|TRAP:|terminated by signal|was terminated by' "$1" | tail -n 40
+	fi
 }
 
 # Print the end of the server log of a throwaway cluster.

@@ -1,0 +1,161 @@
+--
+-- Monthly partitions: premake, idempotence, what a new partition inherits,
+-- rows moved out of the default partition, bad input.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgscale;
+CREATE SCHEMA part;
+SET search_path = part, public;
+
+CREATE ROLE regress_part_owner;
+CREATE ROLE regress_part_reader;
+GRANT CREATE, USAGE ON SCHEMA part TO regress_part_owner;
+GRANT USAGE ON SCHEMA part TO regress_part_reader;
+
+-- the seed's table, partitioned by month on a date column
+CREATE TABLE metrics_aiusagedaily (
+    id bigserial,
+    member_id int NOT NULL,
+    date date NOT NULL,
+    suggestions int CHECK (suggestions >= 0),
+    source text NOT NULL DEFAULT 'copilot',
+    PRIMARY KEY (id, date)
+) PARTITION BY RANGE (date);
+CREATE UNIQUE INDEX metrics_member_date ON metrics_aiusagedaily (member_id, date, source);
+ALTER TABLE metrics_aiusagedaily REPLICA IDENTITY USING INDEX metrics_member_date;
+ALTER TABLE metrics_aiusagedaily OWNER TO regress_part_owner;
+GRANT SELECT ON metrics_aiusagedaily TO regress_part_reader;
+-- an older partition tuned for autovacuum, as the seed does, and a default
+CREATE TABLE metrics_old PARTITION OF metrics_aiusagedaily
+    FOR VALUES FROM ('2000-01-01') TO ('2001-01-01')
+    WITH (autovacuum_vacuum_scale_factor = 0.01, fillfactor = 90);
+CREATE TABLE metrics_default PARTITION OF metrics_aiusagedaily DEFAULT;
+ALTER TABLE metrics_old OWNER TO regress_part_owner;
+ALTER TABLE metrics_default OWNER TO regress_part_owner;
+-- rows for this month and the next ones already sit in the default
+INSERT INTO metrics_aiusagedaily (member_id, date, suggestions)
+SELECT g, current_date + g, g FROM generate_series(0, 40) g;
+INSERT INTO metrics_aiusagedaily (member_id, date, suggestions)
+SELECT g, '1999-01-01'::date, g FROM generate_series(1, 5) g;
+
+-- this month and two ahead: three partitions, named <table>_YYYY_MM
+SELECT count(*) AS created,
+       bool_and(p::text ~ '^metrics_aiusagedaily_[0-9]{4}_[0-9]{2}$') AS named
+FROM pgscale_create_month_partitions('metrics_aiusagedaily', 2) AS p;
+SELECT to_regclass('metrics_aiusagedaily_' || to_char(current_date, 'YYYY_MM')) IS NOT NULL
+       AS this_month_exists;
+-- idempotent: nothing more to create
+SELECT count(*) AS created_again FROM pgscale_create_month_partitions('metrics_aiusagedaily', 2);
+
+-- the rows of those months left the default; the others stayed there
+SELECT count(*) FILTER (WHERE tableoid = 'metrics_default'::regclass) AS in_default,
+       count(*) AS total,
+       count(*) FILTER (WHERE tableoid = 'metrics_default'::regclass
+                        AND date >= date_trunc('month', current_date)
+                        AND date < date_trunc('month', current_date) + interval '3 months')
+           AS misplaced
+FROM metrics_aiusagedaily;
+
+-- a new partition gets the parent's owner, grants, indexes, replica
+-- identity and the newest partition's storage parameters; bounds at midnight
+SELECT c.relowner::regrole AS owner,
+       c.relacl::text LIKE '%regress_part_reader=r/%' AS reader_granted,
+       c.reloptions,
+       c.relreplident,
+       (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) AS indexes,
+       (SELECT indisreplident FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid = c.oid AND x.indisunique AND i.relname LIKE '%member%') AS ident_index,
+       pg_get_expr(c.relpartbound, c.oid) =
+           format('FOR VALUES FROM (%L) TO (%L)', date_trunc('month', current_date)::date,
+                  (date_trunc('month', current_date) + interval '1 month')::date) AS bounds
+FROM pg_class c
+WHERE c.oid = ('metrics_aiusagedaily_' || to_char(current_date, 'YYYY_MM'))::regclass;
+
+-- timestamp and timestamptz keys: midnight, in UTC for timestamptz
+CREATE TABLE ev_ts (at timestamp NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE ev_tz (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+SELECT count(*) FROM pgscale_create_month_partitions('ev_ts', 0);
+SELECT count(*) FROM pgscale_create_month_partitions('ev_tz', 0);
+SET TimeZone = 'America/New_York';
+SELECT ((regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1]::timestamp)::time
+       = '00:00' AS ts_midnight
+FROM pg_class WHERE oid = ('ev_ts_' || to_char(localtimestamp, 'YYYY_MM'))::regclass;
+SELECT (SELECT (regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz
+        AT TIME ZONE 'UTC')::time = '00:00' AS tz_midnight_utc
+FROM pg_class WHERE oid = ('ev_tz_' || to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM'))::regclass;
+RESET TimeZone;
+-- another time zone, recorded in the policy
+CREATE TABLE ev_berlin (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+SELECT pgscale_set_partitioning('ev_berlin', 1, 'Europe/Berlin');
+SELECT premake_months, time_zone, time_column FROM pgscale_policy
+WHERE table_name = 'ev_berlin'::regclass;
+SELECT count(*) FROM pgscale_create_month_partitions('ev_berlin', 1);
+SELECT bool_and(((regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz
+        AT TIME ZONE 'Europe/Berlin')::time = '00:00') AS berlin_midnight
+FROM pg_class WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ev_berlin'::regclass);
+
+-- from_month: back-fill a range of months
+SELECT count(*) AS backfilled
+FROM pgscale_create_month_partitions('ev_ts', 0, (date_trunc('month', current_date) - interval '5 months')::date);
+
+-- names past 63 bytes are clipped at a character boundary and stay unique
+CREATE TABLE "a_tabelle_mit_einem_sehr_langen_namen_für_die_monatlichen_teile" (d date NOT NULL)
+    PARTITION BY RANGE (d);
+CREATE TABLE "b_tabelle_mit_einem_sehr_langen_namen_für_die_monatlichen_teile" (d date NOT NULL)
+    PARTITION BY RANGE (d);
+SELECT octet_length(p::text) <= 65 AS fits, p::text ~ '_[0-9a-f]{4}_[0-9]{4}_[0-9]{2}"?$' AS hashed
+FROM pgscale_create_month_partitions('"a_tabelle_mit_einem_sehr_langen_namen_für_die_monatlichen_teile"', 0) p;
+SELECT count(*) AS other_table_too
+FROM pgscale_create_month_partitions('"b_tabelle_mit_einem_sehr_langen_namen_für_die_monatlichen_teile"', 0);
+
+-- a month a wider partition already covers is skipped, not an error
+CREATE TABLE wide (d date NOT NULL) PARTITION BY RANGE (d);
+CREATE TABLE wide_all PARTITION OF wide FOR VALUES FROM (MINVALUE) TO ('3000-01-01');
+SELECT count(*) AS created_under_wide FROM pgscale_create_month_partitions('wide', 3);
+
+-- a stray row far in the future changes nothing: premake counts from now
+INSERT INTO metrics_aiusagedaily (member_id, date, suggestions) VALUES (1, '2097-05-01', 1);
+SELECT count(*) AS created_for_2097 FROM pgscale_create_month_partitions('metrics_aiusagedaily', 2);
+SELECT count(*) AS partitions_after_2097 FROM pg_inherits
+WHERE inhparent = 'metrics_aiusagedaily'::regclass;
+
+-- the owner's role member may create partitions; a stranger may not
+SET ROLE regress_part_owner;
+SELECT count(*) AS owner_created FROM pgscale_create_month_partitions('metrics_aiusagedaily', 4);
+RESET ROLE;
+
+\set VERBOSITY default
+SET ROLE regress_part_reader;
+SELECT * FROM pgscale_create_month_partitions('metrics_aiusagedaily', 5);
+RESET ROLE;
+-- bad input: each is an error and creates nothing
+SELECT count(*) AS partitions_before FROM pg_inherits \gset
+CREATE TABLE plain (d date);
+SELECT * FROM pgscale_create_month_partitions('plain');
+CREATE TABLE by_list (d date) PARTITION BY LIST (d);
+SELECT * FROM pgscale_create_month_partitions('by_list');
+CREATE TABLE by_two (d date, e date) PARTITION BY RANGE (d, e);
+SELECT * FROM pgscale_create_month_partitions('by_two');
+CREATE TABLE by_expr (d timestamp) PARTITION BY RANGE ((d::date));
+SELECT * FROM pgscale_create_month_partitions('by_expr');
+CREATE TABLE by_int (k int) PARTITION BY RANGE (k);
+SELECT * FROM pgscale_create_month_partitions('by_int');
+SELECT * FROM pgscale_create_month_partitions('ev_ts', -1);
+SELECT * FROM pgscale_create_month_partitions('ev_ts', 121);
+SELECT * FROM pgscale_create_month_partitions('ev_ts', 3, '1990-01-01');
+SELECT * FROM pgscale_create_month_partitions(NULL);
+SELECT * FROM pgscale_create_month_partitions('ev_ts', NULL);
+SELECT pgscale_set_partitioning('ev_ts', -1);
+SELECT pgscale_set_partitioning('ev_ts', 3, 'Mars/Olympus_Mons');
+SELECT pgscale_set_partitioning('plain', 3);
+\set VERBOSITY terse
+SELECT count(*) = :partitions_before AS nothing_created FROM pg_inherits;
+
+-- every creation is logged
+SELECT action, count(*) > 0 AS logged FROM pgscale_log
+WHERE action = 'create_partition' GROUP BY 1;
+
+RESET search_path;
+DROP SCHEMA part CASCADE;
+DROP ROLE regress_part_owner;
+DROP ROLE regress_part_reader;

@@ -1,0 +1,236 @@
+--
+-- Cleanup: exact on plain and partitioned tables for each column type,
+-- dry run equal to the real run, batches, days, protected tables, the
+-- procedure and the log.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgscale;
+
+CREATE SCHEMA ret;
+SET search_path = ret, public;
+
+-- Rows every hour (timestamps) or every day (dates) back over 800 days,
+-- inserted in one statement so that their offsets from now are whole hours.
+CREATE FUNCTION fill(rel regclass, coltype text, n int) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format(
+        'INSERT INTO %s (d, v) SELECT %s, g FROM generate_series(0, %s) g',
+        rel,
+        CASE coltype
+            WHEN 'date' THEN 'current_date - (g % 800)'
+            WHEN 'timestamp' THEN 'localtimestamp - make_interval(hours => (g * 7) % 19200)'
+            ELSE 'now() - make_interval(hours => (g * 7) % 19200)'
+        END,
+        n - 1);
+END $$;
+
+-- Monthly partitions from 24 months back to 2 ahead, plus a default one.
+CREATE FUNCTION make_parted(name text, coltype text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    m date;
+BEGIN
+    EXECUTE format('CREATE TABLE %I (id bigserial, d %s NOT NULL, v int) PARTITION BY RANGE (d)',
+                   name, coltype);
+    FOR i IN -2..23 LOOP
+        m := (date_trunc('month', current_date) - make_interval(months => i))::date;
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       name || '_' || to_char(m, 'YYYY_MM'), name,
+                       m, (m + interval '1 month')::date);
+    END LOOP;
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT', name || '_default', name);
+END $$;
+
+-- Upper bound of a range partition, as text.
+CREATE FUNCTION upper_bound(part regclass) RETURNS text
+LANGUAGE sql AS $$
+    SELECT substring(pg_get_expr(relpartbound, oid) FROM 'TO \(''([^'']*)''\)')
+    FROM pg_class WHERE oid = part
+$$;
+
+CREATE TABLE results (tbl text, kind text, dry_dropped int, dry_rows bigint,
+                      real_dropped int, real_rows bigint,
+                      expired_left bigint, newer_lost bigint, newer_added bigint,
+                      parts_left_expired bigint);
+
+-- One table through a dry run then the real run, and the checks.
+CREATE FUNCTION check_cleanup(rel regclass, kind text, batch int DEFAULT 10000)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    dry record;
+    real record;
+    r results;
+BEGIN
+    SELECT * INTO dry FROM pgscale_cleanup(dry_run => true, relation => rel,
+                                          batch_size => batch);
+    -- rows newer than the cutoff, kept aside to compare afterwards
+    EXECUTE format('CREATE TEMP TABLE keep AS SELECT * FROM %s WHERE d >= %L::timestamptz::%s',
+                   rel, dry.cutoff, kind);
+    SELECT * INTO real FROM pgscale_cleanup(relation => rel, batch_size => batch);
+    r.tbl := rel::text;
+    r.kind := kind;
+    r.dry_dropped := dry.partitions_dropped;
+    r.dry_rows := dry.rows_deleted;
+    r.real_dropped := real.partitions_dropped;
+    r.real_rows := real.rows_deleted;
+    EXECUTE format('SELECT count(*) FROM %s WHERE d < %L::timestamptz::%s',
+                   rel, real.cutoff, kind) INTO r.expired_left;
+    EXECUTE format('SELECT count(*) FROM (SELECT * FROM keep EXCEPT ALL SELECT * FROM %s) x', rel)
+        INTO r.newer_lost;
+    EXECUTE format('SELECT count(*) FROM (SELECT * FROM %s EXCEPT ALL SELECT * FROM keep) x', rel)
+        INTO r.newer_added;
+    SELECT count(*) INTO r.parts_left_expired
+    FROM pg_inherits i
+    WHERE i.inhparent = rel
+      AND upper_bound(i.inhrelid) IS NOT NULL
+      AND upper_bound(i.inhrelid)::timestamptz <= real.cutoff;
+    INSERT INTO results SELECT r.*;
+    DROP TABLE keep;
+END $$;
+
+-- plain tables, each column type
+CREATE TABLE plain_date (id bigserial PRIMARY KEY, d date NOT NULL, v int);
+CREATE TABLE plain_ts (id bigserial PRIMARY KEY, d timestamp NOT NULL, v int);
+CREATE TABLE plain_tstz (id bigserial PRIMARY KEY, d timestamptz NOT NULL, v int);
+SELECT fill('plain_date', 'date', 5000), fill('plain_ts', 'timestamp', 5000),
+       fill('plain_tstz', 'timestamptz', 5000);
+-- updates leave dead tuples and move rows around the heap
+UPDATE plain_date SET v = v + 1 WHERE id % 3 = 0;
+SELECT pgscale_set_retention('plain_date', '365 days', 'd'),
+       pgscale_set_retention('plain_ts', '365 days', 'd'),
+       pgscale_set_retention('plain_tstz', '365 days', 'd');
+
+-- partitioned tables with a default partition, each column type
+SELECT make_parted('part_date', 'date'), make_parted('part_ts', 'timestamp'),
+       make_parted('part_tstz', 'timestamptz');
+SELECT fill('part_date', 'date', 5000), fill('part_ts', 'timestamp', 5000),
+       fill('part_tstz', 'timestamptz', 5000);
+-- rows older than every partition, and in the future, land in the default
+INSERT INTO part_date (d, v) SELECT current_date - 900 - g, g FROM generate_series(1, 50) g;
+INSERT INTO part_date (d, v) SELECT current_date + 400 + g, g FROM generate_series(1, 50) g;
+INSERT INTO part_tstz (d, v) SELECT now() - interval '900 days' - make_interval(hours => g), g
+FROM generate_series(1, 50) g;
+SELECT pgscale_set_retention('part_date', '365 days'),
+       pgscale_set_retention('part_ts', '365 days'),
+       pgscale_set_retention('part_tstz', '365 days');
+
+SELECT check_cleanup('plain_date', 'date'), check_cleanup('plain_ts', 'timestamp'),
+       check_cleanup('plain_tstz', 'timestamptz');
+SELECT check_cleanup('part_date', 'date'), check_cleanup('part_ts', 'timestamp'),
+       check_cleanup('part_tstz', 'timestamptz');
+
+SELECT tbl, kind,
+       dry_dropped = real_dropped AS dry_dropped_same,
+       dry_rows = real_rows AS dry_rows_same,
+       real_rows > 0 AS deleted_some,
+       (real_dropped > 0) = (tbl LIKE 'part%') AS dropped_iff_parted,
+       expired_left, newer_lost, newer_added, parts_left_expired
+FROM results ORDER BY tbl;
+
+-- a second run finds nothing to do
+SELECT table_name, partitions_dropped, rows_deleted
+FROM pgscale_cleanup() ORDER BY table_name::text;
+
+-- tiny batches are just as exact
+TRUNCATE results;
+CREATE TABLE small_batches (id bigserial PRIMARY KEY, d date NOT NULL, v int);
+SELECT fill('small_batches', 'date', 700);
+DELETE FROM small_batches WHERE id % 5 = 0;
+SELECT pgscale_set_retention('small_batches', '200 days', 'd');
+SELECT check_cleanup('small_batches', 'date', 7);
+SELECT dry_rows = real_rows AS same, real_rows, expired_left, newer_lost, newer_added
+FROM results;
+
+-- the time-range strategy (Citus distributed tables, foreign tables, 13)
+-- is just as exact, with many rows sharing one time value
+TRUNCATE results;
+SET pgscale.batch_strategy = time_range;
+CREATE TABLE by_time (id bigserial PRIMARY KEY, d date NOT NULL, v int);
+INSERT INTO by_time (d, v) SELECT current_date - (g % 50), g FROM generate_series(1, 2000) g;
+SELECT pgscale_set_retention('by_time', '20 days', 'd');
+SELECT check_cleanup('by_time', 'date', 15);
+SELECT dry_rows = real_rows AS same, real_rows, expired_left, newer_lost, newer_added
+FROM results;
+SELECT detail LIKE '%time range strategy%' AS used_time_ranges FROM pgscale_log
+WHERE relid = 'by_time'::regclass AND action = 'delete';
+RESET pgscale.batch_strategy;
+
+-- "days" overrides every unprotected retention, as cleanup_old_data --days
+TRUNCATE results;
+CREATE TABLE core_data (id bigserial PRIMARY KEY, d date NOT NULL, v int);
+SELECT fill('core_data', 'date', 900);
+SELECT pgscale_protect('core_data');
+SELECT table_name, rows_deleted FROM pgscale_cleanup(dry_run => true, days => 180)
+ORDER BY table_name::text;
+SELECT table_name, rows_deleted > 0 AS deleted FROM pgscale_cleanup(days => 180)
+ORDER BY table_name::text;
+SELECT count(*) FILTER (WHERE d < current_date - 180) AS older_than_180
+FROM plain_date;
+SELECT count(*) AS core_rows_kept FROM core_data;
+-- days => 0 keeps only today's rows
+SELECT rows_deleted > 0 AS deleted FROM pgscale_cleanup(days => 0, relation => 'small_batches');
+SELECT count(*) FILTER (WHERE d < current_date) AS before_today, count(*) > 0 AS today_kept
+FROM small_batches;
+
+-- the procedure commits per batch and gives the same result
+CREATE TABLE by_proc (id bigserial PRIMARY KEY, d date NOT NULL, v int);
+SELECT fill('by_proc', 'date', 3000);
+SELECT pgscale_set_retention('by_proc', '365 days', 'd');
+SELECT rows_deleted AS would_delete
+FROM pgscale_cleanup(dry_run => true, relation => 'by_proc', batch_size => 100);
+SELECT pg_stat_force_next_flush();
+SELECT xact_commit AS commits_before FROM pg_stat_database
+WHERE datname = current_database() \gset
+CALL pgscale_cleanup_proc(relation => 'by_proc', batch_size => 100);
+SELECT pg_stat_force_next_flush();
+SELECT count(*) FILTER (WHERE d < current_date - 365) AS expired_left, count(*) AS kept
+FROM by_proc;
+-- 1536 rows in batches of about 100: at least a dozen commits
+SELECT xact_commit - :commits_before >= 12 AS committed_per_batch
+FROM pg_stat_database WHERE datname = current_database();
+-- a dry run through the procedure changes nothing
+SELECT fill('by_proc', 'date', 3000);
+CALL pgscale_cleanup_proc(dry_run => true, relation => 'by_proc');
+SELECT count(*) FILTER (WHERE d < current_date - 365) AS expired_still_there FROM by_proc;
+-- inside a transaction block it cannot commit, and says so
+\set VERBOSITY terse
+BEGIN;
+SET LOCAL client_min_messages = notice;
+CALL pgscale_cleanup_proc(relation => 'by_proc', dry_run => true, days => 100000);
+ROLLBACK;
+
+-- the log: what was done, by whom; nothing for dry runs
+SELECT action, source, count(*) > 0 AS logged, bool_and(rows > 0) AS rows_positive
+FROM pgscale_log WHERE action = 'delete' GROUP BY 1, 2;
+SELECT action, source, count(*) > 0 AS logged, bool_and(object_name LIKE 'ret.part_%') AS partitions
+FROM pgscale_log WHERE action = 'drop_partition' GROUP BY 1, 2;
+SELECT count(*) AS errors FROM pgscale_log WHERE action = 'error';
+-- and it is pruned after pgscale.log_retention
+UPDATE pgscale_log SET logged_at = logged_at - interval '91 days'
+WHERE id = (SELECT min(id) FROM pgscale_log);
+SELECT count(*) AS before_prune FROM pgscale_log \gset
+SELECT count(*) >= 0 AS ran FROM pgscale_cleanup(relation => 'by_proc');
+SELECT (SELECT count(*) FROM pgscale_log) = :before_prune AS one_added_one_pruned,
+       count(*) AS older_than_90_days
+FROM pgscale_log WHERE logged_at < now() - interval '90 days';
+
+-- bad input: each is an error and changes nothing
+\set VERBOSITY default
+SELECT count(*) AS rows_before FROM plain_date \gset
+SELECT * FROM pgscale_cleanup(days => -1);
+SELECT * FROM pgscale_cleanup(batch_size => 0);
+SELECT * FROM pgscale_cleanup(batch_size => -5);
+SELECT * FROM pgscale_cleanup(batch_size => NULL);
+SELECT * FROM pgscale_cleanup(dry_run => NULL);
+SELECT * FROM pgscale_cleanup(days => 2000000000);
+SELECT * FROM pgscale_cleanup(relation => 'core_data');
+CREATE TABLE no_policy (d date);
+SELECT * FROM pgscale_cleanup(relation => 'no_policy');
+SELECT * FROM pgscale_cleanup(relation => 'no_such_table');
+CALL pgscale_cleanup_proc(batch_size => 0);
+\set VERBOSITY terse
+SELECT count(*) = :rows_before AS unchanged FROM plain_date;
+
+RESET search_path;
+DROP SCHEMA ret CASCADE;

@@ -1,0 +1,115 @@
+--
+-- Ownership, odd identifiers and a hostile search_path.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgscale;
+
+CREATE ROLE regress_pgs_owner;
+CREATE ROLE regress_pgs_member IN ROLE regress_pgs_owner;
+CREATE ROLE regress_pgs_stranger;
+CREATE SCHEMA sec AUTHORIZATION regress_pgs_owner;
+GRANT USAGE ON SCHEMA sec TO PUBLIC;
+
+SET ROLE regress_pgs_owner;
+CREATE TABLE sec.owned (id bigserial PRIMARY KEY, d date NOT NULL);
+INSERT INTO sec.owned (d) SELECT current_date - g FROM generate_series(0, 99) g;
+GRANT SELECT, DELETE ON sec.owned TO regress_pgs_stranger;
+RESET ROLE;
+
+\set VERBOSITY default
+-- a stranger may not set, protect, remove or clean, even with DELETE rights
+SET ROLE regress_pgs_stranger;
+SELECT pgscale_set_retention('sec.owned', '30 days', 'd');
+SELECT pgscale_protect('sec.owned');
+SELECT pgscale_remove_policy('sec.owned');
+-- nor write pgscale's tables directly
+INSERT INTO pgscale_policy (table_name, retention, time_column) VALUES ('sec.owned', '1 day', 'd');
+DELETE FROM pgscale_log;
+RESET ROLE;
+\set VERBOSITY terse
+SELECT count(*) AS policies FROM pgscale_policy WHERE table_name = 'sec.owned'::regclass;
+
+-- a member of the owning role may
+SET ROLE regress_pgs_member;
+SELECT pgscale_set_retention('sec.owned', '30 days', 'd');
+RESET ROLE;
+
+\set VERBOSITY default
+-- the stranger cannot clean the table by name ...
+SET ROLE regress_pgs_stranger;
+SELECT * FROM pgscale_cleanup(relation => 'sec.owned');
+\set VERBOSITY terse
+-- ... and a run over all policies skips it with a notice
+SET client_min_messages = notice;
+SELECT count(*) AS processed FROM pgscale_cleanup();
+SET client_min_messages = warning;
+RESET ROLE;
+SELECT count(*) AS rows_left FROM sec.owned;
+
+-- the owner cleans it, and the log records the owner's session
+SET ROLE regress_pgs_owner;
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'sec.owned');
+RESET ROLE;
+SELECT count(*) AS rows_left FROM sec.owned;
+SELECT action, rows FROM pgscale_log WHERE relid = 'sec.owned'::regclass;
+
+-- identifiers with spaces, quotes, semicolons, capitals and unicode
+CREATE SCHEMA "Odd ""Schema""; x";
+CREATE TABLE "Odd ""Schema""; x"."Metrics; DROP TABLE sec.owned; --" (
+    id bigserial PRIMARY KEY,
+    "Day ""Col""; y" date NOT NULL
+);
+INSERT INTO "Odd ""Schema""; x"."Metrics; DROP TABLE sec.owned; --" ("Day ""Col""; y")
+SELECT current_date - g FROM generate_series(0, 199) g;
+SELECT pgscale_set_retention('"Odd ""Schema""; x"."Metrics; DROP TABLE sec.owned; --"',
+                             '50 days', 'Day "Col"; y');
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true,
+    relation => '"Odd ""Schema""; x"."Metrics; DROP TABLE sec.owned; --"');
+SELECT rows_deleted FROM pgscale_cleanup(batch_size => 33,
+    relation => '"Odd ""Schema""; x"."Metrics; DROP TABLE sec.owned; --"');
+SELECT count(*) AS kept FROM "Odd ""Schema""; x"."Metrics; DROP TABLE sec.owned; --";
+SELECT to_regclass('sec.owned') IS NOT NULL AS sec_owned_still_there;
+
+-- a partitioned table with odd names, partitions included
+CREATE TABLE "Odd ""Schema""; x"."Pärted 'T'" ("When" timestamptz NOT NULL)
+    PARTITION BY RANGE ("When");
+CREATE TABLE "Odd ""Schema""; x"."Pärted 'T' old" PARTITION OF "Odd ""Schema""; x"."Pärted 'T'"
+    FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
+CREATE TABLE "Odd ""Schema""; x"."Pärted 'T' now" PARTITION OF "Odd ""Schema""; x"."Pärted 'T'"
+    FOR VALUES FROM ('2001-01-01') TO (MAXVALUE);
+INSERT INTO "Odd ""Schema""; x"."Pärted 'T'" VALUES ('2000-06-01'), ('2001-06-01'), (now());
+SELECT pgscale_set_retention('"Odd ""Schema""; x"."Pärted ''T''"', '1 year');
+SELECT partitions_dropped, rows_deleted FROM pgscale_cleanup(
+    relation => '"Odd ""Schema""; x"."Pärted ''T''"');
+SELECT count(*) AS kept FROM "Odd ""Schema""; x"."Pärted 'T'";
+
+-- a malicious schema first in the search_path, with look-alike operators
+-- and functions, changes nothing: every name pgscale uses is qualified
+CREATE SCHEMA evil;
+CREATE TABLE evil.calls (what text);
+GRANT INSERT ON evil.calls TO PUBLIC;
+CREATE FUNCTION evil.lt(date, timestamp) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO evil.calls VALUES ('lt'); RETURN true; END $$;
+CREATE OPERATOR evil.< (LEFTARG = date, RIGHTARG = timestamp, FUNCTION = evil.lt);
+CREATE FUNCTION evil.count(anyelement) RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO evil.calls VALUES ('count'); RETURN 0; END $$;
+CREATE FUNCTION evil.now() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO evil.calls VALUES ('now'); RETURN 'infinity'; END $$;
+CREATE TABLE evil.pgscale_policy (LIKE pgscale_policy);
+INSERT INTO sec.owned (d) SELECT current_date - g FROM generate_series(0, 99) g;
+SET search_path = evil, public, pg_catalog;
+SELECT rows_deleted FROM public.pgscale_cleanup(relation => 'sec.owned');
+CALL public.pgscale_cleanup_proc(relation => 'sec.owned');
+SELECT public.pgscale_set_retention('sec.owned', '31 days', 'd');
+RESET search_path;
+SELECT count(*) AS evil_calls FROM evil.calls;
+SELECT count(*) AS rows_left, min(d) >= current_date - 31 AS window_kept FROM sec.owned;
+
+RESET client_min_messages;
+SET client_min_messages = warning;
+DROP SCHEMA evil CASCADE;
+DROP SCHEMA "Odd ""Schema""; x" CASCADE;
+DROP SCHEMA sec CASCADE;
+DROP ROLE regress_pgs_member;
+DROP ROLE regress_pgs_stranger;
+DROP ROLE regress_pgs_owner;

@@ -1,0 +1,448 @@
+/*-------------------------------------------------------------------------
+ *
+ * maintenance.c
+ *	  One maintenance cycle for the current database: what the background
+ *	  worker runs, and what pg_cron runs with
+ *	  SELECT pgscale_run_maintenance() or CALL pgscale_run_maintenance_proc().
+ *
+ *	  For every enabled policy: premake the monthly partitions it asks for,
+ *	  enforce its retention exactly as pgscale_cleanup() does, and ANALYZE
+ *	  what changed; then take the daily size snapshot when one is due and
+ *	  prune pgscale_log.  A failing table is logged and skipped while the
+ *	  others go on.  An advisory lock keeps two cycles (a person, pg_cron,
+ *	  the worker) from running at once in one database: the second one
+ *	  skips with a notice.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/regproc.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+
+PG_FUNCTION_INFO_V1(pgscale_run_maintenance);
+PG_FUNCTION_INFO_V1(pgscale_run_maintenance_proc);
+
+/* Errors of the last cycle run by CALL, for the worker's status. */
+int			pgs_last_cycle_errors = 0;
+
+/*
+ * The advisory lock of a cycle: (PGSCALE_LOCK_KEY1, PGSCALE_LOCK_KEY2) in
+ * the two-integer key space, per database, as pg_locks shows it.
+ */
+#define PGSCALE_LOCK_KEY1 0x70677363	/* "pgsc" */
+#define PGSCALE_LOCK_KEY2 1
+
+/* One line of a cycle's report. */
+typedef struct CycleAction
+{
+	Oid			relid;
+	const char *action;
+	char	   *object;
+	int64		rows;
+	bool		rows_known;
+	char	   *detail;
+} CycleAction;
+
+typedef struct Cycle
+{
+	bool		dry_run;
+	bool		nonatomic;
+	List	   *actions;
+} Cycle;
+
+static void
+report(Cycle *cycle, Oid relid, const char *action, char *object,
+	   int64 rows, bool rows_known, char *detail)
+{
+	CycleAction *a = palloc0(sizeof(CycleAction));
+
+	a->relid = relid;
+	a->action = action;
+	a->object = object;
+	a->rows = rows;
+	a->rows_known = rows_known;
+	a->detail = detail;
+	cycle->actions = lappend(cycle->actions, a);
+}
+
+/*
+ * cycle_lock
+ *		Take (or release) the cycle's advisory lock without waiting.  In a
+ *		procedure it is a session lock, since it must outlive the commits;
+ *		in a function a transaction lock.
+ */
+static bool
+cycle_lock(bool session, bool release)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PGSCALE_LOCK_KEY1, PGSCALE_LOCK_KEY2, 2);
+	if (release)
+		return LockRelease(&tag, ExclusiveLock, session);
+	return LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* ---------- premake ---------- */
+
+typedef struct PremakeStep
+{
+	PgsPolicy  *pol;
+	bool		dry_run;
+	List	   *created;
+} PremakeStep;
+
+static void
+premake_step(void *arg)
+{
+	PremakeStep *step = (PremakeStep *) arg;
+	char	   *keycol;
+	Oid			keytype;
+	const char *tz;
+	int			first;
+	int			last;
+
+	pgs_check_month_partitioned(step->pol->relid, &keycol, &keytype);
+	tz = step->pol->time_zone ? step->pol->time_zone : "UTC";
+	pgs_premake_range(step->pol->relid, keytype, tz, step->pol->premake_months,
+					  false, 0, &first, &last);
+	step->created = pgs_create_month_partitions(step->pol->relid, first, last,
+												keycol, keytype, tz,
+												step->dry_run);
+}
+
+static bool
+premake(Cycle *cycle, PgsPolicy *pol)
+{
+	PremakeStep step;
+	ErrorData  *edata = NULL;
+	ListCell   *lc;
+	bool		changed = false;
+
+	memset(&step, 0, sizeof(step));
+	step.pol = pol;
+	step.dry_run = cycle->dry_run;
+	if (!pgs_run_guarded(premake_step, &step, &edata))
+	{
+		char	   *msg = psprintf("premake: %s", edata->message);
+
+		ereport(WARNING,
+				(errcode(edata->sqlerrcode),
+				 errmsg("pgscale could not premake the partitions of %s: %s",
+						pgs_display_name(pol->relid), edata->message)));
+		if (!cycle->dry_run)
+			pgs_log_action(pol->relid, "error", NULL, 0, false,
+						   GetCurrentTimestamp(), msg);
+		report(cycle, pol->relid, "error", NULL, 0, false, msg);
+		FreeErrorData(edata);
+		return false;
+	}
+	foreach(lc, step.created)
+	{
+		PgsNewPartition *np = (PgsNewPartition *) lfirst(lc);
+
+		if (np->error != NULL)
+			report(cycle, pol->relid, "error", NULL, 0, false, np->error);
+		else
+		{
+			report(cycle, pol->relid, "create_partition", np->name, np->moved,
+				   np->moved > 0, cycle->dry_run ? "dry run" : NULL);
+			changed = true;
+		}
+	}
+	return changed;
+}
+
+/* ---------- ANALYZE ---------- */
+
+static void
+analyze_step(void *arg)
+{
+	Oid			relid = *(Oid *) arg;
+
+	if (SPI_execute(psprintf("ANALYZE %s", pgs_qualified_name(relid)), false, 0) < 0)
+		elog(ERROR, "ANALYZE failed");
+}
+
+static void
+analyze(Cycle *cycle, Oid relid)
+{
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+
+	if (!pgs_run_guarded(analyze_step, &relid, &edata))
+	{
+		char	   *msg = psprintf("analyze: %s", edata->message);
+
+		pgs_log_action(relid, "error", NULL, 0, false, started, msg);
+		report(cycle, relid, "error", NULL, 0, false, msg);
+		FreeErrorData(edata);
+		return;
+	}
+	pgs_log_action(relid, "analyze", NULL, 0, false, started, NULL);
+	report(cycle, relid, "analyze", NULL, 0, false, NULL);
+}
+
+/* ---------- size snapshot ---------- */
+
+static void
+snapshot_step(void *arg)
+{
+	int64	   *rows = (int64 *) arg;
+	const char *schema = get_namespace_name(pgs_extension_schema());
+	char	   *history = quote_qualified_identifier(schema, "pgscale_size_history");
+	Oid			save_userid;
+	int			save_sec;
+
+	/* the history is written as the extension owner, like the log */
+	pgs_become_owner(&save_userid, &save_sec);
+	if (pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s"
+							  " WHERE taken_at OPERATOR(pg_catalog.>)"
+							  " (pg_catalog.now() OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval)",
+							  history), 0, NULL, NULL, NULL, false) == 0)
+		*rows = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s()",
+									  quote_qualified_identifier(schema, "pgscale_snapshot_sizes")),
+							 0, NULL, NULL, NULL, false);
+	else
+		*rows = -1;
+	pgs_restore_user(save_userid, save_sec);
+}
+
+/*
+ * snapshot_sizes
+ *		Take the daily size snapshot (pgscale_snapshot_sizes()) when the
+ *		last one is older than a day.
+ */
+static void
+snapshot_sizes(Cycle *cycle)
+{
+	ErrorData  *edata = NULL;
+	int64		rows = -1;
+	Oid			history;
+
+	history = get_relname_relid("pgscale_size_history", pgs_extension_schema());
+	if (!OidIsValid(history) || cycle->dry_run || RecoveryInProgress())
+		return;
+	if (!pgs_run_guarded(snapshot_step, &rows, &edata))
+	{
+		char	   *msg = psprintf("size snapshot: %s", edata->message);
+
+		pgs_log_action(history, "error", NULL, 0, false, GetCurrentTimestamp(), msg);
+		report(cycle, InvalidOid, "error", NULL, 0, false, msg);
+		FreeErrorData(edata);
+		return;
+	}
+	if (rows >= 0)
+		report(cycle, InvalidOid, "snapshot_sizes", NULL, rows, true, NULL);
+}
+
+/* ---------- the cycle ---------- */
+
+static void
+commit_between_policies(Cycle *cycle)
+{
+	if (cycle->nonatomic)
+		pgs_spi_commit();
+}
+
+/*
+ * run_policy_maintenance
+ *		Premake, retention and ANALYZE for one policy.
+ */
+static void
+run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
+{
+	bool		changed = false;
+	ListCell   *lc;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(pol->relid)))
+		return;					/* dropped meanwhile */
+	if (!pgs_owns(pol->relid))
+	{
+		report(cycle, pol->relid, "skip", NULL, 0, false,
+			   "the role running maintenance does not own the table");
+		return;
+	}
+
+	if (pol->premake_months >= 0)
+		changed |= premake(cycle, pol);
+
+	if (pol->has_retention && !pol->is_protected && pol->time_column != NULL)
+	{
+		PgsRetentionResult res;
+
+		pgs_apply_retention(pol, cycle->dry_run, cycle->nonatomic, &res);
+		foreach(lc, res.errors)
+			report(cycle, pol->relid, "error", NULL, 0, false, (char *) lfirst(lc));
+		report(cycle, pol->relid, "retention", NULL, res.rows_deleted, true,
+			   psprintf("%d partitions dropped, cutoff %s%s",
+						res.partitions_dropped, timestamptz_to_str(res.cutoff),
+						cycle->dry_run ? ", dry run" : ""));
+		changed |= res.rows_deleted > 0 || res.partitions_dropped > 0;
+	}
+
+	if (changed && !cycle->dry_run)
+		analyze(cycle, pol->relid);
+}
+
+/*
+ * run_cycle
+ *		The whole cycle; returns its report, or NIL (with a notice) when
+ *		another cycle holds the lock.  SPI must be connected.
+ */
+static List *
+run_cycle(Cycle *cycle)
+{
+	bool		session_lock = cycle->nonatomic;
+
+	if (RecoveryInProgress())
+	{
+		ereport(NOTICE,
+				(errmsg("pgscale maintenance skipped: the server is in recovery"),
+				 errhint("A standby is maintained through its primary; the cycle runs after promotion.")));
+		return NIL;
+	}
+	if (!cycle_lock(session_lock, false))
+	{
+		ereport(NOTICE,
+				(errmsg("pgscale maintenance skipped: another cycle is running in this database"),
+				 errhint("Cycles started by hand, by pg_cron and by the worker never overlap; the next one will run as scheduled.")));
+		return NIL;
+	}
+
+	PG_TRY();
+	{
+		List	   *policies = pgs_load_policies(InvalidOid);
+		ListCell   *lc;
+
+		if (cycle->nonatomic)
+			commit_between_policies(cycle);
+		foreach(lc, policies)
+		{
+			PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
+
+			CHECK_FOR_INTERRUPTS();
+			if (!pol->enabled)
+				continue;
+			run_policy_maintenance(cycle, pol);
+			commit_between_policies(cycle);
+		}
+
+		snapshot_sizes(cycle);
+		if (!cycle->dry_run)
+		{
+			int64		pruned = pgs_log_prune();
+
+			report(cycle, InvalidOid, "prune_log", NULL, pruned, true, NULL);
+		}
+	}
+	PG_FINALLY();
+	{
+		if (session_lock)
+			(void) cycle_lock(true, true);
+	}
+	PG_END_TRY();
+
+	return cycle->actions;
+}
+
+/*
+ * pgscale_run_maintenance(dry_run boolean DEFAULT false)
+ *		One cycle in the caller's transaction (each policy in a
+ *		subtransaction of its own steps); one row per action.
+ */
+Datum
+pgscale_run_maintenance(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Cycle		cycle;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dry_run must not be NULL"),
+				 errhint("Pass true to preview, false to run the cycle.")));
+	memset(&cycle, 0, sizeof(cycle));
+	cycle.dry_run = PG_GETARG_BOOL(0);
+
+	pgs_init_materialized_srf(fcinfo);
+	SPI_connect();
+	(void) run_cycle(&cycle);
+	foreach(lc, cycle.actions)
+	{
+		CycleAction *a = (CycleAction *) lfirst(lc);
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = ObjectIdGetDatum(a->relid);
+		nulls[0] = !OidIsValid(a->relid);
+		values[1] = CStringGetTextDatum(a->action);
+		if (a->object)
+			values[2] = CStringGetTextDatum(a->object);
+		else
+			nulls[2] = true;
+		values[3] = Int64GetDatum(a->rows);
+		nulls[3] = !a->rows_known;
+		if (a->detail)
+			values[4] = CStringGetTextDatum(a->detail);
+		else
+			nulls[4] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * pgscale_run_maintenance_proc(dry_run boolean DEFAULT false)
+ *		CALL form: each policy in its own transaction, and retention
+ *		committing per batch.  What the worker runs.
+ */
+Datum
+pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
+{
+	Cycle		cycle;
+	ListCell   *lc;
+	int			errors = 0;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("dry_run must not be NULL"),
+				 errhint("Pass true to preview, false to run the cycle.")));
+	memset(&cycle, 0, sizeof(cycle));
+	cycle.dry_run = PG_GETARG_BOOL(0);
+	cycle.nonatomic = fcinfo->context != NULL &&
+		IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+
+	SPI_connect_ext(cycle.nonatomic ? SPI_OPT_NONATOMIC : 0);
+	(void) run_cycle(&cycle);
+	foreach(lc, cycle.actions)
+		if (strcmp(((CycleAction *) lfirst(lc))->action, "error") == 0)
+			errors++;
+	SPI_finish();
+
+	pgs_last_cycle_errors = errors;
+	if (cycle.actions != NIL)
+		ereport(NOTICE,
+				(errmsg("pgscale maintenance: %d actions, %d errors%s",
+						list_length(cycle.actions), errors,
+						cycle.dry_run ? " (dry run)" : "")));
+	PG_RETURN_VOID();
+}

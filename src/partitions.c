@@ -1,0 +1,917 @@
+/*-------------------------------------------------------------------------
+ *
+ * partitions.c
+ *	  Monthly range partitions: pgscale_create_month_partitions() premakes
+ *	  them, pgscale_set_partitioning() records how many months ahead the
+ *	  maintenance cycle keeps, and pgs_partition_bounds() reads a
+ *	  partition's range for retention.
+ *
+ *	  A new partition is created as a table of its own, given the parent's
+ *	  owner, grants, tablespace and replica identity and the storage
+ *	  parameters of the newest partition (where a user tunes autovacuum),
+ *	  filled with the rows the default partition holds for its month, and
+ *	  then attached.  Attaching takes only SHARE UPDATE EXCLUSIVE on the
+ *	  parent, so the application keeps reading and writing; the parent is
+ *	  locked first, as queries do, under pgscale.lock_timeout.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "commands/tablespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_partitioned_table.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "pgtime.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+
+PG_FUNCTION_INFO_V1(pgscale_create_month_partitions);
+PG_FUNCTION_INFO_V1(pgscale_set_partitioning);
+
+/* One call never creates more partitions than this (ten years). */
+#define PGS_MAX_NEW_PARTITIONS 120
+
+/*
+ * pgs_datum_as_timestamp
+ *		A date, timestamp or timestamptz value as int64 microseconds, dates
+ *		at midnight, so that bounds and cutoffs compare directly.
+ */
+int64
+pgs_datum_as_timestamp(Datum value, Oid typid)
+{
+	switch (getBaseType(typid))
+	{
+		case DATEOID:
+			return DatumGetTimestamp(DirectFunctionCall1(date_timestamp, value));
+		case TIMESTAMPOID:
+			return DatumGetTimestamp(value);
+		case TIMESTAMPTZOID:
+			return DatumGetTimestampTz(value);
+		default:
+			elog(ERROR, "unexpected partition bound type %u", typid);
+	}
+	return 0;
+}
+
+/*
+ * pgs_partition_bounds
+ *		Read a partition's bound (first key column).  Returns false when
+ *		the relation no longer exists.
+ */
+bool
+pgs_partition_bounds(Oid relid, PgsPartBounds *bounds)
+{
+	HeapTuple	tuple;
+	Datum		d;
+	bool		isnull;
+	PartitionBoundSpec *spec;
+	PartitionRangeDatum *lo;
+	PartitionRangeDatum *hi;
+
+	memset(bounds, 0, sizeof(PgsPartBounds));
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	d = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relpartbound, &isnull);
+	if (isnull)
+	{
+		ReleaseSysCache(tuple);
+		return true;
+	}
+	spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
+	ReleaseSysCache(tuple);
+
+	bounds->is_default = spec->is_default;
+	if (spec->is_default || spec->strategy != PARTITION_STRATEGY_RANGE)
+		return true;
+
+	bounds->is_range = true;
+	lo = (PartitionRangeDatum *) linitial(spec->lowerdatums);
+	hi = (PartitionRangeDatum *) linitial(spec->upperdatums);
+	bounds->lo_unbounded = lo->kind != PARTITION_RANGE_DATUM_VALUE;
+	bounds->hi_unbounded = hi->kind != PARTITION_RANGE_DATUM_VALUE;
+	if (lo->kind == PARTITION_RANGE_DATUM_MAXVALUE)
+	{
+		/* a degenerate range above everything: treat as empty */
+		bounds->lo_unbounded = false;
+		bounds->lo = PG_INT64_MAX;
+	}
+	if (lo->kind == PARTITION_RANGE_DATUM_VALUE)
+		bounds->lo = pgs_datum_as_timestamp(((Const *) lo->value)->constvalue,
+											((Const *) lo->value)->consttype);
+	if (hi->kind == PARTITION_RANGE_DATUM_VALUE)
+		bounds->hi = pgs_datum_as_timestamp(((Const *) hi->value)->constvalue,
+											((Const *) hi->value)->consttype);
+	return true;
+}
+
+/*
+ * pgs_check_month_partitioned
+ *		Check that relid is partitioned by range on one date, timestamp or
+ *		timestamptz column; return that column's name and base type.
+ */
+void
+pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype)
+{
+	HeapTuple	tuple;
+	Form_pg_partitioned_table form;
+	char		strategy;
+	int			natts;
+	AttrNumber	attnum;
+	Oid			typid;
+
+	if (get_rel_relkind(relid) != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table %s is not partitioned", pgs_display_name(relid)),
+				 errhint("Create it with PARTITION BY RANGE on its date or timestamp column, or convert it online with pgscale_partition_table().")));
+
+	tuple = SearchSysCache1(PARTRELID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for partition key of %u", relid);
+	form = (Form_pg_partitioned_table) GETSTRUCT(tuple);
+	strategy = form->partstrat;
+	natts = form->partnatts;
+	attnum = form->partattrs.values[0];
+	ReleaseSysCache(tuple);
+
+	if (strategy != PARTITION_STRATEGY_RANGE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table %s is partitioned by %s, not by range",
+						pgs_display_name(relid),
+						strategy == PARTITION_STRATEGY_LIST ? "list" : "hash"),
+				 errhint("Monthly partitions need PARTITION BY RANGE on a date or timestamp column.")));
+	if (natts != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table %s is partitioned on %d key columns", pgs_display_name(relid), natts),
+				 errhint("Monthly partitions need PARTITION BY RANGE on exactly one date or timestamp column.")));
+	if (attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("table %s is partitioned on an expression", pgs_display_name(relid)),
+				 errhint("Monthly partitions need PARTITION BY RANGE on a plain date or timestamp column.")));
+
+	*column = get_attname(relid, attnum, false);
+	typid = getBaseType(get_atttype(relid, attnum));
+	if (typid != DATEOID && typid != TIMESTAMPOID && typid != TIMESTAMPTZOID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("partition key \"%s\" of table %s has type %s",
+						*column, pgs_display_name(relid), format_type_be(typid)),
+				 errhint("Monthly partitions need a key of type date, timestamp or timestamp with time zone.")));
+	*keytype = typid;
+}
+
+/* ---------- months ---------- */
+
+/* Months are counted as year * 12 + (month - 1). */
+static int
+month_of_date(DateADT date)
+{
+	int			year,
+				month,
+				day;
+
+	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
+	return year * 12 + month - 1;
+}
+
+static DateADT
+first_day_of(int month)
+{
+	return date2j(month / 12, month % 12 + 1, 1) - POSTGRES_EPOCH_JDATE;
+}
+
+/*
+ * current_month
+ *		This month: by the session's calendar for date and timestamp keys,
+ *		in the policy's time zone (UTC by default) for timestamptz keys.
+ */
+static int
+current_month(Oid keytype, const char *tz)
+{
+	if (keytype == TIMESTAMPTZOID)
+	{
+		Datum		local;
+
+		local = DirectFunctionCall2(timestamptz_zone, CStringGetTextDatum(tz),
+									TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+		return month_of_date(DatumGetDateADT(DirectFunctionCall1(timestamp_date, local)));
+	}
+	return month_of_date(GetSQLCurrentDate());
+}
+
+/*
+ * month_bound
+ *		Midnight on the first of the month, as a value of the key's type;
+ *		for timestamptz, midnight in the given time zone.
+ */
+static Datum
+month_bound(int month, Oid keytype, const char *tz)
+{
+	Datum		date = DateADTGetDatum(first_day_of(month));
+	Datum		ts;
+
+	if (keytype == DATEOID)
+		return date;
+	ts = DirectFunctionCall1(date_timestamp, date);
+	if (keytype == TIMESTAMPOID)
+		return ts;
+	return DirectFunctionCall2(timestamp_zone, CStringGetTextDatum(tz), ts);
+}
+
+/*
+ * month_partition_name
+ *		<parent>_YYYY_MM; past NAMEDATALEN the parent's name is clipped (at
+ *		a character boundary) and a hash of it keeps clipped names apart.
+ */
+static char *
+month_partition_name(const char *parent, int month)
+{
+	char		suffix[16];
+	int			len = strlen(parent);
+	int			clip;
+
+	snprintf(suffix, sizeof(suffix), "_%04d_%02d", month / 12, month % 12 + 1);
+	if (len + strlen(suffix) < NAMEDATALEN)
+		return psprintf("%s%s", parent, suffix);
+
+	clip = pg_mbcliplen(parent, len, NAMEDATALEN - 1 - strlen(suffix) - 5);
+	return psprintf("%.*s_%04x%s", clip, parent,
+					hash_bytes((const unsigned char *) parent, len) & 0xffff,
+					suffix);
+}
+
+/* ---------- creating one month ---------- */
+
+typedef struct MonthStep
+{
+	Oid			parent;
+	Oid			keytype;
+	const char *keycol;
+	const char *tz;
+	int			month;
+	Oid			created;		/* out: the new partition, or InvalidOid */
+	int64		moved;			/* out: rows taken from the default */
+} MonthStep;
+
+/*
+ * covering_partition
+ *		A partition of parent whose range overlaps [lo, hi), or InvalidOid;
+ *		*default_part receives the default partition, if any.
+ */
+static Oid
+covering_partition(Oid parent, int64 lo, int64 hi, Oid *default_part)
+{
+	List	   *children = find_inheritance_children(parent, NoLock);
+	ListCell   *lc;
+
+	*default_part = InvalidOid;
+	foreach(lc, children)
+	{
+		Oid			child = lfirst_oid(lc);
+		PgsPartBounds b;
+
+		if (!pgs_partition_bounds(child, &b))
+			continue;
+		if (b.is_default)
+		{
+			*default_part = child;
+			continue;
+		}
+		if (!b.is_range)
+			continue;
+		if ((b.lo_unbounded || b.lo < hi) && (b.hi_unbounded || lo < b.hi))
+			return child;
+	}
+	return InvalidOid;
+}
+
+/* The ranges of a parent's partitions, read once per call. */
+typedef struct RangeList
+{
+	int			n;
+	int64	   *lo;				/* PG_INT64_MIN: MINVALUE */
+	int64	   *hi;				/* PG_INT64_MAX: MAXVALUE */
+} RangeList;
+
+static void
+read_ranges(Oid parent, RangeList *ranges)
+{
+	List	   *children = find_inheritance_children(parent, NoLock);
+	ListCell   *lc;
+
+	ranges->n = 0;
+	ranges->lo = palloc(sizeof(int64) * (list_length(children) + 1));
+	ranges->hi = palloc(sizeof(int64) * (list_length(children) + 1));
+	foreach(lc, children)
+	{
+		PgsPartBounds b;
+
+		if (!pgs_partition_bounds(lfirst_oid(lc), &b) || !b.is_range)
+			continue;
+		ranges->lo[ranges->n] = b.lo_unbounded ? PG_INT64_MIN : b.lo;
+		ranges->hi[ranges->n] = b.hi_unbounded ? PG_INT64_MAX : b.hi;
+		ranges->n++;
+	}
+}
+
+static bool
+range_covered(RangeList *ranges, int64 lo, int64 hi)
+{
+	int			i;
+
+	for (i = 0; i < ranges->n; i++)
+		if (ranges->lo[i] < hi && lo < ranges->hi[i])
+			return true;
+	return false;
+}
+
+/*
+ * newest_partition
+ *		The non-default partition with the highest upper bound: the one
+ *		whose storage parameters a new partition copies.
+ */
+static Oid
+newest_partition(Oid parent)
+{
+	List	   *children = find_inheritance_children(parent, NoLock);
+	ListCell   *lc;
+	Oid			best = InvalidOid;
+	int64		best_hi = PG_INT64_MIN;
+
+	foreach(lc, children)
+	{
+		Oid			child = lfirst_oid(lc);
+		PgsPartBounds b;
+
+		if (!pgs_partition_bounds(child, &b) || !b.is_range || b.hi_unbounded)
+			continue;
+		if (b.hi > best_hi && get_rel_relkind(child) == RELKIND_RELATION)
+		{
+			best = child;
+			best_hi = b.hi;
+		}
+	}
+	return best;
+}
+
+/*
+ * spi_exec
+ *		Run one statement, raising an error if SPI itself fails.
+ */
+static void
+spi_exec(const char *sql)
+{
+	int			ret = SPI_execute(sql, false, 0);
+
+	if (ret < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * storage_clause
+ *		" WITH (...)" carrying the reloptions of a template table, or "".
+ */
+static char *
+storage_clause(Oid template_rel)
+{
+	HeapTuple	tuple;
+	Datum		d;
+	bool		isnull;
+	StringInfoData buf;
+	Datum	   *opts;
+	int			nopts;
+	int			i;
+
+	if (!OidIsValid(template_rel))
+		return "";
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(template_rel));
+	if (!HeapTupleIsValid(tuple))
+		return "";
+	d = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_reloptions, &isnull);
+	if (isnull)
+	{
+		ReleaseSysCache(tuple);
+		return "";
+	}
+	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+					  &opts, NULL, &nopts);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, " WITH (");
+	for (i = 0; i < nopts; i++)
+	{
+		char	   *opt = TextDatumGetCString(opts[i]);
+		char	   *eq = strchr(opt, '=');
+
+		if (eq == NULL)
+			continue;
+		*eq = '\0';
+		appendStringInfo(&buf, "%s%s = %s", i > 0 ? ", " : "",
+						 quote_identifier(opt), quote_literal_cstr(eq + 1));
+	}
+	appendStringInfoChar(&buf, ')');
+	ReleaseSysCache(tuple);
+	return buf.data;
+}
+
+/*
+ * copy_grants
+ *		Grant on child what is granted on parent (the owner's own rights
+ *		come with ownership).
+ */
+static void
+copy_grants(Oid parent, Oid child)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(parent)};
+	char	   *qchild = pgs_qualified_name(child);
+	int			ret;
+	uint64		i;
+	List	   *grants = NIL;
+	ListCell   *lc;
+
+	ret = SPI_execute_with_args("SELECT a.privilege_type,"
+								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+								" ELSE pg_catalog.quote_ident(r.rolname) END,"
+								" a.is_grantable"
+								" FROM pg_catalog.pg_class c,"
+								" LATERAL pg_catalog.aclexplode(c.relacl) a"
+								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
+								" WHERE c.oid OPERATOR(pg_catalog.=) $1"
+								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
+								1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the grants of %s", pgs_display_name(parent));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		bool		grantable = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+
+		grants = lappend(grants,
+						 psprintf("GRANT %s ON %s TO %s%s",
+								  SPI_getvalue(tup, desc, 1), qchild,
+								  SPI_getvalue(tup, desc, 2),
+								  grantable ? " WITH GRANT OPTION" : ""));
+	}
+	foreach(lc, grants)
+		spi_exec((char *) lfirst(lc));
+}
+
+/*
+ * relreplident
+ *		pg_class.relreplident of a relation.
+ */
+static char
+relreplident(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	char		ident = REPLICA_IDENTITY_DEFAULT;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		ident = ((Form_pg_class) GETSTRUCT(tuple))->relreplident;
+		ReleaseSysCache(tuple);
+	}
+	return ident;
+}
+
+/*
+ * copy_replica_identity
+ *		Give child the replica identity of parent (or, when the parent has
+ *		the default, of the template partition).
+ */
+static void
+copy_replica_identity(Oid parent, Oid template_rel, Oid child)
+{
+	char		ident = relreplident(parent);
+	char	   *qchild = pgs_qualified_name(child);
+
+	if (ident == REPLICA_IDENTITY_DEFAULT && OidIsValid(template_rel))
+	{
+		char		tident = relreplident(template_rel);
+
+		if (tident == REPLICA_IDENTITY_FULL || tident == REPLICA_IDENTITY_NOTHING)
+			ident = tident;
+	}
+	if (ident == REPLICA_IDENTITY_FULL)
+		spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", qchild));
+	else if (ident == REPLICA_IDENTITY_NOTHING)
+		spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY NOTHING", qchild));
+	else if (ident == REPLICA_IDENTITY_INDEX)
+	{
+		Oid			argtypes[2] = {OIDOID, OIDOID};
+		Datum		values[2] = {ObjectIdGetDatum(parent), ObjectIdGetDatum(child)};
+		int			ret;
+
+		/* the child's index attached to the parent's replica identity index */
+		ret = SPI_execute_with_args("SELECT ci.relname FROM pg_catalog.pg_index pi"
+									" JOIN pg_catalog.pg_inherits h ON h.inhparent OPERATOR(pg_catalog.=) pi.indexrelid"
+									" JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) h.inhrelid"
+									" JOIN pg_catalog.pg_class ci ON ci.oid OPERATOR(pg_catalog.=) x.indexrelid"
+									" WHERE pi.indrelid OPERATOR(pg_catalog.=) $1 AND pi.indisreplident"
+									" AND x.indrelid OPERATOR(pg_catalog.=) $2",
+									2, argtypes, values, NULL, false, 1);
+		if (ret == SPI_OK_SELECT && SPI_processed == 1)
+			spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qchild,
+							  quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
+															SPI_tuptable->tupdesc, 1))));
+	}
+}
+
+/*
+ * column_list
+ *		The parent's stored columns (not dropped, not generated), quoted and
+ *		comma-separated, for moving rows between partitions.
+ */
+static char *
+column_list(Oid relid)
+{
+	Relation	rel = table_open(relid, NoLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+						 quote_identifier(NameStr(att->attname)));
+	}
+	table_close(rel, NoLock);
+	return buf.data;
+}
+
+static char *
+bound_literal(Datum value, Oid keytype)
+{
+	Oid			typoutput;
+	bool		isvarlena;
+
+	getTypeOutputInfo(keytype, &typoutput, &isvarlena);
+	return quote_literal_cstr(OidOutputFunctionCall(typoutput, value));
+}
+
+/*
+ * create_month_step
+ *		Create and attach the partition of one month, moving into it the
+ *		rows the default partition holds for it.  Runs under
+ *		pgs_run_guarded: lock timeout, retries, a subtransaction.
+ */
+static void
+create_month_step(void *arg)
+{
+	MonthStep  *step = (MonthStep *) arg;
+	Datum		lo = month_bound(step->month, step->keytype, step->tz);
+	Datum		hi = month_bound(step->month + 1, step->keytype, step->tz);
+	char	   *qparent = pgs_qualified_name(step->parent);
+	Oid			nsp = get_rel_namespace(step->parent);
+	char	   *name;
+	Oid			default_part;
+	Oid			template_rel;
+	Oid			existing;
+	Oid			child;
+	Oid			owner;
+	Oid			tablespace;
+
+	step->created = InvalidOid;
+	step->moved = 0;
+
+	/* parent first, as queries lock it; serializes concurrent premakes */
+	spi_exec(psprintf("LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE", qparent));
+
+	if (OidIsValid(covering_partition(step->parent,
+									  pgs_datum_as_timestamp(lo, step->keytype),
+									  pgs_datum_as_timestamp(hi, step->keytype),
+									  &default_part)))
+		return;					/* made meanwhile, or covered by a wider one */
+
+	name = month_partition_name(get_rel_name(step->parent), step->month);
+	existing = get_relname_relid(name, nsp);
+	if (OidIsValid(existing))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation %s already exists",
+						quote_qualified_identifier(get_namespace_name(nsp), name)),
+				 errdetail("It is not a partition of %s.", pgs_display_name(step->parent)),
+				 errhint("Rename or drop it: pgscale names monthly partitions <table>_YYYY_MM.")));
+
+	template_rel = newest_partition(step->parent);
+	tablespace = get_rel_tablespace(step->parent);
+	spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+					  " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)%s%s%s",
+					  quote_qualified_identifier(get_namespace_name(nsp), name),
+					  qparent, storage_clause(template_rel),
+					  OidIsValid(tablespace) ? " TABLESPACE " : "",
+					  OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : ""));
+	CommandCounterIncrement();
+	child = get_relname_relid(name, nsp);
+
+	owner = pgs_relation_owner(step->parent);
+	if (owner != GetUserId())
+		spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", pgs_qualified_name(child),
+						  quote_identifier(GetUserNameFromId(owner, false))));
+	copy_grants(step->parent, child);
+
+	if (OidIsValid(default_part))
+	{
+		char	   *cols = column_list(step->parent);
+		Oid			argtypes[2];
+		Datum		values[2] = {lo, hi};
+		int			ret;
+
+		argtypes[0] = argtypes[1] = step->keytype;
+		ret = SPI_execute_with_args(psprintf("WITH moved AS (DELETE FROM %s"
+											 " WHERE %s OPERATOR(pg_catalog.>=) $1"
+											 " AND %s OPERATOR(pg_catalog.<) $2 RETURNING %s)"
+											 " INSERT INTO %s (%s) SELECT %s FROM moved",
+											 pgs_qualified_name(default_part),
+											 quote_identifier(step->keycol),
+											 quote_identifier(step->keycol),
+											 cols, pgs_qualified_name(child), cols, cols),
+									2, argtypes, values, NULL, false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not move rows out of %s", pgs_display_name(default_part));
+		step->moved = (int64) SPI_processed;
+	}
+
+	spi_exec(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+					  qparent, pgs_qualified_name(child),
+					  bound_literal(lo, step->keytype), bound_literal(hi, step->keytype)));
+	copy_replica_identity(step->parent, template_rel, child);
+	step->created = child;
+}
+
+/*
+ * pgs_create_month_partitions
+ *		Create the missing monthly partitions of parent from first_month
+ *		through last_month (in a dry run, only find them); returns a list
+ *		of PgsNewPartition.  Failures (after retries) are reported as
+ *		warnings and logged; the other months go on.  SPI must be
+ *		connected.
+ */
+List *
+pgs_create_month_partitions(Oid parent, int first_month, int last_month,
+							const char *keycol, Oid keytype, const char *tz,
+							bool dry_run)
+{
+	List	   *created = NIL;
+	int			month;
+	RangeList	ranges;
+
+	/* months already covered are skipped without locking anything */
+	read_ranges(parent, &ranges);
+	for (month = first_month; month <= last_month; month++)
+	{
+		MonthStep	step;
+		ErrorData  *edata = NULL;
+		TimestampTz started = GetCurrentTimestamp();
+		PgsNewPartition *np;
+
+		if (range_covered(&ranges,
+						  pgs_datum_as_timestamp(month_bound(month, keytype, tz), keytype),
+						  pgs_datum_as_timestamp(month_bound(month + 1, keytype, tz), keytype)))
+			continue;
+		if (dry_run)
+		{
+			np = palloc0(sizeof(PgsNewPartition));
+			np->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+												  month_partition_name(get_rel_name(parent), month));
+			created = lappend(created, np);
+			continue;
+		}
+
+		memset(&step, 0, sizeof(step));
+		step.parent = parent;
+		step.keytype = keytype;
+		step.keycol = keycol;
+		step.tz = tz;
+		step.month = month;
+		if (!pgs_run_guarded(create_month_step, &step, &edata))
+		{
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not create the partition of %04d-%02d for %s: %s",
+							month / 12, month % 12 + 1, pgs_display_name(parent),
+							edata->message),
+					 edata->hint ? errhint("%s", edata->hint) : 0));
+			pgs_log_action(parent, "error", NULL, 0, false, started,
+						   psprintf("create partition %04d-%02d: %s",
+									month / 12, month % 12 + 1, edata->message));
+			np = palloc0(sizeof(PgsNewPartition));
+			np->error = psprintf("create partition %04d-%02d: %s",
+								 month / 12, month % 12 + 1, edata->message);
+			created = lappend(created, np);
+			FreeErrorData(edata);
+			continue;
+		}
+		if (!OidIsValid(step.created))
+			continue;
+		np = palloc0(sizeof(PgsNewPartition));
+		np->relid = step.created;
+		np->name = pgs_display_name(step.created);
+		np->moved = step.moved;
+		created = lappend(created, np);
+		pgs_log_action(parent, "create_partition", np->name,
+					   step.moved, step.moved > 0, started,
+					   step.moved > 0 ? "rows moved from the default partition" : NULL);
+	}
+	return created;
+}
+
+/*
+ * pgs_premake_range
+ *		The months to premake: from first (default: this month) through
+ *		this month + months_ahead, checked against the per-call limit.
+ */
+void
+pgs_premake_range(Oid relid, Oid keytype, const char *tz, int months_ahead,
+				  bool have_from, DateADT from, int *first, int *last)
+{
+	int			now = current_month(keytype, tz);
+
+	if (months_ahead < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("months_ahead must not be negative"),
+				 errhint("Give how many months after this one should exist, for example 3.")));
+	if (months_ahead > PGS_MAX_NEW_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("months_ahead must be at most %d", PGS_MAX_NEW_PARTITIONS),
+				 errhint("Premake a few months; the maintenance cycle adds the next ones in time.")));
+	*first = have_from ? month_of_date(from) : now;
+	*last = now + months_ahead;
+	if (*last - *first + 1 > PGS_MAX_NEW_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("this call would create up to %d partitions of %s",
+						*last - *first + 1, pgs_display_name(relid)),
+				 errdetail("One call creates at most %d monthly partitions.", PGS_MAX_NEW_PARTITIONS),
+				 errhint("Pass a later from_month, or create the range in several calls.")));
+}
+
+/*
+ * pgs_policy_time_zone
+ *		Time zone of timestamptz month boundaries: the policy's, or UTC.
+ */
+const char *
+pgs_policy_time_zone(Oid relid)
+{
+	PgsPolicy  *pol = pgs_find_policy(relid);
+
+	return (pol != NULL && pol->time_zone != NULL) ? pol->time_zone : "UTC";
+}
+
+/*
+ * pgscale_create_month_partitions(relation regclass, months_ahead integer
+ *		DEFAULT 3, from_month date DEFAULT NULL) RETURNS SETOF regclass
+ */
+Datum
+pgscale_create_month_partitions(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Oid			relid;
+	char	   *keycol;
+	Oid			keytype;
+	const char *tz;
+	int			first;
+	int			last;
+	List	   *created;
+	ListCell   *lc;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "months_ahead"),
+				 errhint("Pass a value for every argument that has no default.")));
+	relid = PG_GETARG_OID(0);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass the name of an existing table.")));
+	pgs_check_month_partitioned(relid, &keycol, &keytype);
+	pgs_check_owner(relid, "create its partitions");
+
+	pgs_init_materialized_srf_scalar(fcinfo);
+	SPI_connect();
+	tz = pgs_policy_time_zone(relid);
+	pgs_premake_range(relid, keytype, tz, PG_GETARG_INT32(1),
+					  !PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_DATEADT(2),
+					  &first, &last);
+	created = pgs_create_month_partitions(relid, first, last, keycol, keytype,
+										  tz, false);
+	foreach(lc, created)
+	{
+		PgsNewPartition *np = (PgsNewPartition *) lfirst(lc);
+		Datum		value = ObjectIdGetDatum(np->relid);
+		bool		isnull = false;
+
+		if (OidIsValid(np->relid))
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * pgscale_set_partitioning(relation regclass, months_ahead integer
+ *		DEFAULT 3, time_zone text DEFAULT NULL)
+ *		Record that maintenance keeps months_ahead months premade, counted
+ *		from now (never from the newest row), with timestamptz boundaries
+ *		at midnight in time_zone (UTC when NULL).
+ */
+Datum
+pgscale_set_partitioning(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	int			months_ahead;
+	char	   *tz = NULL;
+	char	   *keycol;
+	Oid			keytype;
+	Oid			argtypes[4] = {REGCLASSOID, TEXTOID, INT4OID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "months_ahead"),
+				 errhint("Pass a value for every argument that has no default.")));
+	relid = PG_GETARG_OID(0);
+	months_ahead = PG_GETARG_INT32(1);
+	pgs_validate_table(relid, "set its partitioning");
+	pgs_check_month_partitioned(relid, &keycol, &keytype);
+	if (months_ahead < 0 || months_ahead > PGS_MAX_NEW_PARTITIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("months_ahead must be between 0 and %d", PGS_MAX_NEW_PARTITIONS),
+				 errhint("Give how many months after this one should exist, for example 3.")));
+	if (!PG_ARGISNULL(2))
+	{
+		tz = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		if (pg_tzset(tz) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time zone \"%s\" is not recognized", tz),
+					 errhint("Use a name from pg_timezone_names, such as 'UTC' or 'Europe/Berlin'.")));
+	}
+
+	SPI_connect();
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(keycol);
+	values[2] = Int32GetDatum(months_ahead);
+	if (tz != NULL)
+		values[3] = CStringGetTextDatum(tz);
+	else
+		nulls[3] = 'n';
+	pgs_become_owner(&save_userid, &save_sec);
+	ret = SPI_execute_with_args(psprintf("INSERT INTO %s AS p (table_name, time_column,"
+										 " premake_months, time_zone)"
+										 " VALUES ($1, $2::pg_catalog.name, $3, $4)"
+										 " ON CONFLICT (table_name) DO UPDATE"
+										 " SET premake_months = EXCLUDED.premake_months,"
+										 " time_zone = EXCLUDED.time_zone,"
+										 " time_column = COALESCE(p.time_column, EXCLUDED.time_column),"
+										 " updated_at = pg_catalog.now()",
+										 pgs_ext_table("pgscale_policy")),
+								4, argtypes, values, nulls, false, 0);
+	pgs_restore_user(save_userid, save_sec);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not write pgscale_policy: %s", SPI_result_code_string(ret));
+	SPI_finish();
+	PG_RETURN_VOID();
+}

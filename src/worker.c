@@ -1,0 +1,680 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The background worker: a launcher, started with the server when
+ *	  pgscale is preloaded, that starts one short-lived worker per database
+ *	  listed in pgscale.databases every pgscale.naptime seconds (at most
+ *	  pgscale.max_workers at once).  Each worker runs
+ *	  CALL pgscale_run_maintenance_proc() in its database as pgscale.role
+ *	  and exits; a database without the extension is skipped quietly and
+ *	  picked up once the extension is created.
+ *
+ *	  The launcher starts only once recovery has finished, so a hot standby
+ *	  writes nothing and a promoted standby takes over.  Its state, and
+ *	  each database's last cycle, live in shared memory for
+ *	  pgscale_worker_status().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#include "pgscale.h"
+
+PG_FUNCTION_INFO_V1(pgscale_worker_status);
+
+PGDLLEXPORT void pgscale_launcher_main(Datum main_arg);
+PGDLLEXPORT void pgscale_worker_main(Datum main_arg);
+
+/* How many databases the launcher can keep track of. */
+#define PGS_MAX_DATABASES 64
+
+/* After a failed or killed cycle, wait this long (or the naptime if shorter). */
+#define PGS_RETRY_DELAY_MS (60 * 1000)
+
+/* One database's state, in shared memory. */
+typedef struct PgsDbState
+{
+	bool		in_use;
+	char		dbname[NAMEDATALEN];
+	bool		running;
+	int			pid;
+	TimestampTz last_start;
+	TimestampTz last_end;
+	TimestampTz next_run;
+	TimestampTz last_error_at;
+	char		outcome[64];
+	char		last_error[512];
+	int64		cycles;
+} PgsDbState;
+
+typedef struct PgsWorkerShared
+{
+	LWLock	   *lock;
+	int			launcher_pid;
+	PgsDbState	db[PGS_MAX_DATABASES];
+} PgsWorkerShared;
+
+static PgsWorkerShared *shared = NULL;
+
+#ifdef PGSCALE_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* ---------- shared memory ---------- */
+
+static void
+pgs_shmem_request(void)
+{
+#ifdef PGSCALE_HAVE_SHMEM_REQUEST_HOOK
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(MAXALIGN(sizeof(PgsWorkerShared)));
+	RequestNamedLWLockTranche("pgscale", 1);
+}
+
+static void
+pgs_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("pgscale", sizeof(PgsWorkerShared), &found);
+	if (!found)
+	{
+		memset(shared, 0, sizeof(PgsWorkerShared));
+		shared->lock = &(GetNamedLWLockTranche("pgscale"))->lock;
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * pgs_worker_init
+ *		From _PG_init while preloading: reserve shared memory and register
+ *		the launcher.
+ */
+void
+pgs_worker_init(void)
+{
+	BackgroundWorker worker;
+
+#ifdef PGSCALE_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = pgs_shmem_request;
+#else
+	pgs_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = pgs_shmem_startup;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgscale");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgscale_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pgscale launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pgscale launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ---------- the launcher ---------- */
+
+/* Handles of the workers this launcher started, by slot. */
+static BackgroundWorkerHandle *handles[PGS_MAX_DATABASES];
+
+/*
+ * database_names
+ *		pgscale.databases as a list of names (quoted names allowed).
+ */
+static List *
+database_names(void)
+{
+	char	   *raw = pstrdup(pgscale_databases ? pgscale_databases : "");
+	List	   *names = NIL;
+
+	if (!SplitIdentifierString(raw, ',', &names))
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("pgscale.databases is not a valid list of database names"),
+				 errhint("Separate the names with commas; quote names with capitals or commas.")));
+		return NIL;
+	}
+	return names;
+}
+
+/* Slot of a database, creating it if needed; -1 when full. */
+static int
+slot_for(const char *dbname)
+{
+	int			i;
+	int			free_slot = -1;
+
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+	{
+		if (shared->db[i].in_use && strcmp(shared->db[i].dbname, dbname) == 0)
+			return i;
+		if (!shared->db[i].in_use && !shared->db[i].running && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+	{
+		PgsDbState *db = &shared->db[free_slot];
+
+		memset(db, 0, sizeof(PgsDbState));
+		db->in_use = true;
+		strlcpy(db->dbname, dbname, NAMEDATALEN);
+		db->next_run = GetCurrentTimestamp();
+		strlcpy(db->outcome, "waiting", sizeof(db->outcome));
+	}
+	return free_slot;
+}
+
+/*
+ * launch
+ *		Start the worker of one slot.  Returns false when no background
+ *		worker slot is free (max_worker_processes).
+ */
+static bool
+launch(int slot, Oid dboid, Oid roleoid)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	MemoryContext oldcxt;
+	bool		ok;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pgscale");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "pgscale_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pgscale worker for database %s",
+			 shared->db[slot].dbname);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pgscale worker");
+	worker.bgw_main_arg = Int32GetDatum(slot);
+	memcpy(worker.bgw_extra, &dboid, sizeof(Oid));
+	memcpy(worker.bgw_extra + sizeof(Oid), &roleoid, sizeof(Oid));
+	worker.bgw_notify_pid = MyProcPid;
+
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &handle);
+	MemoryContextSwitchTo(oldcxt);
+	if (!ok)
+		return false;
+	handles[slot] = handle;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->db[slot].running = true;
+	strlcpy(shared->db[slot].outcome, "starting", sizeof(shared->db[slot].outcome));
+	LWLockRelease(shared->lock);
+	return true;
+}
+
+/* The naptime in microseconds. */
+static int64
+naptime_us(void)
+{
+	return (int64) pgscale_naptime * USECS_PER_SEC;
+}
+
+/*
+ * reap
+ *		Notice workers that ended and schedule their next cycle: a naptime
+ *		after a cycle that ran, sooner after one that failed or was killed.
+ */
+static void
+reap(void)
+{
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+	{
+		pid_t		pid;
+		PgsDbState *db = &shared->db[i];
+
+		if (handles[i] == NULL ||
+			GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
+			continue;
+		pfree(handles[i]);
+		handles[i] = NULL;
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		db->running = false;
+		db->pid = 0;
+		if (db->last_end < db->last_start || strcmp(db->outcome, "error") == 0)
+		{
+			/* killed, or failed: retry after a short delay, never spin */
+			if (db->last_end < db->last_start)
+			{
+				strlcpy(db->outcome, "killed", sizeof(db->outcome));
+				db->last_end = now;
+			}
+			db->next_run = now + Min(naptime_us(), (int64) PGS_RETRY_DELAY_MS * 1000);
+		}
+		else
+			db->next_run = db->last_end + naptime_us();
+		LWLockRelease(shared->lock);
+	}
+}
+
+/*
+ * shared_catalog_oid
+ *		OID of the pg_database or pg_authid row with the given name, found
+ *		by a plain heap scan: the launcher is connected to no database, so
+ *		it cannot use the catalogs' indexes (as the autovacuum launcher).
+ */
+static Oid
+shared_catalog_oid(Oid catalog, const char *name)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	Oid			result = InvalidOid;
+
+	rel = table_open(catalog, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		if (catalog == DatabaseRelationId)
+		{
+			Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+
+			if (strcmp(NameStr(db->datname), name) == 0 && db->datallowconn)
+				result = db->oid;
+		}
+		else
+		{
+			Form_pg_authid role = (Form_pg_authid) GETSTRUCT(tuple);
+
+			if (strcmp(NameStr(role->rolname), name) == 0 && role->rolcanlogin)
+				result = role->oid;
+		}
+		if (OidIsValid(result))
+			break;
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * resolve
+ *		The OIDs of a database and of pgscale.role (the bootstrap superuser
+ *		when empty); false when either does not exist.
+ */
+static bool
+resolve(const char *dbname, Oid *dboid, Oid *roleoid)
+{
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	*dboid = shared_catalog_oid(DatabaseRelationId, dbname);
+	if (pgscale_role == NULL || pgscale_role[0] == '\0')
+		*roleoid = BOOTSTRAP_SUPERUSERID;
+	else
+		*roleoid = shared_catalog_oid(AuthIdRelationId, pgscale_role);
+	CommitTransactionCommand();
+	return OidIsValid(*dboid) && OidIsValid(*roleoid);
+}
+
+/*
+ * launcher_pass
+ *		Start the workers that are due; returns how long to sleep.
+ */
+static long
+launcher_pass(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next_wakeup = now + 60 * USECS_PER_SEC;
+	List	   *names;
+	ListCell   *lc;
+	int			running = 0;
+	int			i;
+	bool		listed[PGS_MAX_DATABASES];
+
+	reap();
+	memset(listed, 0, sizeof(listed));
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+		if (shared->db[i].running)
+			running++;
+
+	names = pgscale_enabled ? database_names() : NIL;
+	foreach(lc, names)
+	{
+		const char *name = (const char *) lfirst(lc);
+		int			slot;
+		Oid			dboid;
+		Oid			roleoid;
+
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		slot = slot_for(name);
+		LWLockRelease(shared->lock);
+		if (slot < 0)
+		{
+			ereport(LOG,
+					(errmsg("pgscale launcher tracks at most %d databases; \"%s\" is ignored",
+							PGS_MAX_DATABASES, name)));
+			continue;
+		}
+		listed[slot] = true;
+		if (shared->db[slot].running)
+			continue;
+		if (shared->db[slot].next_run > now)
+		{
+			next_wakeup = Min(next_wakeup, shared->db[slot].next_run);
+			continue;
+		}
+		if (running >= pgscale_max_workers)
+		{
+			next_wakeup = now;	/* woken when a worker ends */
+			continue;
+		}
+		if (!resolve(name, &dboid, &roleoid))
+		{
+			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+			strlcpy(shared->db[slot].outcome,
+					OidIsValid(dboid) ? "role missing" : "database missing",
+					sizeof(shared->db[slot].outcome));
+			shared->db[slot].next_run = now + naptime_us();
+			LWLockRelease(shared->lock);
+			continue;
+		}
+		if (!launch(slot, dboid, roleoid))
+		{
+			ereport(LOG,
+					(errmsg("pgscale launcher could not start a worker for database \"%s\"", name),
+					 errhint("Raise max_worker_processes.")));
+			next_wakeup = Min(next_wakeup, now + 10 * USECS_PER_SEC);
+			continue;
+		}
+		running++;
+	}
+
+	/* forget databases taken off the list */
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+		if (shared->db[i].in_use && !listed[i] && !shared->db[i].running)
+			shared->db[i].in_use = false;
+	LWLockRelease(shared->lock);
+
+	if (next_wakeup <= now)
+		return 1000;
+	return (long) Max(100, Min((next_wakeup - now) / 1000, 60 * 1000));
+}
+
+/*
+ * reload
+ *		After SIGHUP: re-read the settings and reschedule idle databases on
+ *		the new naptime.
+ */
+static void
+reload(void)
+{
+	int			i;
+	TimestampTz now = GetCurrentTimestamp();
+
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+	{
+		PgsDbState *db = &shared->db[i];
+
+		if (db->in_use && !db->running && db->last_end != 0 &&
+			strcmp(db->outcome, "error") != 0 && strcmp(db->outcome, "killed") != 0)
+			db->next_run = Max(now, db->last_end + naptime_us());
+	}
+	LWLockRelease(shared->lock);
+}
+
+void
+pgscale_launcher_main(Datum main_arg)
+{
+	MemoryContext loopcxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	/* no database: only the shared catalogs are read */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("pgscale launcher");
+
+	if (shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgscale shared memory is not initialized"),
+				 errhint("Load pgscale through shared_preload_libraries.")));
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->launcher_pid = MyProcPid;
+	LWLockRelease(shared->lock);
+	ereport(LOG, (errmsg("pgscale launcher started")));
+
+	loopcxt = AllocSetContextCreate(TopMemoryContext, "pgscale launcher",
+									ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		long		sleep_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+			reload();
+
+		MemoryContextSwitchTo(loopcxt);
+		sleep_ms = launcher_pass();
+		MemoryContextSwitchTo(TopMemoryContext);
+		MemoryContextReset(loopcxt);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/* ---------- a worker ---------- */
+
+/*
+ * execute_top_level
+ *		Run one statement the way a client's simple query runs, through a
+ *		portal at top level, so that a CALLed procedure may commit.
+ */
+static void
+execute_top_level(const char *sql)
+{
+	List	   *parsetrees = pg_parse_query(sql);
+	RawStmt    *parsetree = linitial_node(RawStmt, parsetrees);
+	List	   *querytrees;
+	List	   *plantrees;
+	Portal		portal;
+	DestReceiver *receiver;
+	QueryCompletion qc;
+
+	querytrees = pgs_analyze_and_rewrite(parsetree, sql);
+	plantrees = pg_plan_queries(querytrees, sql, CURSOR_OPT_PARALLEL_OK, NULL);
+
+	portal = CreatePortal("pgscale worker", true, true);
+	portal->visible = false;
+	PortalDefineQuery(portal, NULL, sql, CreateCommandTag(parsetree->stmt),
+					  plantrees, NULL);
+	PortalStart(portal, NULL, 0, InvalidSnapshot);
+	receiver = CreateDestReceiver(DestNone);
+	InitializeQueryCompletion(&qc);
+	(void) pgs_portal_run(portal, receiver, &qc);
+	receiver->rDestroy(receiver);
+	PortalDrop(portal, false);
+}
+
+static void
+set_state(int slot, const char *outcome, bool started, bool ended,
+		  const char *error)
+{
+	PgsDbState *db = &shared->db[slot];
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	if (started)
+	{
+		db->last_start = now;
+		db->pid = MyProcPid;
+	}
+	if (ended)
+	{
+		db->last_end = now;
+		db->cycles++;
+	}
+	strlcpy(db->outcome, outcome, sizeof(db->outcome));
+	if (error != NULL)
+	{
+		strlcpy(db->last_error, error, sizeof(db->last_error));
+		db->last_error_at = now;
+	}
+	LWLockRelease(shared->lock);
+}
+
+void
+pgscale_worker_main(Datum main_arg)
+{
+	int			slot = DatumGetInt32(main_arg);
+	Oid			dboid;
+	Oid			roleoid;
+	Oid			extoid;
+	char	   *sql;
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	memcpy(&roleoid, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(Oid));
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, roleoid, 0);
+	pgstat_report_appname("pgscale worker");
+	pgs_running_in_worker = true;
+
+	set_state(slot, "running", true, false, NULL);
+
+	StartTransactionCommand();
+	extoid = get_extension_oid("pgscale", true);
+	if (!OidIsValid(extoid))
+	{
+		CommitTransactionCommand();
+		set_state(slot, "no extension", false, true, NULL);
+		proc_exit(0);
+	}
+	sql = psprintf("CALL %s()",
+				   quote_qualified_identifier(get_namespace_name(pgs_schema_of_extension(extoid)),
+											  "pgscale_run_maintenance_proc"));
+	pgstat_report_activity(STATE_RUNNING, sql);
+
+	PG_TRY();
+	{
+		execute_top_level(sql);
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		set_state(slot, "error", false, true, edata->message);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	set_state(slot, pgs_last_cycle_errors > 0 ? "errors logged" : "ok", false, true,
+			  NULL);
+	proc_exit(0);
+}
+
+/* ---------- pgscale_worker_status() ---------- */
+
+/*
+ * pgscale_worker_status()
+ *		Per database: is a cycle running, when the last one started and
+ *		ended, how it went, when the next is due, the last error.
+ */
+Datum
+pgscale_worker_status(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	pgs_init_materialized_srf(fcinfo);
+	if (shared == NULL)
+	{
+		ereport(NOTICE,
+				(errmsg("the pgscale background worker is not running"),
+				 errhint("Add pgscale to shared_preload_libraries and list databases in pgscale.databases.")));
+		return (Datum) 0;
+	}
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+	{
+		PgsDbState *db = &shared->db[i];
+		Datum		values[10];
+		bool		nulls[10];
+
+		if (!db->in_use)
+			continue;
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(db->dbname);
+		values[1] = BoolGetDatum(db->running);
+		values[2] = Int32GetDatum(db->pid);
+		nulls[2] = !db->running;
+		values[3] = TimestampTzGetDatum(db->last_start);
+		nulls[3] = db->last_start == 0;
+		values[4] = TimestampTzGetDatum(db->last_end);
+		nulls[4] = db->last_end == 0 || db->running;
+		values[5] = CStringGetTextDatum(db->outcome);
+		values[6] = TimestampTzGetDatum(db->next_run);
+		nulls[6] = db->running || !pgscale_enabled;
+		values[7] = CStringGetTextDatum(db->last_error);
+		nulls[7] = db->last_error[0] == '\0';
+		values[8] = TimestampTzGetDatum(db->last_error_at);
+		nulls[8] = db->last_error_at == 0;
+		values[9] = Int64GetDatum(db->cycles);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(shared->lock);
+	return (Datum) 0;
+}
