@@ -370,3 +370,8 @@ DELETE FROM pgscale_size_history;
 DROP EXTENSION pgstattuple;
 \endif
 RESET client_min_messages;
+
+-- pgscale_report(): the heading and its six sections
+SELECT count(*) FILTER (WHERE line LIKE '== %') AS sections,
+       bool_or(line LIKE 'pgscale report: database %') AS heading
+FROM pgscale_report() AS line;

@@ -426,3 +426,131 @@ COMMENT ON FUNCTION @extschema@.pgscale_scaling_advice() IS
     'the seed''s scaling tiers with what this database measures: each action due now, to plan within 90 days, not yet, or done';
 
 -- End of Diagnostics (issue 4) -----------------------------------------------
+
+--
+-- The whole picture as text: tier, largest tables, growth, indexes to drop,
+-- retention status, health.  For psql: SELECT * FROM pgscale_report();
+--
+CREATE FUNCTION @extschema@.pgscale_report()
+RETURNS SETOF text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $report$
+DECLARE
+    r record;
+    n integer;
+BEGIN
+    RETURN NEXT format('pgscale report: database %s, %s',
+                       pg_catalog.quote_ident(pg_catalog.current_database()),
+                       pg_catalog.to_char(pg_catalog.now(), 'YYYY-MM-DD HH24:MI TZ'));
+
+    RETURN NEXT '';
+    RETURN NEXT '== Scaling tier';
+    n := 0;
+    FOR r IN SELECT * FROM @extschema@.pgscale_scaling_advice() a
+             WHERE a.verdict IN ('now', 'plan') ORDER BY a.tier, a.verdict DESC
+    LOOP
+        RETURN NEXT format('  tier %s (%s): %s -- %s, because %s', r.tier, r.tier_name,
+                           r.action, r.verdict, r.measured);
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        SELECT max(a.tier) AS tier INTO r FROM @extschema@.pgscale_scaling_advice() a
+        WHERE a.verdict IN ('done', 'not yet');
+        RETURN NEXT '  nothing to do now or to plan: the current tier holds';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Largest tables';
+    FOR r IN SELECT * FROM @extschema@.pgscale_space_report(10) LOOP
+        RETURN NEXT format('  %-50s %10s  (table %s, indexes %s%s)',
+                           pg_catalog.quote_ident(r.schema_name) || '.' || pg_catalog.quote_ident(r.table_name),
+                           r.total_size, pg_catalog.pg_size_pretty(r.table_bytes),
+                           pg_catalog.pg_size_pretty(r.index_bytes),
+                           coalesce(format(', ~%s rows', r.estimated_rows), ''));
+    END LOOP;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Growth forecast (90 days)';
+    n := 0;
+    FOR r IN SELECT * FROM @extschema@.pgscale_growth_forecast('90 days') f
+             ORDER BY f.forecast_bytes DESC NULLS LAST LIMIT 10
+    LOOP
+        RETURN NEXT format('  %-50s now %s, in 90 days %s%s',
+                           pg_catalog.quote_ident(r.schema_name) || '.' || pg_catalog.quote_ident(r.table_name),
+                           pg_catalog.pg_size_pretty(r.current_bytes), r.forecast_size,
+                           coalesce(format(' (%s a day over %s snapshots)',
+                                           pg_catalog.pg_size_pretty(r.bytes_per_day), r.samples), ''));
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  no size history yet: the worker takes a snapshot daily (or run SELECT pgscale_snapshot_sizes())';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Indexes to drop';
+    n := 0;
+    FOR r IN SELECT u.index_name, u.index_size, u.reason, u.drop_statement
+             FROM @extschema@.pgscale_unused_indexes() u ORDER BY u.index_bytes DESC LIMIT 10
+    LOOP
+        RETURN NEXT format('  unused    %s (%s): %s', r.index_name, r.index_size, r.reason);
+        RETURN NEXT format('            %s', r.drop_statement);
+        n := n + 1;
+    END LOOP;
+    FOR r IN SELECT d.index_name, d.covered_by, d.kind, d.drop_statement
+             FROM @extschema@.pgscale_duplicate_indexes() d ORDER BY d.index_bytes DESC LIMIT 10
+    LOOP
+        RETURN NEXT format('  %-9s %s, covered by %s', r.kind, r.index_name, r.covered_by);
+        RETURN NEXT format('            %s', r.drop_statement);
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  none';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Retention';
+    n := 0;
+    FOR r IN
+        SELECT p.table_name, p.retention, p.protected, p.premake_months, p.time_column,
+               (SELECT max(l.logged_at) FROM @extschema@.pgscale_log l
+                WHERE l.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
+                  AND l.action <> 'error') AS last_action,
+               (SELECT max(l.logged_at) FROM @extschema@.pgscale_log l
+                WHERE l.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
+                  AND l.action = 'error') AS last_error
+        FROM @extschema@.pgscale_policy p ORDER BY p.table_name::text
+    LOOP
+        RETURN NEXT format('  %-50s %s%s; last action %s%s',
+                           r.table_name::text,
+                           CASE WHEN r.protected THEN 'protected, kept forever'
+                                WHEN r.retention IS NOT NULL THEN format('keep %s by %s', r.retention, r.time_column)
+                                ELSE 'no retention' END,
+                           CASE WHEN r.premake_months IS NOT NULL
+                                THEN format(', %s months premade', r.premake_months) ELSE '' END,
+                           coalesce(pg_catalog.to_char(r.last_action, 'YYYY-MM-DD HH24:MI'), 'never'),
+                           CASE WHEN r.last_error IS NOT NULL
+                                THEN format(', last error %s', pg_catalog.to_char(r.last_error, 'YYYY-MM-DD HH24:MI'))
+                                ELSE '' END);
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  no policies: SELECT pgscale_set_retention(''table'', ''365 days'', ''time_column'')';
+    END IF;
+
+    RETURN NEXT '';
+    RETURN NEXT '== Health (checks that are not ok)';
+    n := 0;
+    FOR r IN SELECT * FROM @extschema@.pgscale_health() h WHERE h.status <> 'ok' LOOP
+        RETURN NEXT format('  [%s] %s: %s (threshold %s)', r.status, r.check_name, r.value, r.threshold);
+        RETURN NEXT format('      %s', r.advice);
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        RETURN NEXT '  every check is ok';
+    END IF;
+END
+$report$;
+
+COMMENT ON FUNCTION @extschema@.pgscale_report() IS
+    'the whole picture as text: tier, largest tables, growth, indexes to drop, retention, health';
