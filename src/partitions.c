@@ -34,6 +34,10 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "access/relation.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "utils/partcache.h"
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -124,6 +128,75 @@ pgs_partition_bounds(Oid relid, PgsPartBounds *bounds)
 		bounds->hi = pgs_datum_as_timestamp(((Const *) hi->value)->constvalue,
 											((Const *) hi->value)->consttype);
 	return true;
+}
+
+/*
+ * pgs_read_partitions
+ *		The partitions of parent and their ranges, read from the relcache's
+ *		partition descriptor, which the server builds once per session and
+ *		keeps: a maintenance cycle over thousands of partitions parses no
+ *		bound.  Returns the number of partitions (0 if parent is gone); the
+ *		array is palloc'd.  Ranges are filled in for a range key of one
+ *		column only.
+ */
+int
+pgs_read_partitions(Oid parent, PgsPartition **parts)
+{
+	Relation	rel = try_relation_open(parent, AccessShareLock);
+	PartitionKey key;
+	PartitionDesc pd;
+	PartitionBoundInfo bi;
+	PgsPartition *result;
+	int			n;
+	int			i;
+
+	*parts = NULL;
+	if (rel == NULL)
+		return 0;
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+	{
+		relation_close(rel, AccessShareLock);
+		return 0;
+	}
+	key = RelationGetPartitionKey(rel);
+	pd = pgs_relation_partition_desc(rel);
+	bi = pd->boundinfo;
+	n = pd->nparts;
+	result = palloc0(sizeof(PgsPartition) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		result[i].relid = pd->oids[i];
+
+	if (bi != NULL && bi->default_index >= 0)
+		result[bi->default_index].bounds.is_default = true;
+	if (bi != NULL && key->strategy == PARTITION_STRATEGY_RANGE && key->partnatts == 1)
+	{
+		Oid			keytype = key->parttypid[0];
+
+		/*
+		 * datums[] holds the sorted distinct bounds; indexes[i] is the
+		 * partition whose upper bound is datums[i] (-1 for a bound that is
+		 * only a lower one), and its lower bound is datums[i - 1].
+		 */
+		for (i = 1; i < bi->ndatums; i++)
+		{
+			int			p = bi->indexes[i];
+			PgsPartBounds *b;
+
+			if (p < 0)
+				continue;
+			b = &result[p].bounds;
+			b->is_range = true;
+			b->hi_unbounded = bi->kind[i][0] != PARTITION_RANGE_DATUM_VALUE;
+			if (!b->hi_unbounded)
+				b->hi = pgs_datum_as_timestamp(bi->datums[i][0], keytype);
+			b->lo_unbounded = bi->kind[i - 1][0] != PARTITION_RANGE_DATUM_VALUE;
+			if (!b->lo_unbounded)
+				b->lo = pgs_datum_as_timestamp(bi->datums[i - 1][0], keytype);
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	*parts = result;
+	return n;
 }
 
 /*
@@ -286,28 +359,23 @@ typedef struct MonthStep
 static Oid
 covering_partition(Oid parent, int64 lo, int64 hi, Oid *default_part)
 {
-	List	   *children = find_inheritance_children(parent, NoLock);
-	ListCell   *lc;
+	PgsPartition *parts;
+	int			n = pgs_read_partitions(parent, &parts);
+	int			i;
+	Oid			result = InvalidOid;
 
 	*default_part = InvalidOid;
-	foreach(lc, children)
+	for (i = 0; i < n; i++)
 	{
-		Oid			child = lfirst_oid(lc);
-		PgsPartBounds b;
+		PgsPartBounds *b = &parts[i].bounds;
 
-		if (!pgs_partition_bounds(child, &b))
-			continue;
-		if (b.is_default)
-		{
-			*default_part = child;
-			continue;
-		}
-		if (!b.is_range)
-			continue;
-		if ((b.lo_unbounded || b.lo < hi) && (b.hi_unbounded || lo < b.hi))
-			return child;
+		if (b->is_default)
+			*default_part = parts[i].relid;
+		else if (b->is_range && !OidIsValid(result) &&
+				 (b->lo_unbounded || b->lo < hi) && (b->hi_unbounded || lo < b->hi))
+			result = parts[i].relid;
 	}
-	return InvalidOid;
+	return result;
 }
 
 /* The ranges of a parent's partitions, read once per call. */
@@ -321,20 +389,21 @@ typedef struct RangeList
 static void
 read_ranges(Oid parent, RangeList *ranges)
 {
-	List	   *children = find_inheritance_children(parent, NoLock);
-	ListCell   *lc;
+	PgsPartition *parts;
+	int			n = pgs_read_partitions(parent, &parts);
+	int			i;
 
 	ranges->n = 0;
-	ranges->lo = palloc(sizeof(int64) * (list_length(children) + 1));
-	ranges->hi = palloc(sizeof(int64) * (list_length(children) + 1));
-	foreach(lc, children)
+	ranges->lo = palloc(sizeof(int64) * (n + 1));
+	ranges->hi = palloc(sizeof(int64) * (n + 1));
+	for (i = 0; i < n; i++)
 	{
-		PgsPartBounds b;
+		PgsPartBounds *b = &parts[i].bounds;
 
-		if (!pgs_partition_bounds(lfirst_oid(lc), &b) || !b.is_range)
+		if (!b->is_range)
 			continue;
-		ranges->lo[ranges->n] = b.lo_unbounded ? PG_INT64_MIN : b.lo;
-		ranges->hi[ranges->n] = b.hi_unbounded ? PG_INT64_MAX : b.hi;
+		ranges->lo[ranges->n] = b->lo_unbounded ? PG_INT64_MIN : b->lo;
+		ranges->hi[ranges->n] = b->hi_unbounded ? PG_INT64_MAX : b->hi;
 		ranges->n++;
 	}
 }
@@ -358,23 +427,21 @@ range_covered(RangeList *ranges, int64 lo, int64 hi)
 static Oid
 newest_partition(Oid parent)
 {
-	List	   *children = find_inheritance_children(parent, NoLock);
-	ListCell   *lc;
+	PgsPartition *parts;
+	int			n = pgs_read_partitions(parent, &parts);
+	int			i;
 	Oid			best = InvalidOid;
 	int64		best_hi = PG_INT64_MIN;
 
-	foreach(lc, children)
+	for (i = 0; i < n; i++)
 	{
-		Oid			child = lfirst_oid(lc);
-		PgsPartBounds b;
+		PgsPartBounds *b = &parts[i].bounds;
 
-		if (!pgs_partition_bounds(child, &b) || !b.is_range || b.hi_unbounded)
+		if (!b->is_range || b->hi_unbounded || b->hi <= best_hi ||
+			get_rel_relkind(parts[i].relid) != RELKIND_RELATION)
 			continue;
-		if (b.hi > best_hi && get_rel_relkind(child) == RELKIND_RELATION)
-		{
-			best = child;
-			best_hi = b.hi;
-		}
+		best = parts[i].relid;
+		best_hi = b->hi;
 	}
 	return best;
 }

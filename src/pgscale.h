@@ -98,7 +98,14 @@ typedef struct PgsPartBounds
 	int64		hi;
 } PgsPartBounds;
 
+typedef struct PgsPartition
+{
+	Oid			relid;
+	PgsPartBounds bounds;
+} PgsPartition;
+
 extern bool pgs_partition_bounds(Oid relid, PgsPartBounds *bounds);
+extern int	pgs_read_partitions(Oid parent, PgsPartition **parts);
 extern int64 pgs_datum_as_timestamp(Datum value, Oid typid);
 extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,

@@ -13,7 +13,7 @@ SET LOCAL TimeZone = 'Asia/Kolkata';
 
 \ir fixtures.psql
 
-SELECT plan(22 * 21 + 26);
+SELECT plan(22 * 25 + 27);
 
 --
 -- Plain tables, one per column type, default batch size.
@@ -57,6 +57,32 @@ SELECT pgscale_set_retention(('pgscale_t.ix_' || typ)::regclass, '730 days', 'ts
 SELECT pgscale_t.check_cleanup('pgscale_t.ix_date', 'ts', 'date', '730 days', 50);
 SELECT pgscale_t.check_cleanup('pgscale_t.ix_timestamp', 'ts', 'timestamp', '730 days', 50);
 SELECT pgscale_t.check_cleanup('pgscale_t.ix_timestamptz', 'ts', 'timestamptz', '730 days', 100);
+
+--
+-- The same with batches bounded by ranges of the time column (the strategy
+-- for tables without a heap of their own, such as Citus distributed
+-- tables), forced by pgscale.batch_strategy: duplicates of the time value
+-- at batch boundaries (date: 5 rows a day), NULLs, a default partition.
+--
+SET LOCAL pgscale.batch_strategy = 'time_range';
+SELECT pgscale_t.make_table('pgscale_t', 'tr_' || typ, 'ts', typ)
+  FROM unnest(ARRAY['date', 'timestamp', 'timestamptz']) typ;
+SELECT pgscale_t.add_boundary(('pgscale_t.tr_' || typ)::regclass, 'ts', typ, '365 days')
+  FROM unnest(ARRAY['date', 'timestamp', 'timestamptz']) typ;
+SELECT pgscale_set_retention(('pgscale_t.tr_' || typ)::regclass, '365 days', 'ts')
+  FROM unnest(ARRAY['date', 'timestamp', 'timestamptz']) typ;
+SELECT pgscale_t.make_table('pgscale_t', 'tr_part', 'ts', 'date', 'default');
+SELECT pgscale_t.add_boundary('pgscale_t.tr_part', 'ts', 'date', '365 days');
+SELECT pgscale_set_retention('pgscale_t.tr_part', '365 days');
+
+SELECT pgscale_t.check_cleanup('pgscale_t.tr_date', 'ts', 'date', '365 days', 7);
+SELECT pgscale_t.check_cleanup('pgscale_t.tr_timestamp', 'ts', 'timestamp', '365 days', 7);
+SELECT pgscale_t.check_cleanup('pgscale_t.tr_timestamptz', 'ts', 'timestamptz', '365 days', 100);
+SELECT pgscale_t.check_cleanup('pgscale_t.tr_part', 'ts', 'date', '365 days', 7);
+SELECT ok((SELECT count(*) FROM pgscale_log WHERE relid = 'pgscale_t.tr_date'::regclass
+                                              AND action ~* 'delet' AND detail ~* 'time.range') > 0,
+          'time_range strategy was used');
+SET LOCAL pgscale.batch_strategy = 'auto';
 
 --
 -- Monthly range partitions with a default partition holding old rows, rows
