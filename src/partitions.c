@@ -929,9 +929,6 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 	Oid			argtypes[4] = {REGCLASSOID, TEXTOID, INT4OID, TEXTOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -965,8 +962,7 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 		values[3] = CStringGetTextDatum(tz);
 	else
 		nulls[3] = 'n';
-	pgs_become_owner(&save_userid, &save_sec);
-	ret = SPI_execute_with_args(psprintf("INSERT INTO %s AS p (table_name, time_column,"
+	(void) pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column,"
 										 " premake_months, time_zone)"
 										 " VALUES ($1, $2::pg_catalog.name, $3, $4)"
 										 " ON CONFLICT (table_name) DO UPDATE"
@@ -975,10 +971,7 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 										 " time_column = COALESCE(p.time_column, EXCLUDED.time_column),"
 										 " updated_at = pg_catalog.now()",
 										 pgs_ext_table("pgscale_policy")),
-								4, argtypes, values, nulls, false, 0);
-	pgs_restore_user(save_userid, save_sec);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not write pgscale_policy: %s", SPI_result_code_string(ret));
+							 4, argtypes, values, nulls);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

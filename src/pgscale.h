@@ -58,6 +58,8 @@ extern Oid	pgs_extension_owner(void);
 extern Oid	pgs_relation_owner(Oid relid);
 extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);
 extern void pgs_restore_user(Oid save_userid, int save_sec_context);
+extern uint64 pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
+								Datum *values, const char *nulls);
 extern bool pgs_is_extension_member(Oid relid);
 extern void pgs_check_owner(Oid relid, const char *action);
 extern bool pgs_owns(Oid relid);
