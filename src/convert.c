@@ -1297,11 +1297,8 @@ swap_step(void *arg)
 	char	   *replident_index = NULL;
 	int64		legacy_indexes;
 	bool		have_check = false;
-	Oid			save_userid;
-	int			save_sec;
 	Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
 	Datum		values[2];
-	int			ret;
 	int			first;
 	int			last;
 	List	   *created;
@@ -1530,14 +1527,10 @@ swap_step(void *arg)
 	/* 8. the policy follows the table's name */
 	values[0] = ObjectIdGetDatum(parent);
 	values[1] = ObjectIdGetDatum(relid);
-	pgs_become_owner(&save_userid, &save_sec);
-	ret = SPI_execute_with_args(psprintf("UPDATE %s SET table_name = $1, updated_at = pg_catalog.now()"
-										 " WHERE table_name OPERATOR(pg_catalog.=) $2",
-										 pgs_ext_table("pgscale_policy")),
-								2, argtypes, values, NULL, false, 0);
-	pgs_restore_user(save_userid, save_sec);
-	if (ret != SPI_OK_UPDATE)
-		elog(ERROR, "could not update pgscale_policy: %s", SPI_result_code_string(ret));
+	(void) pgs_exec_as_owner(psprintf("UPDATE %s SET table_name = $1, updated_at = pg_catalog.now()"
+									  " WHERE table_name OPERATOR(pg_catalog.=) $2",
+									  pgs_ext_table("pgscale_policy")),
+							 2, argtypes, values, NULL);
 
 	/* 9. the months after the bound, premade in this same transaction */
 	pgs_premake_range(parent, cv->keytype, cv->tz, cv->months_ahead, true,
