@@ -39,3 +39,6 @@ ifdef VPATH
 $(shell mkdir -p src)
 endif
 
+
+# PGXS tracks no header dependencies: rebuild everything when one changes
+$(OBJS): $(wildcard $(TOP)src/*.h)
