@@ -495,7 +495,8 @@ BEGIN
                            pg_catalog.quote_ident(r.schema_name) || '.' || pg_catalog.quote_ident(r.table_name),
                            r.total_size, pg_catalog.pg_size_pretty(r.table_bytes),
                            pg_catalog.pg_size_pretty(r.index_bytes),
-                           coalesce(format(', ~%s rows', r.estimated_rows), ''));
+                           CASE WHEN r.estimated_rows IS NOT NULL
+                                THEN format(', ~%s rows', r.estimated_rows) ELSE '' END);
     END LOOP;
 
     RETURN NEXT '';
@@ -507,8 +508,10 @@ BEGIN
         RETURN NEXT format('  %-50s now %s, in 90 days %s%s',
                            pg_catalog.quote_ident(r.schema_name) || '.' || pg_catalog.quote_ident(r.table_name),
                            pg_catalog.pg_size_pretty(r.current_bytes), r.forecast_size,
-                           coalesce(format(' (%s a day over %s snapshots)',
-                                           pg_catalog.pg_size_pretty(r.bytes_per_day), r.samples), ''));
+                           CASE WHEN r.bytes_per_day IS NOT NULL
+                                THEN format(' (%s a day over %s snapshots)',
+                                            pg_catalog.pg_size_pretty(r.bytes_per_day), r.samples)
+                                ELSE '' END);
         n := n + 1;
     END LOOP;
     IF n = 0 THEN
