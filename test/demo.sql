@@ -125,7 +125,7 @@ BEGIN
     END LOOP;
 END $$;
 \set QUIET off
-SELECT database, outcome, cycles, last_start, next_cycle FROM pgscale_worker_status();
+SELECT database, outcome, cycles, last_start, next_cycle, last_error FROM pgscale_worker_status();
 SELECT count(*) AS late_rows_left FROM metrics_aiusagedaily WHERE source = 'late';
 ALTER SYSTEM RESET pgscale.databases;
 ALTER SYSTEM RESET pgscale.naptime;
