@@ -278,6 +278,7 @@ run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
 		return;
 	}
 
+	/* partitions made or dropped: the parent's statistics are stale */
 	if (pol->premake_months >= 0)
 		changed |= premake(cycle, pol);
 
@@ -292,9 +293,31 @@ run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
 			   psprintf("%d partitions dropped, cutoff %s%s",
 						res.partitions_dropped, timestamptz_to_str(res.cutoff),
 						cycle->dry_run ? ", dry run" : ""));
-		changed |= res.rows_deleted > 0 || res.partitions_dropped > 0;
+		changed |= res.partitions_dropped > 0;
+
+		/*
+		 * A table or partition that lost a good share of its rows gets
+		 * fresh statistics now; small trims are left to autovacuum, as it
+		 * would judge them (a tenth of the rows).
+		 */
+		if (!cycle->dry_run)
+		{
+			foreach(lc, res.trimmed)
+			{
+				PgsTrimmed *t = (PgsTrimmed *) lfirst(lc);
+
+				if (t->rows < 1000 ||
+					t->rows < 0.1 * Max(pgs_estimated_rows(t->relid), 0))
+					continue;
+				if (t->relid == pol->relid)
+					changed = true;
+				else
+					analyze(cycle, t->relid);
+			}
+		}
 	}
 
+	/* the managed table itself (for a partitioned one, with its partitions) */
 	if (changed && !cycle->dry_run)
 		analyze(cycle, pol->relid);
 }

@@ -150,14 +150,22 @@ extern int64 pgs_log_prune(void);
 extern int	pgs_last_cycle_errors;
 
 /* retention.c: one policy's retention, for the maintenance cycle */
+typedef struct PgsTrimmed
+{
+	Oid			relid;			/* a table or leaf partition */
+	int64		rows;			/* rows deleted from it */
+} PgsTrimmed;
+
 typedef struct PgsRetentionResult
 {
 	TimestampTz cutoff;
 	int			partitions_dropped;
 	int64		rows_deleted;
 	List	   *errors;			/* messages of failed steps */
+	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 } PgsRetentionResult;
 
+extern float4 pgs_estimated_rows(Oid relid);
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 								PgsRetentionResult *result);
 

@@ -75,6 +75,7 @@ typedef struct TableRun
 	int64		rows_deleted;
 	bool		failed;
 	List	   *errors;			/* messages of the steps that failed */
+	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 	TimestampTz started;
 	TimestampTz finished;
 } TableRun;
@@ -231,9 +232,16 @@ trim_relation(TableRun *run, Oid relid)
 	} while (!step.done);
 
 	if (total > 0)
+	{
+		PgsTrimmed *t = palloc(sizeof(PgsTrimmed));
+
+		t->relid = relid;
+		t->rows = total;
+		run->trimmed = lappend(run->trimmed, t);
 		pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
 					   true, started,
 					   pgs_batch_describe(step.batch));
+	}
 	commit_if_allowed(run);
 }
 
@@ -267,12 +275,13 @@ drop_step(void *arg)
 }
 
 /*
- * estimated_rows
+ * pgs_estimated_rows
  *		pg_class.reltuples: what the log can say of a dropped partition's
- *		size without counting it.  Negative when never analyzed.
+ *		size without counting it, and how much a trim changed a table.
+ *		Negative when never analyzed.
  */
-static float4
-estimated_rows(Oid relid)
+float4
+pgs_estimated_rows(Oid relid)
 {
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	float4		reltuples = -1;
@@ -300,7 +309,7 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 		return;
 	}
 
-	reltuples = estimated_rows(child);
+	reltuples = pgs_estimated_rows(child);
 	step.parent = parent;
 	step.child = child;
 	if (!pgs_run_guarded(drop_step, &step, &edata))
@@ -550,6 +559,7 @@ pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 	result->partitions_dropped = run.partitions_dropped;
 	result->rows_deleted = run.rows_deleted;
 	result->errors = run.errors;
+	result->trimmed = run.trimmed;
 }
 
 /*
