@@ -77,7 +77,7 @@ typedef struct PgsDbState
 	TimestampTz next_run;
 	TimestampTz last_error_at;
 	char		outcome[64];
-	char		last_error[512];
+	char		last_error[PGS_LAST_ERROR_LEN];
 	int64		cycles;
 } PgsDbState;
 
@@ -620,8 +620,12 @@ pgscale_worker_main(Datum main_arg)
 	PG_END_TRY();
 
 	pgstat_report_activity(STATE_IDLE, NULL);
-	set_state(slot, pgs_last_cycle_errors > 0 ? "errors logged" : "ok", false, true,
-			  NULL);
+	if (pgs_last_cycle_skipped)
+		set_state(slot, "skipped", false, true, NULL);
+	else if (pgs_last_cycle_errors > 0)
+		set_state(slot, "errors logged", false, true, pgs_last_cycle_error);
+	else
+		set_state(slot, "ok", false, true, NULL);
 	proc_exit(0);
 }
 
