@@ -443,7 +443,8 @@ launcher_pass(void)
 /*
  * reload
  *		After SIGHUP: re-read the settings and reschedule idle databases on
- *		the new naptime.
+ *		the new naptime, including those not found yet (a database or role
+ *		created later is looked for again within the new naptime).
  */
 static void
 reload(void)
@@ -458,8 +459,14 @@ reload(void)
 	{
 		PgsDbState *db = &shared->db[i];
 
-		if (db->in_use && !db->running && db->last_end != 0 &&
-			strcmp(db->outcome, "error") != 0 && strcmp(db->outcome, "killed") != 0)
+		if (!db->in_use || db->running)
+			continue;
+		if (db->last_end == 0)
+		{
+			/* never ran (database or role missing): look again in time */
+			db->next_run = Min(db->next_run, now + naptime_us());
+		}
+		else if (strcmp(db->outcome, "error") != 0 && strcmp(db->outcome, "killed") != 0)
 			db->next_run = Max(now, db->last_end + naptime_us());
 	}
 	LWLockRelease(shared->lock);

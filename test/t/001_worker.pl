@@ -54,11 +54,12 @@ $node->safe_psql('maint', sql_digest_function());
 
 #
 # SIGHUP: pgscale.databases.  Both databases get a first cycle at once;
-# "later" has no extension yet and is skipped quietly.
+# "later" has no extension yet and is skipped quietly; "notyet" does not
+# exist yet.
 #
 my $t0 = $node->safe_psql('maint', 'SELECT clock_timestamp()');
 $node->safe_psql('postgres',
-	"ALTER SYSTEM SET pgscale.databases = 'maint, later'");
+	"ALTER SYSTEM SET pgscale.databases = 'maint, later, notyet'");
 $node->safe_psql('postgres', 'SELECT pg_reload_conf()');
 my $st = wait_for_cycle_after($node, 'maint', 'maint', $t0, 30);
 ok($st, 'reloaded pgscale.databases: maint gets a cycle');
@@ -69,6 +70,11 @@ is($st->{outcome}, 'no extension',
 is($st->{last_error}, '', '... and no error');
 ok($st->{seconds_to_next} > 3500,
 	"... next cycle a naptime (3600 s) later ($st->{seconds_to_next} s)");
+ok( poll_until(
+		$node, 'maint',
+		"SELECT outcome FROM pgscale_worker_status() WHERE database = 'notyet'",
+		'database missing', 30),
+	'database that does not exist: outcome "database missing"');
 
 #
 # SIGHUP: pgscale.naptime from 3600 to 1.  Rows that expire now wait for
@@ -97,6 +103,14 @@ is($node->safe_psql('maint', sql_table_ok('sighup', 30)),
 	'0|same', '... and purged the expired rows, keeping the others');
 ok( $st->{seconds_to_next} <= 1.5,
 	"... next cycle on the new naptime (in $st->{seconds_to_next} s)");
+# a database that was missing is looked for again on the new naptime too
+$node->safe_psql('postgres', 'CREATE DATABASE notyet');
+$node->safe_psql('notyet', 'CREATE EXTENSION pgscale');
+ok( poll_until(
+		$node, 'maint',
+		"SELECT outcome FROM pgscale_worker_status() WHERE database = 'notyet'",
+		'ok', 10),
+	'a database created after the reload gets its cycle on the new naptime');
 is($node->safe_psql('maint', 'SELECT launcher_pid, pg_postmaster_start_time()
 	FROM (SELECT pid AS launcher_pid FROM pg_stat_activity
 	      WHERE backend_type = \'pgscale launcher\') l'),
@@ -159,7 +173,7 @@ is($node->safe_psql('maint',
 # pgscale_worker_status(): one row per listed database
 is( $node->safe_psql('maint',
 		"SELECT string_agg(database, ',' ORDER BY database) FROM pgscale_worker_status()"),
-	'later,maint', 'pgscale_worker_status(): one row per listed database');
+	'later,maint,notyet', 'pgscale_worker_status(): one row per listed database');
 is($st->{outcome}, 'ok', 'status: outcome ok');
 is($st->{last_error}, '', 'status: no last error');
 is($st->{running}, 'f', 'status: not running');
