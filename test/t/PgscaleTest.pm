@@ -211,7 +211,7 @@ sub loaded_pgscale_library
 
 =item child_pids(node)
 
-The PIDs of every process whose parent is the node's postmaster.
+The PIDs of the node's postmaster and of every process whose parent it is.
 
 =cut
 
@@ -219,7 +219,7 @@ sub child_pids
 {
 	my ($node) = @_;
 	my $postmaster = $node->{_pid};
-	my @pids;
+	my @pids = ($postmaster);
 	opendir my $dh, '/proc' or die "cannot read /proc: $!";
 	for my $pid (grep { /^\d+$/ } readdir $dh)
 	{
@@ -233,16 +233,12 @@ sub child_pids
 	return @pids;
 }
 
-# A process that exists and is not a zombie (an orphan whose new parent
-# has not reaped it yet is as good as gone).
+# A process that exists, zombies included: the postmaster refuses to start
+# while the PID in postmaster.pid answers kill(PID, 0), which a zombie does.
 sub process_alive
 {
 	my ($pid) = @_;
-	open my $st, '<', "/proc/$pid/stat" or return 0;
-	my $stat = <$st>;
-	close $st;
-	return 0 unless defined $stat && $stat =~ /\)\s+(\S)/;
-	return $1 ne 'Z' && $1 ne 'X';
+	return -e "/proc/$pid";
 }
 
 =pod
