@@ -415,6 +415,8 @@ launcher_pass(void)
 					sizeof(shared->db[slot].outcome));
 			shared->db[slot].next_run = now + naptime_us();
 			LWLockRelease(shared->lock);
+			/* wake up to look again, not only after the longest sleep */
+			next_wakeup = Min(next_wakeup, now + naptime_us());
 			continue;
 		}
 		if (!launch(slot, dboid, roleoid))
