@@ -230,9 +230,12 @@ like(
 	qr/database system was interrupted|was not properly shut down; automatic recovery in progress/,
 	'kill -9 postmaster: the next start runs crash recovery');
 finished_after('kill -9 postmaster', $since);
-is($node->safe_psql('crash',
-		"SELECT outcome FROM pgscale_worker_status() WHERE database = 'crash'"),
-	'ok', 'kill -9 postmaster: status of the new cycle: ok');
+ok( poll_until(
+		$node, 'crash',
+		"SELECT outcome FROM pgscale_worker_status()
+		 WHERE database = 'crash' AND NOT running",
+		'ok', 10),
+	'kill -9 postmaster: status of the new cycle: ok');
 
 unlike(slurp_file($node->logfile), qr/TRAP:|PANIC:/,
 	'no assertion failure or panic in the server log');

@@ -136,9 +136,12 @@ is( $standby->safe_psql('app',
 		"SELECT count(*) > 0 AND bool_and(source = 'worker') FROM pgscale_log
 		 WHERE logged_at > '$promoted_at'"),
 	't', 'promoted: its pgscale_log records the worker\'s actions');
-is( $standby->safe_psql('app',
-		"SELECT outcome FROM pgscale_worker_status() WHERE database = 'app'"),
-	'ok', 'promoted: pgscale_worker_status() shows its cycles');
+ok( poll_until(
+		$standby, 'app',
+		"SELECT outcome FROM pgscale_worker_status()
+		 WHERE database = 'app' AND NOT running AND cycles > 0",
+		'ok', 10),
+	'promoted: pgscale_worker_status() shows its cycles');
 
 $standby->stop;
 done_testing();

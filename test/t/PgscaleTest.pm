@@ -140,48 +140,62 @@ sub poll_until
 =item wait_for_cycle_after(node, dbname, database, since, seconds)
 
 Wait until pgscale_worker_status() (read in dbname) shows a finished cycle
-of database that started after the server timestamp since.  Returns the
-status row as a hash (see worker_status), or undef on timeout.
+of database that started after the server timestamp since.  Returns that
+status row as a hash (see worker_status), read by the same query that saw
+it finished (the next cycle may start at any moment), or undef on timeout.
 
 =cut
 
 sub wait_for_cycle_after
 {
 	my ($node, $dbname, $database, $since, $seconds) = @_;
-	return undef
-	  unless poll_until(
-		$node, $dbname,
-		"SELECT count(*) FROM pgscale_worker_status()
-		 WHERE database = '$database' AND NOT running
-		   AND last_start > '$since'::timestamptz AND last_end >= last_start",
-		'1', $seconds);
-	return worker_status($node, $dbname, $database);
+	my $deadline = time() + $seconds;
+	my $row;
+	while (1)
+	{
+		$row = worker_status($node, $dbname, $database,
+			"NOT running AND last_start > '$since'::timestamptz
+			 AND last_end >= last_start");
+		return $row if $row->{database} ne '';
+		last if time() > $deadline;
+		usleep(100_000);
+	}
+	$row = worker_status($node, $dbname, $database);
+	diag("wait_for_cycle_after: no cycle of $database started after $since "
+		  . "ended within $seconds s; status: "
+		  . join(', ', map { "$_=$row->{$_}" } sort keys %$row));
+	return undef;
 }
 
 =pod
 
-=item worker_status(node, dbname, database)
+=item worker_status(node, dbname, database [, condition])
 
-The row of pgscale_worker_status() for database, as a hash of its columns
-(empty strings for NULL), plus C<seconds_to_next>: next_cycle - now() in
-seconds.
+The row of pgscale_worker_status() for database (when it satisfies the
+SQL condition, if one is given), as a hash of its columns (empty strings
+for NULL and for no row), plus C<seconds_to_next>: next_cycle - now() in
+seconds, and C<naptime_ok>: whether next_cycle - last_end equals
+pgscale.naptime.  A server that is restarting gives an empty row.
 
 =cut
 
 sub worker_status
 {
-	my ($node, $dbname, $database) = @_;
+	my ($node, $dbname, $database, $condition) = @_;
 	my @cols = qw(database running pid last_start last_end outcome
-	  next_cycle last_error last_error_at cycles seconds_to_next);
-	my $out = $node->safe_psql($dbname,
+	  next_cycle last_error last_error_at cycles seconds_to_next naptime_ok);
+	$condition //= 'true';
+	my ($ret, $out) = $node->psql($dbname,
 		"SELECT database, running, pid, last_start, last_end, outcome,
 		        next_cycle, last_error, last_error_at, cycles,
-		        round(extract(epoch FROM next_cycle - now()), 1)
-		 FROM pgscale_worker_status() WHERE database = '$database'",
+		        round(extract(epoch FROM next_cycle - now()), 1),
+		        next_cycle - last_end = current_setting('pgscale.naptime')::interval
+		 FROM pgscale_worker_status()
+		 WHERE database = '$database' AND ($condition)",
 		extra_params => [ '-F', "\x1f" ]);
 	my %row;
-	my @vals = split /\x1f/, $out, -1;
-	@row{@cols} = map { $_ // '' } @vals;
+	my @vals = $ret == 0 ? split(/\x1f/, $out, -1) : ();
+	@row{@cols} = map { $_ // '' } @vals[ 0 .. $#cols ];
 	return \%row;
 }
 
