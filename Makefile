@@ -1,18 +1,21 @@
 # pgscale: plain PGXS build.  Point PG_CONFIG at another installation to
 # build for another PostgreSQL major version.
 
+# The source tree, also when building out of tree (VPATH, as pg_buildext does).
+TOP := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+
 EXTENSION = pgscale
 MODULE_big = pgscale
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
-DATA = $(wildcard sql/pgscale--*.sql)
+OBJS = $(patsubst $(TOP)%.c,%.o,$(sort $(wildcard $(TOP)src/*.c)))
+DATA = $(patsubst $(TOP)%,%,$(wildcard $(TOP)sql/pgscale--*.sql))
 PGFILEDESC = "pgscale - retention and partitioning for time-series tables"
 
 # pg_regress suite: sql/<name>.sql, expected/<name>.out
-REGRESS = $(sort $(filter-out pgscale--%,$(notdir $(basename $(wildcard sql/*.sql)))))
+REGRESS = $(sort $(filter-out pgscale--%,$(notdir $(basename $(wildcard $(TOP)sql/*.sql)))))
 REGRESS_OPTS = --inputdir=.
 
 # isolation suite: test/specs/<name>.spec, test/expected/<name>.out
-ISOLATION = $(sort $(notdir $(basename $(wildcard test/specs/*.spec))))
+ISOLATION = $(sort $(notdir $(basename $(wildcard $(TOP)test/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=test --outputdir=output_iso
 
 # TAP suite on PostgreSQL::Test::Cluster
@@ -31,3 +34,11 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# out of tree, the object files need their directory
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
+
+# PGXS tracks no header dependencies: rebuild everything when one changes
+$(OBJS): $(wildcard $(TOP)src/*.h)

@@ -142,6 +142,20 @@ SELECT check_cleanup('small_batches', 'date', 7);
 SELECT dry_rows = real_rows AS same, real_rows, expired_left, newer_lost, newer_added
 FROM results;
 
+-- the time-range strategy (Citus distributed tables, foreign tables, 13)
+-- is just as exact, with many rows sharing one time value
+TRUNCATE results;
+SET pgscale.batch_strategy = time_range;
+CREATE TABLE by_time (id bigserial PRIMARY KEY, d date NOT NULL, v int);
+INSERT INTO by_time (d, v) SELECT current_date - (g % 50), g FROM generate_series(1, 2000) g;
+SELECT pgscale_set_retention('by_time', '20 days', 'd');
+SELECT check_cleanup('by_time', 'date', 15);
+SELECT dry_rows = real_rows AS same, real_rows, expired_left, newer_lost, newer_added
+FROM results;
+SELECT detail LIKE '%time range strategy%' AS used_time_ranges FROM pgscale_log
+WHERE relid = 'by_time'::regclass AND action = 'delete';
+RESET pgscale.batch_strategy;
+
 -- "days" overrides every unprotected retention, as cleanup_old_data --days
 TRUNCATE results;
 CREATE TABLE core_data (id bigserial PRIMARY KEY, d date NOT NULL, v int);

@@ -83,6 +83,42 @@ SELECT partitions_dropped, rows_deleted FROM pgscale_cleanup(
     relation => '"Odd ""Schema""; x"."Pärted ''T''"');
 SELECT count(*) AS kept FROM "Odd ""Schema""; x"."Pärted 'T'";
 
+-- dollar quotes, unicode and 63-byte names
+CREATE TABLE "$$; DROP TABLE sec.owned; $$" (d date NOT NULL);
+INSERT INTO "$$; DROP TABLE sec.owned; $$" SELECT current_date - g FROM generate_series(0, 9) g;
+SELECT pgscale_set_retention('"$$; DROP TABLE sec.owned; $$"', '5 days', 'd');
+CREATE TABLE "Zeitreihe_ÄÖÜ_日本語_🙂" ("Tag ✓" date NOT NULL);
+INSERT INTO "Zeitreihe_ÄÖÜ_日本語_🙂" SELECT current_date - g FROM generate_series(0, 9) g;
+SELECT pgscale_set_retention('"Zeitreihe_ÄÖÜ_日本語_🙂"', '5 days', 'Tag ✓');
+CREATE TABLE t123456789012345678901234567890123456789012345678901234567890ab (d date NOT NULL);
+INSERT INTO t123456789012345678901234567890123456789012345678901234567890ab
+SELECT current_date - g FROM generate_series(0, 9) g;
+SELECT pgscale_set_retention('t123456789012345678901234567890123456789012345678901234567890ab',
+                             '5 days', 'd');
+SELECT count(*) AS cleaned, sum(rows_deleted) AS rows_deleted FROM pgscale_cleanup()
+WHERE table_name::text NOT LIKE 'sec.%';
+SELECT (SELECT count(*) FROM "$$; DROP TABLE sec.owned; $$") AS dollar,
+       (SELECT count(*) FROM "Zeitreihe_ÄÖÜ_日本語_🙂") AS unicode,
+       (SELECT count(*) FROM t123456789012345678901234567890123456789012345678901234567890ab) AS long_name,
+       to_regclass('sec.owned') IS NOT NULL AS sec_owned_still_there;
+-- the tiniest retention keeps what is not yet older than a microsecond
+CREATE TABLE tiny (at timestamptz NOT NULL DEFAULT now() + interval '1 hour');
+INSERT INTO tiny VALUES (DEFAULT), (now() - interval '1 second');
+SELECT pgscale_set_retention('tiny', '1 microsecond', 'at');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'tiny');
+SELECT count(*) AS future_row_kept FROM tiny;
+DROP TABLE "$$; DROP TABLE sec.owned; $$", "Zeitreihe_ÄÖÜ_日本語_🙂",
+    t123456789012345678901234567890123456789012345678901234567890ab, tiny;
+
+-- NULL for every argument of the procedure is refused like the function's
+\set VERBOSITY default
+CALL pgscale_cleanup_proc(dry_run => NULL);
+CALL pgscale_cleanup_proc(batch_size => NULL);
+SELECT * FROM pgscale_run_maintenance(NULL);
+SELECT * FROM pgscale_create_month_partitions(NULL, NULL, NULL);
+SELECT pgscale_set_partitioning(NULL);
+\set VERBOSITY terse
+
 -- a malicious schema first in the search_path, with look-alike operators
 -- and functions, changes nothing: every name pgscale uses is qualified
 CREATE SCHEMA evil;

@@ -449,7 +449,8 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 
 	state->strategy = &range_strategy;
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
-	if (relkind == RELKIND_RELATION && !pgs_is_distributed(relid))
+	if (pgscale_batch_strategy == PGS_BATCH_AUTO &&
+		relkind == RELKIND_RELATION && !pgs_is_distributed(relid))
 		state->strategy = &tid_strategy;
 #endif
 	state->strategy->prepare(state);

@@ -84,6 +84,13 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #define get_partition_parent_compat(relid) get_partition_parent(relid)
 #endif
 
+/* Partition descriptors can leave out detached-pending partitions since 14. */
+#if PG_VERSION_NUM >= 140000
+#define pgs_relation_partition_desc(rel) RelationGetPartitionDesc((rel), true)
+#else
+#define pgs_relation_partition_desc(rel) RelationGetPartitionDesc(rel)
+#endif
+
 /* Shared memory must be requested from shmem_request_hook since 15. */
 #if PG_VERSION_NUM >= 150000
 #define PGSCALE_HAVE_SHMEM_REQUEST_HOOK 1
@@ -112,5 +119,70 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #if PG_VERSION_NUM >= 160000
 #include "varatt.h"
 #endif
+
+/* ---- Online conversion (issue 3) ---- */
+
+/* Schema privileges: object_aclcheck() since 16. */
+#if PG_VERSION_NUM >= 160000
+#define pgs_namespace_aclcheck(nspid, roleid, mode) \
+	object_aclcheck(NamespaceRelationId, (nspid), (roleid), (mode))
+#else
+#define pgs_namespace_aclcheck(nspid, roleid, mode) \
+	pg_namespace_aclcheck((nspid), (roleid), (mode))
+#endif
+
+/* UNIQUE NULLS NOT DISTINCT exists since 15. */
+#if PG_VERSION_NUM >= 150000
+#define pgs_index_nulls_not_distinct(form) ((form)->indnullsnotdistinct)
+#else
+#define pgs_index_nulls_not_distinct(form) false
+#endif
+
+/* ---- end of online conversion (issue 3) ---- */
+
+/* ---- Diagnostics (issue 4): begin ---------------------------------------- */
+
+/*
+ * Measuring a relation's files without opening it (relsize.c): the
+ * "no backend" number was renamed with ProcNumber in 17, the relation map
+ * speaks of file numbers since 16, and GetRelationPath() returns a
+ * RelPathStr by value since 18.
+ */
+#include "common/relpath.h"
+#include "utils/relmapper.h"
+#if PG_VERSION_NUM >= 170000
+#include "storage/procnumber.h"
+#define PGS_NO_BACKEND INVALID_PROC_NUMBER
+#else
+#include "storage/backendid.h"
+#define PGS_NO_BACKEND InvalidBackendId
+#endif
+
+#if PG_VERSION_NUM >= 180000
+#define pgs_relation_path(db, spc, filenumber, fork) \
+	pstrdup(GetRelationPath((db), (spc), (filenumber), PGS_NO_BACKEND, (fork)).str)
+#else
+#define pgs_relation_path(db, spc, filenumber, fork) \
+	GetRelationPath((db), (spc), (filenumber), PGS_NO_BACKEND, (fork))
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#define pgs_relmap_filenumber(relid, shared) \
+	RelationMapOidToFilenumber((relid), (shared))
+#else
+#define pgs_relmap_filenumber(relid, shared) \
+	RelationMapOidToFilenode((relid), (shared))
+#endif
+
+/*
+ * The cumulative statistics moved to shared memory in 15, fetched one entry
+ * at a time unless stats_fetch_consistency = snapshot; before 15 a backend
+ * read them once per transaction anyway.
+ */
+#if PG_VERSION_NUM >= 150000
+#define PGSCALE_HAVE_STATS_FETCH_CONSISTENCY 1
+#endif
+
+/* ---- Diagnostics (issue 4): end ------------------------------------------ */
 
 #endif							/* PGSCALE_COMPAT_H */

@@ -21,6 +21,13 @@ int			pgscale_naptime = 3600;
 char	   *pgscale_role = NULL;
 bool		pgscale_enabled = true;
 int			pgscale_max_workers = 2;
+int			pgscale_batch_strategy = PGS_BATCH_AUTO;
+
+static const struct config_enum_entry batch_strategy_options[] = {
+	{"auto", PGS_BATCH_AUTO, false},
+	{"time_range", PGS_BATCH_TIME_RANGE, false},
+	{NULL, 0, false}
+};
 
 /*
  * pgs_define_gucs
@@ -57,6 +64,16 @@ pgs_define_gucs(void)
 							90 * 24 * 60, 1, INT_MAX,
 							PGC_SUSET, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pgscale.batch_strategy",
+							 "How batched deletes walk a table.",
+							 "auto: through runs of heap blocks (TID range scans) where the "
+							 "table has a heap of its own, else by ranges of the time column; "
+							 "time_range: always by ranges of the time column.",
+							 &pgscale_batch_strategy,
+							 PGS_BATCH_AUTO, batch_strategy_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomStringVariable("pgscale.databases",
 							   "Databases the background worker maintains, separated by commas.",

@@ -33,9 +33,6 @@ pgs_log_action(Oid relid, const char *action, const char *object,
 	INTERVALOID, TEXTOID, TEXTOID};
 	Datum		values[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
 
 	values[0] = CStringGetTextDatum(pgs_display_name(relid));
 	values[1] = ObjectIdGetDatum(relid);
@@ -56,15 +53,11 @@ pgs_log_action(Oid relid, const char *action, const char *object,
 	else
 		nulls[7] = 'n';
 
-	pgs_become_owner(&save_userid, &save_sec);
-	ret = SPI_execute_with_args(psprintf("INSERT INTO %s (table_name, relid, action,"
-										 " object_name, rows, duration, source, detail)"
-										 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-										 pgs_ext_table("pgscale_log")),
-								8, argtypes, values, nulls, false, 0);
-	pgs_restore_user(save_userid, save_sec);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not write pgscale_log: %s", SPI_result_code_string(ret));
+	(void) pgs_exec_as_owner(psprintf("INSERT INTO %s (table_name, relid, action,"
+									  " object_name, rows, duration, source, detail)"
+									  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+									  pgs_ext_table("pgscale_log")),
+							 8, argtypes, values, nulls);
 }
 
 /*
@@ -76,19 +69,11 @@ pgs_log_prune(void)
 {
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
 
 	values[0] = Int32GetDatum(pgscale_log_retention);
-	pgs_become_owner(&save_userid, &save_sec);
-	ret = SPI_execute_with_args(psprintf("DELETE FROM %s WHERE logged_at OPERATOR(pg_catalog.<)"
-										 " (pg_catalog.now() OPERATOR(pg_catalog.-)"
-										 " pg_catalog.make_interval(mins => $1))",
-										 pgs_ext_table("pgscale_log")),
-								1, argtypes, values, NULL, false, 0);
-	pgs_restore_user(save_userid, save_sec);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "could not prune pgscale_log: %s", SPI_result_code_string(ret));
-	return (int64) SPI_processed;
+	return (int64) pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE logged_at OPERATOR(pg_catalog.<)"
+											  " (pg_catalog.now() OPERATOR(pg_catalog.-)"
+											  " pg_catalog.make_interval(mins => $1))",
+											  pgs_ext_table("pgscale_log")),
+									 1, argtypes, values, NULL);
 }

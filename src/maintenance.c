@@ -221,7 +221,7 @@ snapshot_step(void *arg)
 							  " WHERE taken_at OPERATOR(pg_catalog.>)"
 							  " (pg_catalog.now() OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval)",
 							  history), 0, NULL, NULL, NULL, false) == 0)
-		*rows = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s()",
+		*rows = pgs_spi_int8(psprintf("SELECT %s()",
 									  quote_qualified_identifier(schema, "pgscale_snapshot_sizes")),
 							 0, NULL, NULL, NULL, false);
 	else

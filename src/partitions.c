@@ -34,6 +34,10 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "access/relation.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "utils/partcache.h"
 #include "pgtime.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -127,6 +131,75 @@ pgs_partition_bounds(Oid relid, PgsPartBounds *bounds)
 }
 
 /*
+ * pgs_read_partitions
+ *		The partitions of parent and their ranges, read from the relcache's
+ *		partition descriptor, which the server builds once per session and
+ *		keeps: a maintenance cycle over thousands of partitions parses no
+ *		bound.  Returns the number of partitions (0 if parent is gone); the
+ *		array is palloc'd.  Ranges are filled in for a range key of one
+ *		column only.
+ */
+int
+pgs_read_partitions(Oid parent, PgsPartition **parts)
+{
+	Relation	rel = try_relation_open(parent, AccessShareLock);
+	PartitionKey key;
+	PartitionDesc pd;
+	PartitionBoundInfo bi;
+	PgsPartition *result;
+	int			n;
+	int			i;
+
+	*parts = NULL;
+	if (rel == NULL)
+		return 0;
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+	{
+		relation_close(rel, AccessShareLock);
+		return 0;
+	}
+	key = RelationGetPartitionKey(rel);
+	pd = pgs_relation_partition_desc(rel);
+	bi = pd->boundinfo;
+	n = pd->nparts;
+	result = palloc0(sizeof(PgsPartition) * Max(n, 1));
+	for (i = 0; i < n; i++)
+		result[i].relid = pd->oids[i];
+
+	if (bi != NULL && bi->default_index >= 0)
+		result[bi->default_index].bounds.is_default = true;
+	if (bi != NULL && key->strategy == PARTITION_STRATEGY_RANGE && key->partnatts == 1)
+	{
+		Oid			keytype = key->parttypid[0];
+
+		/*
+		 * datums[] holds the sorted distinct bounds; indexes[i] is the
+		 * partition whose upper bound is datums[i] (-1 for a bound that is
+		 * only a lower one), and its lower bound is datums[i - 1].
+		 */
+		for (i = 1; i < bi->ndatums; i++)
+		{
+			int			p = bi->indexes[i];
+			PgsPartBounds *b;
+
+			if (p < 0)
+				continue;
+			b = &result[p].bounds;
+			b->is_range = true;
+			b->hi_unbounded = bi->kind[i][0] != PARTITION_RANGE_DATUM_VALUE;
+			if (!b->hi_unbounded)
+				b->hi = pgs_datum_as_timestamp(bi->datums[i][0], keytype);
+			b->lo_unbounded = bi->kind[i - 1][0] != PARTITION_RANGE_DATUM_VALUE;
+			if (!b->lo_unbounded)
+				b->lo = pgs_datum_as_timestamp(bi->datums[i - 1][0], keytype);
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	*parts = result;
+	return n;
+}
+
+/*
  * pgs_check_month_partitioned
  *		Check that relid is partitioned by range on one date, timestamp or
  *		timestamptz column; return that column's name and base type.
@@ -188,8 +261,8 @@ pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype)
 /* ---------- months ---------- */
 
 /* Months are counted as year * 12 + (month - 1). */
-static int
-month_of_date(DateADT date)
+int
+pgs_month_of_date(DateADT date)
 {
 	int			year,
 				month,
@@ -199,19 +272,19 @@ month_of_date(DateADT date)
 	return year * 12 + month - 1;
 }
 
-static DateADT
-first_day_of(int month)
+DateADT
+pgs_first_day_of(int month)
 {
 	return date2j(month / 12, month % 12 + 1, 1) - POSTGRES_EPOCH_JDATE;
 }
 
 /*
- * current_month
+ * pgs_current_month
  *		This month: by the session's calendar for date and timestamp keys,
  *		in the policy's time zone (UTC by default) for timestamptz keys.
  */
-static int
-current_month(Oid keytype, const char *tz)
+int
+pgs_current_month(Oid keytype, const char *tz)
 {
 	if (keytype == TIMESTAMPTZOID)
 	{
@@ -219,20 +292,20 @@ current_month(Oid keytype, const char *tz)
 
 		local = DirectFunctionCall2(timestamptz_zone, CStringGetTextDatum(tz),
 									TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
-		return month_of_date(DatumGetDateADT(DirectFunctionCall1(timestamp_date, local)));
+		return pgs_month_of_date(DatumGetDateADT(DirectFunctionCall1(timestamp_date, local)));
 	}
-	return month_of_date(GetSQLCurrentDate());
+	return pgs_month_of_date(GetSQLCurrentDate());
 }
 
 /*
- * month_bound
+ * pgs_month_bound
  *		Midnight on the first of the month, as a value of the key's type;
  *		for timestamptz, midnight in the given time zone.
  */
-static Datum
-month_bound(int month, Oid keytype, const char *tz)
+Datum
+pgs_month_bound(int month, Oid keytype, const char *tz)
 {
-	Datum		date = DateADTGetDatum(first_day_of(month));
+	Datum		date = DateADTGetDatum(pgs_first_day_of(month));
 	Datum		ts;
 
 	if (keytype == DATEOID)
@@ -244,12 +317,12 @@ month_bound(int month, Oid keytype, const char *tz)
 }
 
 /*
- * month_partition_name
+ * pgs_month_partition_name
  *		<parent>_YYYY_MM; past NAMEDATALEN the parent's name is clipped (at
  *		a character boundary) and a hash of it keeps clipped names apart.
  */
-static char *
-month_partition_name(const char *parent, int month)
+char *
+pgs_month_partition_name(const char *parent, int month)
 {
 	char		suffix[16];
 	int			len = strlen(parent);
@@ -286,28 +359,23 @@ typedef struct MonthStep
 static Oid
 covering_partition(Oid parent, int64 lo, int64 hi, Oid *default_part)
 {
-	List	   *children = find_inheritance_children(parent, NoLock);
-	ListCell   *lc;
+	PgsPartition *parts;
+	int			n = pgs_read_partitions(parent, &parts);
+	int			i;
+	Oid			result = InvalidOid;
 
 	*default_part = InvalidOid;
-	foreach(lc, children)
+	for (i = 0; i < n; i++)
 	{
-		Oid			child = lfirst_oid(lc);
-		PgsPartBounds b;
+		PgsPartBounds *b = &parts[i].bounds;
 
-		if (!pgs_partition_bounds(child, &b))
-			continue;
-		if (b.is_default)
-		{
-			*default_part = child;
-			continue;
-		}
-		if (!b.is_range)
-			continue;
-		if ((b.lo_unbounded || b.lo < hi) && (b.hi_unbounded || lo < b.hi))
-			return child;
+		if (b->is_default)
+			*default_part = parts[i].relid;
+		else if (b->is_range && !OidIsValid(result) &&
+				 (b->lo_unbounded || b->lo < hi) && (b->hi_unbounded || lo < b->hi))
+			result = parts[i].relid;
 	}
-	return InvalidOid;
+	return result;
 }
 
 /* The ranges of a parent's partitions, read once per call. */
@@ -321,20 +389,21 @@ typedef struct RangeList
 static void
 read_ranges(Oid parent, RangeList *ranges)
 {
-	List	   *children = find_inheritance_children(parent, NoLock);
-	ListCell   *lc;
+	PgsPartition *parts;
+	int			n = pgs_read_partitions(parent, &parts);
+	int			i;
 
 	ranges->n = 0;
-	ranges->lo = palloc(sizeof(int64) * (list_length(children) + 1));
-	ranges->hi = palloc(sizeof(int64) * (list_length(children) + 1));
-	foreach(lc, children)
+	ranges->lo = palloc(sizeof(int64) * (n + 1));
+	ranges->hi = palloc(sizeof(int64) * (n + 1));
+	for (i = 0; i < n; i++)
 	{
-		PgsPartBounds b;
+		PgsPartBounds *b = &parts[i].bounds;
 
-		if (!pgs_partition_bounds(lfirst_oid(lc), &b) || !b.is_range)
+		if (!b->is_range)
 			continue;
-		ranges->lo[ranges->n] = b.lo_unbounded ? PG_INT64_MIN : b.lo;
-		ranges->hi[ranges->n] = b.hi_unbounded ? PG_INT64_MAX : b.hi;
+		ranges->lo[ranges->n] = b->lo_unbounded ? PG_INT64_MIN : b->lo;
+		ranges->hi[ranges->n] = b->hi_unbounded ? PG_INT64_MAX : b->hi;
 		ranges->n++;
 	}
 }
@@ -358,23 +427,21 @@ range_covered(RangeList *ranges, int64 lo, int64 hi)
 static Oid
 newest_partition(Oid parent)
 {
-	List	   *children = find_inheritance_children(parent, NoLock);
-	ListCell   *lc;
+	PgsPartition *parts;
+	int			n = pgs_read_partitions(parent, &parts);
+	int			i;
 	Oid			best = InvalidOid;
 	int64		best_hi = PG_INT64_MIN;
 
-	foreach(lc, children)
+	for (i = 0; i < n; i++)
 	{
-		Oid			child = lfirst_oid(lc);
-		PgsPartBounds b;
+		PgsPartBounds *b = &parts[i].bounds;
 
-		if (!pgs_partition_bounds(child, &b) || !b.is_range || b.hi_unbounded)
+		if (!b->is_range || b->hi_unbounded || b->hi <= best_hi ||
+			get_rel_relkind(parts[i].relid) != RELKIND_RELATION)
 			continue;
-		if (b.hi > best_hi && get_rel_relkind(child) == RELKIND_RELATION)
-		{
-			best = child;
-			best_hi = b.hi;
-		}
+		best = parts[i].relid;
+		best_hi = b->hi;
 	}
 	return best;
 }
@@ -393,11 +460,11 @@ spi_exec(const char *sql)
 }
 
 /*
- * storage_clause
+ * pgs_storage_clause
  *		" WITH (...)" carrying the reloptions of a template table, or "".
  */
-static char *
-storage_clause(Oid template_rel)
+char *
+pgs_storage_clause(Oid template_rel)
 {
 	HeapTuple	tuple;
 	Datum		d;
@@ -439,12 +506,12 @@ storage_clause(Oid template_rel)
 }
 
 /*
- * copy_grants
+ * pgs_copy_grants
  *		Grant on child what is granted on parent (the owner's own rights
  *		come with ownership).
  */
-static void
-copy_grants(Oid parent, Oid child)
+void
+pgs_copy_grants(Oid parent, Oid child)
 {
 	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(parent)};
@@ -502,12 +569,12 @@ relreplident(Oid relid)
 }
 
 /*
- * copy_replica_identity
+ * pgs_copy_replica_identity
  *		Give child the replica identity of parent (or, when the parent has
  *		the default, of the template partition).
  */
-static void
-copy_replica_identity(Oid parent, Oid template_rel, Oid child)
+void
+pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child)
 {
 	char		ident = relreplident(parent);
 	char	   *qchild = pgs_qualified_name(child);
@@ -545,12 +612,12 @@ copy_replica_identity(Oid parent, Oid template_rel, Oid child)
 }
 
 /*
- * column_list
+ * pgs_column_list
  *		The parent's stored columns (not dropped, not generated), quoted and
  *		comma-separated, for moving rows between partitions.
  */
-static char *
-column_list(Oid relid)
+char *
+pgs_column_list(Oid relid)
 {
 	Relation	rel = table_open(relid, NoLock);
 	TupleDesc	desc = RelationGetDescr(rel);
@@ -571,8 +638,8 @@ column_list(Oid relid)
 	return buf.data;
 }
 
-static char *
-bound_literal(Datum value, Oid keytype)
+char *
+pgs_bound_literal(Datum value, Oid keytype)
 {
 	Oid			typoutput;
 	bool		isvarlena;
@@ -591,8 +658,8 @@ static void
 create_month_step(void *arg)
 {
 	MonthStep  *step = (MonthStep *) arg;
-	Datum		lo = month_bound(step->month, step->keytype, step->tz);
-	Datum		hi = month_bound(step->month + 1, step->keytype, step->tz);
+	Datum		lo = pgs_month_bound(step->month, step->keytype, step->tz);
+	Datum		hi = pgs_month_bound(step->month + 1, step->keytype, step->tz);
 	char	   *qparent = pgs_qualified_name(step->parent);
 	Oid			nsp = get_rel_namespace(step->parent);
 	char	   *name;
@@ -615,7 +682,7 @@ create_month_step(void *arg)
 									  &default_part)))
 		return;					/* made meanwhile, or covered by a wider one */
 
-	name = month_partition_name(get_rel_name(step->parent), step->month);
+	name = pgs_month_partition_name(get_rel_name(step->parent), step->month);
 	existing = get_relname_relid(name, nsp);
 	if (OidIsValid(existing))
 		ereport(ERROR,
@@ -630,7 +697,7 @@ create_month_step(void *arg)
 	spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
 					  " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS)%s%s%s",
 					  quote_qualified_identifier(get_namespace_name(nsp), name),
-					  qparent, storage_clause(template_rel),
+					  qparent, pgs_storage_clause(template_rel),
 					  OidIsValid(tablespace) ? " TABLESPACE " : "",
 					  OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : ""));
 	CommandCounterIncrement();
@@ -640,11 +707,11 @@ create_month_step(void *arg)
 	if (owner != GetUserId())
 		spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", pgs_qualified_name(child),
 						  quote_identifier(GetUserNameFromId(owner, false))));
-	copy_grants(step->parent, child);
+	pgs_copy_grants(step->parent, child);
 
 	if (OidIsValid(default_part))
 	{
-		char	   *cols = column_list(step->parent);
+		char	   *cols = pgs_column_list(step->parent);
 		Oid			argtypes[2];
 		Datum		values[2] = {lo, hi};
 		int			ret;
@@ -666,8 +733,8 @@ create_month_step(void *arg)
 
 	spi_exec(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
 					  qparent, pgs_qualified_name(child),
-					  bound_literal(lo, step->keytype), bound_literal(hi, step->keytype)));
-	copy_replica_identity(step->parent, template_rel, child);
+					  pgs_bound_literal(lo, step->keytype), pgs_bound_literal(hi, step->keytype)));
+	pgs_copy_replica_identity(step->parent, template_rel, child);
 	step->created = child;
 }
 
@@ -698,14 +765,14 @@ pgs_create_month_partitions(Oid parent, int first_month, int last_month,
 		PgsNewPartition *np;
 
 		if (range_covered(&ranges,
-						  pgs_datum_as_timestamp(month_bound(month, keytype, tz), keytype),
-						  pgs_datum_as_timestamp(month_bound(month + 1, keytype, tz), keytype)))
+						  pgs_datum_as_timestamp(pgs_month_bound(month, keytype, tz), keytype),
+						  pgs_datum_as_timestamp(pgs_month_bound(month + 1, keytype, tz), keytype)))
 			continue;
 		if (dry_run)
 		{
 			np = palloc0(sizeof(PgsNewPartition));
 			np->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
-												  month_partition_name(get_rel_name(parent), month));
+												  pgs_month_partition_name(get_rel_name(parent), month));
 			created = lappend(created, np);
 			continue;
 		}
@@ -757,7 +824,7 @@ void
 pgs_premake_range(Oid relid, Oid keytype, const char *tz, int months_ahead,
 				  bool have_from, DateADT from, int *first, int *last)
 {
-	int			now = current_month(keytype, tz);
+	int			now = pgs_current_month(keytype, tz);
 
 	if (months_ahead < 0)
 		ereport(ERROR,
@@ -769,7 +836,7 @@ pgs_premake_range(Oid relid, Oid keytype, const char *tz, int months_ahead,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("months_ahead must be at most %d", PGS_MAX_NEW_PARTITIONS),
 				 errhint("Premake a few months; the maintenance cycle adds the next ones in time.")));
-	*first = have_from ? month_of_date(from) : now;
+	*first = have_from ? pgs_month_of_date(from) : now;
 	*last = now + months_ahead;
 	if (*last - *first + 1 > PGS_MAX_NEW_PARTITIONS)
 		ereport(ERROR,
@@ -862,9 +929,6 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 	Oid			argtypes[4] = {REGCLASSOID, TEXTOID, INT4OID, TEXTOID};
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
@@ -898,8 +962,7 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 		values[3] = CStringGetTextDatum(tz);
 	else
 		nulls[3] = 'n';
-	pgs_become_owner(&save_userid, &save_sec);
-	ret = SPI_execute_with_args(psprintf("INSERT INTO %s AS p (table_name, time_column,"
+	(void) pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column,"
 										 " premake_months, time_zone)"
 										 " VALUES ($1, $2::pg_catalog.name, $3, $4)"
 										 " ON CONFLICT (table_name) DO UPDATE"
@@ -908,10 +971,7 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 										 " time_column = COALESCE(p.time_column, EXCLUDED.time_column),"
 										 " updated_at = pg_catalog.now()",
 										 pgs_ext_table("pgscale_policy")),
-								4, argtypes, values, nulls, false, 0);
-	pgs_restore_user(save_userid, save_sec);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "could not write pgscale_policy: %s", SPI_result_code_string(ret));
+							 4, argtypes, values, nulls);
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -26,6 +26,10 @@ extern int	pgscale_naptime;
 extern char *pgscale_role;
 extern bool pgscale_enabled;
 extern int	pgscale_max_workers;
+extern int	pgscale_batch_strategy;
+
+#define PGS_BATCH_AUTO 0
+#define PGS_BATCH_TIME_RANGE 1
 extern void pgs_define_gucs(void);
 
 /* worker.c: the launcher and the per-database workers */
@@ -54,6 +58,8 @@ extern Oid	pgs_extension_owner(void);
 extern Oid	pgs_relation_owner(Oid relid);
 extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);
 extern void pgs_restore_user(Oid save_userid, int save_sec_context);
+extern uint64 pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
+								Datum *values, const char *nulls);
 extern bool pgs_is_extension_member(Oid relid);
 extern void pgs_check_owner(Oid relid, const char *action);
 extern bool pgs_owns(Oid relid);
@@ -94,7 +100,14 @@ typedef struct PgsPartBounds
 	int64		hi;
 } PgsPartBounds;
 
+typedef struct PgsPartition
+{
+	Oid			relid;
+	PgsPartBounds bounds;
+} PgsPartition;
+
 extern bool pgs_partition_bounds(Oid relid, PgsPartBounds *bounds);
+extern int	pgs_read_partitions(Oid parent, PgsPartition **parts);
 extern int64 pgs_datum_as_timestamp(Datum value, Oid typid);
 extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
@@ -113,6 +126,19 @@ extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 Oid keytype, const char *tz,
 										 bool dry_run);
 extern const char *pgs_policy_time_zone(Oid relid);
+
+/* ---- Online conversion (issue 3): partitions.c helpers used by convert.c ---- */
+extern int	pgs_month_of_date(DateADT date);
+extern DateADT pgs_first_day_of(int month);
+extern int	pgs_current_month(Oid keytype, const char *tz);
+extern Datum pgs_month_bound(int month, Oid keytype, const char *tz);
+extern char *pgs_month_partition_name(const char *parent, int month);
+extern char *pgs_storage_clause(Oid template_rel);
+extern void pgs_copy_grants(Oid parent, Oid child);
+extern void pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child);
+extern char *pgs_column_list(Oid relid);
+extern char *pgs_bound_literal(Datum value, Oid keytype);
+/* ---- end of online conversion (issue 3) ---- */
 
 /* log.c: the pgscale_log table */
 extern void pgs_log_action(Oid relid, const char *action, const char *object,

@@ -323,21 +323,18 @@ drop_partition(TableRun *run, Oid parent, Oid child)
  *		upper bound of a partition to drop, to drop the oldest first.
  */
 static PartitionFate
-partition_fate(TableRun *run, Oid child, int64 *upper)
+partition_fate(TableRun *run, PgsPartBounds *bounds, int64 *upper)
 {
-	PgsPartBounds bounds;
 	int64		cutoff = DatumGetInt64(run->cutoff);
 
-	if (!pgs_partition_bounds(child, &bounds))
-		return PART_KEEP;		/* dropped meanwhile */
-	if (bounds.is_default || !bounds.is_range)
+	if (bounds->is_default || !bounds->is_range)
 		return PART_TRIM;
-	if (!bounds.hi_unbounded && bounds.hi <= cutoff)
+	if (!bounds->hi_unbounded && bounds->hi <= cutoff)
 	{
-		*upper = bounds.hi;
+		*upper = bounds->hi;
 		return PART_DROP;
 	}
-	if (!bounds.lo_unbounded && bounds.lo >= cutoff)
+	if (!bounds->lo_unbounded && bounds->lo >= cutoff)
 		return PART_KEEP;
 	return PART_TRIM;
 }
@@ -366,13 +363,15 @@ process_partitioned(TableRun *run, Oid parent)
 {
 	char	   *keycol = pgs_range_partition_column(parent);
 	bool		by_time = keycol != NULL && strcmp(keycol, run->time_column) == 0;
-	List	   *children = find_inheritance_children(parent, NoLock);
+	PgsPartition *parts;
+	int			nparts = pgs_read_partitions(parent, &parts);
 	List	   *expired = NIL;
 	ListCell   *lc;
+	int			i;
 
-	foreach(lc, children)
+	for (i = 0; i < nparts; i++)
 	{
-		Oid			child = lfirst_oid(lc);
+		Oid			child = parts[i].relid;
 		int64		upper = 0;
 
 		if (!by_time)
@@ -380,7 +379,7 @@ process_partitioned(TableRun *run, Oid parent)
 			process_relation(run, child);
 			continue;
 		}
-		switch (partition_fate(run, child, &upper))
+		switch (partition_fate(run, &parts[i].bounds, &upper))
 		{
 			case PART_KEEP:
 				break;
@@ -421,6 +420,14 @@ process_relation(TableRun *run, Oid relid)
 		case RELKIND_RELATION:
 		case RELKIND_FOREIGN_TABLE:
 			trim_relation(run, relid);
+			/* children of old-style (INHERITS) partitioning */
+			if (has_subclass(relid))
+			{
+				ListCell   *lc;
+
+				foreach(lc, find_inheritance_children(relid, NoLock))
+					process_relation(run, lfirst_oid(lc));
+			}
 			break;
 		default:
 			/* dropped meanwhile, or nothing that holds rows */

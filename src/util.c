@@ -184,6 +184,26 @@ pgs_restore_user(Oid save_userid, int save_sec_context)
 }
 
 /*
+ * pgs_exec_as_owner
+ *		Run a statement on pgscale's own tables as the extension owner.
+ */
+uint64
+pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				  const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			ret;
+
+	pgs_become_owner(&save_userid, &save_sec);
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	pgs_restore_user(save_userid, save_sec);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	return SPI_processed;
+}
+
+/*
  * pgs_is_extension_member
  *		True when the relation belongs to an extension (pgscale's own
  *		tables, or any other extension's): no policy may manage those.

@@ -344,6 +344,8 @@ shared_catalog_oid(Oid catalog, const char *name)
 static bool
 resolve(const char *dbname, Oid *dboid, Oid *roleoid)
 {
+	MemoryContext oldcxt = CurrentMemoryContext;
+
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	*dboid = shared_catalog_oid(DatabaseRelationId, dbname);
@@ -352,6 +354,8 @@ resolve(const char *dbname, Oid *dboid, Oid *roleoid)
 	else
 		*roleoid = shared_catalog_oid(AuthIdRelationId, pgscale_role);
 	CommitTransactionCommand();
+	/* the commit leaves TopMemoryContext current: back to the loop's */
+	MemoryContextSwitchTo(oldcxt);
 	return OidIsValid(*dboid) && OidIsValid(*roleoid);
 }
 
@@ -528,14 +532,25 @@ pgscale_launcher_main(Datum main_arg)
 static void
 execute_top_level(const char *sql)
 {
-	List	   *parsetrees = pg_parse_query(sql);
-	RawStmt    *parsetree = linitial_node(RawStmt, parsetrees);
+	MemoryContext querycxt;
+	MemoryContext oldcxt;
+	List	   *parsetrees;
+	RawStmt    *parsetree;
 	List	   *querytrees;
 	List	   *plantrees;
 	Portal		portal;
 	DestReceiver *receiver;
 	QueryCompletion qc;
 
+	/*
+	 * The plan must outlive the transactions the procedure commits, as a
+	 * client's query lives in MessageContext: not in TopTransactionContext.
+	 */
+	querycxt = AllocSetContextCreate(TopMemoryContext, "pgscale worker query",
+									 ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(querycxt);
+	parsetrees = pg_parse_query(sql);
+	parsetree = linitial_node(RawStmt, parsetrees);
 	querytrees = pgs_analyze_and_rewrite(parsetree, sql);
 	plantrees = pg_plan_queries(querytrees, sql, CURSOR_OPT_PARALLEL_OK, NULL);
 
@@ -549,6 +564,8 @@ execute_top_level(const char *sql)
 	(void) pgs_portal_run(portal, receiver, &qc);
 	receiver->rDestroy(receiver);
 	PortalDrop(portal, false);
+	MemoryContextSwitchTo(oldcxt);
+	MemoryContextDelete(querycxt);
 }
 
 static void

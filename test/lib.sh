@@ -235,6 +235,16 @@ pgs_cluster_stop() {
 	rm -rf "$dir"
 }
 
+# Print the lines of a server log that tell of a crash or an assertion
+# failure (with the statement before them), if there are any.
+pgs_log_crashes() {
+	[ -f "$1" ] || return 0
+	if grep -qE 'PANIC|TRAP:|terminated by signal|was terminated by' "$1"; then
+		echo "------ crash in the server log $1:"
+		grep -E -B3 'PANIC|TRAP:|terminated by signal|was terminated by' "$1" | tail -n 40
+	fi
+}
+
 # Print the end of the server log of a throwaway cluster.
 pgs_cluster_log_tail() {
 	local dir=${1:-${PGS_CLUSTER_DIR:-}}

@@ -18,14 +18,18 @@
 # run CREATE EXTENSION pgtap; CREATE EXTENSION pgscale; (in schema public).
 #
 # Runs as root on Debian 12 (installs missing packages with apt-get); the
-# clusters run as the postgres user.  Set PGS_PGVERSION to test another
-# installed PostgreSQL major version.
+# clusters run as the postgres user.  Environment: PGS_PGVERSION (another
+# installed PostgreSQL major version), PGS_DESTDIR (install into a staging
+# directory instead of the system, see test/lib.sh), PGS_TEST_TIMEOUT
+# (seconds for a pg_regress or isolation run or one pgTAP or TAP file; 600).
 set -uo pipefail
 
 # shellcheck source=test/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$PGS_ROOT" || exit 1
 
+# Longest a pg_regress or isolation run, or one pgTAP or TAP file, may take.
+TIMEOUT=${PGS_TEST_TIMEOUT:-600}
 PASSED=0
 FAILED=0
 SUMMARY=()
@@ -130,16 +134,21 @@ suite_installcheck() {
 		trap "exit 143" TERM
 		if [ "$2" -gt 0 ]; then
 			echo "--- pg_regress"
-			make -s installcheck TAP_TESTS= ISOLATION= 2>&1 | tee "$1/regress.out"
+			timeout -k 10 "$4" make -s installcheck TAP_TESTS= ISOLATION= 2>&1 |
+				tee "$1/regress.out"
 			echo $? >"$1/regress.rc"
 		fi
 		if [ "$3" -gt 0 ]; then
 			echo "--- isolation"
-			make -s installcheck TAP_TESTS= REGRESS= 2>&1 | tee "$1/isolation.out"
+			timeout -k 10 "$4" make -s installcheck TAP_TESTS= REGRESS= 2>&1 |
+				tee "$1/isolation.out"
 			echo $? >"$1/isolation.rc"
 		fi
-		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}"
+		# Keep the server log, which pg_virtualenv removes with the cluster.
+		cp "${PG_CLUSTER_CONF_ROOT%/postgresql}"/log/*.log "$1/server.log"
+		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}" "$TIMEOUT"
 	rc=$?
+	pgs_log_crashes "$WORK/server.log"
 
 	if [ ${#regress[@]} -gt 0 ]; then
 		if [ -f "$WORK/regress.rc" ]; then
@@ -209,15 +218,16 @@ suite_pgtap() {
 			fail=$((fail + 1))
 			continue
 		fi
-		PATH=$PGS_BINDIR:$PATH pg_prove -v -d "$db" "$f" >"$out" 2>&1
+		PATH=$PGS_BINDIR:$PATH timeout -k 10 "$TIMEOUT" pg_prove -v -d "$db" "$f" >"$out" 2>&1
 		rc=$?
+		[ "$rc" = 124 ] && echo "$f: timed out after $TIMEOUT s" >>"$out"
 		cat "$out"
 		tap_count "$out" "$rc"
 		pass=$((pass + TAP_PASS))
 		fail=$((fail + TAP_FAIL))
 		psql -X -q -d postgres -c "DROP DATABASE $db WITH (FORCE)"
 	done
-	[ "$fail" -gt 0 ] && echo "--- server log (end)" && pgs_cluster_log_tail "" 40
+	pgs_log_crashes "$PGS_CLUSTER_DIR/server.log"
 	pgs_cluster_stop
 	tally pgtap "$pass" "$fail"
 }
@@ -271,7 +281,7 @@ suite_tap() {
 
 	for f in "${files[@]}"; do
 		out=$WORK/tap_$(basename "$f" .pl).out
-		pgs_as_postgres env -C "$copy" \
+		pgs_as_postgres timeout -k 10 "$TIMEOUT" env -C "$copy" \
 			PATH="$PGS_BINDIR:$PATH" \
 			PERL5LIB="$perldir/src/test/perl${PERL5LIB:+:$PERL5LIB}" \
 			PG_REGRESS="$perldir/src/test/regress/pg_regress" \
@@ -279,6 +289,7 @@ suite_tap() {
 			TEMP_CONFIG="$copy/tap_extra.conf" \
 			prove -v "$f" >"$out" 2>&1
 		rc=$?
+		[ "$rc" = 124 ] && echo "$f: timed out after $TIMEOUT s" >>"$out"
 		cat "$out"
 		tap_count "$out" "$rc"
 		pass=$((pass + TAP_PASS))
@@ -308,11 +319,13 @@ START=$SECONDS
 pgs_install_deps || pgs_die "could not install the packages the tests need"
 
 pgs_say "build: make WERROR=1 && make install"
-if ! pgs_build; then
+if ! pgs_build >"$WORK/build.log" 2>&1; then
+	cat "$WORK/build.log"
 	echo "build failed: no suite can run"
 	tally build 0 1
 	finish
 fi
+echo "built and installed${PGS_DESTDIR:+ into $PGS_DESTDIR}"
 
 if want regress || want isolation; then
 	suite_installcheck

@@ -1,0 +1,2069 @@
+/*-------------------------------------------------------------------------
+ *
+ * convert.c
+ *	  Online conversion of a plain table into a monthly range-partitioned
+ *	  table of the same name: CALL pgscale_partition_table(), then
+ *	  CALL pgscale_split_legacy() to spread the old rows over monthly
+ *	  partitions.
+ *
+ *	  pgscale_partition_table runs in steps, each its own transaction:
+ *
+ *	  1. validation, under no lock stronger than ACCESS SHARE: everything
+ *		 that would make the conversion fail or change the table's meaning
+ *		 is refused here, before anything is changed;
+ *	  2. with extend_keys, a unique index with the time column appended
+ *		 for each primary key or unique constraint that lacks it (reused
+ *		 when one exists, e.g. built beforehand with CREATE UNIQUE INDEX
+ *		 CONCURRENTLY);
+ *	  3. a CHECK constraint "every row lies before the bound", added
+ *		 NOT VALID (a brief lock) and
+ *	  4. validated, which scans the table under SHARE UPDATE EXCLUSIVE:
+ *		 reads and writes go on;
+ *	  5. the swap, the only step under ACCESS EXCLUSIVE, catalog work only:
+ *		 the table is renamed <table>_legacy, a partitioned table takes its
+ *		 name, columns, defaults, sequences, constraints, indexes, owner,
+ *		 grants and policy, and the old table is attached as its partition
+ *		 FROM (MINVALUE) TO (bound) without a scan (the validated CHECK
+ *		 proves the range) and without an index build (each index of the
+ *		 parent adopts the equivalent index of the old table); monthly
+ *		 partitions are premade from the bound on.
+ *
+ *	  A failure between steps leaves the table as it was, at most with the
+ *	  CHECK constraint, which a rerun reuses; the swap is one transaction,
+ *	  so the table is never half converted.
+ *
+ *	  pgscale_split_legacy then carves the legacy partition month by
+ *	  month.  Old months are cut from its lower end, months after the
+ *	  current one from its upper end, so that the month the application
+ *	  writes into is never fenced off; the last month left becomes that
+ *	  month's partition by a rename.  Each cut is two transactions: a CHECK
+ *	  constraint for the legacy partition's narrower range, added NOT VALID,
+ *	  then one transaction that creates the month's table with the
+ *	  parent's indexes, moves the month's rows into it, validates the
+ *	  CHECK, and only then locks the parent to detach the legacy partition,
+ *	  attach the month's table and re-attach the legacy partition with its
+ *	  narrower range: catalog work, since the constraints prove both ranges
+ *	  and every index already exists.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/catalog.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/comment.h"
+#include "commands/defrem.h"
+#include "commands/tablespace.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+
+PG_FUNCTION_INFO_V1(pgscale_partition_table);
+PG_FUNCTION_INFO_V1(pgscale_split_legacy);
+
+/*
+ * The CHECK constraints pgscale puts on a legacy partition are named
+ * pgscale_legacy_<from>_<to>, <from> being "min" or YYYY_MM, <to> YYYY_MM:
+ * the range they prove.  A rerun finds its own constraint by that name.
+ */
+#define LEGACY_CHECK_PREFIX "pgscale_legacy_"
+
+/* ---------- small helpers ---------- */
+
+/*
+ * exec_sql
+ *		Run one statement built from a format, raising an error if SPI
+ *		itself fails.  Every name in it must already be quoted.
+ */
+static void
+exec_sql(const char *fmt,...)
+pg_attribute_printf(1, 2);
+
+static void
+exec_sql(const char *fmt,...)
+{
+	StringInfoData buf;
+	int			ret;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		va_list		args;
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	ret = SPI_execute(buf.data, false, 0);
+	if (ret < 0)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	pfree(buf.data);
+}
+
+/*
+ * query_text
+ *		First column of the first row of a query with one oid parameter, as
+ *		text (NULL when no row or NULL).
+ */
+static char *
+query_text(const char *sql, Oid arg)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(arg)};
+	int			ret;
+
+	ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return NULL;
+	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+}
+
+/*
+ * pin_search_path
+ *		Set search_path to pg_catalog, pg_temp until unpin_search_path(), so
+ *		that the definitions pgscale reads back (pg_get_indexdef,
+ *		pg_get_constraintdef) name every object with its schema, and the
+ *		statements built from them resolve nothing through the caller's
+ *		path.  Procedures cannot carry a SET clause, hence this.
+ */
+static int
+pin_search_path(void)
+{
+	int			nest = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+static void
+unpin_search_path(int nest)
+{
+	AtEOXact_GUC(true, nest);
+}
+
+/*
+ * require_nonatomic
+ *		The conversion commits between its steps: refuse to run where it
+ *		cannot (inside BEGIN ... COMMIT or a function).
+ */
+static void
+require_nonatomic(FunctionCallInfo fcinfo, const char *name)
+{
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run inside a transaction block", name),
+				 errdetail("It commits after each step so that it never holds a lock for long; in a single transaction it could not be online."),
+				 errhint("CALL it on its own, outside BEGIN ... COMMIT and outside functions.")));
+}
+
+/*
+ * fail_step
+ *		A step failed after its retries: raise its error, saying what state
+ *		the table is left in.
+ */
+static void
+fail_step(ErrorData *edata, const char *what, Oid relid, const char *state)
+{
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode),
+			 errmsg("could not %s %s: %s", what, pgs_display_name(relid),
+					edata->message),
+			 errdetail("%s", state),
+			 edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ?
+			 errhint("Other sessions held the table for longer than pgscale.lock_timeout allows, %d times; run the call again later, or raise pgscale.lock_retries.",
+					 pgscale_lock_retries + 1) :
+			 (edata->hint ? errhint("%s", edata->hint) :
+			  errhint("Fix the cause and run the call again: it goes on from where it stopped."))));
+}
+
+/*
+ * month_label
+ *		YYYY_MM of a month number (year * 12 + month - 1).
+ */
+static char *
+month_label(int month)
+{
+	return psprintf("%04d_%02d", month / 12, month % 12 + 1);
+}
+
+/*
+ * legacy_check_name
+ *		Name of the CHECK constraint proving the range [lo, hi) of a legacy
+ *		partition; lo < 0 stands for MINVALUE.
+ */
+static char *
+legacy_check_name(int lo, int hi)
+{
+	return psprintf(LEGACY_CHECK_PREFIX "%s_%s",
+					lo < 0 ? "min" : month_label(lo), month_label(hi));
+}
+
+/*
+ * month_literal
+ *		Start of a month as a SQL literal of the key's type, cast, for
+ *		CHECK expressions and partition bounds.
+ */
+static char *
+month_literal(int month, Oid keytype, const char *tz)
+{
+	return psprintf("%s::%s",
+					pgs_bound_literal(pgs_month_bound(month, keytype, tz), keytype),
+					format_type_be_qualified(keytype));
+}
+
+/*
+ * range_condition
+ *		"col IS NOT NULL AND col >= lo AND col < hi" with only the bounds
+ *		that exist (lo < 0: none below, hi < 0: none above).
+ */
+static char *
+range_condition(const char *col, Oid keytype, const char *tz, int lo, int hi)
+{
+	StringInfoData buf;
+	const char *qcol = quote_identifier(col);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "%s IS NOT NULL", qcol);
+	if (lo >= 0)
+		appendStringInfo(&buf, " AND %s OPERATOR(pg_catalog.>=) %s", qcol,
+						 month_literal(lo, keytype, tz));
+	if (hi >= 0)
+		appendStringInfo(&buf, " AND %s OPERATOR(pg_catalog.<) %s", qcol,
+						 month_literal(hi, keytype, tz));
+	return buf.data;
+}
+
+/*
+ * month_of_value
+ *		Month number of a date, timestamp or timestamptz value (timestamptz
+ *		in the given time zone).
+ */
+static int
+month_of_value(Datum value, Oid keytype, const char *tz)
+{
+	Datum		date;
+
+	switch (keytype)
+	{
+		case DATEOID:
+			date = value;
+			break;
+		case TIMESTAMPOID:
+			date = DirectFunctionCall1(timestamp_date, value);
+			break;
+		default:
+			date = DirectFunctionCall1(timestamp_date,
+									   DirectFunctionCall2(timestamptz_zone,
+														   CStringGetTextDatum(tz),
+														   value));
+			break;
+	}
+	return pgs_month_of_date(DatumGetDateADT(date));
+}
+
+/*
+ * extreme_month
+ *		Month of min(col) or max(col) over ONLY rel (optionally restricted
+ *		by a condition), or -1 when there is no such row.  Infinite values
+ *		count as beyond any month.
+ */
+static int
+extreme_month(Oid relid, const char *col, Oid keytype, const char *tz,
+			  bool want_max, const char *where, bool *infinite)
+{
+	int			ret;
+	bool		isnull;
+	Datum		d;
+
+	*infinite = false;
+	ret = SPI_execute(psprintf("SELECT pg_catalog.%s(%s) FROM ONLY %s%s%s",
+							   want_max ? "max" : "min", quote_identifier(col),
+							   pgs_qualified_name(relid),
+							   where ? " WHERE " : "", where ? where : ""),
+					  false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return -1;
+	if ((keytype == DATEOID && DATE_NOT_FINITE(DatumGetDateADT(d))) ||
+		(keytype != DATEOID && TIMESTAMP_NOT_FINITE(DatumGetTimestamp(d))))
+	{
+		*infinite = true;
+		return -1;
+	}
+	return month_of_value(d, keytype, tz);
+}
+
+/*
+ * find_legacy_checks
+ *		Names of the pgscale_legacy_* CHECK constraints of a table, with
+ *		whether each is validated.
+ */
+static List *
+find_legacy_checks(Oid relid, List **validated)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	List	   *names = NIL;
+	int			ret;
+	uint64		i;
+
+	*validated = NIL;
+	ret = SPI_execute_with_args("SELECT conname::pg_catalog.text, convalidated"
+								" FROM pg_catalog.pg_constraint"
+								" WHERE conrelid OPERATOR(pg_catalog.=) $1"
+								" AND contype OPERATOR(pg_catalog.=) 'c'"
+								" AND pg_catalog.starts_with(conname::pg_catalog.text, '" LEGACY_CHECK_PREFIX "')"
+								" ORDER BY 1",
+								1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the constraints of %s", pgs_display_name(relid));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		*validated = lappend_int(*validated,
+								 DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i],
+															SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+	return names;
+}
+
+/*
+ * copy_acl
+ *		Grant on "to" what is granted on "from" (table or sequence), table
+ *		and column privileges, except the owner's own.
+ */
+static void
+copy_acl(Oid from, Oid to, const char *kind)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(from)};
+	char	   *qto = pgs_qualified_name(to);
+	List	   *grants = NIL;
+	ListCell   *lc;
+	int			ret;
+	uint64		i;
+
+	ret = SPI_execute_with_args("SELECT a.privilege_type, NULL::pg_catalog.text,"
+								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
+								" FROM pg_catalog.pg_class c,"
+								" LATERAL pg_catalog.aclexplode(c.relacl) a"
+								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
+								" WHERE c.oid OPERATOR(pg_catalog.=) $1"
+								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
+								" UNION ALL"
+								" SELECT a.privilege_type, pg_catalog.quote_ident(t.attname),"
+								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
+								" FROM pg_catalog.pg_attribute t"
+								" JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.attrelid,"
+								" LATERAL pg_catalog.aclexplode(t.attacl) a"
+								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
+								" WHERE t.attrelid OPERATOR(pg_catalog.=) $1 AND t.attnum OPERATOR(pg_catalog.>) 0"
+								" AND NOT t.attisdropped"
+								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
+								1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the grants of %s", pgs_display_name(from));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *column = SPI_getvalue(tup, desc, 2);
+		bool		isnull;
+
+		grants = lappend(grants,
+						 psprintf("GRANT %s%s%s%s ON %s %s TO %s%s",
+								  SPI_getvalue(tup, desc, 1),
+								  column ? " (" : "", column ? column : "",
+								  column ? ")" : "", kind, qto,
+								  SPI_getvalue(tup, desc, 3),
+								  DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) ?
+								  " WITH GRANT OPTION" : ""));
+	}
+	foreach(lc, grants)
+		exec_sql("%s", (char *) lfirst(lc));
+}
+
+/* ---------- the table's indexes ---------- */
+
+/*
+ * One index of the table being converted, as the swap recreates it on the
+ * partitioned parent.
+ */
+typedef struct CvIndex
+{
+	Oid			oid;
+	char	   *name;
+	bool		unique;
+	bool		valid;
+	bool		exclusion;
+	bool		has_time;		/* the time column is one of its keys */
+	bool		extendable;		/* plain key columns, default opclasses */
+	bool		replident;
+	Oid			conoid;			/* PK or UNIQUE constraint, or InvalidOid */
+	char		contype;
+	bool		deferrable;
+	bool		deferred;
+	int			nkeys;
+	int			natts;
+	AttrNumber *attnums;
+	Node	   *pred;			/* NULL: not partial */
+	Oid			tablespace;
+	/* for an index lacking the time column, under extend_keys: */
+	struct CvIndex *extension;	/* the unique index with the time column */
+	bool		is_extension;	/* this one extends another */
+	/* read by the swap before anything is renamed: */
+	char	   *def;			/* pg_get_indexdef or pg_get_constraintdef */
+	char	   *comment;
+	char	   *concomment;
+} CvIndex;
+
+/*
+ * rel_am
+ *		pg_class.relam of a relation.
+ */
+static Oid
+rel_am(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			am;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
+	ReleaseSysCache(tuple);
+	return am;
+}
+
+/*
+ * rel_reltuples
+ *		pg_class.reltuples of a relation: an estimate for the log, 0 when
+ *		never analyzed.
+ */
+static int64
+rel_reltuples(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	float4		reltuples = 0;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
+		ReleaseSysCache(tuple);
+	}
+	return reltuples > 0 ? (int64) reltuples : 0;
+}
+
+/*
+ * att_notnull
+ *		pg_attribute.attnotnull of a column.
+ */
+static bool
+att_notnull(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
+										Int16GetDatum(attnum));
+	bool		notnull;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for attribute %d of relation %u", attnum, relid);
+	notnull = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
+	ReleaseSysCache(tuple);
+	return notnull;
+}
+
+/*
+ * read_indexes
+ *		Describe every index of relid.
+ */
+static List *
+read_indexes(Oid relid, AttrNumber timeatt)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *oids = RelationGetIndexList(rel);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, oids)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	tuple = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		Form_pg_index form;
+		CvIndex    *ix;
+		Datum		d;
+		bool		isnull;
+		oidvector  *indclass;
+		oidvector  *indcoll;
+		int2vector *indoption;
+		int			i;
+
+		if (!HeapTupleIsValid(tuple))
+			elog(ERROR, "cache lookup failed for index %u", indexoid);
+		form = (Form_pg_index) GETSTRUCT(tuple);
+		ix = palloc0(sizeof(CvIndex));
+		ix->oid = indexoid;
+		ix->name = get_rel_name(indexoid);
+		ix->unique = form->indisunique;
+		ix->valid = form->indisvalid && form->indisready && form->indislive;
+		ix->exclusion = form->indisexclusion;
+		ix->replident = form->indisreplident;
+		ix->nkeys = form->indnkeyatts;
+		ix->natts = form->indnatts;
+		ix->attnums = palloc(sizeof(AttrNumber) * ix->natts);
+		for (i = 0; i < ix->natts; i++)
+			ix->attnums[i] = form->indkey.values[i];
+		for (i = 0; i < ix->nkeys; i++)
+			if (ix->attnums[i] == timeatt)
+				ix->has_time = true;
+		ix->tablespace = get_rel_tablespace(indexoid);
+
+		d = SysCacheGetAttr(INDEXRELID, tuple, Anum_pg_index_indpred, &isnull);
+		ix->pred = isnull ? NULL : (Node *) stringToNode(TextDatumGetCString(d));
+
+		ix->extendable = heap_attisnull(tuple, Anum_pg_index_indexprs, NULL) &&
+			rel_am(indexoid) == BTREE_AM_OID &&
+			!pgs_index_nulls_not_distinct(form);
+		d = SysCacheGetAttr(INDEXRELID, tuple, Anum_pg_index_indclass, &isnull);
+		indclass = (oidvector *) DatumGetPointer(d);
+		d = SysCacheGetAttr(INDEXRELID, tuple, Anum_pg_index_indcollation, &isnull);
+		indcoll = (oidvector *) DatumGetPointer(d);
+		d = SysCacheGetAttr(INDEXRELID, tuple, Anum_pg_index_indoption, &isnull);
+		indoption = (int2vector *) DatumGetPointer(d);
+		for (i = 0; ix->extendable && i < ix->nkeys; i++)
+		{
+			AttrNumber	att = ix->attnums[i];
+			Oid			atttype;
+			Oid			attcoll;
+			int32		typmod;
+
+			if (att <= 0 || indoption->values[i] != 0)
+			{
+				ix->extendable = false;
+				break;
+			}
+			get_atttypetypmodcoll(relid, att, &atttype, &typmod, &attcoll);
+			if (indclass->values[i] != GetDefaultOpClass(atttype, BTREE_AM_OID) ||
+				indcoll->values[i] != attcoll)
+				ix->extendable = false;
+		}
+		ReleaseSysCache(tuple);
+
+		ix->conoid = get_index_constraint(indexoid);
+		if (OidIsValid(ix->conoid))
+		{
+			HeapTuple	ctup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(ix->conoid));
+			Form_pg_constraint con;
+
+			if (!HeapTupleIsValid(ctup))
+				elog(ERROR, "cache lookup failed for constraint %u", ix->conoid);
+			con = (Form_pg_constraint) GETSTRUCT(ctup);
+			ix->contype = con->contype;
+			ix->deferrable = con->condeferrable;
+			ix->deferred = con->condeferred;
+			ReleaseSysCache(ctup);
+		}
+		result = lappend(result, ix);
+	}
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/*
+ * is_extension_of
+ *		Whether cand is orig with the time column appended to its keys:
+ *		same key columns then the time column, same INCLUDE columns, same
+ *		predicate, unique, valid, default opclasses, no constraint.
+ */
+static bool
+is_extension_of(CvIndex *cand, CvIndex *orig, AttrNumber timeatt)
+{
+	int			i;
+
+	if (cand == orig || !cand->unique || !cand->valid || !cand->extendable ||
+		OidIsValid(cand->conoid) || cand->nkeys != orig->nkeys + 1 ||
+		cand->natts != orig->natts + 1)
+		return false;
+	for (i = 0; i < orig->nkeys; i++)
+		if (cand->attnums[i] != orig->attnums[i])
+			return false;
+	if (cand->attnums[orig->nkeys] != timeatt)
+		return false;
+	for (i = orig->nkeys; i < orig->natts; i++)
+		if (cand->attnums[i + 1] != orig->attnums[i])
+			return false;
+	return equal(cand->pred, orig->pred);
+}
+
+/*
+ * column_names
+ *		Quoted names of attnums[from .. to), comma-separated, with extra
+ *		(already quoted) appended when given.
+ */
+static char *
+column_names(Oid relid, AttrNumber *attnums, int from, int to, const char *extra)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = from; i < to; i++)
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+						 quote_identifier(get_attname(relid, attnums[i], false)));
+	if (extra)
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", extra);
+	return buf.data;
+}
+
+/*
+ * extended_columns
+ *		"(k1, k2, time) INCLUDE (i1)" for the extension of an index.
+ */
+static char *
+extended_columns(Oid relid, CvIndex *ix, const char *timecol)
+{
+	char	   *keys = column_names(relid, ix->attnums, 0, ix->nkeys,
+									quote_identifier(timecol));
+
+	if (ix->natts > ix->nkeys)
+		return psprintf("(%s) INCLUDE (%s)", keys,
+						column_names(relid, ix->attnums, ix->nkeys, ix->natts, NULL));
+	return psprintf("(%s)", keys);
+}
+
+/*
+ * extended_index_sql
+ *		CREATE UNIQUE INDEX statement for the extension of ix on table
+ *		qtable, named name (quoted here).
+ */
+static char *
+extended_index_sql(Oid relid, CvIndex *ix, const char *timecol,
+				   const char *qtable, const char *name)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE UNIQUE INDEX %s ON %s USING btree %s",
+					 quote_identifier(name), qtable,
+					 extended_columns(relid, ix, timecol));
+	if (OidIsValid(ix->tablespace))
+		appendStringInfo(&buf, " TABLESPACE %s",
+						 quote_identifier(get_tablespace_name(ix->tablespace)));
+	if (ix->pred)
+		appendStringInfo(&buf, " WHERE %s",
+						 query_text("SELECT pg_catalog.pg_get_expr(indpred, indrelid)"
+									" FROM pg_catalog.pg_index"
+									" WHERE indexrelid OPERATOR(pg_catalog.=) $1",
+									ix->oid));
+	return buf.data;
+}
+
+/*
+ * match_extensions
+ *		For every unique index lacking the time column, find the unique
+ *		index that extends it (NULL when none yet).  Extensions are marked
+ *		so that they are not recreated on their own.
+ */
+static void
+match_extensions(List *indexes, AttrNumber timeatt)
+{
+	ListCell   *lc;
+	ListCell   *lc2;
+
+	foreach(lc, indexes)
+	{
+		CvIndex    *ix = (CvIndex *) lfirst(lc);
+
+		if (!ix->unique || ix->has_time || !ix->valid)
+			continue;
+		foreach(lc2, indexes)
+		{
+			CvIndex    *cand = (CvIndex *) lfirst(lc2);
+
+			if (!cand->is_extension && is_extension_of(cand, ix, timeatt))
+			{
+				ix->extension = cand;
+				cand->is_extension = true;
+				break;
+			}
+		}
+	}
+}
+
+/* ---------- what the conversion needs to know ---------- */
+
+typedef struct Conversion
+{
+	Oid			relid;
+	Oid			nsp;
+	char	   *relname;
+	char	   *timecol;
+	AttrNumber	timeatt;
+	Oid			keytype;
+	const char *tz;
+	int			months_ahead;
+	bool		extend_keys;
+	int			bound;			/* month number of the legacy upper bound */
+	char	   *check_name;
+	char	   *legacy_name;
+	Oid			parent;			/* out: the new partitioned table */
+	int			premade;		/* out: monthly partitions created */
+} Conversion;
+
+/*
+ * refuse
+ *		Raise a refusal of the conversion: the table is left untouched.
+ */
+static void
+refuse(int code, Oid relid, const char *why, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(code),
+			 errmsg("cannot partition table %s: %s", pgs_display_name(relid), why),
+			 errdetail("The table was not changed."),
+			 errhint("%s", hint)));
+}
+
+/*
+ * count_query
+ *		Run a count query with one oid parameter.
+ */
+static int64
+count_query(const char *sql, Oid relid)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+
+	return pgs_spi_int8(sql, 1, argtypes, values, NULL, false);
+}
+
+/*
+ * check_structure
+ *		The refusals that depend on the table's definition, checked in
+ *		step 1 and again under the lock of the swap (the table may have
+ *		changed in between).  Returns the table's indexes with their
+ *		extensions matched.
+ */
+static List *
+check_structure(Conversion *cv, bool at_swap)
+{
+	Oid			relid = cv->relid;
+	HeapTuple	tuple;
+	Form_pg_class classform;
+	char		relkind;
+	char		persistence;
+	bool		rowsecurity;
+	Oid			oftype;
+	char	   *dep;
+	List	   *indexes;
+	ListCell   *lc;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass the name of an existing table.")));
+	classform = (Form_pg_class) GETSTRUCT(tuple);
+	relkind = classform->relkind;
+	persistence = classform->relpersistence;
+	rowsecurity = classform->relrowsecurity;
+	oftype = classform->reloftype;
+	ReleaseSysCache(tuple);
+
+	if (relkind == RELKIND_PARTITIONED_TABLE)
+		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is already partitioned",
+			   "Create its monthly partitions with pgscale_create_month_partitions(); if it was converted by pgscale, move the old rows with CALL pgscale_split_legacy().");
+	if (relkind != RELKIND_RELATION)
+		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is not an ordinary table",
+			   "Only ordinary tables can be converted.");
+	if (get_rel_relispartition(relid))
+		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is a partition",
+			   "Partition its partitioned table instead, or detach it first.");
+	if (count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_inherits"
+					" WHERE inhrelid OPERATOR(pg_catalog.=) $1"
+					" OR inhparent OPERATOR(pg_catalog.=) $1", relid) > 0)
+		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it takes part in table inheritance",
+			   "Remove the inheritance (ALTER TABLE ... NO INHERIT) first; a partitioned table cannot inherit or be inherited.");
+	if (persistence != RELPERSISTENCE_PERMANENT)
+		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is not a permanent (logged) table",
+			   "Make it logged with ALTER TABLE ... SET LOGGED first.");
+	if (OidIsValid(oftype))
+		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is a typed table",
+			   "Detach it from its type with ALTER TABLE ... NOT OF first.");
+
+	/* things that point at the table by OID and would stay with the old one */
+	dep = query_text("SELECT pg_catalog.format('%s (constraint %I)', c.conrelid::pg_catalog.regclass, c.conname)"
+					 " FROM pg_catalog.pg_constraint c"
+					 " WHERE c.confrelid OPERATOR(pg_catalog.=) $1"
+					 " AND c.contype OPERATOR(pg_catalog.=) 'f' LIMIT 1", relid);
+	if (dep)
+		refuse(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, relid,
+			   psprintf("it is referenced by a foreign key of %s", dep),
+			   "Drop the foreign key first and recreate it on the partitioned table afterwards; its key must then include the time column.");
+	dep = query_text("SELECT CASE WHEN r.ev_class OPERATOR(pg_catalog.=) $1"
+					 " THEN pg_catalog.format('rule %I', r.rulename)"
+					 " ELSE pg_catalog.format('%s %s', CASE c.relkind WHEN 'm' THEN 'materialized view'"
+					 " ELSE 'view' END, r.ev_class::pg_catalog.regclass) END"
+					 " FROM pg_catalog.pg_depend d"
+					 " JOIN pg_catalog.pg_rewrite r ON r.oid OPERATOR(pg_catalog.=) d.objid"
+					 " JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) r.ev_class"
+					 " WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+					 " AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+					 " AND d.refobjid OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 1", relid);
+	if (dep)
+		refuse(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, relid,
+			   psprintf("%s depends on it", dep),
+			   "Drop the dependent views and rules first and recreate them afterwards; they would otherwise keep reading the old table only.");
+	dep = query_text("SELECT pg_catalog.quote_ident(tgname) FROM pg_catalog.pg_trigger"
+					 " WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND NOT tgisinternal"
+					 " ORDER BY 1 LIMIT 1", relid);
+	if (dep)
+		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+			   psprintf("it has trigger %s", dep),
+			   "Drop its triggers first and create them on the partitioned table afterwards.");
+	if (rowsecurity ||
+		count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy"
+					" WHERE polrelid OPERATOR(pg_catalog.=) $1", relid) > 0)
+		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid, "it has row-level security",
+			   "Disable row-level security and drop its policies first, and set them up on the partitioned table afterwards.");
+	dep = query_text("SELECT pg_catalog.quote_ident(p.pubname) FROM pg_catalog.pg_publication_rel r"
+					 " JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
+					 " WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 1", relid);
+	if (dep)
+		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+			   psprintf("it belongs to publication %s", dep),
+			   "Drop it from the publication first and add the partitioned table afterwards.");
+	dep = query_text("SELECT pg_catalog.quote_ident(conname) FROM pg_catalog.pg_constraint"
+					 " WHERE conrelid OPERATOR(pg_catalog.=) $1 AND contype OPERATOR(pg_catalog.=) 'c'"
+					 " AND connoinherit ORDER BY 1 LIMIT 1", relid);
+	if (dep)
+		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+			   psprintf("its check constraint %s is NO INHERIT", dep),
+			   "A partitioned table cannot have NO INHERIT constraints: drop it, or recreate it without NO INHERIT.");
+	dep = query_text("SELECT pg_catalog.quote_ident(conname) FROM pg_catalog.pg_constraint"
+					 " WHERE conrelid OPERATOR(pg_catalog.=) $1 AND contype OPERATOR(pg_catalog.=) 'f'"
+					 " AND NOT convalidated ORDER BY 1 LIMIT 1", relid);
+	if (dep)
+		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+			   psprintf("its foreign key %s is NOT VALID", dep),
+			   "Validate it first with ALTER TABLE ... VALIDATE CONSTRAINT (reads and writes go on meanwhile).");
+
+	/* the time column */
+	cv->timeatt = get_attnum(relid, cv->timecol);
+	cv->keytype = pgs_time_column_type(relid, cv->timecol, false);
+	if (get_attgenerated(relid, cv->timeatt) != '\0')
+		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+			   psprintf("column \"%s\" is a generated column", cv->timecol),
+			   "Partition by a stored date or timestamp column that is not generated.");
+
+	/* unique and exclusion constraints must contain the partition key */
+	indexes = read_indexes(relid, cv->timeatt);
+	match_extensions(indexes, cv->timeatt);
+	foreach(lc, indexes)
+	{
+		CvIndex    *ix = (CvIndex *) lfirst(lc);
+		const char *what = ix->contype == CONSTRAINT_PRIMARY ? "primary key" :
+		OidIsValid(ix->conoid) ? "unique constraint" : "unique index";
+
+		if (!ix->valid)
+			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, relid,
+				   psprintf("index %s is invalid", quote_identifier(ix->name)),
+				   "Drop it, or rebuild it with REINDEX INDEX CONCURRENTLY, first.");
+		if (ix->exclusion)
+			refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+				   psprintf("it has exclusion constraint %s", quote_identifier(ix->name)),
+				   "Drop the exclusion constraint first.");
+		if (!ix->unique || ix->has_time || ix->is_extension)
+			continue;
+		if (!cv->extend_keys)
+			refuse(ERRCODE_INVALID_TABLE_DEFINITION, relid,
+				   psprintf("%s %s does not include column \"%s\"", what,
+							quote_identifier(ix->name), cv->timecol),
+				   psprintf("On a partitioned table every primary key and unique constraint must include the partition column. Pass extend_keys => true to add \"%s\" to them (uniqueness then holds per value of \"%s\").",
+							cv->timecol, cv->timecol));
+		if (ix->extension)
+			continue;
+		if (!ix->extendable)
+			refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+				   psprintf("%s %s cannot be extended with column \"%s\"", what,
+							quote_identifier(ix->name), cv->timecol),
+				   psprintf("pgscale extends only btree keys on plain columns with default operator classes and sort order. Create the extended unique index yourself, with \"%s\" after the key columns, and run the call again.",
+							cv->timecol));
+		if (at_swap)
+			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, relid,
+				   psprintf("%s %s was created during the conversion", what,
+							quote_identifier(ix->name)),
+				   "Run the call again.");
+	}
+	return indexes;
+}
+
+/*
+ * plan_conversion
+ *		Step 1: check everything and fix the bound.  Changes nothing.
+ */
+static List *
+plan_conversion(Conversion *cv)
+{
+	Oid			relid = cv->relid;
+	List	   *indexes;
+	int			next;
+	int			after_max;
+	bool		infinite;
+	AclResult	aclresult;
+
+	pgs_validate_table(relid, "partition it");
+	cv->nsp = get_rel_namespace(relid);
+	cv->relname = get_rel_name(relid);
+	indexes = check_structure(cv, false);
+
+	aclresult = pgs_namespace_aclcheck(cv->nsp, GetUserId(), ACL_CREATE);
+	if (aclresult != ACLCHECK_OK)
+		refuse(ERRCODE_INSUFFICIENT_PRIVILEGE, relid,
+			   psprintf("permission denied to create tables in schema %s",
+						quote_identifier(get_namespace_name(cv->nsp))),
+			   "The partitioned table is created in the table's schema: grant CREATE on it to the caller.");
+
+	/* the name the old table will take */
+	cv->legacy_name = ChooseRelationName(cv->relname, NULL, "legacy", cv->nsp, false);
+
+	/* rows without a time cannot go into any range partition */
+	if (!att_notnull(relid, cv->timeatt) &&
+		pgs_spi_int8(psprintf("SELECT 1 FROM ONLY %s WHERE %s IS NULL LIMIT 1",
+							  pgs_qualified_name(relid), quote_identifier(cv->timecol)),
+					 0, NULL, NULL, NULL, false) > 0)
+		refuse(ERRCODE_NOT_NULL_VIOLATION, relid,
+			   psprintf("column \"%s\" is NULL in some rows", cv->timecol),
+			   psprintf("A range partition cannot hold rows without a \"%s\": set a value in those rows or delete them, then run the call again.",
+						cv->timecol));
+
+	/*
+	 * The legacy partition ends at the start of next month, or later if
+	 * rows are dated later.  When next month starts within two days, the
+	 * month after it: an insert must never hit the boundary while the
+	 * conversion runs.
+	 */
+	cv->tz = pgs_policy_time_zone(relid);
+	next = pgs_current_month(cv->keytype, cv->tz) + 1;
+	{
+		DateADT		soon = GetSQLCurrentDate() + 2;
+
+		if (pgs_month_of_date(soon) + 1 > next)
+			next = pgs_month_of_date(soon) + 1;
+	}
+	after_max = extreme_month(relid, cv->timecol, cv->keytype, cv->tz, true,
+							  NULL, &infinite) + 1;
+	if (infinite)
+		refuse(ERRCODE_INVALID_PARAMETER_VALUE, relid,
+			   psprintf("column \"%s\" holds 'infinity'", cv->timecol),
+			   "Monthly partitions cannot hold infinite times: update or delete those rows first.");
+	cv->bound = Max(next, after_max);
+	if (cv->bound > next)
+		ereport(NOTICE,
+				(errmsg("rows of %s are dated up to %s: the legacy partition will end in %s",
+						pgs_display_name(relid), month_label(cv->bound - 1),
+						month_label(cv->bound)),
+				 errdetail("Monthly partitions are premade from there on.")));
+	cv->check_name = legacy_check_name(-1, cv->bound);
+	return indexes;
+}
+
+/* ---------- step 2: extended unique indexes ---------- */
+
+typedef struct ExtendStep
+{
+	Conversion *cv;
+	CvIndex    *ix;
+	char	   *name;
+} ExtendStep;
+
+static void
+extend_step(void *arg)
+{
+	ExtendStep *step = (ExtendStep *) arg;
+	int			nest = pin_search_path();
+
+	exec_sql("%s", extended_index_sql(step->cv->relid, step->ix, step->cv->timecol,
+									  pgs_qualified_name(step->cv->relid), step->name));
+	unpin_search_path(nest);
+}
+
+/*
+ * build_extensions
+ *		Build, one transaction each, the unique indexes with the time
+ *		column appended that extend_keys needs and that do not exist yet.
+ *		A plain CREATE UNIQUE INDEX: writes wait while it builds.
+ */
+static void
+build_extensions(Conversion *cv, List *indexes)
+{
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		CvIndex    *ix = (CvIndex *) lfirst(lc);
+		ExtendStep	step;
+		ErrorData  *edata = NULL;
+		TimestampTz started = GetCurrentTimestamp();
+
+		if (!ix->unique || ix->has_time || ix->extension || ix->is_extension)
+			continue;
+		step.cv = cv;
+		step.ix = ix;
+		step.name = ChooseRelationName(ix->name, cv->timecol, "key", cv->nsp, false);
+		ereport(NOTICE,
+				(errmsg("building unique index %s on (%s)", quote_identifier(step.name),
+						column_names(cv->relid, ix->attnums, 0, ix->nkeys,
+									 quote_identifier(cv->timecol))),
+				 errdetail("Writes to the table wait until it is built."),
+				 errhint("To avoid that wait, create it beforehand with CREATE UNIQUE INDEX CONCURRENTLY; pgscale uses an existing one.")));
+		if (!pgs_run_guarded(extend_step, &step, &edata))
+			fail_step(edata, "build a unique index for", cv->relid,
+					  "The table was not converted.");
+		pgs_log_action(cv->relid, "convert", quote_identifier(step.name), 0, false,
+					   started, "unique index with the time column built (extend_keys)");
+		pgs_spi_commit();
+	}
+}
+
+/* ---------- steps 3 and 4: the bound constraint ---------- */
+
+typedef struct CheckStep
+{
+	Oid			relid;
+	const char *name;
+	const char *condition;
+	List	   *drop;			/* stale pgscale_legacy_* constraints */
+	bool		validate;
+} CheckStep;
+
+static void
+check_step(void *arg)
+{
+	CheckStep  *step = (CheckStep *) arg;
+	char	   *qrel = pgs_qualified_name(step->relid);
+	ListCell   *lc;
+
+	if (step->validate)
+	{
+		exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qrel,
+				 quote_identifier(step->name));
+		return;
+	}
+	foreach(lc, step->drop)
+		exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qrel,
+				 quote_identifier((char *) lfirst(lc)));
+	exec_sql("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", qrel,
+			 quote_identifier(step->name), step->condition);
+}
+
+/*
+ * ensure_check
+ *		Make sure the table has the CHECK constraint "name" for condition,
+ *		validated if asked: reuse it when a previous run left it, drop the
+ *		other pgscale_legacy_* constraints but "keep", add it NOT VALID
+ *		(one transaction) and validate it (another).  Commits.
+ */
+static void
+ensure_check(Oid relid, const char *name, const char *condition,
+			 const char *keep, const char *what, bool validate)
+{
+	List	   *validated;
+	List	   *names = find_legacy_checks(relid, &validated);
+	ListCell   *lc;
+	ListCell   *lv;
+	CheckStep	step;
+	ErrorData  *edata = NULL;
+	bool		exists = false;
+	bool		valid = false;
+	TimestampTz started = GetCurrentTimestamp();
+
+	memset(&step, 0, sizeof(step));
+	step.relid = relid;
+	step.name = name;
+	step.condition = condition;
+	forboth(lc, names, lv, validated)
+	{
+		char	   *n = (char *) lfirst(lc);
+
+		if (strcmp(n, name) == 0)
+		{
+			exists = true;
+			valid = lfirst_int(lv);
+		}
+		else if (keep == NULL || strcmp(n, keep) != 0)
+			step.drop = lappend(step.drop, n);
+	}
+
+	if (!exists)
+	{
+		if (!pgs_run_guarded(check_step, &step, &edata))
+			fail_step(edata, what, relid, "Nothing was changed by this step.");
+		pgs_log_action(relid, "convert", name, 0, false, started,
+					   "check constraint added NOT VALID");
+		pgs_spi_commit();
+	}
+	if (!valid && validate)
+	{
+		started = GetCurrentTimestamp();
+		step.validate = true;
+		if (!pgs_run_guarded(check_step, &step, &edata))
+			fail_step(edata, what, relid,
+					  psprintf("The constraint %s was added NOT VALID; the next run validates it.",
+							   quote_identifier(name)));
+		pgs_log_action(relid, "convert", name, 0, false, started,
+					   "check constraint validated");
+		pgs_spi_commit();
+	}
+}
+
+/* ---------- step 5: the swap ---------- */
+
+/* An identity or serial column and its sequence. */
+typedef struct CvSequence
+{
+	char	   *column;
+	bool		identity;
+	char	   *seqname;		/* qualified, quoted */
+	char	   *seqrelname;		/* bare name */
+	Oid			seqoid;
+} CvSequence;
+
+static List *
+read_sequences(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *result = NIL;
+	int			i;
+
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		char	   *seq;
+		Oid			seqoid;
+
+		if (att->attisdropped)
+			continue;
+		/* the table name is parsed, the column name taken literally */
+		seq = query_text(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
+								  quote_literal_cstr(pgs_qualified_name(relid)),
+								  quote_literal_cstr(NameStr(att->attname))),
+						 InvalidOid);
+		if (seq == NULL)
+			continue;
+		seqoid = DatumGetObjectId(DirectFunctionCall1(regclassin, CStringGetDatum(seq)));
+		{
+			CvSequence *s = palloc0(sizeof(CvSequence));
+
+			s->column = pstrdup(NameStr(att->attname));
+			s->identity = att->attidentity != '\0';
+			s->seqoid = seqoid;
+			s->seqname = pgs_qualified_name(seqoid);
+			s->seqrelname = get_rel_name(seqoid);
+			result = lappend(result, s);
+		}
+	}
+	table_close(rel, AccessShareLock);
+	return result;
+}
+
+/* A constraint recreated on the parent from its definition. */
+typedef struct CvConstraint
+{
+	Oid			oid;
+	char	   *name;
+	char		contype;
+	char	   *def;
+	char	   *comment;
+} CvConstraint;
+
+static List *
+read_constraints(Oid relid, char contype, const char *skip_prefix)
+{
+	Oid			argtypes[2] = {OIDOID, CHAROID};
+	Datum		values[2] = {ObjectIdGetDatum(relid), CharGetDatum(contype)};
+	List	   *result = NIL;
+	int			ret;
+	uint64		i;
+
+	ret = SPI_execute_with_args("SELECT oid, conname::pg_catalog.text,"
+								" pg_catalog.pg_get_constraintdef(oid)"
+								" FROM pg_catalog.pg_constraint"
+								" WHERE conrelid OPERATOR(pg_catalog.=) $1"
+								" AND contype OPERATOR(pg_catalog.=) $2 ORDER BY conname",
+								2, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read the constraints of %s", pgs_display_name(relid));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		CvConstraint *c = palloc0(sizeof(CvConstraint));
+		bool		isnull;
+
+		c->oid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		c->name = SPI_getvalue(tup, desc, 2);
+		c->contype = contype;
+		c->def = SPI_getvalue(tup, desc, 3);
+		if (skip_prefix && strncmp(c->name, skip_prefix, strlen(skip_prefix)) == 0)
+			continue;
+		result = lappend(result, c);
+	}
+	for (i = 0; i < (uint64) list_length(result); i++)
+	{
+		CvConstraint *c = (CvConstraint *) list_nth(result, (int) i);
+
+		c->comment = GetComment(c->oid, ConstraintRelationId, 0);
+	}
+	return result;
+}
+
+typedef struct SwapStep
+{
+	Conversion *cv;
+	int64		legacy_rows;	/* estimate, for the log */
+} SwapStep;
+
+/*
+ * swap_step
+ *		Step 5, one transaction under ACCESS EXCLUSIVE: see the file header.
+ *		Every statement here works on catalogs only; the end checks that no
+ *		index had to be built.
+ */
+static void
+swap_step(void *arg)
+{
+	SwapStep   *step = (SwapStep *) arg;
+	Conversion *cv = step->cv;
+	Oid			relid = cv->relid;
+	int			nest = pin_search_path();
+	const char *qnsp = quote_identifier(get_namespace_name(cv->nsp));
+	char	   *qorig = pgs_qualified_name(relid);
+	char	   *qlegacy = quote_qualified_identifier(get_namespace_name(cv->nsp), cv->legacy_name);
+	const char *qtime = quote_identifier(cv->timecol);
+	List	   *indexes;
+	List	   *checks;
+	List	   *fkeys;
+	List	   *sequences;
+	List	   *validated;
+	List	   *names;
+	ListCell   *lc;
+	ListCell   *lv;
+	Oid			parent;
+	Oid			owner;
+	Oid			tablespace;
+	char		replident;
+	char	   *table_comment;
+	char	   *replident_index = NULL;
+	int64		legacy_indexes;
+	bool		have_check = false;
+	Oid			argtypes[2] = {REGCLASSOID, REGCLASSOID};
+	Datum		values[2];
+	int			first;
+	int			last;
+	List	   *created;
+
+	exec_sql("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qorig);
+
+	/* the table may have changed since step 1 */
+	indexes = check_structure(cv, true);
+	if (OidIsValid(get_relname_relid(cv->legacy_name, cv->nsp)))
+		refuse(ERRCODE_DUPLICATE_TABLE, relid,
+			   psprintf("relation %s already exists", qlegacy),
+			   "Run the call again: it picks another name.");
+	names = find_legacy_checks(relid, &validated);
+	forboth(lc, names, lv, validated)
+		if (strcmp((char *) lfirst(lc), cv->check_name) == 0 && lfirst_int(lv))
+			have_check = true;
+	if (!have_check)
+		refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, relid,
+			   psprintf("its constraint %s is missing or not validated",
+						quote_identifier(cv->check_name)),
+			   "Run the call again.");
+
+	/* read everything that is recreated, while names are still the old ones */
+	checks = read_constraints(relid, CONSTRAINT_CHECK, LEGACY_CHECK_PREFIX);
+	fkeys = read_constraints(relid, CONSTRAINT_FOREIGN, NULL);
+	sequences = read_sequences(relid);
+	owner = pgs_relation_owner(relid);
+	tablespace = get_rel_tablespace(relid);
+	table_comment = GetComment(relid, RelationRelationId, 0);
+	{
+		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+		replident = ((Form_pg_class) GETSTRUCT(tuple))->relreplident;
+		ReleaseSysCache(tuple);
+	}
+	foreach(lc, indexes)
+	{
+		CvIndex    *ix = (CvIndex *) lfirst(lc);
+
+		if (ix->replident)
+			replident_index = ix->name;
+		/* the index definition names the table: read it under the old name */
+		if (ix->extension && !OidIsValid(ix->conoid))
+			ix->def = extended_index_sql(relid, ix, cv->timecol, qorig, ix->name);
+		else if (OidIsValid(ix->conoid))
+			ix->def = query_text("SELECT pg_catalog.pg_get_constraintdef($1)", ix->conoid);
+		else
+			ix->def = query_text("SELECT pg_catalog.pg_get_indexdef($1)", ix->oid);
+		ix->comment = GetComment(ix->oid, RelationRelationId, 0);
+		if (OidIsValid(ix->conoid))
+			ix->concomment = GetComment(ix->conoid, ConstraintRelationId, 0);
+	}
+
+	/* 1. the old table and its indexes give up their names */
+	exec_sql("ALTER TABLE %s RENAME TO %s", qorig, quote_identifier(cv->legacy_name));
+	foreach(lc, indexes)
+	{
+		CvIndex    *ix = (CvIndex *) lfirst(lc);
+		char	   *legacy_ixname;
+
+		if (ix->is_extension)
+			continue;
+		if (ix->extension == NULL)
+		{
+			legacy_ixname = ChooseRelationName(ix->name, NULL, "legacy", cv->nsp, false);
+			exec_sql("ALTER INDEX %s.%s RENAME TO %s", qnsp, quote_identifier(ix->name),
+					 quote_identifier(legacy_ixname));
+			continue;
+		}
+		/* a key lacking the time column gives way to its extension */
+		if (OidIsValid(ix->conoid))
+			exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy,
+					 quote_identifier(get_constraint_name(ix->conoid)));
+		else
+			exec_sql("DROP INDEX %s.%s", qnsp, quote_identifier(ix->name));
+		legacy_ixname = ChooseRelationName(ix->name, NULL, "legacy", cv->nsp, false);
+		exec_sql("ALTER INDEX %s.%s RENAME TO %s", qnsp,
+				 quote_identifier(ix->extension->name),
+				 quote_identifier(legacy_ixname));
+		if (OidIsValid(ix->conoid))
+			exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s%s", qlegacy,
+					 quote_identifier(legacy_ixname),
+					 ix->contype == CONSTRAINT_PRIMARY ? "PRIMARY KEY" : "UNIQUE",
+					 quote_identifier(legacy_ixname),
+					 ix->deferrable ? (ix->deferred ? " DEFERRABLE INITIALLY DEFERRED" :
+									   " DEFERRABLE") : "");
+		if (ix->replident)
+			exec_sql("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qlegacy,
+					 quote_identifier(legacy_ixname));
+	}
+
+	/* 2. the partitioned table, with the old table's columns */
+	exec_sql("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES EXCLUDING CONSTRAINTS)"
+			 " PARTITION BY RANGE (%s)%s%s",
+			 qorig, qlegacy, qtime,
+			 OidIsValid(tablespace) ? " TABLESPACE " : "",
+			 OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : "");
+	parent = get_relname_relid(cv->relname, cv->nsp);
+	cv->parent = parent;
+	if (owner != GetUserId())
+		exec_sql("ALTER TABLE %s OWNER TO %s", qorig,
+				 quote_identifier(GetUserNameFromId(owner, false)));
+	foreach(lc, checks)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
+				 quote_identifier(c->name), c->def);
+	}
+
+	/* 3. sequences: identity continues in the parent's, serial changes owner */
+	foreach(lc, sequences)
+	{
+		CvSequence *s = (CvSequence *) lfirst(lc);
+
+		if (s->identity)
+		{
+			char	   *state;
+			char	   *newseq;
+			Oid			newseqoid;
+
+			state = query_text(psprintf("SELECT pg_catalog.format('%%s, %%s', last_value,"
+										" CASE WHEN is_called THEN 'true' ELSE 'false' END)"
+										" FROM %s", s->seqname), InvalidOid);
+			exec_sql("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY", qlegacy,
+					 quote_identifier(s->column));
+			newseq = query_text(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
+										 quote_literal_cstr(qorig),
+										 quote_literal_cstr(s->column)),
+								InvalidOid);
+			newseqoid = DatumGetObjectId(DirectFunctionCall1(regclassin,
+															 CStringGetDatum(newseq)));
+			exec_sql("SELECT pg_catalog.setval(%s::pg_catalog.regclass, %s)",
+					 quote_literal_cstr(newseq), state);
+			exec_sql("ALTER SEQUENCE %s RENAME TO %s", newseq,
+					 quote_identifier(s->seqrelname));
+			copy_acl(s->seqoid, newseqoid, "SEQUENCE");
+		}
+		else
+			exec_sql("ALTER SEQUENCE %s OWNED BY %s.%s", s->seqname, qorig,
+					 quote_identifier(s->column));
+	}
+
+	/* 4. the old table becomes the legacy partition, without a scan */
+	exec_sql("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (MINVALUE) TO (%s)",
+			 qorig, qlegacy, month_literal(cv->bound, cv->keytype, cv->tz));
+	legacy_indexes = count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index"
+								 " WHERE indrelid OPERATOR(pg_catalog.=) $1", relid);
+
+	/*
+	 * 5. the parent's keys and indexes, under their old names; each adopts
+	 * the old table's equivalent index instead of building one
+	 */
+	foreach(lc, indexes)
+	{
+		CvIndex    *ix = (CvIndex *) lfirst(lc);
+
+		if (ix->is_extension)
+			continue;
+		if (ix->extension)
+		{
+			if (OidIsValid(ix->conoid))
+				exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s %s%s", qorig,
+						 quote_identifier(ix->name),
+						 ix->contype == CONSTRAINT_PRIMARY ? "PRIMARY KEY" : "UNIQUE",
+						 extended_columns(relid, ix, cv->timecol),
+						 ix->deferrable ? (ix->deferred ? " DEFERRABLE INITIALLY DEFERRED" :
+										   " DEFERRABLE") : "");
+			else
+				exec_sql("%s", ix->def);
+		}
+		else if (OidIsValid(ix->conoid))
+			exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
+					 quote_identifier(ix->name), ix->def);
+		else
+			exec_sql("%s", ix->def);	/* CREATE INDEX <name> ON <table> ... */
+		if (ix->comment)
+			exec_sql("COMMENT ON INDEX %s.%s IS %s", qnsp, quote_identifier(ix->name),
+					 quote_literal_cstr(ix->comment));
+		if (ix->concomment)
+			exec_sql("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(ix->name),
+					 qorig, quote_literal_cstr(ix->concomment));
+	}
+	if (count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index"
+					" WHERE indrelid OPERATOR(pg_catalog.=) $1", relid) != legacy_indexes ||
+		count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
+					" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND NOT EXISTS ("
+					" SELECT 1 FROM pg_catalog.pg_inherits h"
+					" WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)", relid) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("an index of %s was not adopted by the partitioned table",
+						pgs_display_name(relid)),
+				 errdetail("The conversion was rolled back rather than build an index under an exclusive lock."),
+				 errhint("Report this to the pgscale developers with the table's definition.")));
+
+	/* 6. foreign keys: the old table's are adopted, not validated again */
+	foreach(lc, fkeys)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
+				 quote_identifier(c->name), c->def);
+	}
+	foreach(lc, list_concat(list_copy(checks), fkeys))
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		if (c->comment)
+			exec_sql("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(c->name),
+					 qorig, quote_literal_cstr(c->comment));
+	}
+
+	/* 7. replica identity, grants, comment */
+	if (replident == REPLICA_IDENTITY_FULL)
+		exec_sql("ALTER TABLE %s REPLICA IDENTITY FULL", qorig);
+	else if (replident == REPLICA_IDENTITY_NOTHING)
+		exec_sql("ALTER TABLE %s REPLICA IDENTITY NOTHING", qorig);
+	else if (replident == REPLICA_IDENTITY_INDEX && replident_index)
+		exec_sql("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qorig,
+				 quote_identifier(replident_index));
+	copy_acl(relid, parent, "TABLE");
+	if (table_comment)
+		exec_sql("COMMENT ON TABLE %s IS %s", qorig, quote_literal_cstr(table_comment));
+
+	/* 8. the policy follows the table's name */
+	values[0] = ObjectIdGetDatum(parent);
+	values[1] = ObjectIdGetDatum(relid);
+	(void) pgs_exec_as_owner(psprintf("UPDATE %s SET table_name = $1, updated_at = pg_catalog.now()"
+									  " WHERE table_name OPERATOR(pg_catalog.=) $2",
+									  pgs_ext_table("pgscale_policy")),
+							 2, argtypes, values, NULL);
+
+	/* 9. the months after the bound, premade in this same transaction */
+	pgs_premake_range(parent, cv->keytype, cv->tz, cv->months_ahead, true,
+					  pgs_first_day_of(cv->bound), &first, &last);
+	created = pgs_create_month_partitions(parent, first, last, cv->timecol,
+										  cv->keytype, cv->tz, false);
+	cv->premade = 0;
+	foreach(lc, created)
+	{
+		PgsNewPartition *np = (PgsNewPartition *) lfirst(lc);
+
+		if (OidIsValid(np->relid))
+			cv->premade++;
+	}
+	{
+		PgsPolicy  *pol = pgs_find_policy(parent);
+
+		exec_sql("SELECT %s.pgscale_set_partitioning(%u::pg_catalog.regclass, %d, %s)",
+				 quote_identifier(get_namespace_name(pgs_extension_schema())),
+				 parent, cv->months_ahead,
+				 pol != NULL && pol->time_zone != NULL ?
+				 quote_literal_cstr(pol->time_zone) : "NULL");
+	}
+
+	step->legacy_rows = rel_reltuples(relid);
+	unpin_search_path(nest);
+}
+
+/*
+ * pgscale_partition_table(relation regclass, time_column name,
+ *		months_ahead integer DEFAULT 3, extend_keys boolean DEFAULT false)
+ *		CALL only: see the file header.
+ */
+Datum
+pgscale_partition_table(PG_FUNCTION_ARGS)
+{
+	Conversion *cv;
+	List	   *indexes;
+	SwapStep	swap;
+	ErrorData  *edata = NULL;
+	TimestampTz started;
+
+	require_nonatomic(fcinfo, "pgscale_partition_table");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL",
+						PG_ARGISNULL(0) ? "relation" : PG_ARGISNULL(1) ? "time_column" :
+						PG_ARGISNULL(2) ? "months_ahead" : "extend_keys"),
+				 errhint("Pass a value for every argument that has no default.")));
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	cv = palloc0(sizeof(Conversion));
+	cv->relid = PG_GETARG_OID(0);
+	cv->timecol = pstrdup(NameStr(*PG_GETARG_NAME(1)));
+	cv->months_ahead = PG_GETARG_INT32(2);
+	cv->extend_keys = PG_GETARG_BOOL(3);
+	if (cv->months_ahead < 0 || cv->months_ahead > 120)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("months_ahead must be between 0 and 120"),
+				 errhint("Give how many months after this one should exist, for example 3.")));
+
+	/* 1. validation: changes nothing */
+	indexes = plan_conversion(cv);
+	started = GetCurrentTimestamp();
+	pgs_spi_commit();
+
+	/* 2. unique indexes with the time column */
+	if (cv->extend_keys)
+		build_extensions(cv, indexes);
+
+	/* 3 and 4. the bound, proven by a validated CHECK constraint */
+	ensure_check(cv->relid, cv->check_name,
+				 range_condition(cv->timecol, cv->keytype, cv->tz, -1, cv->bound),
+				 NULL, "add the bound constraint to", true);
+
+	/* 5. the swap */
+	swap.cv = cv;
+	swap.legacy_rows = 0;
+	if (!pgs_run_guarded(swap_step, &swap, &edata))
+		fail_step(edata, "partition", cv->relid,
+				  psprintf("The table was not converted; it keeps the validated constraint %s, which the next run reuses.",
+						   quote_identifier(cv->check_name)));
+	pgs_log_action(cv->parent, "convert", quote_qualified_identifier(get_namespace_name(cv->nsp),
+																	 cv->legacy_name),
+				   swap.legacy_rows, true, started,
+				   psprintf("partitioned by %s; legacy partition up to %s, %d monthly partitions premade",
+							quote_identifier(cv->timecol), month_label(cv->bound),
+							cv->premade));
+	pgs_spi_commit();
+
+	ereport(NOTICE,
+			(errmsg("table %s is now partitioned by month on \"%s\"",
+					pgs_display_name(cv->parent), cv->timecol),
+			 errdetail("Its rows are in the partition %s, up to %s; %d monthly partitions were premade.",
+					   quote_qualified_identifier(get_namespace_name(cv->nsp), cv->legacy_name),
+					   month_label(cv->bound), cv->premade),
+			 errhint("Move the old rows into monthly partitions with CALL pgscale_split_legacy(%s).",
+					 quote_literal_cstr(pgs_display_name(cv->parent)))));
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* ---------- pgscale_split_legacy ---------- */
+
+/* The legacy partition being carved, and one cut. */
+typedef struct Split
+{
+	Oid			parent;
+	Oid			legacy;
+	char	   *keycol;
+	Oid			keytype;
+	const char *tz;
+	int			batch_size;
+	int			lo;				/* legacy range in months; -1: MINVALUE */
+	int			hi;
+	/* the cut */
+	int			month;			/* the month the new partition is named after */
+	int			part_lo;		/* its range; -1: MINVALUE */
+	int			part_hi;
+	int			new_lo;			/* the legacy partition's range afterwards */
+	int			new_hi;
+	char	   *move_condition; /* which legacy rows move */
+	/* out */
+	Oid			created;
+	int64		moved;
+} Split;
+
+/*
+ * bounds_clause
+ *		FOR VALUES FROM (...) TO (...) of a range in months, -1 meaning
+ *		MINVALUE below.
+ */
+static char *
+bounds_clause(Split *sp, int lo, int hi)
+{
+	return psprintf("FOR VALUES FROM (%s) TO (%s)",
+					lo < 0 ? "MINVALUE" : month_literal(lo, sp->keytype, sp->tz),
+					month_literal(hi, sp->keytype, sp->tz));
+}
+
+/*
+ * bound_month
+ *		Month of a partition bound (a month start, as pgs_partition_bounds
+ *		returns it).
+ */
+static int
+bound_month(Split *sp, int64 bound)
+{
+	return month_of_value(Int64GetDatum(bound),
+						  sp->keytype == DATEOID ? TIMESTAMPOID : sp->keytype, sp->tz);
+}
+
+/*
+ * find_legacy
+ *		The legacy partition of parent: the partition carrying a
+ *		pgscale_legacy_* constraint.  Fills sp->legacy, lo and hi; false
+ *		when there is none.
+ */
+static bool
+find_legacy(Split *sp)
+{
+	char	   *legacy;
+	PgsPartBounds b;
+
+	legacy = query_text("SELECT h.inhrelid::pg_catalog.int8::pg_catalog.text"
+						" FROM pg_catalog.pg_inherits h"
+						" JOIN pg_catalog.pg_constraint c ON c.conrelid OPERATOR(pg_catalog.=) h.inhrelid"
+						" WHERE h.inhparent OPERATOR(pg_catalog.=) $1"
+						" AND c.contype OPERATOR(pg_catalog.=) 'c'"
+						" AND pg_catalog.starts_with(c.conname::pg_catalog.text, '" LEGACY_CHECK_PREFIX "')"
+						" ORDER BY 1 LIMIT 1", sp->parent);
+	if (legacy == NULL)
+		return false;
+	sp->legacy = (Oid) strtoul(legacy, NULL, 10);
+	if (!pgs_partition_bounds(sp->legacy, &b) || !b.is_range || b.hi_unbounded)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("partition %s of %s does not have the range of a legacy partition",
+						pgs_display_name(sp->legacy), pgs_display_name(sp->parent)),
+				 errhint("Drop its %s* constraints if it is not one.", LEGACY_CHECK_PREFIX)));
+	sp->lo = b.lo_unbounded ? -1 : bound_month(sp, b.lo);
+	sp->hi = bound_month(sp, b.hi);
+	return true;
+}
+
+/*
+ * plan_cut
+ *		Choose the next cut of the legacy partition [lo, hi); false when
+ *		what is left is one month's rows (or none), to become that month's
+ *		partition by a rename.
+ *
+ *		Months before the current one are cut from the lower end, oldest
+ *		first, months after it from the upper end, newest first: the
+ *		constraint that fences a cut month off the legacy partition then
+ *		only refuses rows for that month, which the application does not
+ *		write.  The current month is never fenced off: it is the last one
+ *		left.  Empty months go with the next month that has rows (above:
+ *		with the one before), so that every date the table took still has
+ *		a partition.
+ */
+static bool
+plan_cut(Split *sp)
+{
+	int			now = pgs_current_month(sp->keytype, sp->tz);
+	bool		infinite;
+	int			oldest;
+
+	oldest = extreme_month(sp->legacy, sp->keycol, sp->keytype, sp->tz, false,
+						   NULL, &infinite);
+	if (oldest >= 0 && oldest < now && oldest < sp->hi - 1)
+	{
+		sp->month = oldest;
+		sp->part_lo = sp->lo;
+		sp->part_hi = oldest + 1;
+		sp->new_lo = oldest + 1;
+		sp->new_hi = sp->hi;
+		sp->move_condition = psprintf("%s OPERATOR(pg_catalog.<) %s",
+									  quote_identifier(sp->keycol),
+									  month_literal(oldest + 1, sp->keytype, sp->tz));
+		return true;
+	}
+	if (sp->hi > now + 1)
+	{
+		int			newest;
+		char	   *above = psprintf("%s OPERATOR(pg_catalog.>=) %s",
+									 quote_identifier(sp->keycol),
+									 month_literal(now + 1, sp->keytype, sp->tz));
+
+		newest = extreme_month(sp->legacy, sp->keycol, sp->keytype, sp->tz, true,
+							   above, &infinite);
+		if (newest < now + 1)
+			newest = now + 1;
+		sp->month = newest;
+		sp->part_lo = newest;
+		sp->part_hi = sp->hi;
+		sp->new_lo = sp->lo;
+		sp->new_hi = newest;
+		sp->move_condition = psprintf("%s OPERATOR(pg_catalog.>=) %s",
+									  quote_identifier(sp->keycol),
+									  month_literal(newest, sp->keytype, sp->tz));
+		return true;
+	}
+	return false;
+}
+
+/*
+ * check_adopted
+ *		Every index of a partition must be attached to the parent's: else
+ *		the attach built one under the exclusive lock, which pgscale does
+ *		not allow (the step is rolled back).
+ */
+static void
+check_adopted(Oid relid)
+{
+	if (count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
+					" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND NOT EXISTS ("
+					" SELECT 1 FROM pg_catalog.pg_inherits h"
+					" WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)", relid) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("an index of %s is not attached to its parent's", pgs_display_name(relid)),
+				 errhint("Report this to the pgscale developers with the table's definition.")));
+}
+
+static void
+lock_parent_step(void *arg)
+{
+	Split	   *sp = (Split *) arg;
+
+	exec_sql("LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE", pgs_qualified_name(sp->parent));
+}
+
+/*
+ * cut_step
+ *		One transaction: create the month's table with the parent's
+ *		indexes, move its rows out of the legacy partition, validate the
+ *		legacy partition's narrower constraint, then, briefly holding the
+ *		parent, swap the partitions (catalog work only).
+ */
+static void
+cut_step(void *arg)
+{
+	Split	   *sp = (Split *) arg;
+	int			nest = pin_search_path();
+	char	   *qparent = pgs_qualified_name(sp->parent);
+	char	   *qlegacy = pgs_qualified_name(sp->legacy);
+	Oid			nsp = get_rel_namespace(sp->parent);
+	char	   *name = pgs_month_partition_name(get_rel_name(sp->parent), sp->month);
+	char	   *qname = quote_qualified_identifier(get_namespace_name(nsp), name);
+	char	   *old_check = legacy_check_name(sp->lo, sp->hi);
+	char	   *new_check = legacy_check_name(sp->new_lo, sp->new_hi);
+	char	   *cols = pgs_column_list(sp->parent);
+	Oid			tablespace = get_rel_tablespace(sp->parent);
+	Oid			owner = pgs_relation_owner(sp->parent);
+	List	   *fkeys;
+	List	   *checks;
+	List	   *not_valid = NIL;
+	ListCell   *lc;
+	ErrorData  *edata = NULL;
+	uint64		n;
+
+	/* one cut at a time; reads and writes go on */
+	exec_sql("LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE", qlegacy);
+	if (OidIsValid(get_relname_relid(name, nsp)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation %s already exists", qname),
+				 errdetail("It is not a partition of %s.", pgs_display_name(sp->parent)),
+				 errhint("Rename or drop it: pgscale names monthly partitions <table>_YYYY_MM.")));
+
+	/* the month's table, its indexes built while it is still empty */
+	exec_sql("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING IDENTITY EXCLUDING STATISTICS)%s%s%s",
+			 qname, qparent, pgs_storage_clause(sp->legacy),
+			 OidIsValid(tablespace) ? " TABLESPACE " : "",
+			 OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : "");
+	sp->created = get_relname_relid(name, nsp);
+	if (owner != GetUserId())
+		exec_sql("ALTER TABLE %s OWNER TO %s", qname,
+				 quote_identifier(GetUserNameFromId(owner, false)));
+	pgs_copy_grants(sp->parent, sp->created);
+	exec_sql("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range CHECK (%s)", qname,
+			 range_condition(sp->keycol, sp->keytype, sp->tz, sp->part_lo, sp->part_hi));
+
+	/*
+	 * LIKE copies the parent's NOT VALID checks as valid ones, which old
+	 * rows may violate: put them back NOT VALID after the move.
+	 */
+	checks = read_constraints(sp->parent, CONSTRAINT_CHECK, NULL);
+	foreach(lc, checks)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		if (strstr(c->def, " NOT VALID") != NULL)
+		{
+			exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qname, quote_identifier(c->name));
+			not_valid = lappend(not_valid, c);
+		}
+	}
+
+	/* the rows, at most batch_size per statement */
+	sp->moved = 0;
+	do
+	{
+		int			ret;
+
+		CHECK_FOR_INTERRUPTS();
+		ret = SPI_execute(psprintf("WITH moved AS (DELETE FROM ONLY %s"
+								   " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+								   "SELECT ctid FROM ONLY %s WHERE %s LIMIT %d))"
+								   " RETURNING %s)"
+								   " INSERT INTO %s (%s) SELECT %s FROM moved",
+								   qlegacy, qlegacy, sp->move_condition,
+								   sp->batch_size, cols, qname, cols, cols),
+						  false, 0);
+		if (ret != SPI_OK_INSERT)
+			elog(ERROR, "could not move rows out of %s", pgs_display_name(sp->legacy));
+		n = SPI_processed;
+		sp->moved += (int64) n;
+	} while (n >= (uint64) sp->batch_size);
+
+	foreach(lc, not_valid)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qname, quote_identifier(c->name), c->def);
+	}
+
+	/* foreign keys checked once for the whole month, not row by row */
+	fkeys = read_constraints(sp->parent, CONSTRAINT_FOREIGN, NULL);
+	foreach(lc, fkeys)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", qname,
+				 quote_identifier(c->name), c->def);
+		exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qname, quote_identifier(c->name));
+	}
+
+	/* the legacy partition's narrower range, proven while writes go on */
+	exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qlegacy, quote_identifier(new_check));
+
+	/* now the parent, briefly: parent first, as queries lock */
+	if (!pgs_run_guarded(lock_parent_step, sp, &edata))
+		ReThrowError(edata);
+	exec_sql("ALTER TABLE %s DETACH PARTITION %s", qparent, qlegacy);
+	exec_sql("ALTER TABLE %s ATTACH PARTITION %s %s", qparent, qname,
+			 bounds_clause(sp, sp->part_lo, sp->part_hi));
+	exec_sql("ALTER TABLE %s ATTACH PARTITION %s %s", qparent, qlegacy,
+			 bounds_clause(sp, sp->new_lo, sp->new_hi));
+	exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy, quote_identifier(old_check));
+	exec_sql("ALTER TABLE %s DROP CONSTRAINT pgscale_month_range", qname);
+	pgs_copy_replica_identity(sp->parent, sp->legacy, sp->created);
+	check_adopted(sp->created);
+	check_adopted(sp->legacy);
+	unpin_search_path(nest);
+}
+
+/*
+ * final_step
+ *		What is left of the legacy partition holds one month's rows (or
+ *		none): it becomes that month's partition by a rename.
+ */
+static void
+final_step(void *arg)
+{
+	Split	   *sp = (Split *) arg;
+	int			nest = pin_search_path();
+	char	   *qlegacy = pgs_qualified_name(sp->legacy);
+	Oid			nsp = get_rel_namespace(sp->parent);
+	char	   *name = pgs_month_partition_name(get_rel_name(sp->parent), sp->hi - 1);
+	List	   *validated;
+	List	   *names;
+	ListCell   *lc;
+
+	exec_sql("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qlegacy);
+	if (OidIsValid(get_relname_relid(name, nsp)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("relation %s already exists",
+						quote_qualified_identifier(get_namespace_name(nsp), name)),
+				 errhint("Rename or drop it: pgscale names monthly partitions <table>_YYYY_MM.")));
+	names = find_legacy_checks(sp->legacy, &validated);
+	foreach(lc, names)
+		exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy,
+				 quote_identifier((char *) lfirst(lc)));
+	exec_sql("ALTER TABLE %s RENAME TO %s", qlegacy, quote_identifier(name));
+	sp->created = sp->legacy;
+	unpin_search_path(nest);
+}
+
+/*
+ * drop_fence
+ *		After a failed cut, remove the NOT VALID constraint that fenced the
+ *		month off, so that the legacy partition takes its rows again.
+ */
+static void
+drop_fence_step(void *arg)
+{
+	Split	   *sp = (Split *) arg;
+
+	exec_sql("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", pgs_qualified_name(sp->legacy),
+			 quote_identifier(legacy_check_name(sp->new_lo, sp->new_hi)));
+}
+
+/*
+ * pgscale_split_legacy(relation regclass, batch_size integer DEFAULT 10000)
+ *		CALL only: move the legacy partition's rows into monthly partitions,
+ *		one month per transaction, committing after each.
+ */
+Datum
+pgscale_split_legacy(PG_FUNCTION_ARGS)
+{
+	Split	   *sp;
+	int			cuts = 0;
+	int64		total = 0;
+
+	require_nonatomic(fcinfo, "pgscale_split_legacy");
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "batch_size"),
+				 errhint("Pass a value for every argument that has no default.")));
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+	sp = palloc0(sizeof(Split));
+	sp->parent = PG_GETARG_OID(0);
+	sp->batch_size = PG_GETARG_INT32(1);
+	if (sp->batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive"),
+				 errhint("Leave it out to use the default of 10000 rows.")));
+	pgs_validate_table(sp->parent, "split its legacy partition");
+	pgs_check_month_partitioned(sp->parent, &sp->keycol, &sp->keytype);
+	sp->tz = pgs_policy_time_zone(sp->parent);
+	if (!find_legacy(sp))
+	{
+		ereport(NOTICE,
+				(errmsg("table %s has no legacy partition", pgs_display_name(sp->parent)),
+				 errdetail("Its rows are already in monthly partitions.")));
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+
+	for (;;)
+	{
+		ErrorData  *edata = NULL;
+		TimestampTz started = GetCurrentTimestamp();
+
+		CHECK_FOR_INTERRUPTS();
+		if (!find_legacy(sp))
+			break;				/* another session finished it */
+		if (!plan_cut(sp))
+		{
+			if (!pgs_run_guarded(final_step, sp, &edata))
+				fail_step(edata, "split the legacy partition of", sp->parent,
+						  "The months moved so far stay in their partitions; the next run goes on.");
+			pgs_log_action(sp->parent, "split", pgs_display_name(sp->created), 0, false,
+						   started, "legacy partition renamed: its rows are all of this month");
+			pgs_spi_commit();
+			break;
+		}
+
+		/* fence the month off the legacy partition (brief lock) */
+		ensure_check(sp->legacy, legacy_check_name(sp->new_lo, sp->new_hi),
+					 range_condition(sp->keycol, sp->keytype, sp->tz, sp->new_lo, sp->new_hi),
+					 legacy_check_name(sp->lo, sp->hi), "fence a month off legacy partition",
+					 false);
+
+		started = GetCurrentTimestamp();
+		if (!pgs_run_guarded(cut_step, sp, &edata))
+		{
+			ErrorData  *edata2 = NULL;
+
+			/* take the fence down again, else old rows could not be inserted */
+			if (pgs_run_guarded(drop_fence_step, sp, &edata2))
+				pgs_spi_commit();
+			fail_step(edata, "split the legacy partition of", sp->parent,
+					  "This month's rows were not moved; the months moved before stay in their partitions.");
+		}
+		pgs_log_action(sp->parent, "split", pgs_display_name(sp->created), sp->moved, true,
+					   started, psprintf("rows of %s moved out of the legacy partition",
+										 month_label(sp->month)));
+		pgs_spi_commit();
+		cuts++;
+		total += sp->moved;
+	}
+
+	ereport(NOTICE,
+			(errmsg("legacy partition of %s split: " INT64_FORMAT " rows moved into %d new partitions",
+					pgs_display_name(sp->parent), total, cuts)));
+	SPI_finish();
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,325 @@
+#!/bin/bash
+# test/bench_cleanup.sh: how long pgscale's retention cleanup takes against
+# what users do today, on identical copies of a seed-like table, in one run.
+#
+#     test/bench_cleanup.sh              # as root on Debian 12, ~6 minutes
+#     RUNS=5 test/bench_cleanup.sh       # more repetitions
+#     DJANGO_RUNS=3 ...                  # repeat the Django-style loop too
+#
+# It builds pgscale into a staging directory (PGS_DESTDIR, a temporary one by
+# default, so the system's installation is never touched), starts a throwaway
+# cluster that loads pgscale from there, and builds metrics_aiusagedaily as in
+# the seed: one row per member per day, ${MEMBERS:-2250} members in 50 teams,
+# 24 months ending today (about 1.64 million rows), stored in date order,
+# primary key id, unique (member_id, date), index (team_id, date).
+#
+# Each run makes a fresh copy of that table for each method (same rows, same
+# physical order, same indexes), runs VACUUM ANALYZE and CHECKPOINT on it,
+# then times one method on it (psql's \timing, client side):
+#   plain table, retention 365 days (date < current_date - 365 is expired)
+#     delete   one DELETE ... WHERE date < current_date - 365
+#     django   the loop Django-style cleanups run: DELETE ... WHERE id IN
+#              (SELECT id ... WHERE date < cutoff LIMIT 10000), committing
+#              each batch, until a batch deletes nothing (a procedure)
+#     pgscale  CALL pgscale_cleanup_proc(relation => ...) with a 365-day policy
+#   monthly partitioned copy (made by pg_partman's create_parent, native,
+#   monthly, with its default partition; the same partitions for both)
+#     partman  pg_partman 4.7 SELECT partman.run_maintenance() with retention
+#              '365 days', retention_keep_table false
+#     pgscale  CALL pgscale_cleanup_proc(relation => ...) with a 365-day policy
+# and prints, per method, the median time over the runs, the expired rows
+# left afterwards, and the ratios.  The Django-style loop is 20-40 times
+# slower than the rest, so by default it runs in the first run only
+# (DJANGO_RUNS=1): its ratio needs no median to be read.  About 6 minutes on
+# a quiet 2-core machine, 8 under a load average of 6.
+#
+# Longest transaction of pgscale_cleanup_proc: measured in one more, untimed
+# pass (the watcher costs CPU on a 2-core machine, so it never runs during a
+# timed run).  A second session polls pg_stat_activity for the procedure's
+# backend every ~5 ms, each poll in a transaction of its own so the activity
+# snapshot is fresh; inside a procedure every COMMIT starts a transaction
+# with a new xact_start, so the longest (poll time - xact_start) seen is the
+# longest transaction, give or take one polling interval.  Statement logging
+# cannot give this: the server logs the CALL as one statement.
+#
+# The machine is shared and small: read the medians and ratios, not single
+# timings.  Targets (issue 2): pgscale <= 1.3x the single DELETE on the
+# plain table, with no transaction over 1 s; pgscale <= 0.7x pg_partman on
+# the partitioned table, with 0 expired rows left.
+set -euo pipefail
+
+# shellcheck source=test/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+RUNS=${RUNS:-3}
+DJANGO_RUNS=${DJANGO_RUNS:-1}
+MEMBERS=${MEMBERS:-2250}
+BATCH=${BATCH:-10000}
+
+pgs_install_deps
+
+if [ -z "${PGS_DESTDIR:-}" ]; then
+	PGS_DESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench-stage.XXXXXX")
+	chmod 755 "$PGS_DESTDIR"
+	pgs_at_exit "rm -rf $(printf %q "$PGS_DESTDIR")"
+fi
+export PGS_DESTDIR
+
+pgs_say "building pgscale (staged in $PGS_DESTDIR)"
+BUILD_LOG=$(mktemp)
+pgs_at_exit "rm -f $(printf %q "$BUILD_LOG")"
+if ! pgs_build >"$BUILD_LOG" 2>&1; then
+	cat "$BUILD_LOG" >&2
+	pgs_die "build failed"
+fi
+
+# Production-like durability (fsync on), room for the whole data set in
+# shared_buffers, no checkpoint or autovacuum in the middle of a timing,
+# no synchronized scans (every copy gets its rows in the same order).
+pgs_say "starting a throwaway cluster"
+pgs_cluster_start fsync=on shared_buffers=2GB max_wal_size=20GB min_wal_size=1GB \
+	checkpoint_timeout=1h autovacuum=off synchronize_seqscans=off jit=off \
+	maintenance_work_mem=512MB work_mem=64MB
+export PGDATABASE=bench
+# pgscale's summary NOTICEs and the DROP ... IF EXISTS notices are not wanted
+export PGOPTIONS="-c client_min_messages=warning"
+
+# q: psql, stopping on the first error; qs: the same, its results discarded
+q() {
+	psql -X -q -v ON_ERROR_STOP=1 "$@"
+}
+qs() {
+	q -o /dev/null "$@"
+}
+
+qs -d postgres -c "CREATE DATABASE bench"
+
+pgs_say "loading metrics_aiusagedaily: $MEMBERS members x 24 months"
+qs -v members="$MEMBERS" <<'SQL'
+CREATE EXTENSION pgscale;
+CREATE SCHEMA partman;
+CREATE EXTENSION pg_partman SCHEMA partman;
+
+-- The seed's table, without its indexes: the source every copy is made from.
+CREATE TABLE bench_src (
+    id bigint NOT NULL,
+    member_id integer NOT NULL,
+    team_id integer NOT NULL,
+    date date NOT NULL,
+    source varchar(20) NOT NULL,
+    suggestions_shown integer NOT NULL,
+    suggestions_accepted integer NOT NULL,
+    lines_suggested integer NOT NULL,
+    lines_accepted integer NOT NULL,
+    chat_messages integer NOT NULL,
+    active_minutes integer NOT NULL,
+    created_at timestamptz NOT NULL
+);
+INSERT INTO bench_src
+SELECT row_number() OVER (ORDER BY d, m), m, 1 + (m - 1) % 50, d,
+       CASE WHEN m % 3 = 0 THEN 'cursor' ELSE 'copilot' END,
+       (m * 7 + i * 13) % 400, (m * 5 + i * 11) % 120, (m * 3 + i * 17) % 900,
+       (m * 11 + i * 7) % 300, (m + i) % 40, (m * 13 + i) % 480,
+       d + time '06:00' + (m % 600) * interval '1 minute'
+  FROM generate_series((current_date - interval '24 months')::date + 1, current_date, interval '1 day') AS day(ts),
+       LATERAL (SELECT ts::date AS d, (ts::date - date '2000-01-01') AS i) AS x,
+       generate_series(1, :members) AS m
+ ORDER BY d, m;
+VACUUM ANALYZE bench_src;
+
+-- A plain copy, in the source's physical order, with the seed's indexes.
+CREATE FUNCTION bench_make_plain(tbl text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS %I', tbl);
+    EXECUTE format('CREATE TABLE %I (LIKE bench_src)', tbl);
+    EXECUTE format('INSERT INTO %I SELECT * FROM bench_src', tbl);
+    EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (id)', tbl);
+    EXECUTE format('ALTER TABLE %I ADD UNIQUE (member_id, date)', tbl);
+    EXECUTE format('CREATE INDEX ON %I (team_id, date)', tbl);
+END $$;
+
+-- A monthly partitioned copy made by pg_partman (default partition, 4
+-- months premade), the same indexes (the primary key has to include date).
+CREATE FUNCTION bench_make_part(tbl text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS %I', tbl);
+    DELETE FROM partman.part_config WHERE parent_table = 'public.' || tbl;
+    EXECUTE format('DROP TABLE IF EXISTS partman.%I', 'template_public_' || tbl);
+    EXECUTE format('CREATE TABLE %I (LIKE bench_src) PARTITION BY RANGE (date)', tbl);
+    PERFORM partman.create_parent(p_parent_table => 'public.' || tbl, p_control => 'date',
+                                  p_type => 'native', p_interval => 'monthly', p_premake => 4,
+                                  p_start_partition => (SELECT min(date) FROM bench_src)::text);
+    EXECUTE format('INSERT INTO %I SELECT * FROM bench_src', tbl);
+    EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (id, date)', tbl);
+    EXECUTE format('ALTER TABLE %I ADD UNIQUE (member_id, date)', tbl);
+    EXECUTE format('CREATE INDEX ON %I (team_id, date)', tbl);
+END $$;
+
+-- The Django-style loop, committing every batch.
+CREATE PROCEDURE django_cleanup(tbl regclass, cutoff date, batch integer) LANGUAGE plpgsql AS $$
+DECLARE
+    n bigint;
+BEGIN
+    LOOP
+        EXECUTE format('DELETE FROM %s WHERE id IN (SELECT id FROM %s WHERE date < $1 LIMIT $2)', tbl, tbl)
+          USING cutoff, batch;
+        GET DIAGNOSTICS n = ROW_COUNT;
+        COMMIT;
+        EXIT WHEN n = 0;
+    END LOOP;
+END $$;
+
+-- The transaction watcher (see the head of this script).
+CREATE TABLE bench_watch_result (app text, longest interval, polls integer, transactions integer);
+CREATE PROCEDURE bench_watch(app text, max_wait interval) LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    seen boolean := false;
+    xs timestamptz;
+    last_xs timestamptz;
+    longest interval := '0';
+    polls integer := 0;
+    xacts integer := 0;
+BEGIN
+    LOOP
+        SELECT xact_start INTO xs FROM pg_stat_activity
+         WHERE application_name = app AND state = 'active' AND xact_start IS NOT NULL
+         LIMIT 1;
+        IF xs IS NOT NULL THEN
+            seen := true;
+            polls := polls + 1;
+            longest := greatest(longest, clock_timestamp() - xs);
+            IF last_xs IS DISTINCT FROM xs THEN
+                xacts := xacts + 1;
+                last_xs := xs;
+            END IF;
+        ELSIF seen THEN
+            EXIT;
+        END IF;
+        EXIT WHEN clock_timestamp() - started > max_wait;
+        COMMIT;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+    INSERT INTO bench_watch_result VALUES (app, longest, polls, xacts);
+END $$;
+SQL
+q -At -c "SELECT format('%s rows, %s to %s, heap %s', count(*), min(date), max(date),
+                        pg_size_pretty(pg_relation_size('bench_src'))) FROM bench_src"
+q -At -c "SELECT 'expired (date < current_date - 365): ' || count(*) FROM bench_src WHERE date < current_date - 365"
+
+# time_ms TABLE SQL: VACUUM ANALYZE and CHECKPOINT, then print the time SQL
+# takes, in milliseconds.
+time_ms() {
+	local tbl=$1 sql=$2
+	q -c "VACUUM ANALYZE $tbl" -c "CHECKPOINT"
+	q -o /dev/null -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
+}
+
+expired_left() {
+	q -At -c "SELECT count(*) FROM $1 WHERE date < current_date - 365"
+}
+
+median() {
+	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+declare -A TIMES LEFT
+METHODS=(delete django pgscale partman pgscale_part)
+
+for run in $(seq 1 "$RUNS"); do
+	pgs_say "run $run of $RUNS"
+
+	qs -c "SELECT bench_make_plain('t_delete')"
+	t=$(time_ms t_delete "DELETE FROM t_delete WHERE date < current_date - 365")
+	TIMES[delete]+="$t "
+	LEFT[delete]=$(expired_left t_delete)
+	qs -c "DROP TABLE t_delete"
+	echo "single DELETE:        $t ms"
+
+	if [ "$run" -le "$DJANGO_RUNS" ]; then
+		qs -c "SELECT bench_make_plain('t_django')"
+		t=$(time_ms t_django "CALL django_cleanup('t_django', current_date - 365, $BATCH)")
+		TIMES[django]+="$t "
+		LEFT[django]=$(expired_left t_django)
+		qs -c "DROP TABLE t_django"
+		echo "Django-style loop:    $t ms"
+	fi
+
+	qs -c "SELECT bench_make_plain('t_pgscale')" \
+		-c "SELECT pgscale_set_retention('t_pgscale', '365 days', 'date')"
+	t=$(time_ms t_pgscale "CALL pgscale_cleanup_proc(relation => 't_pgscale', batch_size => $BATCH)")
+	TIMES[pgscale]+="$t "
+	LEFT[pgscale]=$(expired_left t_pgscale)
+	qs -c "DROP TABLE t_pgscale"
+	echo "pgscale (plain):      $t ms"
+
+	qs -c "SELECT bench_make_part('p_partman')" \
+		-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
+		        retention_keep_index = false WHERE parent_table = 'public.p_partman'"
+	t=$(time_ms p_partman "SELECT partman.run_maintenance()")
+	TIMES[partman]+="$t "
+	LEFT[partman]=$(expired_left p_partman)
+	qs -c "DROP TABLE p_partman" -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partman'"
+	echo "pg_partman:           $t ms"
+
+	# Same partitions, made by pg_partman; pg_partman then forgets the set.
+	qs -c "SELECT bench_make_part('p_pgscale')" \
+		-c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_pgscale'" \
+		-c "SELECT pgscale_set_retention('p_pgscale', '365 days')"
+	t=$(time_ms p_pgscale "CALL pgscale_cleanup_proc(relation => 'p_pgscale', batch_size => $BATCH)")
+	TIMES[pgscale_part]+="$t "
+	LEFT[pgscale_part]=$(expired_left p_pgscale)
+	qs -c "DROP TABLE p_pgscale"
+	echo "pgscale (partitioned): $t ms"
+done
+
+pgs_say "longest transaction of pgscale_cleanup_proc (untimed pass, watcher on)"
+watch_proc() {
+	local tbl=$1 app=bench_$1
+	q -c "VACUUM ANALYZE $tbl" -c "CHECKPOINT"
+	q -c "CALL bench_watch('$app', '300 s')" &
+	local watcher=$!
+	sleep 0.5
+	PGAPPNAME=$app qs -c "CALL pgscale_cleanup_proc(relation => '$tbl', batch_size => $BATCH)"
+	wait "$watcher"
+	q -At -c "SELECT format('%s: longest transaction %s ms (%s transactions seen, %s polls)',
+	                        '$tbl', round(extract(epoch FROM longest) * 1000), transactions, polls)
+	            FROM bench_watch_result WHERE app = '$app'"
+}
+qs -c "SELECT bench_make_plain('t_watch')" -c "SELECT pgscale_set_retention('t_watch', '365 days', 'date')"
+LONGEST_PLAIN=$(watch_proc t_watch)
+echo "$LONGEST_PLAIN"
+qs -c "SELECT bench_make_part('p_watch')" \
+	-c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_watch'" \
+	-c "SELECT pgscale_set_retention('p_watch', '365 days')"
+LONGEST_PART=$(watch_proc p_watch)
+echo "$LONGEST_PART"
+LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FROM bench_watch_result")
+
+declare -A MED
+for m in "${METHODS[@]}"; do
+	MED[$m]=$(echo "${TIMES[$m]}" | tr ' ' '\n' | grep . | median)
+done
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+}
+
+pgs_say "results: medians of $RUNS runs (Django-style loop: $DJANGO_RUNS), $(q -At -c "SELECT count(*) FROM bench_src") rows, retention 365 days"
+printf '%-36s %12s %14s   %s\n' method "median ms" "expired left" "all runs (ms)"
+printf '%-36s %12s %14s   %s\n' "plain: single DELETE" "${MED[delete]}" "${LEFT[delete]}" "${TIMES[delete]}"
+printf '%-36s %12s %14s   %s\n' "plain: Django-style loop" "${MED[django]}" "${LEFT[django]}" "${TIMES[django]}"
+printf '%-36s %12s %14s   %s\n' "plain: pgscale_cleanup_proc" "${MED[pgscale]}" "${LEFT[pgscale]}" "${TIMES[pgscale]}"
+printf '%-36s %12s %14s   %s\n' "partitioned: pg_partman 4.7" "${MED[partman]}" "${LEFT[partman]}" "${TIMES[partman]}"
+printf '%-36s %12s %14s   %s\n' "partitioned: pgscale_cleanup_proc" "${MED[pgscale_part]}" "${LEFT[pgscale_part]}" "${TIMES[pgscale_part]}"
+echo
+R1=$(ratio "${MED[pgscale]}" "${MED[delete]}")
+R2=$(ratio "${MED[pgscale]}" "${MED[django]}")
+R3=$(ratio "${MED[pgscale_part]}" "${MED[partman]}")
+verdict() {
+	if [ "$1" = 1 ]; then echo "met"; else echo "NOT met"; fi
+}
+echo "pgscale / single DELETE (plain):   $R1   target <= 1.3: $(verdict "$(awk -v r="$R1" 'BEGIN { print (r <= 1.3) }')")"
+echo "pgscale / Django-style loop:       $R2"
+echo "pgscale / pg_partman (partitioned): $R3   target <= 0.7: $(verdict "$(awk -v r="$R3" 'BEGIN { print (r <= 0.7) }')")"
+echo "longest pgscale transaction:       ${LONGEST_MS} ms   target <= 1000: $(verdict "$(awk -v r="$LONGEST_MS" 'BEGIN { print (r <= 1000) }')")"
+echo "expired rows left by pgscale:      plain ${LEFT[pgscale]}, partitioned ${LEFT[pgscale_part]}   target 0: $(verdict "$([ "${LEFT[pgscale]}" = 0 ] && [ "${LEFT[pgscale_part]}" = 0 ] && echo 1)")"

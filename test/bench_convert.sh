@@ -1,0 +1,147 @@
+#!/bin/bash
+# test/bench_convert.sh: convert the seed-like metrics_aiusagedaily (1.64M
+# rows) to monthly partitions while pgbench inserts rows continuously, with
+# pgscale_partition_table and with the seed document's migration (rename,
+# create a partitioned copy, create the months, INSERT ... SELECT, in one
+# transaction) on an identical copy, in the same run.  Reports, per method,
+# the longest insert latency seen while the conversion ran and how long the
+# conversion took; then the same for pgscale_split_legacy.  Medians over
+# several runs, and the ratios.
+#
+#     test/bench_convert.sh [runs]            # default 3 runs
+#     PGS_DESTDIR=/tmp/stage test/bench_convert.sh
+#
+# pgscale side: CREATE UNIQUE INDEX CONCURRENTLY on (id, date) (the primary
+# key must include the partition column), then CALL pgscale_partition_table
+# (..., extend_keys => true); both count in its conversion time.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+RUNS=${1:-3}
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench.XXXXXX")
+chmod 755 "$WORK"
+pgs_at_exit "rm -rf $(printf %q "$WORK")"
+
+pgs_install_deps
+pgs_say "build"
+pgs_build >/dev/null
+pgs_cluster_start shared_preload_libraries=pgscale maintenance_work_mem=256MB \
+	max_wal_size=4GB checkpoint_timeout=30min
+
+# One pgbench client inserting rows as the application would, through the
+# table's name, each insert its own transaction; latencies logged.
+cat >"$WORK/insert.sql" <<'SQL'
+\set m random(1, 2250)
+\set k random(1, 2000000000)
+INSERT INTO metrics_aiusagedaily (team_id, member_id, date, source, suggestions)
+VALUES (:m / 50 + 1, :m, current_date, 'bench-' || :k, 1);
+SQL
+
+# longest latency (ms) and count of inserts that ended in [from, to] (epoch s)
+stall() { # logprefix from to
+	cat "$1".* | awk -v from="$2" -v to="$3" '
+		{ end = $5 + $6 / 1e6; start = end - $3 / 1e6
+		  if (end >= from && start <= to) { n++; if ($3 > max) max = $3 } }
+		END { printf "%.1f %d\n", max / 1000, n }'
+}
+
+now() { date +%s.%N; }
+
+# Run one conversion (a psql script) in database $1 under a pgbench load;
+# prints "seconds stall_ms inserts".
+measure() { # db label sqlfile
+	local db=$1 label=$2 sql=$3 t0 t1 pid
+	rm -f "$WORK/$label".*
+	pgbench -n -c 1 -T 600 -f "$WORK/insert.sql" --log --log-prefix="$WORK/$label" "$db" \
+		>"$WORK/$label.pgbench" 2>&1 &
+	pid=$!
+	sleep 3
+	t0=$(now)
+	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$sql" >"$WORK/$label.out" 2>&1 ||
+		{ cat "$WORK/$label.out"; kill "$pid"; exit 1; }
+	t1=$(now)
+	sleep 2
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	read -r max n < <(stall "$WORK/$label" "$t0" "$t1")
+	echo "$(echo "$t1 - $t0" | bc -l | xargs printf '%.2f') $max $n"
+}
+
+cat >"$WORK/do-pgscale.sql" <<'SQL'
+SET client_min_messages = warning;
+CREATE UNIQUE INDEX CONCURRENTLY metrics_aiusagedaily_id_date
+    ON metrics_aiusagedaily (id, date);
+CALL pgscale_partition_table('metrics_aiusagedaily', 'date', extend_keys => true);
+SQL
+cat >"$WORK/do-split.sql" <<'SQL'
+SET client_min_messages = warning;
+CALL pgscale_split_legacy('metrics_aiusagedaily');
+SQL
+# The seed document's migration.  Its LIKE ... INCLUDING ALL would fail here
+# (the primary key lacks the partition column), so the keys are recreated
+# with the date, after the copy, as one would have to.
+cat >"$WORK/do-seed.sql" <<'SQL'
+BEGIN;
+ALTER TABLE metrics_aiusagedaily RENAME TO metrics_aiusagedaily_old;
+CREATE TABLE metrics_aiusagedaily (LIKE metrics_aiusagedaily_old
+    INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS)
+    PARTITION BY RANGE (date);
+SELECT format('CREATE TABLE metrics_aiusagedaily_%s PARTITION OF metrics_aiusagedaily'
+              ' FOR VALUES FROM (%L) TO (%L)', to_char(m, 'YYYY_MM'), m::date,
+              (m + interval '1 month')::date)
+FROM generate_series(date_trunc('month', (SELECT min(date) FROM metrics_aiusagedaily_old)),
+                     date_trunc('month', current_date + 93), interval '1 month') m \gexec
+INSERT INTO metrics_aiusagedaily SELECT * FROM metrics_aiusagedaily_old;
+ALTER TABLE metrics_aiusagedaily
+    ADD CONSTRAINT metrics_aiusagedaily_pk PRIMARY KEY (id, date),
+    ADD CONSTRAINT metrics_aiusagedaily_mds UNIQUE (member_id, date, source);
+CREATE INDEX metrics_aiusagedaily_td ON metrics_aiusagedaily (team_id, date);
+ALTER SEQUENCE metrics_aiusagedaily_id_seq OWNED BY metrics_aiusagedaily.id;
+DROP TABLE metrics_aiusagedaily_old;
+COMMIT;
+SQL
+
+pgs_say "seed-like data set"
+createdb seed_template
+psql -X -q -v ON_ERROR_STOP=1 -d seed_template -f "$PGS_ROOT/test/data/seed.sql"
+psql -X -q -d seed_template -c 'CREATE EXTENSION pgscale'
+psql -X -qAt -d seed_template -c "SELECT 'rows: ' || count(*) FROM metrics_aiusagedaily"
+
+RESULTS=$WORK/results
+: >"$RESULTS"
+for run in $(seq 1 "$RUNS"); do
+	pgs_say "run $run of $RUNS"
+	createdb -T seed_template bench_pgscale
+	createdb -T seed_template bench_seed
+	psql -X -q -d bench_pgscale -c 'VACUUM ANALYZE'
+	psql -X -q -d bench_seed -c 'VACUUM ANALYZE'
+	read -r pt ps pn < <(measure bench_pgscale pgscale "$WORK/do-pgscale.sql")
+	read -r st ss sn < <(measure bench_pgscale split "$WORK/do-split.sql")
+	read -r mt ms mn < <(measure bench_seed seed "$WORK/do-seed.sql")
+	# pgbench is stopped with SIGTERM: its last buffered log lines may be
+	# lost, never rows, so the table holds at least the logged inserts
+	lost=$(psql -X -qAt -d bench_pgscale -c "SELECT count(*) FROM metrics_aiusagedaily WHERE source LIKE 'bench-%'")
+	made=$(cat "$WORK"/pgscale.[0-9]* "$WORK"/split.[0-9]* | wc -l)
+	printf 'pgscale_partition_table: %6.2f s, longest insert %8.1f ms (%d inserts)\n' "$pt" "$ps" "$pn"
+	printf 'pgscale_split_legacy:    %6.2f s, longest insert %8.1f ms (%d inserts)\n' "$st" "$ss" "$sn"
+	printf 'seed migration:          %6.2f s, longest insert %8.1f ms (%d inserts)\n' "$mt" "$ms" "$mn"
+	printf 'inserts by pgbench during the pgscale runs: %s logged, %s rows in the table (none lost: %s)\n' \
+		"$made" "$lost" "$([ "$lost" -ge "$made" ] && echo yes || echo NO)"
+	echo "$pt $ps $st $ss $mt $ms" >>"$RESULTS"
+	dropdb bench_pgscale
+	dropdb bench_seed
+done
+
+median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { awk -v c="$1" '{ print $c }' "$RESULTS" | median; }
+PT=$(col 1) PS=$(col 2) ST=$(col 3) SS=$(col 4) MT=$(col 5) MS=$(col 6)
+pgs_say "medians over $RUNS runs"
+printf '%-26s %10s %22s\n' method time "longest insert stall"
+printf '%-26s %9.2fs %20.1fms\n' "pgscale_partition_table" "$PT" "$PS"
+printf '%-26s %9.2fs %20.1fms\n' "pgscale_split_legacy" "$ST" "$SS"
+printf '%-26s %9.2fs %20.1fms\n' "seed migration" "$MT" "$MS"
+printf 'stall ratio pgscale_partition_table / seed migration: 1/%.0f\n' "$(echo "$MS / $PS" | bc -l)"
+printf 'stall ratio pgscale_split_legacy / seed migration:    1/%.0f\n' "$(echo "$MS / $SS" | bc -l)"
+ok=yes
+awk -v p="$PS" -v s="$SS" -v m="$MS" 'BEGIN { exit !(p <= 1000 && s <= 1000 && p * 20 <= m && s * 20 <= m) }' || ok=no
+echo "targets (stall <= 1 s and <= 1/20 of the seed migration's): $ok"
