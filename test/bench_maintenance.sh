@@ -161,6 +161,9 @@ if [ "$DO_MAINT" = 1 ]; then
 	DUE=$(q -c "SELECT count(*) FROM pgscale_run_maintenance(true)
 	            WHERE action NOT IN ('retention', 'prune_log') OR coalesce(rows, 0) <> 0")
 	[ "$DUE" = 0 ] || pgs_die "pgscale has $DUE actions due; the sets are not idle"
+	SEEN=$(q -c "SELECT count(*) FROM pgscale_run_maintenance(true) WHERE action = 'retention'")
+	[ "$SEEN" = "$SETS" ] || pgs_die "a pgscale cycle looks at $SEEN sets, not $SETS"
+	echo "a pgscale cycle looks at all $SEEN sets and finds nothing to do"
 
 	PS_SQL='SELECT count(*) FROM pgscale_run_maintenance()'
 	PM_SQL='SELECT partman.run_maintenance()'
