@@ -37,8 +37,14 @@
 PG_FUNCTION_INFO_V1(pgscale_run_maintenance);
 PG_FUNCTION_INFO_V1(pgscale_run_maintenance_proc);
 
-/* Errors of the last cycle run by CALL, for the worker's status. */
+/*
+ * How the last cycle run by CALL went, for the worker's status: how many
+ * errors, the last one, and whether it was skipped (another cycle held the
+ * lock, or the server is in recovery).
+ */
 int			pgs_last_cycle_errors = 0;
+char		pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
+bool		pgs_last_cycle_skipped = false;
 
 /*
  * The advisory lock of a cycle: (PGSCALE_LOCK_KEY1, PGSCALE_LOCK_KEY2) in
@@ -62,6 +68,7 @@ typedef struct Cycle
 {
 	bool		dry_run;
 	bool		nonatomic;
+	bool		skipped;		/* did not run: locked out or in recovery */
 	List	   *actions;
 } Cycle;
 
@@ -337,6 +344,7 @@ run_cycle(Cycle *cycle)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance skipped: the server is in recovery"),
 				 errhint("A standby is maintained through its primary; the cycle runs after promotion.")));
+		cycle->skipped = true;
 		return NIL;
 	}
 	if (!cycle_lock(session_lock, false))
@@ -344,6 +352,7 @@ run_cycle(Cycle *cycle)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance skipped: another cycle is running in this database"),
 				 errhint("Cycles started by hand, by pg_cron and by the worker never overlap; the next one will run as scheduled.")));
+		cycle->skipped = true;
 		return NIL;
 	}
 
@@ -456,12 +465,21 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 
 	SPI_connect_ext(cycle.nonatomic ? SPI_OPT_NONATOMIC : 0);
 	(void) run_cycle(&cycle);
+	pgs_last_cycle_error[0] = '\0';
 	foreach(lc, cycle.actions)
-		if (strcmp(((CycleAction *) lfirst(lc))->action, "error") == 0)
-			errors++;
+	{
+		CycleAction *a = (CycleAction *) lfirst(lc);
+
+		if (strcmp(a->action, "error") != 0)
+			continue;
+		errors++;
+		if (a->detail != NULL)
+			strlcpy(pgs_last_cycle_error, a->detail, PGS_LAST_ERROR_LEN);
+	}
 	SPI_finish();
 
 	pgs_last_cycle_errors = errors;
+	pgs_last_cycle_skipped = cycle.skipped;
 	if (cycle.actions != NIL)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance: %d actions, %d errors%s",

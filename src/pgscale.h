@@ -146,8 +146,11 @@ extern void pgs_log_action(Oid relid, const char *action, const char *object,
 						   const char *detail);
 extern int64 pgs_log_prune(void);
 
-/* maintenance.c */
+/* maintenance.c: how the last cycle run by CALL went */
+#define PGS_LAST_ERROR_LEN 512
 extern int	pgs_last_cycle_errors;
+extern char pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
+extern bool pgs_last_cycle_skipped;
 
 /* retention.c: one policy's retention, for the maintenance cycle */
 typedef struct PgsTrimmed

@@ -77,7 +77,7 @@ typedef struct PgsDbState
 	TimestampTz next_run;
 	TimestampTz last_error_at;
 	char		outcome[64];
-	char		last_error[512];
+	char		last_error[PGS_LAST_ERROR_LEN];
 	int64		cycles;
 } PgsDbState;
 
@@ -419,6 +419,8 @@ launcher_pass(void)
 					sizeof(shared->db[slot].outcome));
 			shared->db[slot].next_run = now + naptime_us();
 			LWLockRelease(shared->lock);
+			/* wake up to look again, not only after the longest sleep */
+			next_wakeup = Min(next_wakeup, now + naptime_us());
 			continue;
 		}
 		if (!launch(slot, dboid, roleoid))
@@ -447,7 +449,8 @@ launcher_pass(void)
 /*
  * reload
  *		After SIGHUP: re-read the settings and reschedule idle databases on
- *		the new naptime.
+ *		the new naptime, including those not found yet (a database or role
+ *		created later is looked for again within the new naptime).
  */
 static void
 reload(void)
@@ -462,8 +465,14 @@ reload(void)
 	{
 		PgsDbState *db = &shared->db[i];
 
-		if (db->in_use && !db->running && db->last_end != 0 &&
-			strcmp(db->outcome, "error") != 0 && strcmp(db->outcome, "killed") != 0)
+		if (!db->in_use || db->running)
+			continue;
+		if (db->last_end == 0)
+		{
+			/* never ran (database or role missing): look again in time */
+			db->next_run = Min(db->next_run, now + naptime_us());
+		}
+		else if (strcmp(db->outcome, "error") != 0 && strcmp(db->outcome, "killed") != 0)
 			db->next_run = Max(now, db->last_end + naptime_us());
 	}
 	LWLockRelease(shared->lock);
@@ -637,8 +646,12 @@ pgscale_worker_main(Datum main_arg)
 	PG_END_TRY();
 
 	pgstat_report_activity(STATE_IDLE, NULL);
-	set_state(slot, pgs_last_cycle_errors > 0 ? "errors logged" : "ok", false, true,
-			  NULL);
+	if (pgs_last_cycle_skipped)
+		set_state(slot, "skipped", false, true, NULL);
+	else if (pgs_last_cycle_errors > 0)
+		set_state(slot, "errors logged", false, true, pgs_last_cycle_error);
+	else
+		set_state(slot, "ok", false, true, NULL);
 	proc_exit(0);
 }
 
