@@ -142,6 +142,21 @@ SELECT check_cleanup('small_batches', 'date', 7);
 SELECT dry_rows = real_rows AS same, real_rows, expired_left, newer_lost, newer_added
 FROM results;
 
+-- batches stay small after a purge has emptied most pages and new rows
+-- fill them again (the table's density no longer says how many rows a
+-- block holds)
+CREATE TABLE refill (id bigserial PRIMARY KEY, d date NOT NULL, v int);
+INSERT INTO refill (d, v) SELECT current_date - 400, g FROM generate_series(1, 60000) g;
+INSERT INTO refill (d, v) SELECT current_date, g FROM generate_series(1, 300) g;
+SELECT pgscale_set_retention('refill', '365 days', 'd');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'refill');
+VACUUM ANALYZE refill;
+INSERT INTO refill (d, v) SELECT current_date - 400, g FROM generate_series(1, 30000) g;
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'refill', batch_size => 3000);
+SELECT (regexp_match(detail, '^(\d+) batches'))[1]::int >= 10 AS small_batches
+FROM pgscale_log WHERE relid = 'refill'::regclass AND action = 'delete'
+ORDER BY id DESC LIMIT 1;
+
 -- the time-range strategy (Citus distributed tables, foreign tables, 13)
 -- is just as exact, with many rows sharing one time value
 TRUNCATE results;

@@ -36,6 +36,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "optimizer/plancat.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/itemptr.h"
@@ -65,6 +66,7 @@ struct PgsBatchState
 	Oid			cutoff_type;	/* TIMESTAMPOID or TIMESTAMPTZOID */
 	Datum		cutoff;
 	int			batch_size;
+	int64		batches;		/* DELETE statements run */
 	char	   *batch_sql;
 	char	   *count_sql;
 
@@ -116,8 +118,9 @@ current_nblocks(Oid relid)
 static void
 tid_prepare(PgsBatchState *state)
 {
-	HeapTuple	tuple;
-	double		rows_per_page = 50;
+	Relation	rel;
+	int32		width;
+	double		rows_per_page;
 	Snapshot	snap;
 
 	/*
@@ -130,16 +133,18 @@ tid_prepare(PgsBatchState *state)
 								" AND %s OPERATOR(pg_catalog.<) $3",
 								state->qualname, state->qcolumn);
 
-	/* blocks that hold about batch_size rows, from the planner's figures */
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(state->relid));
-	if (HeapTupleIsValid(tuple))
-	{
-		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
-
-		if (form->relpages > 0 && form->reltuples > 0)
-			rows_per_page = Max(1.0, form->reltuples / form->relpages);
-		ReleaseSysCache(tuple);
-	}
+	/*
+	 * Blocks that hold at most about batch_size rows: how many rows of the
+	 * table's average width fit in a full page.  (The current density,
+	 * reltuples / relpages, would make huge batches after a purge has
+	 * emptied most pages and new rows fill them again.)
+	 */
+	rel = table_open(state->relid, AccessShareLock);
+	width = get_rel_data_width(rel, NULL);
+	table_close(rel, NoLock);
+	rows_per_page = (double) (BLCKSZ - SizeOfPageHeaderData) /
+		(MAXALIGN(SizeofHeapTupleHeader + width) + sizeof(ItemIdData));
+	rows_per_page = Max(1.0, Min(rows_per_page, MaxHeapTuplesPerPage));
 	state->base_blocks = (BlockNumber) Max(1.0, state->batch_size / rows_per_page);
 	state->step = state->base_blocks;
 	state->cursor = 0;
@@ -182,6 +187,7 @@ delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
 
 	ret = SPI_execute_with_args(state->batch_sql, 3, argtypes, values, NULL,
 								false, 0);
+	state->batches++;
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
 			 SPI_result_code_string(ret));
@@ -372,6 +378,7 @@ range_next(PgsBatchState *state, bool *done)
 		/* fewer than batch_size rows left: delete them all */
 		ret = SPI_execute_with_args(state->have_last ? state->last_sql : state->last_sql_first,
 									2, argtypes, values, nulls, false, 0);
+		state->batches++;
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
 				 SPI_result_code_string(ret));
@@ -386,6 +393,7 @@ range_next(PgsBatchState *state, bool *done)
 	values[1] = bound;
 	ret = SPI_execute_with_args(state->have_last ? state->batch_sql : state->batch_sql_first,
 								2, argtypes, values, nulls, false, 0);
+	state->batches++;
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
 			 SPI_result_code_string(ret));
@@ -466,11 +474,11 @@ char *
 pgs_batch_describe(PgsBatchState *state)
 {
 	if (state->verifying)
-		return psprintf("batches of %d rows, %s strategy, %u blocks rechecked",
-						state->batch_size, state->strategy->name,
+		return psprintf(INT64_FORMAT " batches of about %d rows, %s strategy, %u blocks rechecked",
+						state->batches, state->batch_size, state->strategy->name,
 						state->rechecked);
-	return psprintf("batches of %d rows, %s strategy",
-					state->batch_size, state->strategy->name);
+	return psprintf(INT64_FORMAT " batches of about %d rows, %s strategy",
+					state->batches, state->batch_size, state->strategy->name);
 }
 
 /*
