@@ -380,7 +380,8 @@ launcher_pass(void)
 		if (shared->db[i].running)
 			running++;
 
-	names = pgscale_enabled ? database_names() : NIL;
+	/* disabled: the databases stay listed (and shown), no cycle starts */
+	names = database_names();
 	foreach(lc, names)
 	{
 		const char *name = (const char *) lfirst(lc);
@@ -399,7 +400,7 @@ launcher_pass(void)
 			continue;
 		}
 		listed[slot] = true;
-		if (shared->db[slot].running)
+		if (shared->db[slot].running || !pgscale_enabled)
 			continue;
 		if (shared->db[slot].next_run > now)
 		{

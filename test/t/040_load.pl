@@ -41,6 +41,12 @@ $node->safe_psql('postgres', q{
 	VACUUM ANALYZE metrics;
 });
 
+# disabled, the worker starts no cycle but still shows its databases
+ok($node->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM pgscale_worker_status()
+	WHERE database = 'postgres' AND cycles = 0 AND next_cycle IS NULL}),
+	'pgscale.enabled = off: the database is listed, no cycle is due');
+
 # one in five inserts is already expired (late data), so the worker always
 # has rows to delete; reads are the dashboards' last-30-days sums
 my $script = $node->basedir . '/workload.sql';
