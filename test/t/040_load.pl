@@ -10,7 +10,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my $seconds = $ENV{PGSCALE_LOAD_SECONDS} // 12;
+my $seconds = $ENV{PGSCALE_LOAD_SECONDS} // 24;
 my $pairs = $ENV{PGSCALE_LOAD_PAIRS} // 4;
 
 my $node = PostgreSQL::Test::Cluster->new('load');
