@@ -186,6 +186,148 @@ trim_batch_step(void *arg)
 	step->rows = pgs_batch_next(step->batch, &step->done);
 }
 
+/* ---------- rewriting a mostly expired partition ---------- */
+
+/*
+ * A partition where at least half the rows expired, and at most this many
+ * stay, is rewritten (the kept rows put aside, the partition truncated, the
+ * kept rows put back) instead of deleted from row by row: deleting writes a
+ * WAL record per row, the rewrite only for the rows that stay.
+ */
+#define PGS_REWRITE_MAX_KEPT 100000
+
+typedef struct RewriteStep
+{
+	TableRun   *run;
+	Oid			relid;
+	int64		deleted;		/* out */
+	int64		kept;			/* out */
+} RewriteStep;
+
+/*
+ * rewrite_worth_it
+ *		Whether a leaf partition may and should be rewritten: a plain heap
+ *		partition without triggers (which a TRUNCATE would bypass, foreign
+ *		keys included), row-level security or publications (which would see
+ *		a TRUNCATE instead of deletes), with at least half its rows expired
+ *		and few rows to keep.
+ */
+static bool
+rewrite_worth_it(TableRun *run, Oid relid)
+{
+	HeapTuple	tuple;
+	Form_pg_class form;
+	bool		eligible;
+	Oid			argtypes[1] = {run->cutoff_type};
+	Datum		values[1] = {run->cutoff};
+	int			ret;
+	bool		isnull;
+	int64		expired;
+	int64		total;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	form = (Form_pg_class) GETSTRUCT(tuple);
+	eligible = form->relkind == RELKIND_RELATION && form->relispartition &&
+		!form->relhastriggers && !form->relrowsecurity &&
+		form->relpersistence == RELPERSISTENCE_PERMANENT;
+	ReleaseSysCache(tuple);
+	if (!eligible || pgscale_batch_strategy != PGS_BATCH_AUTO)
+		return false;
+	if (pgs_spi_int8("SELECT pg_catalog.count(*) FROM pg_catalog.pg_publication",
+					 0, NULL, NULL, NULL, true) > 0)
+		return false;
+
+	ret = SPI_execute_with_args(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE %s OPERATOR(pg_catalog.<) $1),"
+										 " pg_catalog.count(*) FROM ONLY %s",
+										 quote_identifier(run->time_column),
+										 pgs_qualified_name(relid)),
+								1, argtypes, values, NULL, true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		return false;
+	expired = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return expired > 0 && expired * 2 >= total && total - expired <= PGS_REWRITE_MAX_KEPT;
+}
+
+/*
+ * rewrite_step
+ *		Under ACCESS EXCLUSIVE on the partition alone (queries of the other
+ *		partitions go on; those of this old month wait the few milliseconds
+ *		it takes), put the kept rows aside, truncate, put them back.
+ */
+static void
+rewrite_step(void *arg)
+{
+	RewriteStep *step = (RewriteStep *) arg;
+	char	   *rel = pgs_qualified_name(step->relid);
+	char	   *cols = pgs_column_list(step->relid);
+	char	   *kept = psprintf("pgscale_kept_%u", step->relid);
+	Oid			argtypes[1] = {step->run->cutoff_type};
+	Datum		values[1] = {step->run->cutoff};
+	int64		total;
+	int			ret;
+
+	if (SPI_execute(psprintf("LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE", rel), false, 0) < 0)
+		elog(ERROR, "LOCK TABLE failed");
+	total = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", rel),
+						 0, NULL, NULL, NULL, false);
+	ret = SPI_execute_with_args(psprintf("CREATE TEMPORARY TABLE %s AS SELECT %s FROM ONLY %s"
+										 " WHERE (%s OPERATOR(pg_catalog.<) $1) IS NOT TRUE",
+										 quote_identifier(kept), cols, rel,
+										 quote_identifier(step->run->time_column)),
+								1, argtypes, values, NULL, false, 0);
+	if (ret != SPI_OK_UTILITY && ret != SPI_OK_SELINTO)
+		elog(ERROR, "could not keep the rows of %s", rel);
+	step->kept = (int64) SPI_processed;
+	if (SPI_execute(psprintf("TRUNCATE ONLY %s", rel), false, 0) < 0 ||
+		SPI_execute(psprintf("INSERT INTO %s (%s) OVERRIDING SYSTEM VALUE SELECT %s FROM pg_temp.%s",
+							 rel, cols, cols, quote_identifier(kept)), false, 0) != SPI_OK_INSERT ||
+		SPI_execute(psprintf("DROP TABLE pg_temp.%s", quote_identifier(kept)), false, 0) < 0)
+		elog(ERROR, "could not rewrite %s", rel);
+	step->deleted = total - step->kept;
+}
+
+/*
+ * try_rewrite
+ *		Rewrite a mostly expired partition; false (nothing done) when it is
+ *		not worth it or fails, in which case the batched DELETE follows.
+ */
+static bool
+try_rewrite(TableRun *run, Oid relid)
+{
+	RewriteStep step;
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+
+	if (!rewrite_worth_it(run, relid))
+		return false;
+	memset(&step, 0, sizeof(step));
+	step.run = run;
+	step.relid = relid;
+	if (!pgs_run_guarded(rewrite_step, &step, &edata))
+	{
+		FreeErrorData(edata);
+		return false;
+	}
+	run->rows_deleted += step.deleted;
+	if (step.deleted > 0)
+	{
+		PgsTrimmed *t = palloc(sizeof(PgsTrimmed));
+
+		t->relid = relid;
+		t->rows = step.deleted;
+		run->trimmed = lappend(run->trimmed, t);
+		pgs_log_action(run->relid, "delete", pgs_display_name(relid), step.deleted,
+					   true, started,
+					   psprintf("rewritten: " INT64_FORMAT " rows kept, put back after a truncate",
+								step.kept));
+	}
+	commit_if_allowed(run);
+	return true;
+}
+
 /*
  * trim_relation
  *		Delete the expired rows of a plain table or leaf partition in
@@ -213,6 +355,8 @@ trim_relation(TableRun *run, Oid relid)
 		run->rows_deleted += step.rows;
 		return;
 	}
+	if (try_rewrite(run, relid))
+		return;
 
 	do
 	{
