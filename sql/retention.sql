@@ -157,30 +157,6 @@ SELECT (regexp_match(detail, '^(\d+) batches'))[1]::int >= 10 AS small_batches
 FROM pgscale_log WHERE relid = 'refill'::regclass AND action = 'delete'
 ORDER BY id DESC LIMIT 1;
 
--- a partition mostly expired is rewritten (kept rows put back after a
--- truncate) rather than deleted from row by row; not when it has triggers
-CREATE TABLE rw (id bigserial, d date NOT NULL, note text DEFAULT 'x') PARTITION BY RANGE (d);
-CREATE TABLE rw_all PARTITION OF rw FOR VALUES FROM ('2000-01-01') TO ('3000-01-01');
-INSERT INTO rw (d) SELECT current_date - 400 - (g % 50) FROM generate_series(1, 900) g;
-INSERT INTO rw (d) SELECT current_date - (g % 50) FROM generate_series(1, 100) g;
-INSERT INTO rw (d, note) VALUES (current_date, NULL);
-CREATE TABLE rw_keep AS SELECT * FROM rw WHERE d >= current_date - 365;
-SELECT pgscale_set_retention('rw', '365 days');
-SELECT rows_deleted AS would_delete FROM pgscale_cleanup(dry_run => true, relation => 'rw');
-SELECT rows_deleted FROM pgscale_cleanup(relation => 'rw');
-SELECT count(*) AS expired_left,
-       (SELECT count(*) FROM (SELECT * FROM rw EXCEPT ALL SELECT * FROM rw_keep) x) AS changed,
-       (SELECT count(*) FROM (SELECT * FROM rw_keep EXCEPT ALL SELECT * FROM rw) x) AS lost
-FROM rw WHERE d < current_date - 365;
-SELECT detail LIKE 'rewritten: 101 rows kept%' AS rewritten FROM pgscale_log
-WHERE relid = 'rw'::regclass AND action = 'delete';
-CREATE FUNCTION rw_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN OLD; END $$;
-CREATE TRIGGER rw_audit BEFORE DELETE ON rw FOR EACH ROW EXECUTE FUNCTION rw_audit();
-INSERT INTO rw (d) SELECT current_date - 400 FROM generate_series(1, 900) g;
-SELECT rows_deleted FROM pgscale_cleanup(relation => 'rw');
-SELECT detail LIKE '%batches%' AS deleted_in_batches FROM pgscale_log
-WHERE relid = 'rw'::regclass AND action = 'delete' ORDER BY id DESC LIMIT 1;
-
 -- the time-range strategy (Citus distributed tables, foreign tables, 13)
 -- is just as exact, with many rows sharing one time value
 TRUNCATE results;
