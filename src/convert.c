@@ -798,10 +798,7 @@ check_structure(Conversion *cv, bool at_swap)
 
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("Pass the name of an existing table.")));
+		pgs_no_such_relation(relid);
 	classform = (Form_pg_class) GETSTRUCT(tuple);
 	relkind = classform->relkind;
 	persistence = classform->relpersistence;

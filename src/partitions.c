@@ -883,10 +883,7 @@ pgscale_create_month_partitions(PG_FUNCTION_ARGS)
 				 errhint("Pass a value for every argument that has no default.")));
 	relid = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("Pass the name of an existing table.")));
+		pgs_no_such_relation(relid);
 	pgs_check_month_partitioned(relid, &keycol, &keytype);
 	pgs_check_owner(relid, "create its partitions");
 

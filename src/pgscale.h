@@ -50,6 +50,7 @@ extern const char *pgs_source_name(PgsSource source);
 
 /* util.c: names, the extension's own objects, user switching, retries */
 extern char *pgs_qualified_name(Oid relid);
+extern void pgs_no_such_relation(Oid relid);
 extern char *pgs_display_name(Oid relid);
 extern Oid	pgs_schema_of_extension(Oid extoid);
 extern Oid	pgs_extension_schema(void);

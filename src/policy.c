@@ -72,10 +72,7 @@ pgs_validate_table(Oid relid, const char *action)
 
 	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tuple))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("Pass the name of an existing table.")));
+		pgs_no_such_relation(relid);
 	classform = (Form_pg_class) GETSTRUCT(tuple);
 	relkind = classform->relkind;
 	ispartition = classform->relispartition;
@@ -429,10 +426,7 @@ pgscale_remove_policy(PG_FUNCTION_ARGS)
 	pgs_require_arg(fcinfo, 0, "relation");
 	relid = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("Pass the name of an existing table.")));
+		pgs_no_such_relation(relid);
 	pgs_check_owner(relid, "remove its policy");
 
 	SPI_connect();

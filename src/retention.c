@@ -579,10 +579,7 @@ run_cleanup(const CleanupOptions *opt)
 		PgsPolicy  *pol;
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(opt->relid)))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation with OID %u does not exist", opt->relid),
-					 errhint("Pass the name of an existing table.")));
+			pgs_no_such_relation(opt->relid);
 		pol = pgs_find_policy(opt->relid);
 		if (pol == NULL)
 			ereport(ERROR,

@@ -55,6 +55,20 @@ pgs_qualified_name(Oid relid)
 }
 
 /*
+ * pgs_no_such_relation
+ *		The error for a regclass argument whose relation does not exist
+ *		(an OID passed as a number, or a table dropped meanwhile).
+ */
+void
+pgs_no_such_relation(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("relation with OID %u does not exist", relid),
+			 errhint("Pass the name of an existing table.")));
+}
+
+/*
  * pgs_display_name
  *		The name a person reads in messages: qualified, quoted only where
  *		needed.  Never fails for a dropped relation.
