@@ -257,71 +257,63 @@ median() {
 }
 
 declare -A TIMES LEFT
+
+# measure METHOD TABLE LABEL SQL: time SQL on TABLE, record the time and the
+# expired rows left under METHOD, drop TABLE.
+measure() {
+	local method=$1 tbl=$2 label=$3 sql=$4 t
+	t=$(time_ms "$tbl" "$sql")
+	TIMES[$method]+="$t "
+	LEFT[$method]=$(expired_left "$tbl")
+	qs -c "DROP TABLE $tbl"
+	printf '%-23s%s ms\n' "$label:" "$t"
+}
+
+# part_copy TABLE [psql options]: a partitioned copy made by pg_partman,
+# then forgotten by it; the options run afterwards.
+part_copy() {
+	local tbl=$1
+	shift
+	qs -c "SELECT bench_make_part('$tbl')" \
+		-c "DELETE FROM partman.part_config WHERE parent_table = 'public.$tbl'" "$@"
+}
+
 METHODS=(delete django pgscale partman pgscale_part floor drops)
 
 for run in $(seq 1 "$RUNS"); do
 	pgs_say "run $run of $RUNS"
 
 	qs -c "SELECT bench_make_plain('t_delete')"
-	t=$(time_ms t_delete "DELETE FROM t_delete WHERE date < current_date - 365")
-	TIMES[delete]+="$t "
-	LEFT[delete]=$(expired_left t_delete)
-	qs -c "DROP TABLE t_delete"
-	echo "single DELETE:        $t ms"
+	measure delete t_delete "single DELETE" "DELETE FROM t_delete WHERE date < current_date - 365"
 
 	if [ "$run" -le "$DJANGO_RUNS" ]; then
 		qs -c "SELECT bench_make_plain('t_django')"
-		t=$(time_ms t_django "CALL django_cleanup('t_django', current_date - 365, $BATCH)")
-		TIMES[django]+="$t "
-		LEFT[django]=$(expired_left t_django)
-		qs -c "DROP TABLE t_django"
-		echo "Django-style loop:    $t ms"
+		measure django t_django "Django-style loop" "CALL django_cleanup('t_django', current_date - 365, $BATCH)"
 	fi
 
 	qs -c "SELECT bench_make_plain('t_pgscale')" \
 		-c "SELECT pgscale_set_retention('t_pgscale', '365 days', 'date')"
-	t=$(time_ms t_pgscale "CALL pgscale_cleanup_proc(relation => 't_pgscale', batch_size => $BATCH)")
-	TIMES[pgscale]+="$t "
-	LEFT[pgscale]=$(expired_left t_pgscale)
-	qs -c "DROP TABLE t_pgscale"
-	echo "pgscale (plain):      $t ms"
+	measure pgscale t_pgscale "pgscale (plain)" \
+		"CALL pgscale_cleanup_proc(relation => 't_pgscale', batch_size => $BATCH)"
 
 	qs -c "SELECT bench_make_part('p_partman')" \
 		-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
 		        retention_keep_index = false WHERE parent_table = 'public.p_partman'"
-	t=$(time_ms p_partman "SELECT partman.run_maintenance()")
-	TIMES[partman]+="$t "
-	LEFT[partman]=$(expired_left p_partman)
-	qs -c "DROP TABLE p_partman" -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partman'"
-	echo "pg_partman:           $t ms"
+	measure partman p_partman "pg_partman" "SELECT partman.run_maintenance()"
+	qs -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partman'"
 
-	# Same partitions, made by pg_partman; pg_partman then forgets the set.
-	qs -c "SELECT bench_make_part('p_pgscale')" \
-		-c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_pgscale'" \
-		-c "SELECT pgscale_set_retention('p_pgscale', '365 days')"
-	t=$(time_ms p_pgscale "CALL pgscale_cleanup_proc(relation => 'p_pgscale', batch_size => $BATCH)")
-	TIMES[pgscale_part]+="$t "
-	LEFT[pgscale_part]=$(expired_left p_pgscale)
-	qs -c "DROP TABLE p_pgscale"
-	echo "pgscale (partitioned): $t ms"
+	# The other partitioned copies are made by pg_partman too, which then
+	# forgets them.
+	part_copy p_pgscale -c "SELECT pgscale_set_retention('p_pgscale', '365 days')"
+	measure pgscale_part p_pgscale "pgscale (partitioned)" \
+		"CALL pgscale_cleanup_proc(relation => 'p_pgscale', batch_size => $BATCH)"
 
-	# The same partitions again: the least exact work, in one transaction.
-	qs -c "SELECT bench_make_part('p_floor')" \
-		-c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_floor'"
-	t=$(time_ms p_floor "SELECT bench_exact_floor('p_floor', current_date - 365)")
-	TIMES[floor]+="$t "
-	LEFT[floor]=$(expired_left p_floor)
-	qs -c "DROP TABLE p_floor"
-	echo "least exact work:     $t ms"
+	part_copy p_floor
+	measure floor p_floor "least exact work" "SELECT bench_exact_floor('p_floor', current_date - 365)"
 
-	# And the drops alone, in one transaction.
-	qs -c "SELECT bench_make_part('p_drops')" \
-		-c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_drops'"
-	t=$(time_ms p_drops "SELECT bench_exact_floor('p_drops', current_date - 365, with_trim => false)")
-	TIMES[drops]+="$t "
-	LEFT[drops]=$(expired_left p_drops)
-	qs -c "DROP TABLE p_drops"
-	echo "drops alone:          $t ms"
+	part_copy p_drops
+	measure drops p_drops "drops alone" \
+		"SELECT bench_exact_floor('p_drops', current_date - 365, with_trim => false)"
 done
 
 pgs_say "longest transaction of pgscale_cleanup_proc (untimed pass, watcher on)"
@@ -340,9 +332,7 @@ watch_proc() {
 qs -c "SELECT bench_make_plain('t_watch')" -c "SELECT pgscale_set_retention('t_watch', '365 days', 'date')"
 LONGEST_PLAIN=$(watch_proc t_watch)
 echo "$LONGEST_PLAIN"
-qs -c "SELECT bench_make_part('p_watch')" \
-	-c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_watch'" \
-	-c "SELECT pgscale_set_retention('p_watch', '365 days')"
+part_copy p_watch -c "SELECT pgscale_set_retention('p_watch', '365 days')"
 LONGEST_PART=$(watch_proc p_watch)
 echo "$LONGEST_PART"
 LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FROM bench_watch_result")
