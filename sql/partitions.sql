@@ -25,6 +25,7 @@ CREATE UNIQUE INDEX metrics_member_date ON metrics_aiusagedaily (member_id, date
 ALTER TABLE metrics_aiusagedaily REPLICA IDENTITY USING INDEX metrics_member_date;
 ALTER TABLE metrics_aiusagedaily OWNER TO regress_part_owner;
 GRANT SELECT ON metrics_aiusagedaily TO regress_part_reader;
+GRANT UPDATE (suggestions) ON metrics_aiusagedaily TO regress_part_reader;
 -- an older partition tuned for autovacuum, as the seed does, and a default
 CREATE TABLE metrics_old PARTITION OF metrics_aiusagedaily
     FOR VALUES FROM ('2000-01-01') TO ('2001-01-01')
@@ -60,6 +61,8 @@ FROM metrics_aiusagedaily;
 -- identity and the newest partition's storage parameters; bounds at midnight
 SELECT c.relowner::regrole AS owner,
        c.relacl::text LIKE '%regress_part_reader=r/%' AS reader_granted,
+       (SELECT attacl::text LIKE '%regress_part_reader=w/%' FROM pg_attribute
+        WHERE attrelid = c.oid AND attname = 'suggestions') AS column_granted,
        c.reloptions,
        c.relreplident,
        (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) AS indexes,

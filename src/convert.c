@@ -365,64 +365,6 @@ find_legacy_checks(Oid relid, List **validated)
 	return names;
 }
 
-/*
- * copy_acl
- *		Grant on "to" what is granted on "from" (table or sequence), table
- *		and column privileges, except the owner's own.
- */
-static void
-copy_acl(Oid from, Oid to, const char *kind)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(from)};
-	char	   *qto = pgs_qualified_name(to);
-	List	   *grants = NIL;
-	ListCell   *lc;
-	int			ret;
-	uint64		i;
-
-	ret = SPI_execute_with_args("SELECT a.privilege_type, NULL::pg_catalog.text,"
-								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
-								" FROM pg_catalog.pg_class c,"
-								" LATERAL pg_catalog.aclexplode(c.relacl) a"
-								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-								" WHERE c.oid OPERATOR(pg_catalog.=) $1"
-								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
-								" UNION ALL"
-								" SELECT a.privilege_type, pg_catalog.quote_ident(t.attname),"
-								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
-								" FROM pg_catalog.pg_attribute t"
-								" JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.attrelid,"
-								" LATERAL pg_catalog.aclexplode(t.attacl) a"
-								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-								" WHERE t.attrelid OPERATOR(pg_catalog.=) $1 AND t.attnum OPERATOR(pg_catalog.>) 0"
-								" AND NOT t.attisdropped"
-								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
-								1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the grants of %s", pgs_display_name(from));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *column = SPI_getvalue(tup, desc, 2);
-		bool		isnull;
-
-		grants = lappend(grants,
-						 psprintf("GRANT %s%s%s%s ON %s %s TO %s%s",
-								  SPI_getvalue(tup, desc, 1),
-								  column ? " (" : "", column ? column : "",
-								  column ? ")" : "", kind, qto,
-								  SPI_getvalue(tup, desc, 3),
-								  DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)) ?
-								  " WITH GRANT OPTION" : ""));
-	}
-	foreach(lc, grants)
-		exec_sql("%s", (char *) lfirst(lc));
-}
-
 /* ---------- the table's indexes ---------- */
 
 /*
@@ -1432,7 +1374,7 @@ swap_step(void *arg)
 					 quote_literal_cstr(newseq), state);
 			exec_sql("ALTER SEQUENCE %s RENAME TO %s", newseq,
 					 quote_identifier(s->seqrelname));
-			copy_acl(s->seqoid, newseqoid, "SEQUENCE");
+			pgs_copy_grants(s->seqoid, newseqoid, "SEQUENCE");
 		}
 		else
 			exec_sql("ALTER SEQUENCE %s OWNED BY %s.%s", s->seqname, qorig,
@@ -1517,7 +1459,7 @@ swap_step(void *arg)
 	else if (replident == REPLICA_IDENTITY_INDEX && replident_index)
 		exec_sql("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qorig,
 				 quote_identifier(replident_index));
-	copy_acl(relid, parent, "TABLE");
+	pgs_copy_grants(relid, parent, "TABLE");
 	if (table_comment)
 		exec_sql("COMMENT ON TABLE %s IS %s", qorig, quote_literal_cstr(table_comment));
 
@@ -1849,7 +1791,7 @@ cut_step(void *arg)
 	if (owner != GetUserId())
 		exec_sql("ALTER TABLE %s OWNER TO %s", qname,
 				 quote_identifier(GetUserNameFromId(owner, false)));
-	pgs_copy_grants(sp->parent, sp->created);
+	pgs_copy_grants(sp->parent, sp->created, "TABLE");
 	exec_sql("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range CHECK (%s)", qname,
 			 range_condition(sp->keycol, sp->keytype, sp->tz, sp->part_lo, sp->part_hi));
 

@@ -507,43 +507,57 @@ pgs_storage_clause(Oid template_rel)
 
 /*
  * pgs_copy_grants
- *		Grant on child what is granted on parent (the owner's own rights
- *		come with ownership).
+ *		Grant on "to" what is granted on "from" (kind is TABLE or SEQUENCE):
+ *		object and column privileges, except the owner's own, which come
+ *		with ownership.
  */
 void
-pgs_copy_grants(Oid parent, Oid child)
+pgs_copy_grants(Oid from, Oid to, const char *kind)
 {
 	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(parent)};
-	char	   *qchild = pgs_qualified_name(child);
+	Datum		values[1] = {ObjectIdGetDatum(from)};
+	char	   *qto = pgs_qualified_name(to);
 	int			ret;
 	uint64		i;
 	List	   *grants = NIL;
 	ListCell   *lc;
 
-	ret = SPI_execute_with_args("SELECT a.privilege_type,"
+	ret = SPI_execute_with_args("SELECT a.privilege_type, NULL::pg_catalog.text,"
 								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-								" ELSE pg_catalog.quote_ident(r.rolname) END,"
-								" a.is_grantable"
+								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
 								" FROM pg_catalog.pg_class c,"
 								" LATERAL pg_catalog.aclexplode(c.relacl) a"
 								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
 								" WHERE c.oid OPERATOR(pg_catalog.=) $1"
+								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
+								" UNION ALL"
+								" SELECT a.privilege_type, pg_catalog.quote_ident(t.attname),"
+								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
+								" FROM pg_catalog.pg_attribute t"
+								" JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.attrelid,"
+								" LATERAL pg_catalog.aclexplode(t.attacl) a"
+								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
+								" WHERE t.attrelid OPERATOR(pg_catalog.=) $1 AND t.attnum OPERATOR(pg_catalog.>) 0"
+								" AND NOT t.attisdropped"
 								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
 								1, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the grants of %s", pgs_display_name(parent));
+		elog(ERROR, "could not read the grants of %s", pgs_display_name(from));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
+		char	   *column = SPI_getvalue(tup, desc, 2);
 		bool		isnull;
-		bool		grantable = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		bool		grantable = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 
 		grants = lappend(grants,
-						 psprintf("GRANT %s ON %s TO %s%s",
-								  SPI_getvalue(tup, desc, 1), qchild,
-								  SPI_getvalue(tup, desc, 2),
+						 psprintf("GRANT %s%s%s%s ON %s %s TO %s%s",
+								  SPI_getvalue(tup, desc, 1),
+								  column ? " (" : "", column ? column : "",
+								  column ? ")" : "", kind, qto,
+								  SPI_getvalue(tup, desc, 3),
 								  grantable ? " WITH GRANT OPTION" : ""));
 	}
 	foreach(lc, grants)
@@ -707,7 +721,7 @@ create_month_step(void *arg)
 	if (owner != GetUserId())
 		spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", pgs_qualified_name(child),
 						  quote_identifier(GetUserNameFromId(owner, false))));
-	pgs_copy_grants(step->parent, child);
+	pgs_copy_grants(step->parent, child, "TABLE");
 
 	if (OidIsValid(default_part))
 	{

@@ -135,7 +135,7 @@ extern int	pgs_current_month(Oid keytype, const char *tz);
 extern Datum pgs_month_bound(int month, Oid keytype, const char *tz);
 extern char *pgs_month_partition_name(const char *parent, int month);
 extern char *pgs_storage_clause(Oid template_rel);
-extern void pgs_copy_grants(Oid parent, Oid child);
+extern void pgs_copy_grants(Oid from, Oid to, const char *kind);
 extern void pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child);
 extern char *pgs_column_list(Oid relid);
 extern char *pgs_bound_literal(Datum value, Oid keytype);
