@@ -404,10 +404,10 @@ range_next(PgsBatchState *state, bool *done)
 	return (int64) SPI_processed;
 }
 
+static const PgsBatchStrategy range_strategy = {"time range", range_prepare, range_next};
+
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
 static const PgsBatchStrategy tid_strategy = {"tid", tid_prepare, tid_next};
-#endif
-static const PgsBatchStrategy range_strategy = {"time range", range_prepare, range_next};
 
 /*
  * pgs_is_distributed
@@ -427,6 +427,7 @@ pgs_is_distributed(Oid relid)
 						" WHERE logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
 						1, argtypes, values, NULL, true) == 1;
 }
+#endif							/* PGSCALE_HAVE_TID_RANGE_SCAN */
 
 /*
  * pgs_batch_begin
