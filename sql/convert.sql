@@ -95,7 +95,9 @@ LEFT JOIN pg_inherits h ON h.inhrelid = x.indexrelid
 WHERE x.indrelid = 'usage_legacy'::regclass;
 -- constraints: checks (NOT VALID stays NOT VALID), foreign key adopted
 SELECT conname, contype, convalidated, obj_description(oid, 'pg_constraint') AS comment
-FROM pg_constraint WHERE conrelid = 'usage'::regclass ORDER BY conname;
+FROM pg_constraint WHERE conrelid = 'usage'::regclass
+  AND contype <> 'n' -- NOT NULL: see the columns below (18 lists them here too)
+ORDER BY conname;
 SELECT conname, conparentid <> 0 AS adopted FROM pg_constraint
 WHERE conrelid = 'usage_legacy'::regclass AND contype = 'f';
 -- columns: defaults, NOT NULL, identity, generated, comments
