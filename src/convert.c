@@ -825,6 +825,14 @@ check_structure(Conversion *cv, bool at_swap)
 		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
 			   psprintf("its foreign key %s is NOT VALID", dep),
 			   "Validate it first with ALTER TABLE ... VALIDATE CONSTRAINT (reads and writes go on meanwhile).");
+	/* NOT NULL constraints are catalogued, and may be NOT VALID, since 18 */
+	dep = query_text("SELECT pg_catalog.quote_ident(conname) FROM pg_catalog.pg_constraint"
+					 " WHERE conrelid OPERATOR(pg_catalog.=) $1 AND contype OPERATOR(pg_catalog.=) 'n'"
+					 " AND NOT convalidated ORDER BY 1 LIMIT 1", relid);
+	if (dep)
+		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
+			   psprintf("its NOT NULL constraint %s is NOT VALID", dep),
+			   "Validate it first with ALTER TABLE ... VALIDATE CONSTRAINT, or drop it: a partition cannot keep a NOT VALID NOT NULL constraint that its parent has valid.");
 
 	/* the time column */
 	cv->timeatt = get_attnum(relid, cv->timecol);
