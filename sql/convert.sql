@@ -222,6 +222,13 @@ CREATE FUNCTION noop() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; E
 CREATE TRIGGER viewed_t BEFORE INSERT ON viewed FOR EACH ROW EXECUTE FUNCTION noop();
 CALL pgscale_partition_table('viewed', 'd');
 DROP TRIGGER viewed_t ON viewed;
+-- a NO INHERIT check is named first, then a NOT VALID foreign key
+ALTER TABLE viewed ADD CONSTRAINT viewed_fk FOREIGN KEY (v) REFERENCES other (id) NOT VALID;
+ALTER TABLE viewed ADD CONSTRAINT viewed_ni CHECK (v > 0) NO INHERIT;
+CALL pgscale_partition_table('viewed', 'd');
+ALTER TABLE viewed DROP CONSTRAINT viewed_ni;
+CALL pgscale_partition_table('viewed', 'd');
+ALTER TABLE viewed DROP CONSTRAINT viewed_fk;
 CREATE TABLE uniq (id int UNIQUE, d date NOT NULL);
 CALL pgscale_partition_table('uniq', 'd');
 CALL pgscale_partition_table('pgscale_policy', 'created_at');
