@@ -145,7 +145,18 @@ CREATE TABLE by_int (k int) PARTITION BY RANGE (k);
 SELECT * FROM pgscale_create_month_partitions('by_int');
 SELECT * FROM pgscale_create_month_partitions('ev_ts', -1);
 SELECT * FROM pgscale_create_month_partitions('ev_ts', 121);
-SELECT * FROM pgscale_create_month_partitions('ev_ts', 3, '1990-01-01');
+-- (the count runs from 1990 to the current month, so it grows every month:
+-- assert that it is over the limit and that the message names the table)
+DO $$
+BEGIN
+	PERFORM pgscale_create_month_partitions('ev_ts', 3, '1990-01-01');
+	RAISE EXCEPTION 'the call was not refused';
+EXCEPTION WHEN program_limit_exceeded THEN
+	RAISE WARNING 'refused: %, over 120: %, names the table: %', true,
+		substring(SQLERRM FROM 'up to ([0-9]+) partitions')::int > 120,
+		SQLERRM LIKE '% of part.ev_ts';
+END
+$$;
 SELECT * FROM pgscale_create_month_partitions(NULL);
 SELECT * FROM pgscale_create_month_partitions('ev_ts', NULL);
 SELECT pgscale_set_partitioning('ev_ts', -1);

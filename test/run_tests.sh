@@ -4,6 +4,8 @@
 #
 #     test/run_tests.sh                  # everything (what CI runs)
 #     test/run_tests.sh pgtap tap        # only some suites
+#     test/run_tests.sh sql/policy.sql test/t/001_worker.pl
+#                                        # only some files (and their suites)
 #
 # Suites: regress (sql/*.sql, expected/*.out), isolation (test/specs/*.spec,
 # test/expected/*.out), pgtap (test/pgtap/*.sql), tap (test/t/*.pl).
@@ -90,12 +92,32 @@ regress_count() {
 }
 
 want() {
-	[ ${#SUITES[@]} -eq 0 ] && return 0
+	[ ${#SUITES[@]} -eq 0 ] && [ ${#ONLY[@]} -eq 0 ] && return 0
 	local s
 	for s in "${SUITES[@]}"; do
 		[ "$s" = "$1" ] && return 0
 	done
+	[ ${#ONLY[@]} -gt 0 ] && [ ${#SUITES[@]} -eq 0 ] && [ -n "$(only_files "$1")" ] && return 0
 	return 1
+}
+
+# The files of a suite named on the command line, one per line (none: all).
+only_files() {
+	local f
+	for f in "${ONLY[@]}"; do
+		case $1:$f in
+		regress:sql/*.sql | isolation:test/specs/*.spec | pgtap:test/pgtap/*.sql | tap:test/t/*.pl)
+			echo "$f"
+			;;
+		esac
+	done
+}
+
+# Whether a file of a suite is to run: all of them, unless files were named.
+want_file() {
+	local suite=$1 file=$2
+	[ -z "$(only_files "$suite")" ] && return 0
+	only_files "$suite" | grep -qxF "$file"
 }
 
 #
@@ -107,10 +129,10 @@ suite_installcheck() {
 	local -a regress=() isolation=()
 	local f rc
 	for f in sql/*.sql; do
-		case $(basename "$f") in pgscale--*) ;; *) [ -f "$f" ] && regress+=("$f") ;; esac
+		case $(basename "$f") in pgscale--*) ;; *) [ -f "$f" ] && want_file regress "$f" && regress+=("$f") ;; esac
 	done
 	for f in test/specs/*.spec; do
-		[ -f "$f" ] && isolation+=("$f")
+		[ -f "$f" ] && want_file isolation "$f" && isolation+=("$f")
 	done
 	want regress || regress=()
 	want isolation || isolation=()
@@ -134,19 +156,20 @@ suite_installcheck() {
 		trap "exit 143" TERM
 		if [ "$2" -gt 0 ]; then
 			echo "--- pg_regress"
-			timeout -k 10 "$4" make -s installcheck TAP_TESTS= ISOLATION= 2>&1 |
+			timeout -k 10 "$4" make -s installcheck TAP_TESTS= ISOLATION= REGRESS="$5" 2>&1 |
 				tee "$1/regress.out"
 			echo $? >"$1/regress.rc"
 		fi
 		if [ "$3" -gt 0 ]; then
 			echo "--- isolation"
-			timeout -k 10 "$4" make -s installcheck TAP_TESTS= REGRESS= 2>&1 |
+			timeout -k 10 "$4" make -s installcheck TAP_TESTS= REGRESS= ISOLATION="$6" 2>&1 |
 				tee "$1/isolation.out"
 			echo $? >"$1/isolation.rc"
 		fi
 		# Keep the server log, which pg_virtualenv removes with the cluster.
 		cp "${PG_CLUSTER_CONF_ROOT%/postgresql}"/log/*.log "$1/server.log"
-		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}" "$TIMEOUT"
+		true' installcheck "$WORK" "${#regress[@]}" "${#isolation[@]}" "$TIMEOUT" \
+		"$(names "${regress[@]}")" "$(names "${isolation[@]}")"
 	rc=$?
 	pgs_log_crashes "$WORK/server.log"
 
@@ -179,6 +202,16 @@ suite_installcheck() {
 	skip_isolation
 }
 
+# The test names of some files: sql/a.sql test/specs/b.spec -> "a b".
+names() {
+	local f out=()
+	for f in "$@"; do
+		f=$(basename "$f")
+		out+=("${f%.*}")
+	done
+	echo "${out[*]}"
+}
+
 skip_isolation() {
 	if want isolation && ! compgen -G 'test/specs/*.spec' >/dev/null; then
 		pgs_say "isolation: no test/specs/*.spec, skipped"
@@ -194,7 +227,7 @@ suite_pgtap() {
 	local -a files=()
 	local f i=0 db out rc pass=0 fail=0
 	for f in test/pgtap/*.sql; do
-		[ -f "$f" ] && files+=("$f")
+		[ -f "$f" ] && want_file pgtap "$f" && files+=("$f")
 	done
 	if [ ${#files[@]} -eq 0 ]; then
 		pgs_say "pgtap: no test/pgtap/*.sql, skipped"
@@ -257,7 +290,7 @@ suite_tap() {
 	local -a files=()
 	local f copy out rc pass=0 fail=0 perldir log setting
 	for f in test/t/*.pl; do
-		[ -f "$f" ] && files+=("$f")
+		[ -f "$f" ] && want_file tap "$f" && files+=("$f")
 	done
 	if [ ${#files[@]} -eq 0 ]; then
 		pgs_say "tap: no test/t/*.pl, skipped"
@@ -304,9 +337,14 @@ suite_tap() {
 }
 
 SUITES=()
+ONLY=()
 for arg in "$@"; do
 	case $arg in
 	regress | isolation | pgtap | tap) SUITES+=("$arg") ;;
+	sql/*.sql | test/specs/*.spec | test/pgtap/*.sql | test/t/*.pl)
+		[ -f "$arg" ] || pgs_die "no test file $arg"
+		ONLY+=("$arg")
+		;;
 	-h | --help)
 		sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'
 		exit 0
