@@ -23,6 +23,9 @@
 #     pgs_virtualenv [options] command
 #                                     pg_virtualenv -t on a free port
 #     pgs_as_postgres command ...     run a command as the postgres user
+#     pgs_fake_clock 'date'           from now on, run every command under
+#                                     libfaketime, as if this moment were
+#                                     that date (time goes on from there)
 #
 # Nothing here uses port 5432 or touches the system's clusters.  The caller
 # chooses its own shell options (set -euo pipefail is expected).
@@ -154,6 +157,33 @@ pgs_as_postgres() {
 	else
 		(cd / && "$@")
 	fi
+}
+
+# Run everything started from here on with the clock moved so that now is
+# the given date (date(1) syntax; UTC unless it names a zone), by a fixed
+# offset: every process sees the same time, and time passes as usual.  The
+# monotonic clock stays real (timeouts and latches are not affected).
+pgs_fake_clock() {
+	local target now lib shim
+	lib=/usr/lib/$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)/faketime/libfaketime.so.1
+	if [ ! -f "$lib" ]; then
+		pgs_install_deps libfaketime faketime || return 1
+	fi
+	[ -f "$lib" ] || pgs_die "libfaketime is not installed ($lib)"
+	target=$(TZ=UTC date -d "$1" +%s) || pgs_die "not a date: $1"
+	# In front of libfaketime, the calls that sleep go to the kernel: see
+	# test/faketime/sleep_shim.c for why PostgreSQL needs it.
+	shim=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-faketime.XXXXXX") || return 1
+	chmod 755 "$shim"
+	pgs_at_exit "unset LD_PRELOAD FAKETIME; rm -rf $(printf %q "$shim")"
+	gcc -shared -fPIC -O2 -Wall -Werror -o "$shim/sleep_shim.so" \
+		"$PGS_ROOT/test/faketime/sleep_shim.c" || return 1
+	now=$(date +%s)
+	export LD_PRELOAD=$shim/sleep_shim.so:$lib${LD_PRELOAD:+:$LD_PRELOAD}
+	export FAKETIME="$(printf '%+d' $((target - now)))"
+	export FAKETIME_DONT_FAKE_MONOTONIC=1
+	pgs_say "clock faked: now is $(TZ=UTC date '+%Y-%m-%d %H:%M:%S %Z') (offset $FAKETIME s)"
+	[ "$(date +%s)" -ge "$target" ] || pgs_die "libfaketime did not move the clock"
 }
 
 # Print a port that nothing listens on, away from 5432 and from the range

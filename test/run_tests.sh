@@ -6,6 +6,13 @@
 #     test/run_tests.sh pgtap tap        # only some suites
 #     test/run_tests.sh sql/policy.sql test/t/001_worker.pl
 #                                        # only some files (and their suites)
+#     test/run_tests.sh --date '2027-02-28 23:59:40'
+#                                        # as if it were that moment (UTC
+#                                        # unless the date names a zone)
+#
+# --date starts every server and client under libfaketime with the clock
+# moved by a fixed offset, so that the run begins at that moment and time
+# then passes normally (a run started a minute before midnight crosses it).
 #
 # Suites: regress (sql/*.sql, expected/*.out), isolation (test/specs/*.spec,
 # test/expected/*.out), pgtap (test/pgtap/*.sql), tap (test/t/*.pl).
@@ -338,8 +345,17 @@ suite_tap() {
 
 SUITES=()
 ONLY=()
-for arg in "$@"; do
+FAKE_DATE=
+while [ $# -gt 0 ]; do
+	arg=$1
+	shift
 	case $arg in
+	--date)
+		[ $# -gt 0 ] || pgs_die "--date needs a date, for example --date '2027-02-28 23:59:40'"
+		FAKE_DATE=$1
+		shift
+		;;
+	--date=*) FAKE_DATE=${arg#--date=} ;;
 	regress | isolation | pgtap | tap) SUITES+=("$arg") ;;
 	sql/*.sql | test/specs/*.spec | test/pgtap/*.sql | test/t/*.pl)
 		[ -f "$arg" ] || pgs_die "no test file $arg"
@@ -364,6 +380,11 @@ if ! pgs_build >"$WORK/build.log" 2>&1; then
 	finish
 fi
 echo "built and installed${PGS_DESTDIR:+ into $PGS_DESTDIR}"
+
+# From here on, every server and client runs on the faked clock.
+if [ -n "$FAKE_DATE" ]; then
+	pgs_fake_clock "$FAKE_DATE" || pgs_die "could not fake the clock"
+fi
 
 if want regress || want isolation; then
 	suite_installcheck
