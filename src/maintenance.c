@@ -219,7 +219,7 @@ snapshot_step(void *arg)
 	pgs_become_owner(&save_userid, &save_sec);
 	if (pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s"
 							  " WHERE taken_at OPERATOR(pg_catalog.>)"
-							  " (pg_catalog.now() OPERATOR(pg_catalog.-) '1 day'::pg_catalog.interval)",
+							  " (pg_catalog.now() OPERATOR(pg_catalog.-) '24 hours'::pg_catalog.interval)",
 							  history), 0, NULL, NULL, NULL, false) == 0)
 		*rows = pgs_spi_int8(psprintf("SELECT %s()",
 									  quote_qualified_identifier(schema, "pgscale_snapshot_sizes")),
@@ -232,7 +232,8 @@ snapshot_step(void *arg)
 /*
  * snapshot_sizes
  *		Take the daily size snapshot (pgscale_snapshot_sizes()) when the
- *		last one is older than a day.
+ *		last one is older than 24 hours (not "1 day", which is 23 or
+ *		25 hours on the days the session's time zone changes its offset).
  */
 static void
 snapshot_sizes(Cycle *cycle)

@@ -36,6 +36,8 @@ use Time::HiRes qw(time usleep);
 
 our @EXPORT = qw(
   pgscale_node
+  faketime_available
+  start_at
   poll_until
   wait_for_cycle_after
   worker_status
@@ -105,6 +107,69 @@ sub pgscale_node
 			"log_min_messages = notice",
 			@{ $opt{conf} // [] }));
 	return $node;
+}
+
+=pod
+
+=item faketime_available()
+
+The path of Debian's libfaketime when it and a C compiler are there (see
+start_at), else undef.
+
+=cut
+
+sub faketime_lib
+{
+	my $arch = `gcc -print-multiarch 2>/dev/null` // '';
+	chomp $arch;
+	$arch = 'x86_64-linux-gnu' if $arch eq '';
+	return "/usr/lib/$arch/faketime/libfaketime.so.1";
+}
+
+sub faketime_available
+{
+	my $lib = faketime_lib();
+	return undef unless -f $lib;
+	return undef if system('gcc --version >/dev/null 2>&1') != 0;
+	return $lib;
+}
+
+=pod
+
+=item start_at(node, 'YYYY-MM-DD HH:MM:SS')
+
+Start the node with its clock moved (libfaketime, one fixed offset) so that
+the server starts at that moment, UTC, and time passes normally from there.
+The sleep calls go through test/faketime/sleep_shim.c first (the test
+runner's --date does the same, for the same reason).  The clients of the
+test keep their own clock: compare times on the server.
+
+=cut
+
+sub start_at
+{
+	my ($node, $when) = @_;
+	my $lib = faketime_available() or die "libfaketime is not installed";
+	my $shim = PostgreSQL::Test::Utils::tempdir() . '/sleep_shim.so';
+	my $src = ($ENV{TESTDIR} // '.') . '/test/faketime/sleep_shim.c';
+	system('gcc', '-shared', '-fPIC', '-O2', '-o', $shim, $src) == 0
+	  or die "could not build $shim from $src";
+	my ($y, $mo, $d, $h, $mi, $sec) = $when =~
+	  /^(\d+)-(\d+)-(\d+) (\d+):(\d+):(\d+)$/
+	  or die "start_at: not a date: $when";
+	require Time::Local;
+	my $target = Time::Local::timegm($sec, $mi, $h, $d, $mo - 1, $y);
+	# the offset counts from the real clock, which this test may not see
+	# (test/run_tests.sh --date runs it under libfaketime too)
+	my $real = int(time());
+	$real -= $1
+	  if ($ENV{LD_PRELOAD} // '') =~ /faketime/
+	  && ($ENV{FAKETIME} // '') =~ /^([+-]\d+)$/;
+	local $ENV{LD_PRELOAD} = "$shim:$lib";
+	local $ENV{FAKETIME} = sprintf('%+d', $target - $real);
+	local $ENV{FAKETIME_DONT_FAKE_MONOTONIC} = 1;
+	$node->start;
+	return;
 }
 
 =pod
