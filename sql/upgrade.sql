@@ -42,3 +42,26 @@ CREATE EXTENSION pgscale;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'pgscale')
        AS installed_default
 FROM pg_extension WHERE extname = 'pgscale';
+
+-- An update keeps what a 0.1.0 database holds: its policies and its log,
+-- and the policies go on working (same dry run as real run).
+DROP EXTENSION pgscale;
+CREATE EXTENSION pgscale VERSION '0.1.0';
+CREATE TABLE upgrade_ev (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);
+INSERT INTO upgrade_ev (ts)
+SELECT now() - i * interval '1 day' FROM generate_series(1, 60) AS i;
+CREATE TABLE upgrade_kept (id int, ts timestamptz);
+SELECT pgscale_set_retention('upgrade_ev', interval '30 days', 'ts');
+SELECT pgscale_protect('upgrade_kept');
+SELECT count(*) AS policies_run FROM pgscale_cleanup(dry_run => true);
+SELECT count(*) AS log_rows_before FROM pgscale_log \gset
+ALTER EXTENSION pgscale UPDATE;
+SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'pgscale')
+       AS updated
+FROM pg_extension WHERE extname = 'pgscale';
+SELECT table_name, protected FROM pgscale_policy ORDER BY table_name::text;
+SELECT count(*) >= :log_rows_before AS log_kept FROM pgscale_log;
+SELECT sum(rows_deleted) AS dry_run FROM pgscale_cleanup(dry_run => true);
+SELECT sum(rows_deleted) AS deleted FROM pgscale_cleanup();
+SELECT count(*) AS kept, min(ts) > now() - interval '30 days' AS only_recent FROM upgrade_ev;
+DROP TABLE upgrade_ev, upgrade_kept;
