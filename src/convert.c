@@ -1005,7 +1005,7 @@ build_extensions(Conversion *cv, List *indexes)
 									 quote_identifier(cv->timecol))),
 				 errdetail("Writes to the table wait until it is built."),
 				 errhint("To avoid that wait, create it beforehand with CREATE UNIQUE INDEX CONCURRENTLY; pgscale uses an existing one.")));
-		if (!pgs_run_guarded(extend_step, &step, &edata))
+		if (!pgs_run_guarded_as(cv->relid, extend_step, &step, &edata))
 			fail_step(edata, "build a unique index for", cv->relid,
 					  "The table was not converted.");
 		pgs_log_action(cv->relid, "convert", quote_identifier(step.name), 0, false,
@@ -1085,7 +1085,7 @@ ensure_check(Oid relid, const char *name, const char *condition,
 
 	if (!exists)
 	{
-		if (!pgs_run_guarded(check_step, &step, &edata))
+		if (!pgs_run_guarded_as(relid, check_step, &step, &edata))
 			fail_step(edata, what, relid, "Nothing was changed by this step.");
 		pgs_log_action(relid, "convert", name, 0, false, started,
 					   "check constraint added NOT VALID");
@@ -1095,7 +1095,7 @@ ensure_check(Oid relid, const char *name, const char *condition,
 	{
 		started = GetCurrentTimestamp();
 		step.validate = true;
-		if (!pgs_run_guarded(check_step, &step, &edata))
+		if (!pgs_run_guarded_as(relid, check_step, &step, &edata))
 			fail_step(edata, what, relid,
 					  psprintf("The constraint %s was added NOT VALID; the next run validates it.",
 							   quote_identifier(name)));
@@ -1560,7 +1560,7 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 	/* 5. the swap */
 	swap.cv = cv;
 	swap.legacy_rows = 0;
-	if (!pgs_run_guarded(swap_step, &swap, &edata))
+	if (!pgs_run_guarded_as(cv->relid, swap_step, &swap, &edata))
 		fail_step(edata, "partition", cv->relid,
 				  psprintf("The table was not converted; it keeps the validated constraint %s, which the next run reuses.",
 						   quote_identifier(cv->check_name)));
@@ -1864,7 +1864,7 @@ cut_step(void *arg)
 	exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qlegacy, quote_identifier(new_check));
 
 	/* now the parent, briefly: parent first, as queries lock */
-	if (!pgs_run_guarded(lock_parent_step, sp, &edata))
+	if (!pgs_run_guarded_as(sp->parent, lock_parent_step, sp, &edata))
 		ReThrowError(edata);
 	exec_sql("ALTER TABLE %s DETACH PARTITION %s", qparent, qlegacy);
 	exec_sql("ALTER TABLE %s ATTACH PARTITION %s %s", qparent, qname,
@@ -1976,7 +1976,7 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 			break;				/* another session finished it */
 		if (!plan_cut(sp))
 		{
-			if (!pgs_run_guarded(final_step, sp, &edata))
+			if (!pgs_run_guarded_as(sp->parent, final_step, sp, &edata))
 				fail_step(edata, "split the legacy partition of", sp->parent,
 						  "The months moved so far stay in their partitions; the next run goes on.");
 			pgs_log_action(sp->parent, "split", pgs_display_name(sp->created), 0, false,
@@ -1992,12 +1992,12 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 					 false);
 
 		started = GetCurrentTimestamp();
-		if (!pgs_run_guarded(cut_step, sp, &edata))
+		if (!pgs_run_guarded_as(sp->parent, cut_step, sp, &edata))
 		{
 			ErrorData  *edata2 = NULL;
 
 			/* take the fence down again, else old rows could not be inserted */
-			if (pgs_run_guarded(drop_fence_step, sp, &edata2))
+			if (pgs_run_guarded_as(sp->parent, drop_fence_step, sp, &edata2))
 				pgs_spi_commit();
 			fail_step(edata, "split the legacy partition of", sp->parent,
 					  "This month's rows were not moved; the months moved before stay in their partitions.");

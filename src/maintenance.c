@@ -143,7 +143,7 @@ premake(Cycle *cycle, PgsPolicy *pol)
 	memset(&step, 0, sizeof(step));
 	step.pol = pol;
 	step.dry_run = cycle->dry_run;
-	if (!pgs_run_guarded(premake_step, &step, &edata))
+	if (!pgs_run_guarded_as(pol->relid, premake_step, &step, &edata))
 	{
 		char	   *msg = psprintf("premake: %s", edata->message);
 
@@ -191,7 +191,7 @@ analyze(Cycle *cycle, Oid relid)
 	ErrorData  *edata = NULL;
 	TimestampTz started = GetCurrentTimestamp();
 
-	if (!pgs_run_guarded(analyze_step, &relid, &edata))
+	if (!pgs_run_guarded_as(relid, analyze_step, &relid, &edata))
 	{
 		char	   *msg = psprintf("analyze: %s", edata->message);
 

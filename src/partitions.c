@@ -798,7 +798,7 @@ pgs_create_month_partitions(Oid parent, int first_month, int last_month,
 		step.keycol = keycol;
 		step.tz = tz;
 		step.month = month;
-		if (!pgs_run_guarded(create_month_step, &step, &edata))
+		if (!pgs_run_guarded_as(parent, create_month_step, &step, &edata))
 		{
 			ereport(WARNING,
 					(errcode(edata->sqlerrcode),

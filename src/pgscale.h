@@ -67,6 +67,8 @@ extern bool pgs_owns(Oid relid);
 
 typedef void (*PgsAction) (void *arg);
 extern bool pgs_run_guarded(PgsAction action, void *arg, ErrorData **error);
+extern bool pgs_run_guarded_as(Oid relid, PgsAction action, void *arg,
+							   ErrorData **error);
 
 extern int64 pgs_spi_int8(const char *sql, int nargs, Oid *argtypes,
 						  Datum *values, const char *nulls, bool read_only);

@@ -203,7 +203,7 @@ trim_relation(TableRun *run, Oid relid)
 	step.run = run;
 	step.relid = relid;
 
-	if (!pgs_run_guarded(trim_begin_step, &step, &edata))
+	if (!pgs_run_guarded_as(relid, trim_begin_step, &step, &edata))
 	{
 		record_error(run, relid, "prepare to delete from", edata, started);
 		return;
@@ -216,7 +216,7 @@ trim_relation(TableRun *run, Oid relid)
 
 	do
 	{
-		if (!pgs_run_guarded(trim_batch_step, &step, &edata))
+		if (!pgs_run_guarded_as(relid, trim_batch_step, &step, &edata))
 		{
 			if (total > 0)
 				pgs_log_action(run->relid, "delete", pgs_display_name(relid),
@@ -312,7 +312,7 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	reltuples = pgs_estimated_rows(child);
 	step.parent = parent;
 	step.child = child;
-	if (!pgs_run_guarded(drop_step, &step, &edata))
+	if (!pgs_run_guarded_as(child, drop_step, &step, &edata))
 	{
 		record_error(run, child, "drop expired partition", edata, started);
 		return;

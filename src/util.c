@@ -351,6 +351,52 @@ pgs_run_guarded(PgsAction action, void *arg, ErrorData **error)
 	}
 }
 
+/* What pgs_run_guarded_as hands to pgs_run_guarded. */
+typedef struct AsOwnerStep
+{
+	Oid			relid;
+	PgsAction	action;
+	void	   *arg;
+} AsOwnerStep;
+
+static void
+as_owner_step(void *arg)
+{
+	AsOwnerStep *step = (AsOwnerStep *) arg;
+	Oid			save_userid;
+	int			save_sec;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(pgs_relation_owner(step->relid),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	step->action(step->arg);
+	/* on an error, the subtransaction's abort restores the user */
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
+/*
+ * pgs_run_guarded_as
+ *		pgs_run_guarded, with the step acting as the owner of relid under
+ *		SECURITY_RESTRICTED_OPERATION, the way VACUUM, ANALYZE and CLUSTER
+ *		act on a table: whatever of the owner's code the step runs
+ *		(triggers, CHECK and index expressions, default expressions) runs
+ *		with the owner's rights, never with those of the caller or of the
+ *		worker's superuser, and cannot change the session (SET ROLE,
+ *		temporary objects; settings it changes are undone at the end of the
+ *		step).  The caller has already checked that it may act on relid.
+ */
+bool
+pgs_run_guarded_as(Oid relid, PgsAction action, void *arg, ErrorData **error)
+{
+	AsOwnerStep step;
+
+	step.relid = relid;
+	step.action = action;
+	step.arg = arg;
+	return pgs_run_guarded(as_owner_step, &step, error);
+}
+
 /*
  * pgs_spi_int8
  *		Run a query returning one bigint-compatible value (or none) and

@@ -1,0 +1,79 @@
+--
+-- A table owner's code (triggers, CHECK functions) runs as that owner,
+-- never with the rights of whoever runs the maintenance: a superuser, the
+-- worker's role, pg_cron's.  Each function below makes its owner superuser
+-- when it finds itself running as one, and records who ran it.
+--
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pgscale;
+
+CREATE ROLE regress_hostile;
+CREATE SCHEMA hostile AUTHORIZATION regress_hostile;
+SET ROLE regress_hostile;
+SET search_path = hostile, public;
+
+CREATE TABLE seen (who name, what text);
+CREATE FUNCTION escalate(what text) RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO hostile.seen VALUES (current_user, what);
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE regress_hostile SUPERUSER';
+    END IF;
+    RETURN true;
+END $$;
+CREATE FUNCTION escalate_trigger() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM hostile.escalate(TG_OP || ' ' || TG_TABLE_NAME);
+    RETURN OLD;
+END $$;
+
+-- a plain table whose expired rows fire a row trigger when deleted
+CREATE TABLE ev (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);
+INSERT INTO ev (ts) SELECT now() - g * interval '1 day' FROM generate_series(1, 40) g;
+CREATE TRIGGER escalate BEFORE DELETE ON ev
+    FOR EACH ROW EXECUTE FUNCTION escalate_trigger();
+SELECT pgscale_set_retention('ev', interval '30 days', 'ts');
+
+-- a partitioned table whose CHECK runs when premake moves rows out of the
+-- default partition into a new month
+CREATE TABLE pev (ts timestamptz NOT NULL CHECK (hostile.escalate('check'))) PARTITION BY RANGE (ts);
+CREATE TABLE pev_default PARTITION OF pev DEFAULT;
+INSERT INTO pev VALUES (date_trunc('month', now()) + interval '1 month 1 day');
+SELECT pgscale_set_partitioning('pev', 2);
+TRUNCATE seen;
+RESET ROLE;
+RESET search_path;
+
+-- a superuser runs every form of retention and maintenance
+SELECT sum(rows_deleted) AS dry_run FROM pgscale_cleanup(dry_run => true, relation => 'hostile.ev');
+SELECT sum(rows_deleted) AS deleted FROM pgscale_cleanup(relation => 'hostile.ev');
+INSERT INTO hostile.ev (ts) SELECT now() - g * interval '1 day' FROM generate_series(31, 35) g;
+CALL pgscale_cleanup_proc(relation => 'hostile.ev');
+INSERT INTO hostile.ev (ts) SELECT now() - g * interval '1 day' FROM generate_series(31, 33) g;
+SELECT count(*) > 0 AS cycle_ran FROM pgscale_run_maintenance();
+CALL pgscale_run_maintenance_proc();
+
+SELECT rolsuper AS owner_became_superuser FROM pg_roles WHERE rolname = 'regress_hostile';
+SELECT count(*) AS expired_left FROM hostile.ev WHERE ts < now() - interval '30 days';
+SELECT count(*) AS kept FROM hostile.ev;
+SELECT tableoid::regclass <> 'hostile.pev_default'::regclass AS moved_out_of_default FROM hostile.pev;
+-- the owner's code did run, as the owner
+SELECT who, what, count(*) FROM hostile.seen GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- and the conversion: its CHECK runs on every row it copies
+SET ROLE regress_hostile;
+CREATE TABLE hostile.conv (id bigserial, ts timestamptz NOT NULL CHECK (hostile.escalate('conv check')),
+                           PRIMARY KEY (id, ts));
+INSERT INTO hostile.conv (ts) SELECT now() - g * interval '10 days' FROM generate_series(1, 10) g;
+TRUNCATE hostile.seen;
+RESET ROLE;
+CALL pgscale_partition_table('hostile.conv', 'ts', 1);
+CALL pgscale_split_legacy('hostile.conv');
+SELECT rolsuper AS owner_became_superuser FROM pg_roles WHERE rolname = 'regress_hostile';
+SELECT count(*) AS rows_after_conversion FROM hostile.conv;
+SELECT DISTINCT who FROM hostile.seen;
+
+DROP SCHEMA hostile CASCADE;
+DROP ROLE regress_hostile;
