@@ -495,6 +495,47 @@ check_long_transactions(List **checks)
 }
 
 /*
+ * check_cycle_lock
+ *		Who holds the maintenance cycle's lock in this database, and since
+ *		when: a cycle (a manual one left open in a transaction, say) that
+ *		keeps it for over three naptimes keeps every other one out.
+ */
+static void
+check_cycle_lock(List **checks)
+{
+	char	   *holder;
+	double		seconds;
+	bool		late;
+
+	pgs_spi_query("SELECT pg_catalog.format('pid %s (role %s, application %s, %s) for %s',"
+				  "           a.pid, a.usename, pg_catalog.quote_literal(a.application_name), a.state,"
+				  "           pg_catalog.date_trunc('second', pg_catalog.now() - s.since)),"
+				  "       pg_catalog.date_part('epoch', pg_catalog.now() - s.since)::pg_catalog.float8"
+				  "  FROM pg_catalog.pg_locks l"
+				  "  JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid,"
+				  "  LATERAL (SELECT CASE WHEN a.state = 'active' THEN a.query_start"
+				  "                  ELSE a.xact_start END AS since) s"
+				  " WHERE l.locktype = 'advisory' AND l.granted"
+				  "   AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+				  "                      WHERE datname = pg_catalog.current_database())"
+				  "   AND l.classid = $1 AND l.objid = $2 AND l.objsubid = $3",
+				  3, (Oid[]) {OIDOID, OIDOID, INT4OID},
+				  (Datum[]) {ObjectIdGetDatum(PGSCALE_LOCK_KEY1),
+					  ObjectIdGetDatum(PGSCALE_LOCK_KEY2),
+				  Int32GetDatum(PGSCALE_LOCK_CLASS)}, NULL);
+	holder = SPI_processed > 0 ? pgs_get_text(0, 1) : NULL;
+	seconds = SPI_processed > 0 ? (double) pgs_get_int8(0, 2) : 0;
+	SPI_freetuptable(SPI_tuptable);
+	late = holder != NULL && seconds > 3.0 * pgscale_naptime;
+	add_check(checks, "maintenance lock", late ? "warn" : "ok",
+			  holder ? psprintf("held by %s", holder) : pstrdup("free"),
+			  psprintf("held for over three naptimes (%d s)", 3 * pgscale_naptime),
+			  pstrdup("Every other maintenance cycle of this database skips while one holds the lock: "
+					  "end that session's transaction (pg_terminate_backend() if it is idle), and run "
+					  "the cycle as CALL pgscale_run_maintenance_proc(), which commits as it goes."));
+}
+
+/*
  * check_wraparound
  *		Age of the oldest unfrozen transaction ID and multixact ID in this
  *		database, against autovacuum's freeze ages.
@@ -877,6 +918,7 @@ pgscale_health(PG_FUNCTION_ARGS)
 	check_missing_indexes(&checks, &age);
 	check_maintenance(&checks);
 	check_long_transactions(&checks);
+	check_cycle_lock(&checks);
 	check_wraparound(&checks);
 	check_sequences(&checks);
 	check_growth(&checks);

@@ -47,11 +47,10 @@ char		pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
 bool		pgs_last_cycle_skipped = false;
 
 /*
- * The advisory lock of a cycle: (PGSCALE_LOCK_KEY1, PGSCALE_LOCK_KEY2) in
- * the two-integer key space, per database, as pg_locks shows it.
+ * The lock of a real cycle (pgscale.h: PGSCALE_LOCK_*) is an advisory lock
+ * tag of a class of its own, which no advisory lock function can take or
+ * wait for: no role can keep the cycles from running by holding it.
  */
-#define PGSCALE_LOCK_KEY1 0x70677363	/* "pgsc" */
-#define PGSCALE_LOCK_KEY2 1
 
 /* One line of a cycle's report. */
 typedef struct CycleAction
@@ -98,7 +97,8 @@ cycle_lock(bool session, bool release)
 {
 	LOCKTAG		tag;
 
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PGSCALE_LOCK_KEY1, PGSCALE_LOCK_KEY2, 2);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, PGSCALE_LOCK_KEY1, PGSCALE_LOCK_KEY2,
+						 PGSCALE_LOCK_CLASS);
 	if (release)
 		return LockRelease(&tag, ExclusiveLock, session);
 	return LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL;
@@ -348,7 +348,11 @@ run_cycle(Cycle *cycle)
 		cycle->skipped = true;
 		return NIL;
 	}
-	if (!cycle_lock(session_lock, false))
+	/*
+	 * A dry run changes nothing, so it may overlap anything and takes no
+	 * lock: an open dry run must not keep the real cycles out.
+	 */
+	if (!cycle->dry_run && !cycle_lock(session_lock, false))
 	{
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance skipped: another cycle is running in this database"),
@@ -385,7 +389,7 @@ run_cycle(Cycle *cycle)
 	}
 	PG_FINALLY();
 	{
-		if (session_lock)
+		if (session_lock && !cycle->dry_run)
 			(void) cycle_lock(true, true);
 	}
 	PG_END_TRY();

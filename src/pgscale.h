@@ -23,6 +23,16 @@ extern int	pgscale_lock_retries;
 extern int	pgscale_log_retention;
 extern char *pgscale_databases;
 extern int	pgscale_naptime;
+
+/*
+ * The lock a real maintenance cycle holds in its database, as pg_locks shows
+ * it: locktype advisory, classid PGSCALE_LOCK_KEY1, objid PGSCALE_LOCK_KEY2,
+ * objsubid PGSCALE_LOCK_CLASS.  The SQL advisory lock functions use the
+ * classes 1 and 2 only, so none of them can take it.
+ */
+#define PGSCALE_LOCK_KEY1	0x70677363	/* "pgsc" */
+#define PGSCALE_LOCK_KEY2	1
+#define PGSCALE_LOCK_CLASS	0x7073	/* "ps" */
 extern char *pgscale_role;
 extern bool pgscale_enabled;
 extern int	pgscale_max_workers;

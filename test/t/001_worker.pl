@@ -265,46 +265,27 @@ is($node->safe_psql('later', 'SELECT pid, pg_postmaster_start_time()
 	"$launcher_pid|$started_at", 'later: picked up without a restart');
 
 #
-# Manual and worker cycles never overlap.  First a session holding the
-# cycle's advisory lock by its documented key: the worker's cycles and a
-# manual one skip with a notice.
+# No role can stop the cycles by hand: a session holding the advisory lock
+# that the cycles took before 0.2.0 (two-integer key 1885827939, 1), with a
+# dry run left open in its transaction, stops nothing.
 #
 my $holder = $node->background_psql('maint');
 $holder->query_safe("SELECT pg_advisory_lock($LOCK_KEY)");
+$holder->query_safe('BEGIN');
+$holder->query_safe('SELECT count(*) FROM pgscale_run_maintenance(dry_run => true)');
 $node->safe_psql('maint',
 	"INSERT INTO samples (ts, payload)
 	 SELECT now() - interval '45 days' - g * interval '1 hour', 'late'
 	 FROM generate_series(1, 100) g");
-my $log_offset = -s $node->logfile;
 my $t5 = $node->safe_psql('maint', 'SELECT clock_timestamp()');
 $st = wait_for_cycle_after($node, 'maint', 'maint', $t5, 30);
-ok($st, 'lock held: the worker still starts cycles');
-is($st->{outcome}, 'skipped', '... status: outcome "skipped"');
-like(
-	slurp_file($node->logfile, $log_offset),
-	qr/\[\d+\] NOTICE:  pgscale maintenance skipped: another cycle is running in this database/,
-	'... which skip with the notice (server log)');
-is($node->safe_psql('maint',
-		"SELECT count(*) > 0 FROM samples WHERE ts < now() - interval '30 days'"),
-	't', '... and delete nothing');
-my ($ret, $out, $err) =
-  $node->psql('maint', 'SELECT count(*) FROM pgscale_run_maintenance()');
-is($out, '0', 'manual pgscale_run_maintenance() returns no action');
-like($err, qr/NOTICE:  pgscale maintenance skipped: another cycle is running/,
-	'... and says why in a notice');
-($ret, $out, $err) =
-  $node->psql('maint', 'CALL pgscale_run_maintenance_proc()');
-like($err, qr/NOTICE:  pgscale maintenance skipped: another cycle is running/,
-	'CALL pgscale_run_maintenance_proc() skips the same way');
-is($node->safe_psql('maint',
-		"SELECT count(*) FROM pgscale_log WHERE logged_at >= '$t5'"),
-	'0', 'nothing was logged while the lock was held');
-
-$holder->query_safe("SELECT pg_advisory_unlock($LOCK_KEY)");
-my $t6 = $node->safe_psql('maint', 'SELECT clock_timestamp()');
-$st = wait_for_cycle_after($node, 'maint', 'maint', $t6, 30);
+ok($st, 'advisory lock and open dry run: the worker still starts cycles');
+is($st->{outcome}, 'ok', '... which run (outcome "ok")');
 is($node->safe_psql('maint', sql_table_ok('samples', 30)),
-	'0|same', 'lock released: the next worker cycle purges');
+	'0|same', '... and purge');
+$holder->query_safe('ROLLBACK');
+$holder->query_safe("SELECT pg_advisory_unlock($LOCK_KEY)");
+my $log_offset;
 
 # Then a manual cycle left open in a transaction (its lock lasts until
 # commit): the worker skips until it ends.
@@ -326,8 +307,11 @@ ok($in_cycle, 'a manual cycle ran and its transaction stays open');
 is( $node->safe_psql('maint',
 		"SELECT count(*) FROM pg_locks
 		 WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock'
-		   AND classid = 1885827939 AND objid = 1 AND objsubid = 2"),
-	'1', 'its advisory lock is the documented key (1885827939, 1)');
+		   AND classid = 1885827939 AND objid = 1 AND objsubid = 28787"),
+	'1', 'its lock is the documented one (advisory 1885827939, 1, class 28787)');
+is( $node->safe_psql(
+		'maint', 'SELECT pg_try_advisory_lock(1885827939, 1)'),
+	't', '... which no advisory lock function can take or wait for');
 $node->safe_psql('maint',
 	"INSERT INTO samples (ts, payload)
 	 SELECT now() - interval '45 days' - g * interval '1 hour', 'late'
@@ -343,6 +327,25 @@ is($st->{outcome}, 'skipped', '... status: outcome "skipped"');
 is($node->safe_psql('maint',
 		"SELECT count(*) > 0 FROM samples WHERE ts < now() - interval '30 days'"),
 	't', '... and deletes nothing');
+my ($ret, $out, $err) =
+  $node->psql('maint', 'SELECT count(*) FROM pgscale_run_maintenance()');
+is($out, '0', 'manual pgscale_run_maintenance() returns no action');
+like($err, qr/NOTICE:  pgscale maintenance skipped: another cycle is running/,
+	'... and says why in a notice');
+($ret, $out, $err) =
+  $node->psql('maint', 'CALL pgscale_run_maintenance_proc()');
+like($err, qr/NOTICE:  pgscale maintenance skipped: another cycle is running/,
+	'CALL pgscale_run_maintenance_proc() skips the same way');
+($ret, $out, $err) = $node->psql('maint',
+	'SELECT count(*) > 0 FROM pgscale_run_maintenance(dry_run => true)');
+is($out, 't', 'a dry run meanwhile runs: it takes no lock');
+my $holder_pid = $holder->query_safe('SELECT pg_backend_pid()');
+ok( poll_until(
+		$node, 'maint',
+		"SELECT status || ' ' || (value LIKE 'held by pid $holder_pid %')
+		 FROM pgscale_health() WHERE check_name = 'maintenance lock'",
+		'warn true', 30),
+	'pgscale_health() warns of the lock held over three naptimes, naming the session');
 $holder->query_safe('COMMIT');
 my $t8 = $node->safe_psql('maint', 'SELECT clock_timestamp()');
 $st = wait_for_cycle_after($node, 'maint', 'maint', $t8, 30);
