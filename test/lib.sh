@@ -175,9 +175,16 @@ pgs_fake_clock() {
 	# test/faketime/sleep_shim.c for why PostgreSQL needs it.
 	shim=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-faketime.XXXXXX") || return 1
 	chmod 755 "$shim"
-	pgs_at_exit "unset LD_PRELOAD FAKETIME; rm -rf $(printf %q "$shim")"
+	pgs_at_exit "unset LD_PRELOAD FAKETIME FAKETIME_SHARED; rm -rf $(printf %q "$shim")"
 	gcc -shared -fPIC -O2 -Wall -Werror -o "$shim/sleep_shim.so" \
 		"$PGS_ROOT/test/faketime/sleep_shim.c" || return 1
+	# one libfaketime state for root's and postgres' processes alike: see
+	# test/faketime/shared_sync.c
+	gcc -O2 -Wall -Werror -o "$shim/shared_sync" \
+		"$PGS_ROOT/test/faketime/shared_sync.c" -pthread || return 1
+	export FAKETIME_SHARED="/pgscale_ft_sem_$$ /pgscale_ft_shm_$$"
+	"$shim/shared_sync" create $FAKETIME_SHARED || return 1
+	pgs_at_exit "$(printf %q "$shim/shared_sync") remove $FAKETIME_SHARED"
 	now=$(date +%s)
 	export LD_PRELOAD=$shim/sleep_shim.so:$lib${LD_PRELOAD:+:$LD_PRELOAD}
 	export FAKETIME="$(printf '%+d' $((target - now)))"
