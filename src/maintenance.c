@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -267,6 +268,42 @@ commit_between_policies(Cycle *cycle)
 }
 
 /*
+ * skip_not_owner
+ *		A policy on a table the role running the cycle does not own cannot
+ *		be maintained: that is a failure of the policy, not a success.  It
+ *		is warned about with a hint naming the owner, logged as an error in
+ *		pgscale_log (so pgscale_health() counts the policy as failing), and
+ *		counted in the cycle's errors (and so in pgscale_worker_status()).
+ */
+static void
+skip_not_owner(Cycle *cycle, Oid relid)
+{
+	char	   *role = GetUserNameFromId(GetUserId(), false);
+	HeapTuple	tuple;
+	char	   *owner = NULL;
+	char	   *msg;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tuple))
+	{
+		owner = GetUserNameFromId(((Form_pg_class) GETSTRUCT(tuple))->relowner, true);
+		ReleaseSysCache(tuple);
+	}
+	msg = psprintf("skipped: role \"%s\" does not own the table; run maintenance as \"%s\" or a member of it",
+				   role, owner ? owner : "the table's owner");
+	ereport(WARNING,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("pgscale maintenance skipped table %s: role \"%s\" does not own it",
+					pgs_display_name(relid), role),
+			 errhint("Run maintenance as role \"%s\" (the table's owner) or as a member of it: "
+					 "set pgscale.role, or the pg_cron job's user.",
+					 owner ? owner : "the table's owner")));
+	if (!cycle->dry_run)
+		pgs_log_action(relid, "error", NULL, 0, false, GetCurrentTimestamp(), msg);
+	report(cycle, relid, "error", NULL, 0, false, msg);
+}
+
+/*
  * run_policy_maintenance
  *		Premake, retention and ANALYZE for one policy.
  */
@@ -280,8 +317,7 @@ run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
 		return;					/* dropped meanwhile */
 	if (!pgs_owns(pol->relid))
 	{
-		report(cycle, pol->relid, "skip", NULL, 0, false,
-			   "the role running maintenance does not own the table");
+		skip_not_owner(cycle, pol->relid);
 		return;
 	}
 
