@@ -397,6 +397,8 @@ run_cycle(Cycle *cycle)
 		List	   *policies = pgs_load_policies(InvalidOid);
 		ListCell   *lc;
 
+		List	   *partitioned = NIL;
+
 		if (cycle->nonatomic)
 			commit_between_policies(cycle);
 		foreach(lc, policies)
@@ -406,6 +408,20 @@ run_cycle(Cycle *cycle)
 			CHECK_FOR_INTERRUPTS();
 			if (!pol->enabled)
 				continue;
+
+			/*
+			 * In one transaction (the function form), a dropped partition
+			 * keeps its parent ACCESS EXCLUSIVE locked until the caller
+			 * commits: partitioned tables go last, so that their drops are
+			 * the cycle's last work and reads of the parent wait only for
+			 * them, not for every other table.
+			 */
+			if (!cycle->nonatomic &&
+				get_rel_relkind(pol->relid) == RELKIND_PARTITIONED_TABLE)
+			{
+				partitioned = lappend(partitioned, pol);
+				continue;
+			}
 			run_policy_maintenance(cycle, pol);
 			commit_between_policies(cycle);
 		}
@@ -416,6 +432,12 @@ run_cycle(Cycle *cycle)
 			int64		pruned = pgs_log_prune();
 
 			report(cycle, InvalidOid, "prune_log", NULL, pruned, true, NULL);
+		}
+
+		foreach(lc, partitioned)
+		{
+			CHECK_FOR_INTERRUPTS();
+			run_policy_maintenance(cycle, (PgsPolicy *) lfirst(lc));
 		}
 	}
 	PG_FINALLY();

@@ -215,7 +215,7 @@ CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     started timestamptz := clock_timestamp();
 BEGIN
-    WHILE NOT (SELECT open FROM gate)
+    WHILE NOT (SELECT open FROM public.gate)
           AND clock_timestamp() < started + interval '2 minutes'
     LOOP
         PERFORM pg_sleep(0.05);
