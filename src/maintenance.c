@@ -451,6 +451,26 @@ run_cycle(Cycle *cycle)
 }
 
 /*
+ * report_skip_to_cron
+ *		pg_cron records a run that ended with a NOTICE as "succeeded", like
+ *		a real one: a cycle pg_cron started that skipped because another
+ *		held the lock fails instead, so cron.job_run_details shows it.
+ *		Called after the cycle, so nothing is left to undo.
+ */
+static void
+report_skip_to_cron(Cycle *cycle)
+{
+	if (!cycle->skipped || RecoveryInProgress() ||
+		pgs_current_source() != PGS_SOURCE_CRON)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("pgscale maintenance skipped: another cycle is running in this database"),
+			 errhint("The next scheduled run will do the work; see pgscale_worker_status() "
+					 "and pg_locks for the cycle holding the lock.")));
+}
+
+/*
  * pgscale_run_maintenance(dry_run boolean DEFAULT false)
  *		One cycle in the caller's transaction (each policy in a
  *		subtransaction of its own steps); one row per action.
@@ -473,6 +493,7 @@ pgscale_run_maintenance(PG_FUNCTION_ARGS)
 	pgs_init_materialized_srf(fcinfo);
 	SPI_connect();
 	(void) run_cycle(&cycle);
+	report_skip_to_cron(&cycle);
 	foreach(lc, cycle.actions)
 	{
 		CycleAction *a = (CycleAction *) lfirst(lc);
@@ -538,6 +559,7 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 
 	pgs_last_cycle_errors = errors;
 	pgs_last_cycle_skipped = cycle.skipped;
+	report_skip_to_cron(&cycle);
 	if (cycle.actions != NIL)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance: %d actions, %d errors%s",

@@ -79,5 +79,27 @@ round('SELECT pgscale_run_maintenance()',
 round('CALL pgscale_run_maintenance_proc()',
 	'CALL pgscale_run_maintenance_proc()', 2);
 
+#
+# A cycle pg_cron starts while another holds the lock fails, so that
+# cron.job_run_details shows it (a NOTICE is recorded as "succeeded").
+# pgscale knows pg_cron by its application_name (libpq mode).
+#
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('SELECT pg_advisory_lock(1885827939, 1)');
+for my $sql ('SELECT count(*) FROM pgscale_run_maintenance()',
+	'CALL pgscale_run_maintenance_proc()')
+{
+	my ($ret, $out, $err) = $node->psql('postgres',
+		"SET application_name = 'pg_cron'; $sql");
+	isnt($ret, 0, "lock held, run by pg_cron: $sql fails");
+	like($err,
+		qr/ERROR:  pgscale maintenance skipped: another cycle is running/,
+		'... saying the cycle was skipped');
+	($ret, $out, $err) = $node->psql('postgres', $sql);
+	is($ret, 0, "lock held, run by hand: $sql succeeds");
+	like($err, qr/NOTICE:  pgscale maintenance skipped/, '... with a notice');
+}
+$holder->quit;
+
 $node->stop;
 done_testing();
