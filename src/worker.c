@@ -854,6 +854,47 @@ pgscale_worker_main(Datum main_arg)
 /* ---------- pgscale_worker_status() ---------- */
 
 /*
+ * launcher_alive
+ *		Whether a launcher runs: preloaded, it recorded its PID, and that
+ *		process exists.  A launcher that could not be registered (too few
+ *		max_worker_processes) never records one.
+ */
+static bool
+launcher_alive(void)
+{
+	int			pid;
+
+	if (shared == NULL)
+		return false;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	pid = shared->launcher_pid;
+	LWLockRelease(shared->lock);
+	return pid != 0 && kill(pid, 0) == 0;
+}
+
+/*
+ * pgs_worker_missing
+ *		For pgscale_health(): whether the current database is listed in
+ *		pgscale.databases while no launcher runs to maintain it.
+ */
+bool
+pgs_worker_missing(void)
+{
+	char	   *raw = pstrdup(pgscale_databases ? pgscale_databases : "");
+	char	   *me = get_database_name(MyDatabaseId);
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		listed = false;
+
+	if (me == NULL || !SplitIdentifierString(raw, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp((char *) lfirst(lc), me) == 0)
+			listed = true;
+	return listed && !launcher_alive() && !RecoveryInProgress();
+}
+
+/*
  * pgscale_worker_status()
  *		Per database: is a cycle running, when the last one started and
  *		ended, how it went, when the next is due, the last error.
@@ -871,6 +912,24 @@ pgscale_worker_status(PG_FUNCTION_ARGS)
 				(errmsg("the pgscale background worker is not running"),
 				 errhint("Add pgscale to shared_preload_libraries and list databases in pgscale.databases.")));
 		return (Datum) 0;
+	}
+	/* (a standby has no launcher until it is promoted) */
+	if (!launcher_alive() && !RecoveryInProgress())
+	{
+		/* a row, not an empty result: nothing maintains the listed databases */
+		Datum		values[10];
+		bool		nulls[10];
+
+		memset(values, 0, sizeof(values));
+		memset(nulls, true, sizeof(nulls));
+		values[1] = BoolGetDatum(false);
+		nulls[1] = false;
+		values[5] = CStringGetTextDatum("launcher not running");
+		nulls[5] = false;
+		values[7] = CStringGetTextDatum("the pgscale launcher is not running; if the server log says "
+										"\"too many background workers\", raise max_worker_processes");
+		nulls[7] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
 	LWLockAcquire(shared->lock, LW_SHARED);

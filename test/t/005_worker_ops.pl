@@ -75,6 +75,8 @@ my ($ret, $out, $err) = $node->psql('postgres',
 isnt($ret, 0, 'ALTER SYSTEM refuses a list with a trailing comma');
 like($err, qr/pgscale\.databases is not a valid list of database names/,
 	'... saying why');
+# (had it been accepted, it would override postgresql.conf from now on)
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET pgscale.databases');
 my $offset = -s $node->logfile;
 $node->append_conf('postgresql.conf', "pgscale.databases = 'ops,,other'");
 my $t = now_ts();
@@ -261,4 +263,21 @@ ok(wait_for_cycle_after($node, 'ops', 'ops', now_ts(), 30),
 unlike(slurp_file($node->logfile), qr/TRAP:|PANIC:/,
 	'no assertion failure or panic in the server log');
 $node->stop;
+
+#
+# 6. No worker slot for the launcher: pgscale_worker_status() and
+# pgscale_health() say so instead of showing nothing.
+#
+my $small = pgscale_node('small',
+	conf => [ "pgscale.databases = 'postgres'", "max_worker_processes = 0" ]);
+$small->start;
+$small->safe_psql('postgres', 'CREATE EXTENSION pgscale');
+is( $small->safe_psql('postgres',
+		"SELECT outcome FROM pgscale_worker_status() WHERE database IS NULL"),
+	'launcher not running',
+	'no worker slot: pgscale_worker_status() shows the launcher is not running');
+is( $small->safe_psql('postgres',
+		"SELECT status FROM pgscale_health() WHERE check_name = 'background worker'"),
+	'critical', '... and pgscale_health() reports it as critical');
+$small->stop;
 done_testing();
