@@ -131,6 +131,27 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 	pg_namespace_aclcheck((nspid), (roleid), (mode))
 #endif
 
+/* ---- The worker (issue 22) ---- */
+
+/* Database privileges: object_aclcheck() since 16. */
+#if PG_VERSION_NUM >= 160000
+#define pgs_database_aclcheck(dboid, roleid, mode) \
+	object_aclcheck(DatabaseRelationId, (dboid), (roleid), (mode))
+#else
+#define pgs_database_aclcheck(dboid, roleid, mode) \
+	pg_database_aclcheck((dboid), (roleid), (mode))
+#endif
+
+/*
+ * A database left invalid by an interrupted DROP DATABASE (datconnlimit
+ * -2, since the minor releases of August 2023: 15.4, 14.9, 13.12).
+ */
+#ifdef DATCONNLIMIT_INVALID_DB
+#define pgs_database_is_invalid(form) ((form)->datconnlimit == DATCONNLIMIT_INVALID_DB)
+#else
+#define pgs_database_is_invalid(form) false
+#endif
+
 /* UNIQUE NULLS NOT DISTINCT exists since 15. */
 #if PG_VERSION_NUM >= 150000
 #define pgs_index_nulls_not_distinct(form) ((form)->indnullsnotdistinct)

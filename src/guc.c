@@ -9,7 +9,9 @@
  */
 #include "postgres.h"
 
+#include "nodes/pg_list.h"
 #include "utils/guc.h"
+#include "utils/varlena.h"
 
 #include "pgscale.h"
 
@@ -28,6 +30,45 @@ static const struct config_enum_entry batch_strategy_options[] = {
 	{"time_range", PGS_BATCH_TIME_RANGE, false},
 	{NULL, 0, false}
 };
+
+/*
+ * check_databases
+ *		GUC check hook of pgscale.databases: a comma-separated list of names
+ *		with no empty element (a trailing comma included) and at most
+ *		PGS_MAX_DATABASES names.  A bad value is refused, at SET, ALTER
+ *		SYSTEM and reload, so the list in force stays.  Whether the
+ *		databases exist is reported by the launcher, which can read
+ *		pg_database.
+ */
+static bool
+check_databases(char **newval, void **extra, GucSource source)
+{
+	char	   *raw;
+	List	   *names = NIL;
+	bool		ok;
+
+	if (*newval == NULL)
+		return true;
+	raw = pstrdup(*newval);
+	ok = SplitIdentifierString(raw, ',', &names);
+	if (!ok)
+	{
+		GUC_check_errmsg("pgscale.databases is not a valid list of database names");
+		GUC_check_errdetail("Separate the names with commas, with no empty name and no trailing comma; "
+							"quote names with capitals or commas.");
+	}
+	else if (list_length(names) > PGS_MAX_DATABASES)
+	{
+		GUC_check_errmsg("pgscale.databases lists %d databases, more than %d",
+						 list_length(names), PGS_MAX_DATABASES);
+		GUC_check_errdetail("The background worker maintains at most %d databases; "
+							"schedule the others with pg_cron.", PGS_MAX_DATABASES);
+		ok = false;
+	}
+	list_free(names);
+	pfree(raw);
+	return ok;
+}
 
 /*
  * pgs_define_gucs
@@ -82,7 +123,7 @@ pgs_define_gucs(void)
 							   &pgscale_databases,
 							   "",
 							   PGC_SIGHUP, GUC_LIST_INPUT,
-							   NULL, NULL, NULL);
+							   check_databases, NULL, NULL);
 
 	DefineCustomIntVariable("pgscale.naptime",
 							"Time between two maintenance cycles of a database.",

@@ -873,6 +873,25 @@ check_retention(List **checks)
 }
 
 /*
+ * check_worker
+ *		Only for a database listed in pgscale.databases: critical when no
+ *		launcher runs to maintain it (for instance it could not get one of
+ *		max_worker_processes at server start).
+ */
+static void
+check_worker(List **checks)
+{
+	if (!pgs_worker_missing())
+		return;
+	add_check(checks, "background worker", "critical",
+			  pstrdup("this database is listed in pgscale.databases but no pgscale launcher runs"),
+			  pstrdup("critical when a listed database has no launcher"),
+			  pstrdup("Look for \"too many background workers\" in the server log: raise "
+					  "max_worker_processes (the launcher holds one for good, each running "
+					  "cycle one more) and restart; or load pgscale in shared_preload_libraries."));
+}
+
+/*
  * check_locked
  *		Relations the checks above found locked and skipped.
  */
@@ -923,6 +942,7 @@ pgscale_health(PG_FUNCTION_ARGS)
 	check_sequences(&checks);
 	check_growth(&checks);
 	check_retention(&checks);
+	check_worker(&checks);
 	check_locked(&checks);
 
 	foreach(lc, checks)

@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -268,6 +269,42 @@ commit_between_policies(Cycle *cycle)
 }
 
 /*
+ * skip_not_owner
+ *		A policy on a table the role running the cycle does not own cannot
+ *		be maintained: that is a failure of the policy, not a success.  It
+ *		is warned about with a hint naming the owner, logged as an error in
+ *		pgscale_log (so pgscale_health() counts the policy as failing), and
+ *		counted in the cycle's errors (and so in pgscale_worker_status()).
+ */
+static void
+skip_not_owner(Cycle *cycle, Oid relid)
+{
+	char	   *role = GetUserNameFromId(GetUserId(), false);
+	HeapTuple	tuple;
+	char	   *owner = NULL;
+	char	   *msg;
+
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tuple))
+	{
+		owner = GetUserNameFromId(((Form_pg_class) GETSTRUCT(tuple))->relowner, true);
+		ReleaseSysCache(tuple);
+	}
+	msg = psprintf("skipped: role \"%s\" does not own the table; run maintenance as \"%s\" or a member of it",
+				   role, owner ? owner : "the table's owner");
+	ereport(WARNING,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("pgscale maintenance skipped table %s: role \"%s\" does not own it",
+					pgs_display_name(relid), role),
+			 errhint("Run maintenance as role \"%s\" (the table's owner) or as a member of it: "
+					 "set pgscale.role, or the pg_cron job's user.",
+					 owner ? owner : "the table's owner")));
+	if (!cycle->dry_run)
+		pgs_log_action(relid, "error", NULL, 0, false, GetCurrentTimestamp(), msg);
+	report(cycle, relid, "error", NULL, 0, false, msg);
+}
+
+/*
  * run_policy_maintenance
  *		Premake, retention and ANALYZE for one policy.
  */
@@ -281,8 +318,7 @@ run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
 		return;					/* dropped meanwhile */
 	if (!pgs_owns(pol->relid))
 	{
-		report(cycle, pol->relid, "skip", NULL, 0, false,
-			   "the role running maintenance does not own the table");
+		skip_not_owner(cycle, pol->relid);
 		return;
 	}
 
@@ -366,6 +402,8 @@ run_cycle(Cycle *cycle)
 		List	   *policies = pgs_load_policies(InvalidOid);
 		ListCell   *lc;
 
+		List	   *partitioned = NIL;
+
 		if (cycle->nonatomic)
 			commit_between_policies(cycle);
 		foreach(lc, policies)
@@ -375,6 +413,20 @@ run_cycle(Cycle *cycle)
 			CHECK_FOR_INTERRUPTS();
 			if (!pol->enabled)
 				continue;
+
+			/*
+			 * In one transaction (the function form), a dropped partition
+			 * keeps its parent ACCESS EXCLUSIVE locked until the caller
+			 * commits: partitioned tables go last, so that their drops are
+			 * the cycle's last work and reads of the parent wait only for
+			 * them, not for every other table.
+			 */
+			if (!cycle->nonatomic &&
+				get_rel_relkind(pol->relid) == RELKIND_PARTITIONED_TABLE)
+			{
+				partitioned = lappend(partitioned, pol);
+				continue;
+			}
 			run_policy_maintenance(cycle, pol);
 			commit_between_policies(cycle);
 		}
@@ -386,6 +438,12 @@ run_cycle(Cycle *cycle)
 
 			report(cycle, InvalidOid, "prune_log", NULL, pruned, true, NULL);
 		}
+
+		foreach(lc, partitioned)
+		{
+			CHECK_FOR_INTERRUPTS();
+			run_policy_maintenance(cycle, (PgsPolicy *) lfirst(lc));
+		}
 	}
 	PG_FINALLY();
 	{
@@ -395,6 +453,26 @@ run_cycle(Cycle *cycle)
 	PG_END_TRY();
 
 	return cycle->actions;
+}
+
+/*
+ * report_skip_to_cron
+ *		pg_cron records a run that ended with a NOTICE as "succeeded", like
+ *		a real one: a cycle pg_cron started that skipped because another
+ *		held the lock fails instead, so cron.job_run_details shows it.
+ *		Called after the cycle, so nothing is left to undo.
+ */
+static void
+report_skip_to_cron(Cycle *cycle)
+{
+	if (!cycle->skipped || RecoveryInProgress() ||
+		pgs_current_source() != PGS_SOURCE_CRON)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+			 errmsg("pgscale maintenance skipped: another cycle is running in this database"),
+			 errhint("The next scheduled run will do the work; see pgscale_worker_status() "
+					 "and pg_locks for the cycle holding the lock.")));
 }
 
 /*
@@ -420,6 +498,7 @@ pgscale_run_maintenance(PG_FUNCTION_ARGS)
 	pgs_init_materialized_srf(fcinfo);
 	SPI_connect();
 	(void) run_cycle(&cycle);
+	report_skip_to_cron(&cycle);
 	foreach(lc, cycle.actions)
 	{
 		CycleAction *a = (CycleAction *) lfirst(lc);
@@ -485,6 +564,7 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 
 	pgs_last_cycle_errors = errors;
 	pgs_last_cycle_skipped = cycle.skipped;
+	report_skip_to_cron(&cycle);
 	if (cycle.actions != NIL)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance: %d actions, %d errors%s",

@@ -161,6 +161,12 @@ extern int64 pgs_log_prune(void);
 
 /* maintenance.c: how the last cycle run by CALL went */
 #define PGS_LAST_ERROR_LEN 512
+
+/* worker.c: for pgscale_health() */
+extern bool pgs_worker_missing(void);
+
+/* How many databases pgscale.databases may list (the launcher's slots). */
+#define PGS_MAX_DATABASES 64
 extern int	pgs_last_cycle_errors;
 extern char pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
 extern bool pgs_last_cycle_skipped;

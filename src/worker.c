@@ -59,11 +59,20 @@ PG_FUNCTION_INFO_V1(pgscale_worker_status);
 PGDLLEXPORT void pgscale_launcher_main(Datum main_arg);
 PGDLLEXPORT void pgscale_worker_main(Datum main_arg);
 
-/* How many databases the launcher can keep track of. */
-#define PGS_MAX_DATABASES 64
-
 /* After a failed or killed cycle, wait this long (or the naptime if shorter). */
 #define PGS_RETRY_DELAY_MS (60 * 1000)
+
+/*
+ * A worker that exits before it reports that it runs (it could not
+ * connect) is retried after 1 s, 2 s, 4 s ... up to PGS_RETRY_DELAY_MS.
+ */
+#define PGS_FIRST_BACKOFF_MS 1000
+
+/*
+ * A worker registered by a launcher that is gone, whose process has not
+ * recorded its PID after this long, is taken as never started.
+ */
+#define PGS_START_GRACE_MS (10 * 1000)
 
 /* One database's state, in shared memory. */
 typedef struct PgsDbState
@@ -79,6 +88,10 @@ typedef struct PgsDbState
 	char		outcome[64];
 	char		last_error[PGS_LAST_ERROR_LEN];
 	int64		cycles;
+	TimestampTz launched_at;	/* when the launcher registered the worker */
+	int			failures;		/* start failures in a row (back-off) */
+	char		problem[PGS_LAST_ERROR_LEN];	/* last reason logged, to log
+												 * it once */
 } PgsDbState;
 
 typedef struct PgsWorkerShared
@@ -162,6 +175,56 @@ pgs_worker_init(void)
 static BackgroundWorkerHandle *handles[PGS_MAX_DATABASES];
 
 /*
+ * Slots whose worker a previous launcher started (it was terminated or
+ * failed while the worker ran): without a handle, the worker's liveness is
+ * checked through the PID it recorded in shared memory.
+ */
+static bool adopted[PGS_MAX_DATABASES];
+
+/*
+ * note_problem
+ *		Record why a database gets no cycle (outcome and last error) and when
+ *		to look again; the reason goes to the server log once, not once per
+ *		try, until a worker of that database runs again.
+ */
+static void
+note_problem(int slot, const char *outcome, const char *detail, int64 delay_us)
+{
+	PgsDbState *db = &shared->db[slot];
+	TimestampTz now = GetCurrentTimestamp();
+	bool		new_problem;
+
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	strlcpy(db->outcome, outcome, sizeof(db->outcome));
+	strlcpy(db->last_error, detail, sizeof(db->last_error));
+	db->last_error_at = now;
+	db->next_run = now + delay_us;
+	new_problem = strcmp(db->problem, detail) != 0;
+	if (new_problem)
+		strlcpy(db->problem, detail, sizeof(db->problem));
+	LWLockRelease(shared->lock);
+
+	if (new_problem)
+		ereport(LOG,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgscale launcher cannot maintain database \"%s\": %s",
+						db->dbname, detail),
+				 errhint("Fix the cause or remove the database from pgscale.databases; "
+						 "the launcher looks again at most every minute.")));
+}
+
+/* The wait before the next try after "failures" start failures in a row. */
+static int64
+backoff_us(int failures)
+{
+	int64		ms = PGS_FIRST_BACKOFF_MS;
+
+	while (--failures > 0 && ms < PGS_RETRY_DELAY_MS)
+		ms *= 2;
+	return Min(ms, (int64) PGS_RETRY_DELAY_MS) * 1000;
+}
+
+/*
  * database_names
  *		pgscale.databases as a list of names (quoted names allowed).
  */
@@ -236,16 +299,27 @@ launch(int slot, Oid dboid, Oid roleoid)
 	memcpy(worker.bgw_extra + sizeof(Oid), &roleoid, sizeof(Oid));
 	worker.bgw_notify_pid = MyProcPid;
 
+	/* marked first, so that a worker that starts at once finds its slot set */
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->db[slot].running = true;
+	shared->db[slot].pid = 0;
+	shared->db[slot].launched_at = GetCurrentTimestamp();
+	strlcpy(shared->db[slot].outcome, "starting", sizeof(shared->db[slot].outcome));
+	LWLockRelease(shared->lock);
+
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 	ok = RegisterDynamicBackgroundWorker(&worker, &handle);
 	MemoryContextSwitchTo(oldcxt);
 	if (!ok)
+	{
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		shared->db[slot].running = false;
+		strlcpy(shared->db[slot].outcome, "waiting", sizeof(shared->db[slot].outcome));
+		LWLockRelease(shared->lock);
 		return false;
+	}
 	handles[slot] = handle;
-	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	shared->db[slot].running = true;
-	strlcpy(shared->db[slot].outcome, "starting", sizeof(shared->db[slot].outcome));
-	LWLockRelease(shared->lock);
+	adopted[slot] = false;
 	return true;
 }
 
@@ -257,9 +331,49 @@ naptime_us(void)
 }
 
 /*
+ * adopt_running_workers
+ *		At launcher start: the databases shown running were started by a
+ *		previous launcher, whose handles are gone.  Watch them through their
+ *		PIDs, so that their end is noticed and they do not stay "running"
+ *		forever.
+ */
+static void
+adopt_running_workers(void)
+{
+	int			i;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+		adopted[i] = shared->db[i].running;
+	LWLockRelease(shared->lock);
+}
+
+/*
+ * adopted_worker_stopped
+ *		Whether the worker of an adopted slot has ended: its recorded process
+ *		is gone, or it never recorded one within PGS_START_GRACE_MS.
+ */
+static bool
+adopted_worker_stopped(int slot, TimestampTz now)
+{
+	PgsDbState *db = &shared->db[slot];
+	int			pid;
+	TimestampTz launched_at;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	pid = db->pid;
+	launched_at = db->launched_at;
+	LWLockRelease(shared->lock);
+	if (pid != 0)
+		return kill(pid, 0) != 0;
+	return now - launched_at > (int64) PGS_START_GRACE_MS * 1000;
+}
+
+/*
  * reap
  *		Notice workers that ended and schedule their next cycle: a naptime
- *		after a cycle that ran, sooner after one that failed or was killed.
+ *		after a cycle that ran, sooner after one that failed or was killed,
+ *		and a growing back-off after a worker that could not even start.
  */
 static void
 reap(void)
@@ -272,14 +386,34 @@ reap(void)
 		pid_t		pid;
 		PgsDbState *db = &shared->db[i];
 
-		if (handles[i] == NULL ||
-			GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
+		if (handles[i] != NULL)
+		{
+			if (GetBackgroundWorkerPid(handles[i], &pid) != BGWH_STOPPED)
+				continue;
+			pfree(handles[i]);
+			handles[i] = NULL;
+		}
+		else if (adopted[i])
+		{
+			if (!adopted_worker_stopped(i, now))
+				continue;
+			adopted[i] = false;
+		}
+		else
 			continue;
-		pfree(handles[i]);
-		handles[i] = NULL;
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		db->running = false;
 		db->pid = 0;
+		if (strcmp(db->outcome, "starting") == 0)
+		{
+			/* it never reported that it runs: it could not connect */
+			db->failures++;
+			LWLockRelease(shared->lock);
+			note_problem(i, "failed to start",
+						 "the worker exited before connecting; the server log says why",
+						 backoff_us(db->failures));
+			continue;
+		}
 		if (db->last_end < db->last_start || strcmp(db->outcome, "error") == 0)
 		{
 			/* killed, or failed: retry after a short delay, never spin */
@@ -301,9 +435,11 @@ reap(void)
  *		OID of the pg_database or pg_authid row with the given name, found
  *		by a plain heap scan: the launcher is connected to no database, so
  *		it cannot use the catalogs' indexes (as the autovacuum launcher).
+ *		For a database, *why (when not NULL) is set to the reason a worker
+ *		could not connect to it (NULL when it can).
  */
 static Oid
-shared_catalog_oid(Oid catalog, const char *name)
+shared_catalog_oid(Oid catalog, const char *name, const char **why)
 {
 	Relation	rel;
 	TableScanDesc scan;
@@ -318,8 +454,16 @@ shared_catalog_oid(Oid catalog, const char *name)
 		{
 			Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
 
-			if (strcmp(NameStr(db->datname), name) == 0 && db->datallowconn)
+			if (strcmp(NameStr(db->datname), name) == 0)
+			{
 				result = db->oid;
+				if (why == NULL)
+					;
+				else if (pgs_database_is_invalid(db))
+					*why = "the database is invalid (an interrupted DROP DATABASE): drop it";
+				else if (!db->datallowconn)
+					*why = "the database does not allow connections (datallowconn is false)";
+			}
 		}
 		else
 		{
@@ -339,24 +483,59 @@ shared_catalog_oid(Oid catalog, const char *name)
 /*
  * resolve
  *		The OIDs of a database and of pgscale.role (the bootstrap superuser
- *		when empty); false when either does not exist.
+ *		when empty), and whether a worker could connect there as that role:
+ *		returns NULL when it can, else the reason, and the outcome to show.
+ *		Checked before a worker is started, so that a worker that would die
+ *		while connecting is not started over and over.
  */
-static bool
-resolve(const char *dbname, Oid *dboid, Oid *roleoid)
+static char *
+resolve(const char *dbname, Oid *dboid, Oid *roleoid, const char **outcome)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
+	const char *why = NULL;
+	char	   *result = NULL;
 
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
-	*dboid = shared_catalog_oid(DatabaseRelationId, dbname);
+	*dboid = shared_catalog_oid(DatabaseRelationId, dbname, &why);
 	if (pgscale_role == NULL || pgscale_role[0] == '\0')
 		*roleoid = BOOTSTRAP_SUPERUSERID;
 	else
-		*roleoid = shared_catalog_oid(AuthIdRelationId, pgscale_role);
+		*roleoid = shared_catalog_oid(AuthIdRelationId, pgscale_role, NULL);
+
+	if (!OidIsValid(*dboid))
+	{
+		*outcome = "database missing";
+		result = psprintf("database \"%s\", listed in pgscale.databases, does not exist",
+						  dbname);
+	}
+	else if (!OidIsValid(*roleoid))
+	{
+		*outcome = "role missing";
+		result = psprintf("role \"%s\" (pgscale.role) does not exist or cannot log in",
+						  pgscale_role);
+	}
+	else if (why != NULL)
+	{
+		*outcome = "cannot connect";
+		result = pstrdup(why);
+	}
+	else if (!superuser_arg(*roleoid) &&
+			 pgs_database_aclcheck(*dboid, *roleoid, ACL_CONNECT) != ACLCHECK_OK)
+	{
+		*outcome = "cannot connect";
+		result = psprintf("role \"%s\" (pgscale.role) has no CONNECT privilege on the database",
+						  pgscale_role);
+	}
+	if (result != NULL)
+	{
+		MemoryContextSwitchTo(oldcxt);
+		result = pstrdup(result);
+	}
 	CommitTransactionCommand();
 	/* the commit leaves TopMemoryContext current: back to the loop's */
 	MemoryContextSwitchTo(oldcxt);
-	return OidIsValid(*dboid) && OidIsValid(*roleoid);
+	return result;
 }
 
 /*
@@ -377,8 +556,13 @@ launcher_pass(void)
 	reap();
 	memset(listed, 0, sizeof(listed));
 	for (i = 0; i < PGS_MAX_DATABASES; i++)
+	{
 		if (shared->db[i].running)
 			running++;
+		/* no handle notifies this launcher of an adopted worker's end: poll */
+		if (adopted[i])
+			next_wakeup = Min(next_wakeup, now + USECS_PER_SEC);
+	}
 
 	/* disabled: the databases stay listed (and shown), no cycle starts */
 	names = database_names();
@@ -388,6 +572,8 @@ launcher_pass(void)
 		int			slot;
 		Oid			dboid;
 		Oid			roleoid;
+		const char *outcome;
+		char	   *why;
 
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		slot = slot_for(name);
@@ -412,16 +598,17 @@ launcher_pass(void)
 			next_wakeup = now;	/* woken when a worker ends */
 			continue;
 		}
-		if (!resolve(name, &dboid, &roleoid))
+		why = resolve(name, &dboid, &roleoid, &outcome);
+		if (why != NULL)
 		{
-			LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-			strlcpy(shared->db[slot].outcome,
-					OidIsValid(dboid) ? "role missing" : "database missing",
-					sizeof(shared->db[slot].outcome));
-			shared->db[slot].next_run = now + naptime_us();
-			LWLockRelease(shared->lock);
+			int64		delay = naptime_us();
+
+			/* a database that cannot be connected to: at most a minute */
+			if (strcmp(outcome, "cannot connect") == 0)
+				delay = Min(delay, (int64) PGS_RETRY_DELAY_MS * 1000);
+			note_problem(slot, outcome, why, delay);
 			/* wake up to look again, not only after the longest sleep */
-			next_wakeup = Min(next_wakeup, now + naptime_us());
+			next_wakeup = Min(next_wakeup, now + delay);
 			continue;
 		}
 		if (!launch(slot, dboid, roleoid))
@@ -500,6 +687,7 @@ pgscale_launcher_main(Datum main_arg)
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	shared->launcher_pid = MyProcPid;
 	LWLockRelease(shared->lock);
+	adopt_running_workers();
 	ereport(LOG, (errmsg("pgscale launcher started")));
 
 	loopcxt = AllocSetContextCreate(TopMemoryContext, "pgscale launcher",
@@ -581,6 +769,8 @@ set_state(int slot, const char *outcome, bool started, bool ended,
 	{
 		db->last_start = now;
 		db->pid = MyProcPid;
+		db->failures = 0;
+		db->problem[0] = '\0';
 	}
 	if (ended)
 	{
@@ -607,6 +797,11 @@ pgscale_worker_main(Datum main_arg)
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	memcpy(&roleoid, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(Oid));
+
+	/* recorded before connecting, for a launcher that restarts meanwhile */
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	shared->db[slot].pid = MyProcPid;
+	LWLockRelease(shared->lock);
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -659,6 +854,47 @@ pgscale_worker_main(Datum main_arg)
 /* ---------- pgscale_worker_status() ---------- */
 
 /*
+ * launcher_alive
+ *		Whether a launcher runs: preloaded, it recorded its PID, and that
+ *		process exists.  A launcher that could not be registered (too few
+ *		max_worker_processes) never records one.
+ */
+static bool
+launcher_alive(void)
+{
+	int			pid;
+
+	if (shared == NULL)
+		return false;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	pid = shared->launcher_pid;
+	LWLockRelease(shared->lock);
+	return pid != 0 && kill(pid, 0) == 0;
+}
+
+/*
+ * pgs_worker_missing
+ *		For pgscale_health(): whether the current database is listed in
+ *		pgscale.databases while no launcher runs to maintain it.
+ */
+bool
+pgs_worker_missing(void)
+{
+	char	   *raw = pstrdup(pgscale_databases ? pgscale_databases : "");
+	char	   *me = get_database_name(MyDatabaseId);
+	List	   *names = NIL;
+	ListCell   *lc;
+	bool		listed = false;
+
+	if (me == NULL || !SplitIdentifierString(raw, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp((char *) lfirst(lc), me) == 0)
+			listed = true;
+	return listed && !launcher_alive() && !RecoveryInProgress();
+}
+
+/*
  * pgscale_worker_status()
  *		Per database: is a cycle running, when the last one started and
  *		ended, how it went, when the next is due, the last error.
@@ -676,6 +912,24 @@ pgscale_worker_status(PG_FUNCTION_ARGS)
 				(errmsg("the pgscale background worker is not running"),
 				 errhint("Add pgscale to shared_preload_libraries and list databases in pgscale.databases.")));
 		return (Datum) 0;
+	}
+	/* (a standby has no launcher until it is promoted) */
+	if (!launcher_alive() && !RecoveryInProgress())
+	{
+		/* a row, not an empty result: nothing maintains the listed databases */
+		Datum		values[10];
+		bool		nulls[10];
+
+		memset(values, 0, sizeof(values));
+		memset(nulls, true, sizeof(nulls));
+		values[1] = BoolGetDatum(false);
+		nulls[1] = false;
+		values[5] = CStringGetTextDatum("launcher not running");
+		nulls[5] = false;
+		values[7] = CStringGetTextDatum("the pgscale launcher is not running; if the server log says "
+										"\"too many background workers\", raise max_worker_processes");
+		nulls[7] = false;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
 	LWLockAcquire(shared->lock, LW_SHARED);

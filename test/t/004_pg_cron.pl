@@ -1,5 +1,6 @@
 # Scheduling pgscale with pg_cron 1.4 (Debian's postgresql-15-cron):
-# cron.schedule('pgscale', '* * * * *', 'SELECT pgscale_run_maintenance()')
+# cron.schedule('pgscale', '* * * * *', 'CALL pgscale_run_maintenance_proc()')
+# (the README's recipe: a transaction per policy, see 006_cron_forms)
 # runs within the minute, cron.job_run_details shows it succeeded, and the
 # cycle's actions are in pgscale_log with source 'cron'.  Two servers run
 # at once: pg_cron connecting over libpq (its default, through the unix
@@ -61,7 +62,7 @@ for my $mode (sort keys %nodes)
 		'0', "$mode: pgscale_log holds only the partitions made by hand");
 	$since{$mode} = $node->safe_psql('crondb', 'SELECT clock_timestamp()');
 	$jobid{$mode} = $node->safe_psql('crondb',
-		"SELECT cron.schedule('pgscale', '* * * * *', 'SELECT pgscale_run_maintenance()')");
+		"SELECT cron.schedule('pgscale', '* * * * *', 'CALL pgscale_run_maintenance_proc()')");
 	like($jobid{$mode}, qr/^\d+$/, "$mode: job scheduled (id $jobid{$mode})");
 }
 
@@ -106,15 +107,15 @@ for my $mode (sort keys %nodes)
 #
 my $node = $nodes{'libpq'};
 $node->safe_psql('crondb',
-	"SELECT cron.schedule('pgscale', '0 3 * * *', 'SELECT pgscale_run_maintenance()')");
+	"SELECT cron.schedule('pgscale', '0 3 * * *', 'CALL pgscale_run_maintenance_proc()')");
 $node->safe_psql('crondb',
-	"SELECT cron.schedule('pgscale-cleanup', '0 3 1 * *', 'SELECT pgscale_cleanup()')");
+	"SELECT cron.schedule('pgscale-cleanup', '0 3 1 * *', 'CALL pgscale_cleanup_proc()')");
 is( $node->safe_psql('crondb',
 		"SELECT string_agg(jobname || ' ' || schedule || ' ' || command || ' ' || active, ';'
 		                   ORDER BY jobname)
 		 FROM cron.job"),
-	'pgscale 0 3 * * * SELECT pgscale_run_maintenance() true;'
-	  . 'pgscale-cleanup 0 3 1 * * SELECT pgscale_cleanup() true',
+	'pgscale 0 3 * * * CALL pgscale_run_maintenance_proc() true;'
+	  . 'pgscale-cleanup 0 3 1 * * CALL pgscale_cleanup_proc() true',
 	'the daily cycle and the monthly cleanup are accepted');
 
 $_->stop for values %nodes;
