@@ -70,6 +70,11 @@ SELECT pgscale_set_retention('by_int', '1 day');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '0 days', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '-1 day', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '1 day -48 hours', 'date');
+-- a mixed-sign retention whose cutoff lies in the future for some month
+-- lengths (after a 31-day month '-1 month 30 days 1 hour' is 23 hours ahead)
+SELECT pgscale_set_retention('metrics_aiusagedaily', '-1 month 30 days 1 hour', 'date');
+SELECT pgscale_set_retention('metrics_aiusagedaily', '1 month -1 day', 'date');
+SELECT pgscale_set_retention('metrics_aiusagedaily', '2 days -1 hour', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '100000 years', 'date');
 -- NULL for a required argument
 SELECT pgscale_set_retention(NULL, '1 day', 'date');

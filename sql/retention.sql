@@ -192,10 +192,27 @@ ORDER BY d.table_name::text;
 SELECT count(*) FILTER (WHERE d < current_date - 180) AS older_than_180
 FROM plain_date;
 SELECT count(*) AS core_rows_kept FROM core_data;
--- days => 0 keeps only today's rows
-SELECT rows_deleted > 0 AS deleted FROM pgscale_cleanup(days => 0, relation => 'small_batches');
-SELECT count(*) FILTER (WHERE d < current_date) AS before_today, count(*) > 0 AS today_kept
+-- days => 0 meant "before today" for a date column but "before now" for a
+-- timestamp one: it is refused; days => 1 keeps today's and yesterday's rows
+SELECT count(*) FROM pgscale_cleanup(days => 0, relation => 'small_batches');
+SELECT rows_deleted > 0 AS deleted FROM pgscale_cleanup(days => 1, relation => 'small_batches');
+SELECT count(*) FILTER (WHERE d < current_date - 1) AS before_yesterday, count(*) > 0 AS rest_kept
 FROM small_batches;
+-- a stored mixed-sign retention (written before it was refused) is not run:
+-- its cutoff would lie in the future after a 31-day month
+CREATE TABLE mixed_sign (id int, ts timestamptz NOT NULL);
+INSERT INTO mixed_sign SELECT g, now() + g * interval '1 hour' FROM generate_series(-48, 48) g;
+SELECT pgscale_set_retention('mixed_sign', '10 days', 'ts');
+UPDATE pgscale_policy SET retention = '-1 month 30 days 1 hour'
+WHERE table_name = 'mixed_sign'::regclass;
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'mixed_sign');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'mixed_sign');
+SELECT count(*) AS rows_kept FROM mixed_sign;
+SELECT count(*) AS errors_logged FROM pgscale_log
+WHERE action = 'error' AND relid = 'mixed_sign'::regclass;
+DELETE FROM pgscale_log WHERE relid = 'mixed_sign'::regclass;
+SELECT pgscale_remove_policy('mixed_sign');
+DROP TABLE mixed_sign;
 
 -- the procedure commits per batch and gives the same result
 CREATE TABLE by_proc (id bigserial PRIMARY KEY, d date NOT NULL, v int);

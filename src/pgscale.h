@@ -87,6 +87,7 @@ typedef struct PgsPolicy
 extern void pgs_validate_table(Oid relid, const char *action);
 extern List *pgs_load_policies(Oid relid);
 extern PgsPolicy *pgs_find_policy(Oid relid);
+extern void pgs_check_retention(Interval *retention);
 extern Oid	pgs_time_column_type(Oid relid, const char *colname, bool missing_ok);
 extern char *pgs_range_partition_column(Oid relid);
 

@@ -212,10 +212,11 @@ pgs_resolve_time_column(Oid relid, FunctionCallInfo fcinfo, int argno)
 
 /*
  * pgs_check_retention
- *		A retention must be positive (now() - retention lies in the past)
- *		and sane.
+ *		A retention must be positive (now() - retention lies in the past
+ *		for every month and day length) and sane.  Also applied to stored
+ *		policies before each run, for those written before this check.
  */
-static void
+void
 pgs_check_retention(Interval *retention)
 {
 	Interval	zero;
@@ -234,6 +235,21 @@ pgs_check_retention(Interval *retention)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("retention must be a positive interval"),
 				 errhint("Give how long rows are kept, for example '365 days'.")));
+
+	/*
+	 * now() - retention is computed field by field: months by the calendar
+	 * (28 to 31 days), days by the local calendar (23 to 25 hours across a
+	 * DST change), then the time part.  A negative part can outweigh the
+	 * positive ones for some month or day lengths ('-1 month 30 days 1
+	 * hour' is a cutoff in the future whenever the month before has 31
+	 * days), so every part must be zero or positive.
+	 */
+	if (retention->month < 0 || retention->day < 0 || retention->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must not have a negative part"),
+				 errdetail("With a negative months, days or time part the cutoff can lie in the future for some month lengths."),
+				 errhint("Give the retention with positive parts only, for example '30 days' or '1 month'.")));
 
 	if (seconds > PGS_MAX_RETENTION_SECONDS)
 		ereport(ERROR,

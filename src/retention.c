@@ -500,6 +500,7 @@ prepare_step(void *arg)
 	Oid			coltype;
 
 	coltype = pgs_time_column_type(step->run->relid, step->run->time_column, false);
+	pgs_check_retention(&step->span);
 	compute_cutoff(step->run, coltype, &step->span);
 }
 
@@ -663,10 +664,15 @@ read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
 	if (opt->have_days)
 	{
 		opt->days = PG_GETARG_INT32(1);
-		if (opt->days < 0)
+		/*
+		 * days => 0 would mean "everything before today" for a date column
+		 * but "everything before now" for a timestamp one; a positive
+		 * number of days means the same for every type.
+		 */
+		if (opt->days <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("days must not be negative"),
+					 errmsg("days must be positive"),
 					 errhint("Give how many days of rows to keep, for example 180.")));
 		if (opt->days > PGS_MAX_DAYS)
 			ereport(ERROR,
