@@ -13,7 +13,7 @@ SET LOCAL TimeZone = 'Asia/Kolkata';
 
 \ir fixtures.psql
 
-SELECT plan(22 * 25 + 27);
+SELECT plan(22 * 25 + 28);
 
 --
 -- Plain tables, one per column type, default batch size.
@@ -236,13 +236,16 @@ SELECT is((SELECT count(*) FROM pgscale_policy WHERE table_name = 'pgscale_t.all
           1::bigint, 'days does not change the stored policy');
 
 --
--- days => 0: everything before today is expired (only negative days are an error).
+-- days => 0 is refused (it meant "before today" for a date column but
+-- "before now" for a timestamp one); days => 1 keeps yesterday and today.
 --
 SELECT pgscale_t.make_table('pgscale_t', 'days0', 'ts', 'date');
 SELECT pgscale_set_retention('pgscale_t.days0', '365 days', 'ts');
-SELECT is((SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, days => 0, relation => 'pgscale_t.days0')),
-          (SELECT count(*) FROM pgscale_t.days0 WHERE ts < current_date),
-          'days => 0 counts every row before today');
+SELECT throws_ok($$SELECT * FROM pgscale_cleanup(dry_run => true, days => 0, relation => 'pgscale_t.days0')$$,
+                 '22023', NULL, 'days => 0 is refused');
+SELECT is((SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, days => 1, relation => 'pgscale_t.days0')),
+          (SELECT count(*) FROM pgscale_t.days0 WHERE ts < current_date - 1),
+          'days => 1 counts every row before yesterday');
 
 --
 -- Disabled policy: skipped by a cleanup of every policy.
