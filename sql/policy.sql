@@ -10,7 +10,8 @@ RESET client_min_messages;
 SELECT c.relname, e.extconfig IS NOT NULL AS has_config
 FROM pg_extension e, unnest(e.extconfig) AS cfg(oid)
 JOIN pg_class c ON c.oid = cfg.oid
-WHERE e.extname = 'pgscale';
+WHERE e.extname = 'pgscale'
+ORDER BY c.relname;
 
 CREATE TABLE metrics_aiusagedaily (
     id bigserial PRIMARY KEY,

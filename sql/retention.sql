@@ -273,5 +273,49 @@ CALL pgscale_cleanup_proc(batch_size => 0);
 \set VERBOSITY terse
 SELECT count(*) = :rows_before AS unchanged FROM plain_date;
 
+-- The policy's column is bound by attribute number: a rename is followed
+-- (Django's RenameField), a column dropped or retyped is refused, and a new
+-- column of the old name is never taken for it.
+CREATE TABLE renamed (id int, created timestamptz NOT NULL, other timestamptz NOT NULL);
+INSERT INTO renamed SELECT g, now() - g * interval '1 day', now() - interval '100 days'
+FROM generate_series(0, 29) g;
+SELECT pgscale_set_retention('renamed', '10 days', 'created');
+ALTER TABLE renamed RENAME COLUMN created TO created_at;
+SELECT time_column FROM pgscale_policy WHERE table_name = 'renamed'::regclass;
+SELECT rows_deleted = (SELECT count(*) FROM renamed WHERE created_at < now() - interval '10 days')
+       AS follows_rename
+FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+-- the old name now names another column: the policy stays on created_at
+ALTER TABLE renamed RENAME COLUMN created_at TO made;
+ALTER TABLE renamed RENAME COLUMN other TO created_at;
+SELECT time_column FROM pgscale_policy WHERE table_name = 'renamed'::regclass;
+SELECT rows_deleted = (SELECT count(*) FROM renamed WHERE made < now() - interval '10 days')
+       AS same_column
+FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+-- dropped, and a new column of its name added: refused, nothing deleted
+ALTER TABLE renamed DROP COLUMN made;
+ALTER TABLE renamed ADD COLUMN made timestamptz NOT NULL DEFAULT '2000-01-01';
+\set VERBOSITY default
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'renamed');
+\set VERBOSITY terse
+SELECT count(*) AS all_rows_kept FROM renamed;
+-- its type changed: refused
+CREATE TABLE retyped (id int, ts timestamptz NOT NULL);
+INSERT INTO retyped SELECT g, now() - g * interval '1 day' FROM generate_series(0, 29) g;
+SELECT pgscale_set_retention('retyped', '10 days', 'ts');
+ALTER TABLE retyped ALTER COLUMN ts TYPE timestamp;
+\set VERBOSITY default
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'retyped');
+\set VERBOSITY terse
+SELECT count(*) AS all_rows_kept FROM retyped;
+-- both logged with their table, and a cycle over every policy goes on
+SELECT count(*) AS errors_logged FROM pgscale_log
+WHERE action = 'error' AND relid IN ('renamed'::regclass, 'retyped'::regclass);
+SELECT count(*) > 2 AS other_policies_ran FROM pgscale_cleanup(dry_run => true);
+-- setting the retention again binds the named column afresh
+SELECT pgscale_set_retention('renamed', '10 days', 'made');
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+
 RESET search_path;
 DROP SCHEMA ret CASCADE;

@@ -490,6 +490,7 @@ compute_cutoff(TableRun *run, Oid coltype, Interval *span)
 typedef struct PrepareStep
 {
 	TableRun   *run;
+	PgsPolicy  *pol;
 	Interval	span;
 } PrepareStep;
 
@@ -499,6 +500,7 @@ prepare_step(void *arg)
 	PrepareStep *step = (PrepareStep *) arg;
 	Oid			coltype;
 
+	step->run->time_column = pgs_policy_time_column(step->pol);
 	coltype = pgs_time_column_type(step->run->relid, step->run->time_column, false);
 	pgs_check_retention(&step->span);
 	compute_cutoff(step->run, coltype, &step->span);
@@ -519,6 +521,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
 	run->relid = pol->relid;
 	run->time_column = pol->time_column;
 	step.run = run;
+	step.pol = pol;
 	if (run->opt->have_days)
 	{
 		memset(&step.span, 0, sizeof(step.span));
