@@ -7,3 +7,114 @@
 -- every change of 0.2.0 lives here once; sql/upgrade.sql checks that an
 -- updated install has exactly the objects of a fresh one.
 --
+
+--
+-- Issue 12, item 4: a policy's time column is bound by attribute number.
+-- time_attnum and time_type record the column and its type when the policy
+-- is written; a rename is followed (the name is kept current, so pg_dump
+-- restores it), a dropped column is remembered as time_attnum = 0 (so a new
+-- column of the old name is never taken for it, not even after a restore),
+-- and a changed type makes the policy refuse to run.
+--
+ALTER TABLE @extschema@.pgscale_policy
+    ADD COLUMN time_attnum smallint,
+    ADD COLUMN time_type regtype;
+
+COMMENT ON COLUMN @extschema@.pgscale_policy.time_attnum IS
+    'attribute number of time_column when the policy was written; 0 once that column was dropped';
+COMMENT ON COLUMN @extschema@.pgscale_policy.time_type IS
+    'type of time_column when the policy was written; the policy refuses to run after a type change';
+
+UPDATE @extschema@.pgscale_policy p
+SET time_attnum = a.attnum, time_type = a.atttypid
+FROM pg_catalog.pg_attribute a
+WHERE a.attrelid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
+  AND a.attname OPERATOR(pg_catalog.=) p.time_column
+  AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+
+-- Binds time_column by name whenever a policy row is written with a new
+-- name or without time_attnum (pgscale_set_retention, a restore by
+-- pg_dump, a hand-written row).
+CREATE FUNCTION @extschema@.pgscale_policy_bind_column()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.time_column IS NULL THEN
+        NEW.time_attnum := NULL;
+        NEW.time_type := NULL;
+        RETURN NEW;
+    END IF;
+    -- an update binds again when it names another column, or clears
+    -- time_attnum (pgscale_set_retention does, to bind afresh)
+    IF TG_OP = 'UPDATE' AND NEW.time_column IS NOT DISTINCT FROM OLD.time_column
+       AND NEW.time_attnum IS NOT NULL THEN
+        RETURN NEW;
+    END IF;
+    -- a restored policy whose column had been dropped stays refused
+    IF TG_OP = 'INSERT' AND NEW.time_attnum = 0 THEN
+        RETURN NEW;
+    END IF;
+    SELECT a.attnum, a.atttypid INTO NEW.time_attnum, NEW.time_type
+    FROM pg_catalog.pg_attribute a
+    WHERE a.attrelid = NEW.table_name::pg_catalog.oid
+      AND a.attname = NEW.time_column
+      AND a.attnum > 0 AND NOT a.attisdropped;
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER pgscale_policy_bind_column
+    BEFORE INSERT OR UPDATE ON @extschema@.pgscale_policy
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.pgscale_policy_bind_column();
+
+-- After ALTER TABLE: keep time_column the current name of the bound column
+-- (Django's RenameField).  Runs as the extension owner, who owns
+-- pgscale_policy; it only touches the policies of the tables just altered.
+CREATE FUNCTION @extschema@.pgscale_follow_columns()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE @extschema@.pgscale_policy p
+    SET time_column = a.attname, updated_at = pg_catalog.now()
+    FROM pg_catalog.pg_attribute a
+    WHERE p.table_name::pg_catalog.oid IN
+            (SELECT c.objid FROM pg_catalog.pg_event_trigger_ddl_commands() c
+             WHERE c.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)
+      AND p.time_attnum > 0
+      AND a.attrelid = p.table_name::pg_catalog.oid
+      AND a.attnum = p.time_attnum
+      AND NOT a.attisdropped
+      AND a.attname <> p.time_column;
+END
+$$;
+
+CREATE EVENT TRIGGER pgscale_follow_columns ON ddl_command_end
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.pgscale_follow_columns();
+
+-- After a column is dropped: remember that the policy's column is gone.
+CREATE FUNCTION @extschema@.pgscale_forget_columns()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    UPDATE @extschema@.pgscale_policy p
+    SET time_attnum = 0, updated_at = pg_catalog.now()
+    FROM pg_catalog.pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND d.objsubid > 0
+      AND d.objid = p.table_name::pg_catalog.oid
+      AND d.objsubid = p.time_attnum;
+END
+$$;
+
+CREATE EVENT TRIGGER pgscale_forget_columns ON sql_drop
+    WHEN TAG IN ('ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.pgscale_forget_columns();

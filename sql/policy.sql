@@ -10,7 +10,8 @@ RESET client_min_messages;
 SELECT c.relname, e.extconfig IS NOT NULL AS has_config
 FROM pg_extension e, unnest(e.extconfig) AS cfg(oid)
 JOIN pg_class c ON c.oid = cfg.oid
-WHERE e.extname = 'pgscale';
+WHERE e.extname = 'pgscale'
+ORDER BY c.relname;
 
 CREATE TABLE metrics_aiusagedaily (
     id bigserial PRIMARY KEY,
@@ -70,6 +71,11 @@ SELECT pgscale_set_retention('by_int', '1 day');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '0 days', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '-1 day', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '1 day -48 hours', 'date');
+-- a mixed-sign retention whose cutoff lies in the future for some month
+-- lengths (after a 31-day month '-1 month 30 days 1 hour' is 23 hours ahead)
+SELECT pgscale_set_retention('metrics_aiusagedaily', '-1 month 30 days 1 hour', 'date');
+SELECT pgscale_set_retention('metrics_aiusagedaily', '1 month -1 day', 'date');
+SELECT pgscale_set_retention('metrics_aiusagedaily', '2 days -1 hour', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '100000 years', 'date');
 -- NULL for a required argument
 SELECT pgscale_set_retention(NULL, '1 day', 'date');

@@ -192,10 +192,27 @@ ORDER BY d.table_name::text;
 SELECT count(*) FILTER (WHERE d < current_date - 180) AS older_than_180
 FROM plain_date;
 SELECT count(*) AS core_rows_kept FROM core_data;
--- days => 0 keeps only today's rows
-SELECT rows_deleted > 0 AS deleted FROM pgscale_cleanup(days => 0, relation => 'small_batches');
-SELECT count(*) FILTER (WHERE d < current_date) AS before_today, count(*) > 0 AS today_kept
+-- days => 0 meant "before today" for a date column but "before now" for a
+-- timestamp one: it is refused; days => 1 keeps today's and yesterday's rows
+SELECT count(*) FROM pgscale_cleanup(days => 0, relation => 'small_batches');
+SELECT rows_deleted > 0 AS deleted FROM pgscale_cleanup(days => 1, relation => 'small_batches');
+SELECT count(*) FILTER (WHERE d < current_date - 1) AS before_yesterday, count(*) > 0 AS rest_kept
 FROM small_batches;
+-- a stored mixed-sign retention (written before it was refused) is not run:
+-- its cutoff would lie in the future after a 31-day month
+CREATE TABLE mixed_sign (id int, ts timestamptz NOT NULL);
+INSERT INTO mixed_sign SELECT g, now() + g * interval '1 hour' FROM generate_series(-48, 48) g;
+SELECT pgscale_set_retention('mixed_sign', '10 days', 'ts');
+UPDATE pgscale_policy SET retention = '-1 month 30 days 1 hour'
+WHERE table_name = 'mixed_sign'::regclass;
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'mixed_sign');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'mixed_sign');
+SELECT count(*) AS rows_kept FROM mixed_sign;
+SELECT count(*) AS errors_logged FROM pgscale_log
+WHERE action = 'error' AND relid = 'mixed_sign'::regclass;
+DELETE FROM pgscale_log WHERE relid = 'mixed_sign'::regclass;
+SELECT pgscale_remove_policy('mixed_sign');
+DROP TABLE mixed_sign;
 
 -- the procedure commits per batch and gives the same result
 CREATE TABLE by_proc (id bigserial PRIMARY KEY, d date NOT NULL, v int);
@@ -255,6 +272,50 @@ SELECT * FROM pgscale_cleanup(relation => 'no_such_table');
 CALL pgscale_cleanup_proc(batch_size => 0);
 \set VERBOSITY terse
 SELECT count(*) = :rows_before AS unchanged FROM plain_date;
+
+-- The policy's column is bound by attribute number: a rename is followed
+-- (Django's RenameField), a column dropped or retyped is refused, and a new
+-- column of the old name is never taken for it.
+CREATE TABLE renamed (id int, created timestamptz NOT NULL, other timestamptz NOT NULL);
+INSERT INTO renamed SELECT g, now() - g * interval '1 day', now() - interval '100 days'
+FROM generate_series(0, 29) g;
+SELECT pgscale_set_retention('renamed', '10 days', 'created');
+ALTER TABLE renamed RENAME COLUMN created TO created_at;
+SELECT time_column FROM pgscale_policy WHERE table_name = 'renamed'::regclass;
+SELECT rows_deleted = (SELECT count(*) FROM renamed WHERE created_at < now() - interval '10 days')
+       AS follows_rename
+FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+-- the old name now names another column: the policy stays on created_at
+ALTER TABLE renamed RENAME COLUMN created_at TO made;
+ALTER TABLE renamed RENAME COLUMN other TO created_at;
+SELECT time_column FROM pgscale_policy WHERE table_name = 'renamed'::regclass;
+SELECT rows_deleted = (SELECT count(*) FROM renamed WHERE made < now() - interval '10 days')
+       AS same_column
+FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+-- dropped, and a new column of its name added: refused, nothing deleted
+ALTER TABLE renamed DROP COLUMN made;
+ALTER TABLE renamed ADD COLUMN made timestamptz NOT NULL DEFAULT '2000-01-01';
+\set VERBOSITY default
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'renamed');
+\set VERBOSITY terse
+SELECT count(*) AS all_rows_kept FROM renamed;
+-- its type changed: refused
+CREATE TABLE retyped (id int, ts timestamptz NOT NULL);
+INSERT INTO retyped SELECT g, now() - g * interval '1 day' FROM generate_series(0, 29) g;
+SELECT pgscale_set_retention('retyped', '10 days', 'ts');
+ALTER TABLE retyped ALTER COLUMN ts TYPE timestamp;
+\set VERBOSITY default
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'retyped');
+\set VERBOSITY terse
+SELECT count(*) AS all_rows_kept FROM retyped;
+-- both logged with their table, and a cycle over every policy goes on
+SELECT count(*) AS errors_logged FROM pgscale_log
+WHERE action = 'error' AND relid IN ('renamed'::regclass, 'retyped'::regclass);
+SELECT count(*) > 2 AS other_policies_ran FROM pgscale_cleanup(dry_run => true);
+-- setting the retention again binds the named column afresh
+SELECT pgscale_set_retention('renamed', '10 days', 'made');
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
 
 RESET search_path;
 DROP SCHEMA ret CASCADE;

@@ -88,6 +88,8 @@ typedef struct PgsPolicy
 {
 	Oid			relid;
 	char	   *time_column;	/* NULL when none is recorded */
+	int			time_attnum;	/* -1 unbound, 0 dropped, else attnum */
+	Oid			time_type;		/* type when the policy was written */
 	bool		has_retention;
 	Interval	retention;
 	bool		is_protected;
@@ -99,6 +101,8 @@ typedef struct PgsPolicy
 extern void pgs_validate_table(Oid relid, const char *action);
 extern List *pgs_load_policies(Oid relid);
 extern PgsPolicy *pgs_find_policy(Oid relid);
+extern void pgs_check_retention(Interval *retention);
+extern const char *pgs_policy_time_column(PgsPolicy *pol);
 extern Oid	pgs_time_column_type(Oid relid, const char *colname, bool missing_ok);
 extern char *pgs_range_partition_column(Oid relid);
 

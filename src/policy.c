@@ -16,6 +16,7 @@
 #include "access/htup_details.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
@@ -212,10 +213,11 @@ pgs_resolve_time_column(Oid relid, FunctionCallInfo fcinfo, int argno)
 
 /*
  * pgs_check_retention
- *		A retention must be positive (now() - retention lies in the past)
- *		and sane.
+ *		A retention must be positive (now() - retention lies in the past
+ *		for every month and day length) and sane.  Also applied to stored
+ *		policies before each run, for those written before this check.
  */
-static void
+void
 pgs_check_retention(Interval *retention)
 {
 	Interval	zero;
@@ -235,12 +237,89 @@ pgs_check_retention(Interval *retention)
 				 errmsg("retention must be a positive interval"),
 				 errhint("Give how long rows are kept, for example '365 days'.")));
 
+	/*
+	 * now() - retention is computed field by field: months by the calendar
+	 * (28 to 31 days), days by the local calendar (23 to 25 hours across a
+	 * DST change), then the time part.  A negative part can outweigh the
+	 * positive ones for some month or day lengths ('-1 month 30 days 1
+	 * hour' is a cutoff in the future whenever the month before has 31
+	 * days), so every part must be zero or positive.
+	 */
+	if (retention->month < 0 || retention->day < 0 || retention->time < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("retention must not have a negative part"),
+				 errdetail("With a negative months, days or time part the cutoff can lie in the future for some month lengths."),
+				 errhint("Give the retention with positive parts only, for example '30 days' or '1 month'.")));
+
 	if (seconds > PGS_MAX_RETENTION_SECONDS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("retention is too long"),
 				 errdetail("The largest retention accepted is 5000 years."),
 				 errhint("To keep a table's rows forever, protect it with pgscale_protect().")));
+}
+
+/*
+ * pgs_policy_time_column
+ *		The current name of a policy's time column, found by the attribute
+ *		number recorded when the policy was written, so that a renamed
+ *		column is followed.  A column that was dropped, never bound, or
+ *		whose type changed is an error: pgscale never guesses which rows a
+ *		retention is about (a new column of the old name is not the one
+ *		the policy was written for).
+ */
+const char *
+pgs_policy_time_column(PgsPolicy *pol)
+{
+	HeapTuple	tuple;
+	Form_pg_attribute att;
+	char	   *name;
+	Oid			typid;
+
+	if (pol->time_attnum == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("time column \"%s\" of table %s was dropped",
+						pol->time_column, pgs_display_name(pol->relid)),
+				 errdetail("The retention is not applied: no other column is taken for the one it was written for."),
+				 errhint("Set the retention again with pgscale_set_retention(), naming the column that tells a row's age.")));
+	if (pol->time_attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("time column \"%s\" of table %s does not exist",
+						pol->time_column, pgs_display_name(pol->relid)),
+				 errhint("Set the retention again with pgscale_set_retention(), naming the column that tells a row's age.")));
+
+	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(pol->relid),
+							Int16GetDatum((int16) pol->time_attnum));
+	if (!HeapTupleIsValid(tuple) || ((Form_pg_attribute) GETSTRUCT(tuple))->attisdropped)
+	{
+		if (HeapTupleIsValid(tuple))
+			ReleaseSysCache(tuple);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("time column \"%s\" of table %s was dropped",
+						pol->time_column, pgs_display_name(pol->relid)),
+				 errdetail("The retention is not applied: no other column is taken for the one it was written for."),
+				 errhint("Set the retention again with pgscale_set_retention(), naming the column that tells a row's age.")));
+	}
+	att = (Form_pg_attribute) GETSTRUCT(tuple);
+	name = pstrdup(NameStr(att->attname));
+	typid = att->atttypid;
+	ReleaseSysCache(tuple);
+
+	if (OidIsValid(pol->time_type) && typid != pol->time_type)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("time column \"%s\" of table %s changed its type from %s to %s",
+						name, pgs_display_name(pol->relid),
+						format_type_be(pol->time_type), format_type_be(typid)),
+				 errdetail("The retention is not applied: its cutoff was meant for the old type."),
+				 errhint("Set the retention again with pgscale_set_retention() to confirm it for the new type.")));
+
+	pol->time_column = name;
+	return name;
 }
 
 /*
@@ -273,7 +352,8 @@ pgs_load_policies(Oid relid)
 	uint64		i;
 
 	sql = psprintf("SELECT table_name::pg_catalog.oid, time_column::pg_catalog.text,"
-				   " retention, protected, premake_months, time_zone, enabled"
+				   " retention, protected, premake_months, time_zone, enabled,"
+				   " time_attnum::pg_catalog.int4, time_type::pg_catalog.oid"
 				   " FROM %s%s ORDER BY table_name::pg_catalog.oid",
 				   pgs_ext_table("pgscale_policy"),
 				   OidIsValid(relid) ?
@@ -316,6 +396,10 @@ pgs_load_policies(Oid relid)
 		pol->premake_months = isnull ? -1 : DatumGetInt32(d);
 		pol->time_zone = tz ? pstrdup(tz) : NULL;
 		pol->enabled = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		pol->time_attnum = isnull ? -1 : DatumGetInt32(d);
+		d = SPI_getbinval(tup, desc, 9, &isnull);
+		pol->time_type = isnull ? InvalidOid : DatumGetObjectId(d);
 		result = lappend(result, pol);
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -364,6 +448,7 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 							   " VALUES ($1, $2::pg_catalog.name, $3)"
 							   " ON CONFLICT (table_name) DO UPDATE"
 							   " SET time_column = EXCLUDED.time_column,"
+							   " time_attnum = NULL,"
 							   " retention = EXCLUDED.retention,"
 							   " updated_at = pg_catalog.now()",
 							   pgs_ext_table("pgscale_policy")),

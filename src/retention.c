@@ -490,6 +490,7 @@ compute_cutoff(TableRun *run, Oid coltype, Interval *span)
 typedef struct PrepareStep
 {
 	TableRun   *run;
+	PgsPolicy  *pol;
 	Interval	span;
 } PrepareStep;
 
@@ -499,7 +500,9 @@ prepare_step(void *arg)
 	PrepareStep *step = (PrepareStep *) arg;
 	Oid			coltype;
 
+	step->run->time_column = pgs_policy_time_column(step->pol);
 	coltype = pgs_time_column_type(step->run->relid, step->run->time_column, false);
+	pgs_check_retention(&step->span);
 	compute_cutoff(step->run, coltype, &step->span);
 }
 
@@ -518,6 +521,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
 	run->relid = pol->relid;
 	run->time_column = pol->time_column;
 	step.run = run;
+	step.pol = pol;
 	if (run->opt->have_days)
 	{
 		memset(&step.span, 0, sizeof(step.span));
@@ -663,10 +667,15 @@ read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
 	if (opt->have_days)
 	{
 		opt->days = PG_GETARG_INT32(1);
-		if (opt->days < 0)
+		/*
+		 * days => 0 would mean "everything before today" for a date column
+		 * but "everything before now" for a timestamp one; a positive
+		 * number of days means the same for every type.
+		 */
+		if (opt->days <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("days must not be negative"),
+					 errmsg("days must be positive"),
 					 errhint("Give how many days of rows to keep, for example 180.")));
 		if (opt->days > PGS_MAX_DAYS)
 			ereport(ERROR,
