@@ -43,23 +43,30 @@ SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE n
        AS installed_default
 FROM pg_extension WHERE extname = 'pgscale';
 
--- An update keeps what a 0.1.0 database holds: its policies and its log,
--- and the policies go on working (same dry run as real run).
+-- An update keeps what a 0.1.0 database holds: its policies (written here
+-- as 0.1.0 stored them, by column name) and its log, and the policies go on
+-- working (same dry run as real run).  Before the update the new library
+-- refuses, with a hint, rather than misread the old tables.
 DROP EXTENSION pgscale;
 CREATE EXTENSION pgscale VERSION '0.1.0';
 CREATE TABLE upgrade_ev (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);
 INSERT INTO upgrade_ev (ts)
 SELECT now() - i * interval '1 day' FROM generate_series(1, 60) AS i;
 CREATE TABLE upgrade_kept (id int, ts timestamptz);
-SELECT pgscale_set_retention('upgrade_ev', interval '30 days', 'ts');
-SELECT pgscale_protect('upgrade_kept');
-SELECT count(*) AS policies_run FROM pgscale_cleanup(dry_run => true);
+INSERT INTO pgscale_policy (table_name, time_column, retention)
+VALUES ('upgrade_ev', 'ts', interval '30 days');
+INSERT INTO pgscale_policy (table_name, protected) VALUES ('upgrade_kept', true);
+INSERT INTO pgscale_log (table_name, relid, action, rows, source)
+VALUES ('upgrade_ev', 'upgrade_ev'::regclass, 'delete', 0, 'manual');
 SELECT count(*) AS log_rows_before FROM pgscale_log \gset
+\set VERBOSITY default
+SELECT count(*) FROM pgscale_cleanup(dry_run => true);
+\set VERBOSITY terse
 ALTER EXTENSION pgscale UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'pgscale')
        AS updated
 FROM pg_extension WHERE extname = 'pgscale';
-SELECT table_name, protected FROM pgscale_policy ORDER BY table_name::text;
+SELECT table_name, protected, time_attnum FROM pgscale_policy ORDER BY table_name::text;
 SELECT count(*) >= :log_rows_before AS log_kept FROM pgscale_log;
 SELECT sum(rows_deleted) AS dry_run FROM pgscale_cleanup(dry_run => true);
 SELECT sum(rows_deleted) AS deleted FROM pgscale_cleanup();

@@ -20,6 +20,7 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_partitioned_table.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -350,6 +351,20 @@ pgs_load_policies(Oid relid)
 	Datum		values[1];
 	int			ret;
 	uint64		i;
+
+	/*
+	 * One library serves every database: one whose extension has not been
+	 * updated yet (ALTER EXTENSION pgscale UPDATE) still has the 0.1.0
+	 * policy table, which stores the time column by name only.
+	 */
+	if (get_attnum(get_relname_relid("pgscale_policy", pgs_extension_schema()),
+				   "time_attnum") == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgscale in database \"%s\" is older than its library",
+						get_database_name(MyDatabaseId)),
+				 errdetail("The installed library needs the extension at version 0.2.0 or later."),
+				 errhint("Run ALTER EXTENSION pgscale UPDATE in this database.")));
 
 	sql = psprintf("SELECT table_name::pg_catalog.oid, time_column::pg_catalog.text,"
 				   " retention, protected, premake_months, time_zone, enabled,"
