@@ -97,6 +97,40 @@ SELECT bool_and(((regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+
         AT TIME ZONE 'Europe/Berlin')::time = '00:00') AS berlin_midnight
 FROM pg_class WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ev_berlin'::regclass);
 
+-- bounds do not depend on the session's DateStyle, TimeZone, IntervalStyle
+-- or extra_float_digits (SQL-style output printed Shanghai's zone as CST,
+-- read back as US Central: partitions started at 06:00 UTC)
+CREATE TABLE ev_shanghai (at timestamptz NOT NULL, d date) PARTITION BY RANGE (at);
+CREATE TABLE ev_dmy (d date NOT NULL) PARTITION BY RANGE (d);
+SELECT pgscale_set_partitioning('ev_shanghai', 2, 'Asia/Shanghai');
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'Asia/Shanghai';
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = -15;
+SELECT count(*) FROM pgscale_create_month_partitions('ev_shanghai', 2);
+SELECT count(*) FROM pgscale_create_month_partitions('ev_dmy', 2,
+    (date_trunc('month', current_date) - interval '13 months')::date);
+RESET DateStyle;
+RESET IntervalStyle;
+RESET extra_float_digits;
+SET TimeZone = 'UTC';
+SELECT bool_and(((regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz
+        AT TIME ZONE 'Asia/Shanghai') = date_trunc('month', (regexp_match(pg_get_expr(relpartbound, oid),
+            'FROM \(''([^'']+)''\)'))[1]::timestamptz AT TIME ZONE 'Asia/Shanghai'))
+       AS shanghai_month_starts
+FROM pg_class WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ev_shanghai'::regclass);
+-- the instant next month begins in Shanghai is the first of a partition
+INSERT INTO ev_shanghai (at) SELECT ((date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai')
+    + interval '1 month') AT TIME ZONE 'Asia/Shanghai') + g * interval '1 microsecond'
+FROM generate_series(-1, 0) g;
+SELECT count(DISTINCT tableoid) AS two_partitions FROM ev_shanghai;
+-- date bounds under DMY: the first of each month, 16 of them
+SELECT count(*) AS months,
+       bool_and(extract(day FROM (regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1]::date) = 1)
+           AS first_days
+FROM pg_class WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ev_dmy'::regclass);
+RESET TimeZone;
+
 -- from_month: back-fill a range of months
 SELECT count(*) AS backfilled
 FROM pgscale_create_month_partitions('ev_ts', 0, (date_trunc('month', current_date) - interval '5 months')::date);

@@ -653,12 +653,50 @@ pgs_column_list(Oid relid)
 	return buf.data;
 }
 
+/*
+ * pgs_bound_literal
+ *		A partition bound as an SQL literal that reads back as the same value
+ *		whatever the session's DateStyle, TimeZone and IntervalStyle: ISO
+ *		8601, a timestamptz in UTC with its numeric offset.  (The type's
+ *		output function follows DateStyle and prints
+ *		zone abbreviations such as CST that read back as another zone.)
+ */
 char *
 pgs_bound_literal(Datum value, Oid keytype)
 {
+	char		buf[MAXDATELEN + 1];
+	struct pg_tm tm;
+	fsec_t		fsec;
 	Oid			typoutput;
 	bool		isvarlena;
 
+	switch (keytype)
+	{
+		case DATEOID:
+			if (DATE_NOT_FINITE(DatumGetDateADT(value)))
+				break;
+			j2date(DatumGetDateADT(value) + POSTGRES_EPOCH_JDATE,
+				   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+			EncodeDateOnly(&tm, USE_ISO_DATES, buf);
+			return quote_literal_cstr(buf);
+		case TIMESTAMPOID:
+			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
+				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
+				break;
+			EncodeDateTime(&tm, fsec, false, 0, NULL, USE_ISO_DATES, buf);
+			return quote_literal_cstr(buf);
+		case TIMESTAMPTZOID:
+			/* no time zone given: the fields are those of UTC */
+			if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)) ||
+				timestamp2tm(DatumGetTimestampTz(value), NULL, &tm, &fsec, NULL, NULL) != 0)
+				break;
+			tm.tm_isdst = 0;	/* else EncodeDateTime leaves out the offset */
+			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, buf);
+			return quote_literal_cstr(buf);
+		default:
+			break;
+	}
+	/* infinite values and other key types print the same in every style */
 	getTypeOutputInfo(keytype, &typoutput, &isvarlena);
 	return quote_literal_cstr(OidOutputFunctionCall(typoutput, value));
 }
