@@ -97,6 +97,83 @@ SELECT bool_and(((regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+
         AT TIME ZONE 'Europe/Berlin')::time = '00:00') AS berlin_midnight
 FROM pg_class WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ev_berlin'::regclass);
 
+-- bounds do not depend on the session's DateStyle, TimeZone, IntervalStyle
+-- or extra_float_digits (SQL-style output printed Shanghai's zone as CST,
+-- read back as US Central: partitions started at 06:00 UTC)
+CREATE TABLE ev_shanghai (at timestamptz NOT NULL, d date) PARTITION BY RANGE (at);
+CREATE TABLE ev_dmy (d date NOT NULL) PARTITION BY RANGE (d);
+SELECT pgscale_set_partitioning('ev_shanghai', 2, 'Asia/Shanghai');
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'Asia/Shanghai';
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = -15;
+SELECT count(*) FROM pgscale_create_month_partitions('ev_shanghai', 2);
+SELECT count(*) FROM pgscale_create_month_partitions('ev_dmy', 2,
+    (date_trunc('month', current_date) - interval '13 months')::date);
+RESET DateStyle;
+RESET IntervalStyle;
+RESET extra_float_digits;
+SET TimeZone = 'UTC';
+SELECT bool_and(((regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz
+        AT TIME ZONE 'Asia/Shanghai') = date_trunc('month', (regexp_match(pg_get_expr(relpartbound, oid),
+            'FROM \(''([^'']+)''\)'))[1]::timestamptz AT TIME ZONE 'Asia/Shanghai'))
+       AS shanghai_month_starts
+FROM pg_class WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ev_shanghai'::regclass);
+-- the instant next month begins in Shanghai is the first of a partition
+INSERT INTO ev_shanghai (at) SELECT ((date_trunc('month', now() AT TIME ZONE 'Asia/Shanghai')
+    + interval '1 month') AT TIME ZONE 'Asia/Shanghai') + g * interval '1 microsecond'
+FROM generate_series(-1, 0) g;
+SELECT count(DISTINCT tableoid) AS two_partitions FROM ev_shanghai;
+-- date bounds under DMY: the first of each month, 16 of them
+SELECT count(*) AS months,
+       bool_and(extract(day FROM (regexp_match(pg_get_expr(relpartbound, oid), 'FROM \(''([^'']+)''\)'))[1]::date) = 1)
+           AS first_days
+FROM pg_class WHERE oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'ev_dmy'::regclass);
+RESET TimeZone;
+
+-- partitions made by hand at another zone's midnight (New York, Berlin), or
+-- by week, cover months only in part: premake creates a partition for
+-- exactly each uncovered range (<table>_YYYY_MM_gapN), and health reports
+-- the gaps before; every hour of the premade months then has a partition
+CREATE TABLE ev_ny (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE ev_be (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE ev_wk (at timestamptz NOT NULL) PARTITION BY RANGE (at);
+DO $$
+DECLARE
+    z record;
+    m timestamp;
+    w timestamptz := date_trunc('week', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+BEGIN
+    FOR z IN SELECT * FROM (VALUES ('ev_ny', 'America/New_York'), ('ev_be', 'Europe/Berlin')) v(t, tz) LOOP
+        m := date_trunc('month', now() AT TIME ZONE z.tz);
+        FOR i IN 0..2 LOOP
+            EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                           z.t || '_hand' || i, z.t,
+                           (m + i * interval '1 month') AT TIME ZONE z.tz,
+                           (m + (i + 1) * interval '1 month') AT TIME ZONE z.tz);
+        END LOOP;
+    END LOOP;
+    FOR i IN 0..5 LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF ev_wk FOR VALUES FROM (%L) TO (%L)',
+                       'ev_wk_week' || i, w + i * interval '1 week', w + (i + 1) * interval '1 week');
+    END LOOP;
+END $$;
+SELECT pgscale_set_partitioning(t, 2) FROM unnest('{ev_ny,ev_be,ev_wk}'::regclass[]) t;
+SELECT status FROM pgscale_health() WHERE check_name = 'partition gaps';
+SELECT count(*) > 0 AS created, bool_and(p::text ~ '_[0-9]{4}_[0-9]{2}(_gap[0-9]+)?$') AS named
+FROM unnest('{ev_ny,ev_be,ev_wk}'::regclass[]) t, pgscale_create_month_partitions(t, 2) p;
+SELECT count(*) > 0 AS gap_pieces FROM pg_class WHERE relname ~ '^ev_(ny|be|wk)_[0-9]{4}_[0-9]{2}_gap[0-9]+$';
+-- no default partition: an hour no partition covers would make this fail
+INSERT INTO ev_ny SELECT g FROM generate_series(date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
+    (date_trunc('month', now() AT TIME ZONE 'UTC') + interval '3 months' - interval '1 hour') AT TIME ZONE 'UTC',
+    interval '1 hour') g;
+INSERT INTO ev_be SELECT at FROM ev_ny;
+INSERT INTO ev_wk SELECT at FROM ev_ny;
+SELECT count(*) = (SELECT count(*) FROM ev_ny) AS all_hours_placed FROM ev_wk;
+SELECT status FROM pgscale_health() WHERE check_name = 'partition gaps';
+SELECT count(*) AS created_again
+FROM unnest('{ev_ny,ev_be,ev_wk}'::regclass[]) t, pgscale_create_month_partitions(t, 2) p;
+
 -- from_month: back-fill a range of months
 SELECT count(*) AS backfilled
 FROM pgscale_create_month_partitions('ev_ts', 0, (date_trunc('month', current_date) - interval '5 months')::date);

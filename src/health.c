@@ -892,6 +892,54 @@ check_worker(List **checks)
 }
 
 /*
+ * check_partition_gaps
+ *		Pieces of the months from this one through each premake policy's
+ *		months_ahead that no partition covers (partitions made at another
+ *		zone's midnight, weekly ones): without a default partition, inserts
+ *		there fail.
+ */
+static void
+check_partition_gaps(List **checks)
+{
+	List	   *policies = pgs_load_policies(InvalidOid);
+	ListCell   *lc;
+	int			gaps = 0;
+	Oid			first = InvalidOid;
+
+	foreach(lc, policies)
+	{
+		PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
+		char	   *keycol;
+		Oid			keytype;
+		const char *tz;
+		int			now;
+		int			n;
+
+		if (pol->premake_months < 0 ||
+			(keycol = pgs_range_partition_column(pol->relid)) == NULL)
+			continue;
+		keytype = pgs_time_column_type(pol->relid, keycol, true);
+		if (!OidIsValid(keytype))
+			continue;
+		tz = pol->time_zone ? pol->time_zone : "UTC";
+		now = pgs_current_month(keytype, tz);
+		n = pgs_uncovered_ranges(pol->relid, now, now + pol->premake_months,
+								 keytype, tz);
+		if (n > 0 && !OidIsValid(first))
+			first = pol->relid;
+		gaps += n;
+	}
+
+	add_check(checks, "partition gaps", gaps > 0 ? "warn" : "ok",
+			  gaps > 0 ? psprintf("%d uncovered ranges (first in %s)", gaps,
+								  pgs_display_name(first)) :
+			  pstrdup("none"),
+			  pstrdup("warn when a premade month is not covered by partitions from end to end"),
+			  pstrdup("Run pgscale_create_month_partitions() on the table: it creates a partition for "
+					  "each uncovered range (<table>_YYYY_MM_gapN)."));
+}
+
+/*
  * check_locked
  *		Relations the checks above found locked and skipped.
  */
@@ -943,6 +991,7 @@ pgscale_health(PG_FUNCTION_ARGS)
 	check_growth(&checks);
 	check_retention(&checks);
 	check_worker(&checks);
+	check_partition_gaps(&checks);
 	check_locked(&checks);
 
 	foreach(lc, checks)

@@ -339,6 +339,25 @@ pgs_month_partition_name(const char *parent, int month)
 					suffix);
 }
 
+/*
+ * pgs_piece_name
+ *		<month partition name>_gapN, clipped like the month's name.
+ */
+static char *
+pgs_piece_name(const char *month_name, int piece)
+{
+	char		suffix[16];
+	int			len = strlen(month_name);
+	int			clip;
+
+	snprintf(suffix, sizeof(suffix), "_gap%d", piece);
+	if (len + strlen(suffix) < NAMEDATALEN)
+		return psprintf("%s%s", month_name, suffix);
+	/* keep the _YYYY_MM end, clip before it */
+	clip = pg_mbcliplen(month_name, len - 8, NAMEDATALEN - 1 - strlen(suffix) - 8);
+	return psprintf("%.*s%s%s", clip, month_name, month_name + len - 8, suffix);
+}
+
 /* ---------- creating one month ---------- */
 
 typedef struct MonthStep
@@ -348,6 +367,10 @@ typedef struct MonthStep
 	const char *keycol;
 	const char *tz;
 	int			month;
+	bool		piece;			/* only [piece_lo, piece_hi) of the month */
+	Datum		piece_lo;
+	Datum		piece_hi;
+	const char *piece_name;
 	Oid			created;		/* out: the new partition, or InvalidOid */
 	int64		moved;			/* out: rows taken from the default */
 } MonthStep;
@@ -418,6 +441,87 @@ range_covered(RangeList *ranges, int64 lo, int64 hi)
 		if (ranges->lo[i] < hi && lo < ranges->hi[i])
 			return true;
 	return false;
+}
+
+/*
+ * range_gaps
+ *		The parts of [lo, hi) that no range covers, in order, as pairs
+ *		(gap_lo[i], gap_hi[i]); returns how many.  Existing partitions made
+ *		at another time zone's midnight, or by week, cover a month only in
+ *		part: the rest must still get a partition.
+ */
+static int
+range_gaps(RangeList *ranges, int64 lo, int64 hi, int64 **gap_lo, int64 **gap_hi)
+{
+	int64		cur = lo;
+	int			n = 0;
+
+	*gap_lo = palloc(sizeof(int64) * (ranges->n + 1));
+	*gap_hi = palloc(sizeof(int64) * (ranges->n + 1));
+	while (cur < hi)
+	{
+		int64		next_lo = hi;
+		bool		inside = false;
+		int			i;
+
+		for (i = 0; i < ranges->n; i++)
+		{
+			if (ranges->lo[i] <= cur && cur < ranges->hi[i])
+			{
+				cur = ranges->hi[i];
+				inside = true;
+				break;
+			}
+			if (ranges->lo[i] > cur && ranges->lo[i] < next_lo)
+				next_lo = ranges->lo[i];
+		}
+		if (inside)
+			continue;
+		(*gap_lo)[n] = cur;
+		(*gap_hi)[n] = next_lo;
+		n++;
+		cur = next_lo;
+	}
+	return n;
+}
+
+/*
+ * pgs_uncovered_ranges
+ *		How many pieces of the months first..last no partition of parent
+ *		covers (for the health check).
+ */
+int
+pgs_uncovered_ranges(Oid parent, int first_month, int last_month, Oid keytype,
+					 const char *tz)
+{
+	RangeList	ranges;
+	int			month;
+	int			gaps = 0;
+
+	read_ranges(parent, &ranges);
+	for (month = first_month; month <= last_month; month++)
+	{
+		int64	   *glo;
+		int64	   *ghi;
+
+		gaps += range_gaps(&ranges,
+						   pgs_datum_as_timestamp(pgs_month_bound(month, keytype, tz), keytype),
+						   pgs_datum_as_timestamp(pgs_month_bound(month + 1, keytype, tz), keytype),
+						   &glo, &ghi);
+	}
+	return gaps;
+}
+
+/*
+ * timestamp_as_datum
+ *		The inverse of pgs_datum_as_timestamp for a bound of keytype.
+ */
+static Datum
+timestamp_as_datum(int64 value, Oid keytype)
+{
+	if (getBaseType(keytype) == DATEOID)
+		return DirectFunctionCall1(timestamp_date, TimestampGetDatum(value));
+	return Int64GetDatum(value);
 }
 
 /*
@@ -653,12 +757,50 @@ pgs_column_list(Oid relid)
 	return buf.data;
 }
 
+/*
+ * pgs_bound_literal
+ *		A partition bound as an SQL literal that reads back as the same value
+ *		whatever the session's DateStyle, TimeZone and IntervalStyle: ISO
+ *		8601, a timestamptz in UTC with its numeric offset.  (The type's
+ *		output function follows DateStyle and prints
+ *		zone abbreviations such as CST that read back as another zone.)
+ */
 char *
 pgs_bound_literal(Datum value, Oid keytype)
 {
+	char		buf[MAXDATELEN + 1];
+	struct pg_tm tm;
+	fsec_t		fsec;
 	Oid			typoutput;
 	bool		isvarlena;
 
+	switch (keytype)
+	{
+		case DATEOID:
+			if (DATE_NOT_FINITE(DatumGetDateADT(value)))
+				break;
+			j2date(DatumGetDateADT(value) + POSTGRES_EPOCH_JDATE,
+				   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+			EncodeDateOnly(&tm, USE_ISO_DATES, buf);
+			return quote_literal_cstr(buf);
+		case TIMESTAMPOID:
+			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
+				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
+				break;
+			EncodeDateTime(&tm, fsec, false, 0, NULL, USE_ISO_DATES, buf);
+			return quote_literal_cstr(buf);
+		case TIMESTAMPTZOID:
+			/* no time zone given: the fields are those of UTC */
+			if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)) ||
+				timestamp2tm(DatumGetTimestampTz(value), NULL, &tm, &fsec, NULL, NULL) != 0)
+				break;
+			tm.tm_isdst = 0;	/* else EncodeDateTime leaves out the offset */
+			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, buf);
+			return quote_literal_cstr(buf);
+		default:
+			break;
+	}
+	/* infinite values and other key types print the same in every style */
 	getTypeOutputInfo(keytype, &typoutput, &isvarlena);
 	return quote_literal_cstr(OidOutputFunctionCall(typoutput, value));
 }
@@ -673,8 +815,10 @@ static void
 create_month_step(void *arg)
 {
 	MonthStep  *step = (MonthStep *) arg;
-	Datum		lo = pgs_month_bound(step->month, step->keytype, step->tz);
-	Datum		hi = pgs_month_bound(step->month + 1, step->keytype, step->tz);
+	Datum		lo = step->piece ? step->piece_lo :
+		pgs_month_bound(step->month, step->keytype, step->tz);
+	Datum		hi = step->piece ? step->piece_hi :
+		pgs_month_bound(step->month + 1, step->keytype, step->tz);
 	char	   *qparent = pgs_qualified_name(step->parent);
 	Oid			nsp = get_rel_namespace(step->parent);
 	char	   *name;
@@ -697,7 +841,8 @@ create_month_step(void *arg)
 									  &default_part)))
 		return;					/* made meanwhile, or covered by a wider one */
 
-	name = pgs_month_partition_name(get_rel_name(step->parent), step->month);
+	name = step->piece ? pstrdup(step->piece_name) :
+		pgs_month_partition_name(get_rel_name(step->parent), step->month);
 	existing = get_relname_relid(name, nsp);
 	if (OidIsValid(existing))
 		ereport(ERROR,
@@ -753,6 +898,10 @@ create_month_step(void *arg)
 	step->created = child;
 }
 
+static void month_piece(List **created, Oid parent, int month, int piece,
+						int64 lo, int64 hi, const char *keycol, Oid keytype,
+						const char *tz, bool dry_run);
+
 /*
  * pgs_create_month_partitions
  *		Create the missing monthly partitions of parent from first_month
@@ -774,30 +923,73 @@ pgs_create_month_partitions(Oid parent, int first_month, int last_month,
 	read_ranges(parent, &ranges);
 	for (month = first_month; month <= last_month; month++)
 	{
-		MonthStep	step;
-		ErrorData  *edata = NULL;
-		TimestampTz started = GetCurrentTimestamp();
-		PgsNewPartition *np;
+		int64		mlo = pgs_datum_as_timestamp(pgs_month_bound(month, keytype, tz), keytype);
+		int64		mhi = pgs_datum_as_timestamp(pgs_month_bound(month + 1, keytype, tz), keytype);
+		int64	   *glo;
+		int64	   *ghi;
+		int			ngaps;
+		int			g;
 
-		if (range_covered(&ranges,
-						  pgs_datum_as_timestamp(pgs_month_bound(month, keytype, tz), keytype),
-						  pgs_datum_as_timestamp(pgs_month_bound(month + 1, keytype, tz), keytype)))
-			continue;
-		if (dry_run)
+		if (!range_covered(&ranges, mlo, mhi))
 		{
-			np = palloc0(sizeof(PgsNewPartition));
-			np->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
-												  pgs_month_partition_name(get_rel_name(parent), month));
-			created = lappend(created, np);
+			month_piece(&created, parent, month, -1, 0, 0, keycol, keytype, tz, dry_run);
 			continue;
 		}
 
+		/*
+		 * Partly covered (partitions made at another zone's midnight, or by
+		 * week): each uncovered piece gets a partition of its own, named
+		 * <table>_YYYY_MM_gapN, so that every instant stays covered.
+		 */
+		ngaps = range_gaps(&ranges, mlo, mhi, &glo, &ghi);
+		for (g = 0; g < ngaps; g++)
+			month_piece(&created, parent, month, g + 1, glo[g], ghi[g],
+						keycol, keytype, tz, dry_run);
+	}
+	return created;
+}
+
+/*
+ * month_piece
+ *		Create the partition of one month (piece < 0), or of piece number
+ *		"piece" of it, [lo, hi); appends a PgsNewPartition to *created
+ *		unless there was nothing to do.
+ */
+static void
+month_piece(List **created, Oid parent, int month, int piece, int64 lo, int64 hi,
+			const char *keycol, Oid keytype, const char *tz, bool dry_run)
+{
+	MonthStep	step;
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	PgsNewPartition *np;
+	char	   *name = pgs_month_partition_name(get_rel_name(parent), month);
+
+	if (piece > 0)
+		name = pgs_piece_name(name, piece);
+	if (dry_run)
+	{
+		np = palloc0(sizeof(PgsNewPartition));
+		np->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
+											  name);
+		*created = lappend(*created, np);
+		return;
+	}
+
+	{
 		memset(&step, 0, sizeof(step));
 		step.parent = parent;
 		step.keytype = keytype;
 		step.keycol = keycol;
 		step.tz = tz;
 		step.month = month;
+		if (piece > 0)
+		{
+			step.piece = true;
+			step.piece_lo = timestamp_as_datum(lo, keytype);
+			step.piece_hi = timestamp_as_datum(hi, keytype);
+			step.piece_name = name;
+		}
 		if (!pgs_run_guarded_as(parent, create_month_step, &step, &edata))
 		{
 			ereport(WARNING,
@@ -812,22 +1004,22 @@ pgs_create_month_partitions(Oid parent, int first_month, int last_month,
 			np = palloc0(sizeof(PgsNewPartition));
 			np->error = psprintf("create partition %04d-%02d: %s",
 								 month / 12, month % 12 + 1, edata->message);
-			created = lappend(created, np);
+			*created = lappend(*created, np);
 			FreeErrorData(edata);
-			continue;
+			return;
 		}
 		if (!OidIsValid(step.created))
-			continue;
+			return;
 		np = palloc0(sizeof(PgsNewPartition));
 		np->relid = step.created;
 		np->name = pgs_display_name(step.created);
 		np->moved = step.moved;
-		created = lappend(created, np);
+		*created = lappend(*created, np);
 		pgs_log_action(parent, "create_partition", np->name,
 					   step.moved, step.moved > 0, started,
-					   step.moved > 0 ? "rows moved from the default partition" : NULL);
+					   step.moved > 0 ? "rows moved from the default partition" :
+					   (piece > 0 ? "the part of the month no partition covered" : NULL));
 	}
-	return created;
 }
 
 /*

@@ -138,6 +138,8 @@ typedef struct PgsNewPartition
 	char	   *error;			/* set when the month could not be made */
 } PgsNewPartition;
 
+extern int	pgs_uncovered_ranges(Oid parent, int first_month, int last_month,
+								 Oid keytype, const char *tz);
 extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 int last_month, const char *keycol,
 										 Oid keytype, const char *tz,
