@@ -7,27 +7,7 @@
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgscale;
 
-CREATE ROLE regress_hostile;
-CREATE SCHEMA hostile AUTHORIZATION regress_hostile;
-SET ROLE regress_hostile;
-SET search_path = hostile, public;
-
-CREATE TABLE seen (who name, what text);
-CREATE FUNCTION escalate(what text) RETURNS boolean
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO hostile.seen VALUES (current_user, what);
-    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-        EXECUTE 'ALTER ROLE regress_hostile SUPERUSER';
-    END IF;
-    RETURN true;
-END $$;
-CREATE FUNCTION escalate_trigger() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM hostile.escalate(TG_OP || ' ' || TG_TABLE_NAME);
-    RETURN OLD;
-END $$;
+\i test/data/hostile_owner.sql
 
 -- a plain table whose expired rows fire a row trigger when deleted
 CREATE TABLE ev (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);

@@ -18,27 +18,10 @@ my $node = pgscale_node(
 	conf => [ "pgscale.databases = 'postgres'", "pgscale.naptime = 1" ]);
 $node->start;
 
-$node->safe_psql(
-	'postgres', q{
-CREATE EXTENSION pgscale;
-CREATE ROLE regress_hostile;
-CREATE SCHEMA hostile AUTHORIZATION regress_hostile;
-SET ROLE regress_hostile;
-SET search_path = hostile, public;
-CREATE TABLE seen (who name, what text);
-CREATE FUNCTION escalate(what text) RETURNS boolean LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO hostile.seen VALUES (current_user, what);
-    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
-        EXECUTE 'ALTER ROLE regress_hostile SUPERUSER';
-    END IF;
-    RETURN true;
-END $$;
-CREATE FUNCTION escalate_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM hostile.escalate('delete');
-    RETURN OLD;
-END $$;
+$node->safe_psql('postgres',
+	'CREATE EXTENSION pgscale;'
+	  . slurp_file("$ENV{TESTDIR}/test/data/hostile_owner.sql")
+	  . q{
 CREATE TABLE ev (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);
 INSERT INTO ev (ts) SELECT now() - g * interval '1 day' FROM generate_series(1, 40) g;
 CREATE TRIGGER escalate BEFORE DELETE ON ev
@@ -69,7 +52,7 @@ is( $node->safe_psql(
 		'postgres',
 		"SELECT string_agg(DISTINCT who || ':' || what, ',' ORDER BY who || ':' || what)
 		 FROM hostile.seen"),
-	'regress_hostile:check,regress_hostile:delete',
+	'regress_hostile:DELETE ev,regress_hostile:check',
 	'the trigger and the CHECK ran, as the owner');
 is( $node->safe_psql(
 		'postgres', "SELECT count(*) FROM pgscale_log WHERE action = 'error'"),
