@@ -128,6 +128,15 @@ SELECT index_bytes = (SELECT sum(pg_relation_size(i)) FROM unnest(ARRAY[
   FROM pgscale_unused_indexes() WHERE index_name = 'p_v_idx';
 
 -- Arguments.
+-- an index that serves a foreign key's referencing column is not droppable,
+-- however few scans it shows: deletes on the referenced table use it
+CREATE TABLE diag.fk_parent (id int PRIMARY KEY);
+CREATE TABLE diag.fk_child (id int, parent_id int REFERENCES diag.fk_parent, note text);
+CREATE INDEX fk_child_parent_idx ON diag.fk_child (parent_id);
+CREATE INDEX fk_child_note_idx ON diag.fk_child (note);
+SELECT index_name FROM pgscale_unused_indexes(1000000)
+ WHERE schema_name = 'diag' AND table_name = 'fk_child' ORDER BY 1;
+DROP TABLE diag.fk_child, diag.fk_parent;
 SELECT count(*) FROM pgscale_unused_indexes(-1);
 SELECT count(*) FROM pgscale_unused_indexes(NULL);
 
