@@ -236,6 +236,18 @@ END
 $$;
 SELECT * FROM pgscale_create_month_partitions(NULL);
 SELECT * FROM pgscale_create_month_partitions('ev_ts', NULL);
+-- from_month after the months to create, or infinite, is an error (it
+-- silently created nothing)
+DO $$
+BEGIN
+    PERFORM pgscale_create_month_partitions('ev_ts', 1,
+        (date_trunc('month', current_date) + interval '5 months')::date);
+    RAISE WARNING 'not refused';
+EXCEPTION WHEN invalid_parameter_value THEN
+    RAISE WARNING 'refused: %', regexp_replace(SQLERRM, '[0-9]{4}-[0-9]{2}', 'YYYY-MM', 'g');
+END $$;
+SELECT count(*) FROM pgscale_create_month_partitions('ev_ts', 1, 'infinity');
+SELECT count(*) FROM pgscale_create_month_partitions('ev_ts', 1, '-infinity');
 SELECT pgscale_set_partitioning('ev_ts', -1);
 SELECT pgscale_set_partitioning('ev_ts', 3, 'Mars/Olympus_Mons');
 SELECT pgscale_set_partitioning('plain', 3);

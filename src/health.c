@@ -818,9 +818,73 @@ check_growth(List **checks)
 }
 
 /*
+ * retention_outcome_failing
+ *		Whether a policy left expired data behind: rows older than its
+ *		retention as of its last logged run (a later premake or ANALYZE
+ *		entry does not hide that), or a column it can no longer use.
+ *		Only judged where the check is cheap: the table is partitioned by
+ *		the column, or an index leads with it.
+ */
+static bool
+retention_outcome_failing(PgsPolicy *pol)
+{
+	const char *col;
+	Oid			typid;
+	const char *cutoff;
+	Oid			argtypes[3] = {OIDOID, INT2OID, INTERVALOID};
+	Datum		values[3];
+	char		nulls[3] = "   ";
+	char	   *keycol;
+	bool		cheap;
+
+	col = pgs_policy_time_column_if_valid(pol);
+	if (col == NULL)
+		return pol->time_attnum >= 0 || pol->time_column != NULL;
+	typid = getBaseType(get_atttype(pol->relid, pol->time_attnum));
+	keycol = pgs_range_partition_column(pol->relid);
+	values[0] = ObjectIdGetDatum(pol->relid);
+	values[1] = Int16GetDatum((int16) pol->time_attnum);
+	values[2] = IntervalPGetDatum(&pol->retention);
+	cheap = keycol != NULL && strcmp(keycol, col) == 0;
+	if (!cheap)
+	{
+		pgs_spi_query("SELECT EXISTS (SELECT FROM pg_catalog.pg_index i"
+					  " WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+					  " AND i.indkey[0] OPERATOR(pg_catalog.=) $2 AND i.indisvalid"
+					  " AND i.indpred IS NULL)",
+					  2, argtypes, values, nulls);
+		cheap = pgs_get_bool(0, 1);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	if (!cheap)
+		return false;
+
+	/* the cutoff of the last run, as retention.c computes it */
+	if (typid == DATEOID)
+		cutoff = "((l.at AT TIME ZONE pg_catalog.current_setting('TimeZone'))::pg_catalog.date"
+			" OPERATOR(pg_catalog.-) $3)";
+	else if (typid == TIMESTAMPOID)
+		cutoff = "((l.at AT TIME ZONE pg_catalog.current_setting('TimeZone')) OPERATOR(pg_catalog.-) $3)";
+	else
+		cutoff = "(l.at OPERATOR(pg_catalog.-) $3)";
+	pgs_spi_query(psprintf("SELECT EXISTS (SELECT FROM"
+						   " (SELECT pg_catalog.max(g.logged_at) AS at FROM %s g"
+						   "   WHERE g.relid OPERATOR(pg_catalog.=) $1 AND $2 IS NOT NULL) l,"
+						   " LATERAL (SELECT FROM %s t WHERE t.%s OPERATOR(pg_catalog.<) %s LIMIT 1) x"
+						   " WHERE l.at IS NOT NULL)",
+						   pgs_ext_table("pgscale_log"), pgs_qualified_name(pol->relid),
+						   quote_identifier(col), cutoff),
+				  3, argtypes, values, nulls);
+	cheap = pgs_get_bool(0, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return cheap;
+}
+
+/*
  * check_retention
  *		The retention policies' last runs, from pgscale_log: a policy whose
- *		latest entry is an error is failing.
+ *		latest entry is an error is failing, and so is one that left
+ *		expired rows behind after its last run.
  */
 static void
 check_retention(List **checks)
@@ -860,6 +924,33 @@ check_retention(List **checks)
 	last_action = pgs_get_text(0, 5);
 	SPI_freetuptable(SPI_tuptable);
 
+	/* judged on the outcome too: expired data still there */
+	{
+		List	   *pols = pgs_load_policies(InvalidOid);
+		ListCell   *lc;
+		int64		left = 0;
+		char	   *left_first = NULL;
+
+		foreach(lc, pols)
+		{
+			PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
+
+			if (!pol->enabled || pol->is_protected || !pol->has_retention ||
+				!pgs_owns(pol->relid) || !retention_outcome_failing(pol))
+				continue;
+			left++;
+			if (left_first == NULL)
+				left_first = pgs_display_name(pol->relid);
+		}
+		if (left > 0)
+		{
+			/* counted once, whether or not its last entry is an error too */
+			if (failing == 0)
+				failing_first = left_first;
+			failing = Max(failing, left);
+		}
+	}
+
 	add_check(checks, "retention policies", failing > 0 ? "warn" : "ok",
 			  psprintf(INT64_FORMAT " enabled, " INT64_FORMAT " failing%s%s%s; last action %s",
 					   policies, failing,
@@ -867,7 +958,7 @@ check_retention(List **checks)
 					   disabled > 0 ? ", " : "",
 					   disabled > 0 ? psprintf(INT64_FORMAT " disabled", disabled) : "",
 					   last_action ? last_action : "never"),
-			  pstrdup("warn when a policy's latest run ended in an error"),
+			  pstrdup("warn when a policy's latest run ended in an error or left expired rows"),
 			  pstrdup("Read the error in pgscale_log (action = 'error'), fix its cause, then run "
 					  "pgscale_cleanup(relation => ...) for that table."));
 }

@@ -70,7 +70,20 @@ PG_FUNCTION_INFO_V1(pgscale_duplicate_indexes);
  * no query: it is listed as invalid.  $1 is min_scans.
  */
 static const char *unused_sql =
-"WITH k AS " PGS_CONSTRAINT_INDEXES ","
+"WITH k AS (SELECT c.conindid FROM " PGS_CONSTRAINT_INDEXES " c"
+/*
+ * ... and the indexes that lead with a foreign key's referencing columns:
+ * deletes and key updates on the referenced table look rows up through
+ * them, however few scans they show.
+ */
+"  UNION SELECT fi.indexrelid FROM pg_catalog.pg_constraint f"
+"    JOIN pg_catalog.pg_index fi ON fi.indrelid = f.conrelid"
+"   WHERE f.contype = 'f' AND fi.indpred IS NULL"
+"     AND pg_catalog.array_length(f.conkey, 1) <= fi.indnkeyatts"
+"     AND (fi.indkey::pg_catalog.int2[])[0:pg_catalog.array_length(f.conkey, 1) - 1]"
+"         OPERATOR(pg_catalog.@>) f.conkey"
+"     AND (fi.indkey::pg_catalog.int2[])[0:pg_catalog.array_length(f.conkey, 1) - 1]"
+"         OPERATOR(pg_catalog.<@) f.conkey),"
 "grp AS ("
 "  SELECT i.indexrelid AS root,"
 "         pg_catalog.pg_stat_get_numscans(i.indexrelid) AS scans,"

@@ -1043,6 +1043,11 @@ pgs_premake_range(Oid relid, Oid keytype, const char *tz, int months_ahead,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("months_ahead must be at most %d", PGS_MAX_NEW_PARTITIONS),
 				 errhint("Premake a few months; the maintenance cycle adds the next ones in time.")));
+	if (have_from && DATE_NOT_FINITE(from))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_month must be a finite date"),
+				 errhint("Give the first month to create, for example '2025-01-01'.")));
 	*first = have_from ? pgs_month_of_date(from) : now;
 	*last = now + months_ahead;
 	if (*last - *first + 1 > PGS_MAX_NEW_PARTITIONS)
@@ -1100,6 +1105,14 @@ pgscale_create_month_partitions(PG_FUNCTION_ARGS)
 	pgs_premake_range(relid, keytype, tz, PG_GETARG_INT32(1),
 					  !PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_DATEADT(2),
 					  &first, &last);
+	/* a conversion may premake nothing; a caller naming from_month means it */
+	if (first > last)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_month %04d-%02d is after the last month to create, %04d-%02d",
+						first / 12, first % 12 + 1, last / 12, last % 12 + 1),
+				 errdetail("Months are created from from_month through this month plus months_ahead."),
+				 errhint("Pass a larger months_ahead, or an earlier from_month.")));
 	created = pgs_create_month_partitions(relid, first, last, keycol, keytype,
 										  tz, false);
 	foreach(lc, created)

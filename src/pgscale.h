@@ -103,6 +103,7 @@ extern List *pgs_load_policies(Oid relid);
 extern PgsPolicy *pgs_find_policy(Oid relid);
 extern void pgs_check_retention(Interval *retention);
 extern const char *pgs_policy_time_column(PgsPolicy *pol);
+extern const char *pgs_policy_time_column_if_valid(PgsPolicy *pol);
 extern Oid	pgs_time_column_type(Oid relid, const char *colname, bool missing_ok);
 extern char *pgs_range_partition_column(Oid relid);
 

@@ -270,6 +270,31 @@ pgs_check_retention(Interval *retention)
  *		retention is about (a new column of the old name is not the one
  *		the policy was written for).
  */
+/*
+ * pgs_policy_time_column_if_valid
+ *		The same, NULL instead of an error (for the health checks).
+ */
+const char *
+pgs_policy_time_column_if_valid(PgsPolicy *pol)
+{
+	HeapTuple	tuple;
+	Form_pg_attribute att;
+	const char *name = NULL;
+
+	if (pol->time_attnum <= 0)
+		return NULL;
+	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(pol->relid),
+							Int16GetDatum((int16) pol->time_attnum));
+	if (!HeapTupleIsValid(tuple))
+		return NULL;
+	att = (Form_pg_attribute) GETSTRUCT(tuple);
+	if (!att->attisdropped &&
+		(!OidIsValid(pol->time_type) || att->atttypid == pol->time_type))
+		name = pstrdup(NameStr(att->attname));
+	ReleaseSysCache(tuple);
+	return name;
+}
+
 const char *
 pgs_policy_time_column(PgsPolicy *pol)
 {
