@@ -98,6 +98,7 @@ cp /etc/resolv.conf "$DIR/etc/resolv.conf"
 if [ -n "$INCLUDE" ]; then
 	missing=()
 	for pkg in ${INCLUDE//,/ }; do
+		# shellcheck disable=SC2016  # a dpkg-query format, not an expansion
 		[ "$(chroot "$DIR" dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ] ||
 			missing+=("$pkg")
 	done

@@ -94,7 +94,7 @@ pgs_packages() {
 		postgresql-"$v"-pgtap postgresql-"$v"-cron postgresql-"$v"-partman \
 		libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
 }
-mapfile -t PGS_PACKAGES < <(pgs_packages)
+mapfile -t PGS_PACKAGES < <(pgs_packages "$PGS_PGVERSION")
 
 # Install the packages above (and any given) that are missing; apt-get update
 # runs only when something is missing.
