@@ -18,42 +18,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CHROOT=${PGS_CHROOT:-/var/tmp/pgscale-debian12}
 COMMAND=${1:-bash .ci/run}
-MIRROR=${PGS_MIRROR:-http://deb.debian.org/debian}
 
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
-
-if [ -n "${FRESH:-}" ]; then
-	rm -rf "$CHROOT"
-fi
-if [ ! -x "$CHROOT/bin/bash" ]; then
-	command -v mmdebstrap >/dev/null ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap </dev/null
-	rm -rf "$CHROOT"
-	mmdebstrap --variant=minbase --mode=root --include=ca-certificates bookworm "$CHROOT" \
-		"deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" \
-		"deb ${MIRROR%/debian}/debian-security bookworm-security main"
-fi
-
-# A fresh clone of what is committed, as CI gets it.
-rm -rf "$CHROOT/root/pgscale"
-git clone -q "$ROOT" "$CHROOT/root/pgscale"
-git -C "$CHROOT/root/pgscale" checkout -q "$(git -C "$ROOT" rev-parse HEAD)"
-cp /etc/resolv.conf "$CHROOT/etc/resolv.conf"
-
-# Private mounts and PIDs: /proc, /dev, /sys, empty /tmp and /run; every
-# process left in the chroot is killed when the command ends.
-# shellcheck disable=SC2016  # expanded by the inner bash
-exec unshare --mount --pid --fork bash -c '
-	set -e
-	R=$1
-	mount -t proc proc "$R/proc"
-	mount --rbind /dev "$R/dev"
-	mount -t tmpfs tmpfs "$R/dev/shm"
-	mount -t sysfs sys "$R/sys"
-	mount -t tmpfs tmpfs "$R/tmp"
-	mount -t tmpfs tmpfs "$R/run"
-	exec chroot "$R" /usr/bin/env -i \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		HOME=/root CI=true TERM=dumb \
-		bash -c "cd /root/pgscale && $2" </dev/null
-' fresh-debian12 "$CHROOT" "$COMMAND"
+# test/chroot.sh makes the chroot (the same script makes the test run's 17
+# and 18 chroots), clones HEAD into /root/pgscale and runs the command there
+# with private /proc, /dev, /sys, /tmp and /run, in its own PID namespace.
+exec "$ROOT/test/chroot.sh" --dir "$CHROOT" ${FRESH:+--fresh} --clone "$ROOT" \
+	--setenv CI=true bookworm bash -c "$COMMAND"

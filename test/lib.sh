@@ -90,16 +90,14 @@ trap 'exit 143' TERM
 #
 # Packages.  The list every script needs; callers may add more.
 #
-PGS_PACKAGES=(
-	build-essential
-	postgresql-"$PGS_PGVERSION"
-	postgresql-server-dev-"$PGS_PGVERSION"
-	postgresql-"$PGS_PGVERSION"-pgtap
-	postgresql-"$PGS_PGVERSION"-cron
-	postgresql-"$PGS_PGVERSION"-partman
-	libtap-parser-sourcehandler-pgtap-perl
-	libipc-run-perl
-)
+# pgs_packages [major] prints them for another major version, one a line.
+pgs_packages() {
+	local v=${1:-$PGS_PGVERSION}
+	printf '%s\n' build-essential postgresql-"$v" postgresql-server-dev-"$v" \
+		postgresql-"$v"-pgtap postgresql-"$v"-cron postgresql-"$v"-partman \
+		libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
+}
+mapfile -t PGS_PACKAGES < <(pgs_packages "$PGS_PGVERSION")
 
 # Install the packages above (and any given) that are missing; apt-get update
 # runs only when something is missing.

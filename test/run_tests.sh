@@ -13,6 +13,17 @@
 # --date starts every server and client under libfaketime with the clock
 # moved by a fixed offset, so that the run begins at that moment and time
 # then passes normally (a run started a minute before midnight crosses it).
+#     test/run_tests.sh --pg 17 [...]    # the same on PostgreSQL 17 (trixie
+#                                        # chroot); 18: sid chroot; 15: here
+#     test/run_tests.sh --pg all [...]   # 15, 17 and 18 in turn, one summed
+#                                        # closing line
+#     --fresh-chroot                     # with --pg: make the chroots again
+#
+# --pg 17 and --pg 18 run this same script, with the other arguments, as
+# root inside a minimal Debian chroot of the suite that ships that major
+# version (made by test/chroot.sh with mmdebstrap on first use, kept in
+# /var/tmp/pgscale-chroot-SUITE and reused), on a copy of this tree; the
+# extension is installed into the chroot's PostgreSQL there.
 #
 # Suites: regress (sql/*.sql, expected/*.out), isolation (test/specs/*.spec,
 # test/expected/*.out), pgtap (test/pgtap/*.sql), tap (test/t/*.pl).
@@ -32,6 +43,33 @@
 # directory instead of the system, see test/lib.sh), PGS_TEST_TIMEOUT
 # (seconds for a pg_regress or isolation run or one pgTAP or TAP file; 600).
 set -uo pipefail
+
+# --pg VERSION and --fresh-chroot are taken out here; every other argument
+# goes to the run of each version (so options this part does not know pass
+# through to the run inside a chroot).
+PG=
+FRESH_CHROOT=
+ARGS=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--pg)
+		[ $# -ge 2 ] || { echo "error: --pg needs a version (15, 17, 18, all)" >&2 && exit 1; }
+		PG=$2
+		shift
+		;;
+	--pg=*) PG=${1#--pg=} ;;
+	--fresh-chroot) FRESH_CHROOT=1 ;;
+	*) ARGS+=("$1") ;;
+	esac
+	shift
+done
+set -- "${ARGS[@]}"
+case $PG in
+'') ;;
+15) export PGS_PGVERSION=15 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config ;;
+17 | 18 | all) ;;
+*) echo "error: --pg $PG: 15, 17, 18 or all" >&2 && exit 1 ;;
+esac
 
 # shellcheck source=test/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -342,6 +380,76 @@ suite_tap() {
 	tap_cleanup "$copy"
 	tally tap "$pass" "$fail"
 }
+
+# The Debian suite whose own packages have a PostgreSQL major version (15 is
+# Debian 12's, this machine's).
+chroot_suite() {
+	case $1 in
+	17) echo trixie ;;
+	18) echo sid ;;
+	esac
+}
+
+# Run this script with the arguments for one major version: here for 15,
+# in its chroot otherwise.
+run_version() {
+	local v=$1 suite
+	shift
+	if [ "$v" = 15 ]; then
+		PGS_PGVERSION=15 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config \
+			bash "$PGS_ROOT/test/run_tests.sh" "$@"
+		return
+	fi
+	suite=$(chroot_suite "$v")
+	local -a opts=(--copy "$PGS_ROOT" --include "$(pgs_packages "$v" | tr '\n' ' ') procps"
+		--setenv PGS_PGVERSION="$v")
+	[ -n "$FRESH_CHROOT" ] && opts+=(--fresh)
+	[ -n "${CI:-}" ] && opts+=(--setenv CI="$CI")
+	[ -n "${PGS_TEST_TIMEOUT:-}" ] && opts+=(--setenv PGS_TEST_TIMEOUT="$PGS_TEST_TIMEOUT")
+	[ -n "${PGS_MIRROR:-}" ] && opts+=(--setenv PGS_MIRROR="$PGS_MIRROR")
+	pgs_say "PostgreSQL $v: in the $suite chroot"
+	"$PGS_ROOT/test/chroot.sh" "${opts[@]}" "$suite" bash test/run_tests.sh "$@"
+}
+
+# --pg all: each version in turn, its closing line kept, then the sum.
+run_all() {
+	local v out rc line pass fail total_pass=0 total_fail=0 start
+	local -a lines=()
+	for v in 15 17 18; do
+		start=$SECONDS
+		out=$WORK/pg$v.out
+		run_version "$v" "$@" 2>&1 | tee "$out"
+		rc=${PIPESTATUS[0]}
+		line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$out" | tail -n 1)
+		if [ -n "$line" ]; then
+			pass=${line%% passed*}
+			fail=${line#*passed, }
+			fail=${fail%% failed}
+		else
+			pass=0 fail=1
+		fi
+		[ "$rc" -ne 0 ] && [ "$fail" -eq 0 ] && fail=1
+		total_pass=$((total_pass + pass))
+		total_fail=$((total_fail + fail))
+		lines+=("$(printf 'PostgreSQL %s: %d passed, %d failed (%d s)' "$v" "$pass" "$fail" $((SECONDS - start)))")
+	done
+	echo
+	echo "=== all versions"
+	for line in "${lines[@]}"; do
+		echo "$line"
+	done
+	echo "$total_pass passed, $total_fail failed"
+	[ "$total_fail" -eq 0 ]
+	exit
+}
+
+case $PG in
+17 | 18)
+	run_version "$PG" "$@"
+	exit
+	;;
+all) run_all "$@" ;;
+esac
 
 SUITES=()
 ONLY=()
