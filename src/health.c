@@ -833,7 +833,7 @@ retention_outcome_failing(PgsPolicy *pol)
 	const char *cutoff;
 	Oid			argtypes[3] = {OIDOID, INT2OID, INTERVALOID};
 	Datum		values[3];
-	char		nulls[3] = "   ";
+	char		nulls[3] = {' ', ' ', ' '};
 	char	   *keycol;
 	bool		cheap;
 
