@@ -17,6 +17,7 @@
 
 int			pgscale_lock_timeout = 500;
 int			pgscale_lock_retries = 5;
+int			pgscale_step_timeout = 5 * 60 * 1000;
 int			pgscale_log_retention = 90 * 24 * 60;
 char	   *pgscale_databases = NULL;
 int			pgscale_naptime = 3600;
@@ -96,6 +97,18 @@ pgs_define_gucs(void)
 							&pgscale_lock_retries,
 							5, 0, 1000,
 							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgscale.step_timeout",
+							"Longest time one step of maintenance may run in a procedure or the worker.",
+							"A step is a batch of deletes, a partition drop, a premake or an ANALYZE. "
+							"A step that runs longer is cancelled, rolled back and logged, its table is "
+							"left for the next run, and the run goes on. Under CALL, a lower "
+							"statement_timeout applies to each step instead of the whole call. "
+							"Zero means no limit.",
+							&pgscale_step_timeout,
+							5 * 60 * 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgscale.log_retention",

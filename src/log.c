@@ -22,9 +22,9 @@
  *		runs to now); rows is recorded only when rows_known.  Written as the
  *		extension owner, in the current transaction: an action rolled back
  *		leaves no log row, so the log never claims what did not happen.
- *		SPI must be connected.
+ *		Returns the row's id.  SPI must be connected.
  */
-void
+int64
 pgs_log_action(Oid relid, const char *action, const char *object,
 			   int64 rows, bool rows_known, TimestampTz started,
 			   const char *detail)
@@ -53,11 +53,42 @@ pgs_log_action(Oid relid, const char *action, const char *object,
 	else
 		nulls[7] = 'n';
 
-	(void) pgs_exec_as_owner(psprintf("INSERT INTO %s (table_name, relid, action,"
-									  " object_name, rows, duration, source, detail)"
-									  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	return pgs_spi_int8_as_owner(psprintf("INSERT INTO %s (table_name, relid, action,"
+										  " object_name, rows, duration, source, detail)"
+										  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+										  " RETURNING id",
+										  pgs_ext_table("pgscale_log")),
+								 8, argtypes, values, nulls);
+}
+
+/*
+ * pgs_log_update
+ *		Bring a log row written by pgs_log_action up to date: its rows, its
+ *		duration (from "started" to now) and its detail.  A procedure that
+ *		commits between batches writes the row after its first batch and
+ *		updates it with each later one, so that the log holds every
+ *		committed batch even when the run is cancelled or crashes midway.
+ */
+void
+pgs_log_update(int64 id, int64 rows, TimestampTz started, const char *detail)
+{
+	Oid			argtypes[4] = {INT8OID, INT8OID, INTERVALOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int64GetDatum(rows);
+	values[2] = DirectFunctionCall2(timestamp_mi,
+									TimestampTzGetDatum(GetCurrentTimestamp()),
+									TimestampTzGetDatum(started));
+	if (detail != NULL)
+		values[3] = CStringGetTextDatum(detail);
+	else
+		nulls[3] = 'n';
+	(void) pgs_exec_as_owner(psprintf("UPDATE %s SET rows = $2, duration = $3, detail = $4"
+									  " WHERE id OPERATOR(pg_catalog.=) $1",
 									  pgs_ext_table("pgscale_log")),
-							 8, argtypes, values, nulls);
+							 4, argtypes, values, nulls);
 }
 
 /*

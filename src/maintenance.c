@@ -304,15 +304,25 @@ skip_not_owner(Cycle *cycle, Oid relid)
 	report(cycle, relid, "error", NULL, 0, false, msg);
 }
 
+/* One policy in a cycle. */
+typedef struct PolicyRun
+{
+	PgsPolicy  *pol;
+	bool		usable;			/* the table exists and the role owns it */
+	bool		changed;		/* partitions made or dropped, rows moved */
+} PolicyRun;
+
 /*
- * run_policy_maintenance
- *		Premake, retention and ANALYZE for one policy.
+ * policy_premake
+ *		The first pass of a cycle, for one policy: check that it can be
+ *		maintained, and premake its partitions.  Premake runs for every
+ *		policy before any retention, so that however long the purges take,
+ *		or however they fail, next month's partitions exist.
  */
 static void
-run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
+policy_premake(Cycle *cycle, PolicyRun *pr)
 {
-	bool		changed = false;
-	ListCell   *lc;
+	PgsPolicy  *pol = pr->pol;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(pol->relid)))
 		return;					/* dropped meanwhile */
@@ -321,10 +331,28 @@ run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
 		skip_not_owner(cycle, pol->relid);
 		return;
 	}
+	pr->usable = true;
 
-	/* partitions made or dropped: the parent's statistics are stale */
+	/* partitions made: the parent's statistics are stale */
 	if (pol->premake_months >= 0)
-		changed |= premake(cycle, pol);
+		pr->changed |= premake(cycle, pol);
+}
+
+/*
+ * policy_retention
+ *		The second pass, for one policy: retention, then ANALYZE of what
+ *		changed.
+ */
+static void
+policy_retention(Cycle *cycle, PolicyRun *pr)
+{
+	PgsPolicy  *pol = pr->pol;
+	bool		changed = pr->changed;
+	ListCell   *lc;
+
+	if (!pr->usable ||
+		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(pol->relid)))
+		return;
 
 	if (pol->has_retention && !pol->is_protected && pol->time_column != NULL)
 	{
@@ -367,6 +395,71 @@ run_policy_maintenance(Cycle *cycle, PgsPolicy *pol)
 }
 
 /*
+ * run_policies
+ *		Premake for every enabled policy, then retention for each.
+ */
+static void
+run_policies(Cycle *cycle)
+{
+	List	   *policies = pgs_load_policies(InvalidOid);
+	List	   *runs = NIL;
+	List	   *partitioned = NIL;
+	ListCell   *lc;
+
+	foreach(lc, policies)
+	{
+		PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
+		PolicyRun  *pr;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!pol->enabled)
+			continue;
+		pr = palloc0(sizeof(PolicyRun));
+		pr->pol = pol;
+		policy_premake(cycle, pr);
+		commit_between_policies(cycle);
+		runs = lappend(runs, pr);
+	}
+
+	foreach(lc, runs)
+	{
+		PolicyRun  *pr = (PolicyRun *) lfirst(lc);
+
+		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * In one transaction (the function form), a dropped partition
+		 * keeps its parent ACCESS EXCLUSIVE locked until the caller
+		 * commits: partitioned tables go last, so that their drops are the
+		 * cycle's last work and reads of the parent wait only for them, not
+		 * for every other table.
+		 */
+		if (!cycle->nonatomic &&
+			get_rel_relkind(pr->pol->relid) == RELKIND_PARTITIONED_TABLE)
+		{
+			partitioned = lappend(partitioned, pr);
+			continue;
+		}
+		policy_retention(cycle, pr);
+		commit_between_policies(cycle);
+	}
+
+	snapshot_sizes(cycle);
+	if (!cycle->dry_run)
+	{
+		int64		pruned = pgs_log_prune();
+
+		report(cycle, InvalidOid, "prune_log", NULL, pruned, true, NULL);
+	}
+
+	foreach(lc, partitioned)
+	{
+		CHECK_FOR_INTERRUPTS();
+		policy_retention(cycle, (PolicyRun *) lfirst(lc));
+	}
+}
+
+/*
  * run_cycle
  *		The whole cycle; returns its report, or NIL (with a notice) when
  *		another cycle holds the lock.  SPI must be connected.
@@ -399,54 +492,16 @@ run_cycle(Cycle *cycle)
 
 	PG_TRY();
 	{
-		List	   *policies = pgs_load_policies(InvalidOid);
-		ListCell   *lc;
-
-		List	   *partitioned = NIL;
-
 		if (cycle->nonatomic)
-			commit_between_policies(cycle);
-		foreach(lc, policies)
 		{
-			PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
-
-			CHECK_FOR_INTERRUPTS();
-			if (!pol->enabled)
-				continue;
-
-			/*
-			 * In one transaction (the function form), a dropped partition
-			 * keeps its parent ACCESS EXCLUSIVE locked until the caller
-			 * commits: partitioned tables go last, so that their drops are
-			 * the cycle's last work and reads of the parent wait only for
-			 * them, not for every other table.
-			 */
-			if (!cycle->nonatomic &&
-				get_rel_relkind(pol->relid) == RELKIND_PARTITIONED_TABLE)
-			{
-				partitioned = lappend(partitioned, pol);
-				continue;
-			}
-			run_policy_maintenance(cycle, pol);
+			pgs_begin_step_timeouts();
 			commit_between_policies(cycle);
 		}
-
-		snapshot_sizes(cycle);
-		if (!cycle->dry_run)
-		{
-			int64		pruned = pgs_log_prune();
-
-			report(cycle, InvalidOid, "prune_log", NULL, pruned, true, NULL);
-		}
-
-		foreach(lc, partitioned)
-		{
-			CHECK_FOR_INTERRUPTS();
-			run_policy_maintenance(cycle, (PgsPolicy *) lfirst(lc));
-		}
+		run_policies(cycle);
 	}
 	PG_FINALLY();
 	{
+		pgs_end_step_timeouts();
 		if (session_lock && !cycle->dry_run)
 			(void) cycle_lock(true, true);
 	}

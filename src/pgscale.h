@@ -20,6 +20,7 @@
 /* guc.c: settings */
 extern int	pgscale_lock_timeout;
 extern int	pgscale_lock_retries;
+extern int	pgscale_step_timeout;
 extern int	pgscale_log_retention;
 extern char *pgscale_databases;
 extern int	pgscale_naptime;
@@ -71,6 +72,8 @@ extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);
 extern void pgs_restore_user(Oid save_userid, int save_sec_context);
 extern uint64 pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
 								Datum *values, const char *nulls);
+extern int64 pgs_spi_int8_as_owner(const char *sql, int nargs, Oid *argtypes,
+								   Datum *values, const char *nulls);
 extern bool pgs_is_extension_member(Oid relid);
 extern void pgs_check_owner(Oid relid, const char *action);
 extern bool pgs_owns(Oid relid);
@@ -79,6 +82,9 @@ typedef void (*PgsAction) (void *arg);
 extern bool pgs_run_guarded(PgsAction action, void *arg, ErrorData **error);
 extern bool pgs_run_guarded_as(Oid relid, PgsAction action, void *arg,
 							   ErrorData **error);
+extern void pgs_begin_step_timeouts(void);
+extern void pgs_end_step_timeouts(void);
+extern bool pgs_step_timed_out(ErrorData *edata);
 
 extern int64 pgs_spi_int8(const char *sql, int nargs, Oid *argtypes,
 						  Datum *values, const char *nulls, bool read_only);
@@ -161,8 +167,10 @@ extern char *pgs_bound_literal(Datum value, Oid keytype);
 /* ---- end of online conversion (issue 3) ---- */
 
 /* log.c: the pgscale_log table */
-extern void pgs_log_action(Oid relid, const char *action, const char *object,
-						   int64 rows, bool rows_known, TimestampTz started,
+extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
+							int64 rows, bool rows_known, TimestampTz started,
+							const char *detail);
+extern void pgs_log_update(int64 id, int64 rows, TimestampTz started,
 						   const char *detail);
 extern int64 pgs_log_prune(void);
 

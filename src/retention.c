@@ -29,6 +29,7 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -36,6 +37,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/guc.h"
@@ -74,6 +76,7 @@ typedef struct TableRun
 	int			partitions_dropped;
 	int64		rows_deleted;
 	bool		failed;
+	bool		stopped;		/* a step timed out: leave the table */
 	List	   *errors;			/* messages of the steps that failed */
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 	TimestampTz started;
@@ -138,6 +141,8 @@ record_error(TableRun *run, Oid object, const char *what, ErrorData *edata,
 			 TimestampTz started)
 {
 	run->failed = true;
+	if (pgs_step_timed_out(edata))
+		run->stopped = true;
 	run->errors = lappend(run->errors,
 						  psprintf("%s %s: %s", what, pgs_display_name(object),
 								   edata->message));
@@ -145,7 +150,10 @@ record_error(TableRun *run, Oid object, const char *what, ErrorData *edata,
 			(errcode(edata->sqlerrcode),
 			 errmsg("pgscale could not %s %s: %s", what,
 					pgs_display_name(object), edata->message),
-			 errhint("The error is recorded in pgscale_log; the next run retries.")));
+			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
+			 errhint(run->stopped ?
+					 "The rest of this table is left for the next run; the error is recorded in pgscale_log." :
+					 "The error is recorded in pgscale_log; the next run retries.")));
 	if (!run->opt->dry_run)
 	{
 		pgs_log_action(run->relid, "error", pgs_display_name(object), 0, false,
@@ -164,13 +172,42 @@ typedef struct TrimStep
 	PgsBatchState *batch;
 	int64		rows;
 	bool		done;
+	bool		gone;			/* dropped or detached meanwhile */
 } TrimStep;
+
+/*
+ * still_in_tree
+ *		Whether a partition read earlier is still part of the managed
+ *		table (a partition detached meanwhile is no longer the policy's).
+ */
+static bool
+still_in_tree(Oid relid, Oid root)
+{
+	List	   *ancestors;
+
+	if (relid == root || !get_rel_relispartition(relid))
+		return true;
+	ancestors = get_partition_ancestors(relid);
+	return list_member_oid(ancestors, root);
+}
 
 static void
 trim_begin_step(void *arg)
 {
 	TrimStep   *step = (TrimStep *) arg;
 
+	/*
+	 * Another cleanup may have dropped the relation since it was listed,
+	 * or a person detached it: that is nothing to do, not an error.
+	 */
+	LockRelationOid(step->relid, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->relid)) ||
+		!still_in_tree(step->relid, step->run->relid))
+	{
+		step->gone = true;
+		step->done = true;
+		return;
+	}
 	step->batch = pgs_batch_begin(step->relid, step->run->time_column,
 								  step->run->cutoff_type, step->run->cutoff,
 								  step->run->opt->batch_size);
@@ -198,6 +235,7 @@ trim_relation(TableRun *run, Oid relid)
 	ErrorData  *edata = NULL;
 	TimestampTz started = GetCurrentTimestamp();
 	int64		total = 0;
+	int64		log_id = 0;
 
 	memset(&step, 0, sizeof(step));
 	step.run = run;
@@ -208,6 +246,8 @@ trim_relation(TableRun *run, Oid relid)
 		record_error(run, relid, "prepare to delete from", edata, started);
 		return;
 	}
+	if (step.gone)
+		return;
 	if (run->opt->dry_run)
 	{
 		run->rows_deleted += step.rows;
@@ -218,7 +258,10 @@ trim_relation(TableRun *run, Oid relid)
 	{
 		if (!pgs_run_guarded_as(relid, trim_batch_step, &step, &edata))
 		{
-			if (total > 0)
+			if (log_id != 0)
+				pgs_log_update(log_id, total, started,
+							   "stopped by the error that follows");
+			else if (total > 0)
 				pgs_log_action(run->relid, "delete", pgs_display_name(relid),
 							   total, true, started,
 							   "stopped by the error that follows");
@@ -227,6 +270,19 @@ trim_relation(TableRun *run, Oid relid)
 		}
 		total += step.rows;
 		run->rows_deleted += step.rows;
+		if (!step.done && run->opt->nonatomic && total > 0)
+		{
+			/*
+			 * Committing now: the log is to hold this batch even if the run
+			 * is cancelled before the next one.
+			 */
+			if (log_id == 0)
+				log_id = pgs_log_action(run->relid, "delete",
+										pgs_display_name(relid), total, true,
+										started, "in progress");
+			else
+				pgs_log_update(log_id, total, started, "in progress");
+		}
 		if (!step.done)
 			commit_if_allowed(run);
 	} while (!step.done);
@@ -238,9 +294,13 @@ trim_relation(TableRun *run, Oid relid)
 		t->relid = relid;
 		t->rows = total;
 		run->trimmed = lappend(run->trimmed, t);
-		pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
-					   true, started,
-					   pgs_batch_describe(step.batch));
+		if (log_id != 0)
+			pgs_log_update(log_id, total, started,
+						   pgs_batch_describe(step.batch));
+		else
+			pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
+						   true, started,
+						   pgs_batch_describe(step.batch));
 	}
 	commit_if_allowed(run);
 }
@@ -249,27 +309,61 @@ trim_relation(TableRun *run, Oid relid)
 
 typedef struct DropStep
 {
+	TableRun   *run;
 	Oid			parent;
 	Oid			child;
+	bool		gone;			/* done by someone else meanwhile */
+	bool		foreign;		/* a foreign table: only its definition goes */
 } DropStep;
 
+static PartitionFate partition_fate(TableRun *run, PgsPartBounds *bounds,
+									int64 *upper);
+
+/*
+ * drop_step
+ *		Drop one expired partition.  Another cleanup (pg_cron's and the
+ *		worker's can overlap) may have dropped it since the partitions were
+ *		read, or a person may have detached it or attached it again with
+ *		other bounds: after the locks are held, the partition is checked
+ *		again and left alone unless it is still an expired partition of
+ *		this parent.  A foreign table is dropped with DROP FOREIGN TABLE,
+ *		which removes its definition only; its rows stay on the foreign
+ *		server.
+ */
 static void
 drop_step(void *arg)
 {
 	DropStep   *step = (DropStep *) arg;
+	PgsPartBounds bounds;
+	int64		upper;
 	int			ret;
 
 	/*
 	 * Dropping a partition needs ACCESS EXCLUSIVE on its parent.  Take it
 	 * first, then the partition's, which is the order queries lock them
 	 * in; taking the partition's first would invite deadlocks with readers.
+	 * Acquiring a lock processes invalidations, so the catalog lookups
+	 * below see whatever was committed before it was granted.
 	 */
-	ret = SPI_execute(psprintf("LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE",
-							   pgs_qualified_name(step->parent)), false, 0);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "LOCK TABLE failed: %s", SPI_result_code_string(ret));
-	ret = SPI_execute(psprintf("DROP TABLE %s", pgs_qualified_name(step->child)),
-					  false, 0);
+	LockRelationOid(step->parent, AccessExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->child)) ||
+		!has_superclass(step->child) ||
+		get_partition_parent_compat(step->child) != step->parent)
+	{
+		step->gone = true;
+		return;
+	}
+	LockRelationOid(step->child, AccessExclusiveLock);
+	if (!pgs_partition_bounds(step->child, &bounds) ||
+		partition_fate(step->run, &bounds, &upper) != PART_DROP)
+	{
+		step->gone = true;
+		return;
+	}
+	step->foreign = get_rel_relkind(step->child) == RELKIND_FOREIGN_TABLE;
+	ret = SPI_execute(psprintf("DROP %s %s",
+							   step->foreign ? "FOREIGN TABLE" : "TABLE",
+							   pgs_qualified_name(step->child)), false, 0);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
 }
@@ -306,10 +400,17 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	if (run->opt->dry_run)
 	{
 		run->partitions_dropped++;
+		if (get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
+			ereport(NOTICE,
+					(errmsg("expired partition %s is a foreign table: cleanup would drop it with DROP FOREIGN TABLE",
+							name),
+					 errdetail("Only the table's definition is dropped; its rows stay on the foreign server.")));
 		return;
 	}
 
 	reltuples = pgs_estimated_rows(child);
+	memset(&step, 0, sizeof(step));
+	step.run = run;
 	step.parent = parent;
 	step.child = child;
 	if (!pgs_run_guarded_as(child, drop_step, &step, &edata))
@@ -317,8 +418,12 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 		record_error(run, child, "drop expired partition", edata, started);
 		return;
 	}
+	if (step.gone)
+		return;					/* dropped or changed by someone else */
 	run->partitions_dropped++;
 	pgs_log_action(run->relid, "drop_partition", name, 0, false, started,
+				   step.foreign ?
+				   "foreign table: its definition was dropped, its rows stay on the foreign server" :
 				   reltuples >= 0 ?
 				   psprintf("about %.0f rows", (double) reltuples) : NULL);
 	commit_if_allowed(run);
@@ -409,7 +514,11 @@ process_partitioned(TableRun *run, Oid parent)
 
 	list_sort(expired, compare_expired);
 	foreach(lc, expired)
+	{
+		if (run->stopped)
+			break;
 		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
+	}
 }
 
 /*
@@ -420,6 +529,8 @@ static void
 process_relation(TableRun *run, Oid relid)
 {
 	CHECK_FOR_INTERRUPTS();
+	if (run->stopped)
+		return;
 
 	switch (get_rel_relkind(relid))
 	{
@@ -567,6 +678,44 @@ pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 }
 
 /*
+ * run_policies
+ *		Enforce each of the policies the caller may enforce; returns the
+ *		list of finished TableRuns.
+ */
+static List *
+run_policies(const CleanupOptions *opt, List *policies)
+{
+	List	   *runs = NIL;
+	ListCell   *lc;
+
+	foreach(lc, policies)
+	{
+		PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
+		TableRun   *run;
+
+		if (pol->is_protected || !pol->has_retention || pol->time_column == NULL)
+			continue;
+		if (!pol->enabled && !OidIsValid(opt->relid))
+			continue;
+		if (!pgs_owns(pol->relid))
+		{
+			ereport(NOTICE,
+					(errmsg("skipping table %s: must be its owner",
+							pgs_display_name(pol->relid))));
+			continue;
+		}
+
+		run = palloc0(sizeof(TableRun));
+		run->opt = opt;
+		run->started = GetCurrentTimestamp();
+		run_policy(run, pol);
+		run->finished = GetCurrentTimestamp();
+		runs = lappend(runs, run);
+	}
+	return runs;
+}
+
+/*
  * run_cleanup
  *		The body shared by the function and the procedure.  Returns the
  *		list of finished TableRuns.  SPI must be connected.
@@ -575,8 +724,7 @@ static List *
 run_cleanup(const CleanupOptions *opt)
 {
 	List	   *policies;
-	List	   *runs = NIL;
-	ListCell   *lc;
+	List	   *volatile runs = NIL;
 
 	if (OidIsValid(opt->relid))
 	{
@@ -609,32 +757,20 @@ run_cleanup(const CleanupOptions *opt)
 		policies = pgs_load_policies(InvalidOid);
 
 	if (opt->nonatomic)
-		set_synchronous_commit(false);
-
-	foreach(lc, policies)
 	{
-		PgsPolicy  *pol = (PgsPolicy *) lfirst(lc);
-		TableRun   *run;
-
-		if (pol->is_protected || !pol->has_retention || pol->time_column == NULL)
-			continue;
-		if (!pol->enabled && !OidIsValid(opt->relid))
-			continue;
-		if (!pgs_owns(pol->relid))
-		{
-			ereport(NOTICE,
-					(errmsg("skipping table %s: must be its owner",
-							pgs_display_name(pol->relid))));
-			continue;
-		}
-
-		run = palloc0(sizeof(TableRun));
-		run->opt = opt;
-		run->started = GetCurrentTimestamp();
-		run_policy(run, pol);
-		run->finished = GetCurrentTimestamp();
-		runs = lappend(runs, run);
+		set_synchronous_commit(false);
+		pgs_begin_step_timeouts();
 	}
+
+	PG_TRY();
+	{
+		runs = run_policies(opt, policies);
+	}
+	PG_FINALLY();
+	{
+		pgs_end_step_timeouts();
+	}
+	PG_END_TRY();
 
 	if (!opt->dry_run)
 		pgs_log_prune();

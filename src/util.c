@@ -24,6 +24,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -31,10 +32,19 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
 
 #include "pgscale.h"
 
 bool		pgs_running_in_worker = false;
+
+/*
+ * The longest one step may run, in a run that commits between its steps
+ * (0: no limit of pgscale's own), and how deep pgs_run_guarded calls are
+ * nested (only the outermost step is timed).
+ */
+static int	step_timeout_ms = 0;
+static int	guard_depth = 0;
 
 /*
  * pgs_qualified_name
@@ -219,6 +229,25 @@ pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
 }
 
 /*
+ * pgs_spi_int8_as_owner
+ *		pgs_spi_int8 of a statement on pgscale's own tables, run as the
+ *		extension owner (an INSERT ... RETURNING id, say).
+ */
+int64
+pgs_spi_int8_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
+					  const char *nulls)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int64		result;
+
+	pgs_become_owner(&save_userid, &save_sec);
+	result = pgs_spi_int8(sql, nargs, argtypes, values, nulls, false);
+	pgs_restore_user(save_userid, save_sec);
+	return result;
+}
+
+/*
  * pgs_is_extension_member
  *		True when the relation belongs to an extension (pgscale's own
  *		tables, or any other extension's): no policy may manage those.
@@ -271,6 +300,48 @@ pgs_wait(long ms)
 }
 
 /*
+ * pgs_begin_step_timeouts
+ *		For a run that commits between its steps (the procedures, and so the
+ *		worker's cycle): time each step instead of the whole statement.  A
+ *		session's statement_timeout limits the CALL as a whole, however
+ *		short each of its transactions, and would cancel the run midway:
+ *		the later tables, premake included, would never be maintained.  So
+ *		the CALL's own timer is stopped, and each step runs under the lesser
+ *		of pgscale.step_timeout and statement_timeout; a step that runs
+ *		longer is cancelled, rolled back and reported like any failed step,
+ *		and the run goes on.  pgs_end_step_timeouts() must follow, also on
+ *		error.
+ */
+void
+pgs_begin_step_timeouts(void)
+{
+	int			limit = pgscale_step_timeout;
+
+	if (StatementTimeout > 0 && (limit == 0 || StatementTimeout < limit))
+		limit = StatementTimeout;
+	if (get_timeout_active(STATEMENT_TIMEOUT))
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	step_timeout_ms = limit;
+}
+
+void
+pgs_end_step_timeouts(void)
+{
+	step_timeout_ms = 0;
+}
+
+/*
+ * pgs_step_timed_out
+ *		Whether a failed step was cancelled by its step timeout (other
+ *		cancels are never returned by pgs_run_guarded, they are rethrown).
+ */
+bool
+pgs_step_timed_out(ErrorData *edata)
+{
+	return edata->sqlerrcode == ERRCODE_QUERY_CANCELED;
+}
+
+/*
  * pgs_run_guarded
  *		Run one step of maintenance (a batch, a partition drop) inside a
  *		subtransaction with lock_timeout set to pgscale.lock_timeout.  When
@@ -295,6 +366,9 @@ pgs_run_guarded(PgsAction action, void *arg, ErrorData **error)
 		ErrorData  *volatile edata = NULL;
 		int			save_nestlevel;
 		char		timeout[32];
+		volatile bool timed = step_timeout_ms > 0 && guard_depth == 0;
+		volatile TimestampTz deadline = 0;
+		volatile bool timed_out = false;
 
 		CHECK_FOR_INTERRUPTS();
 
@@ -307,6 +381,13 @@ pgs_run_guarded(PgsAction action, void *arg, ErrorData **error)
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcontext);
 
+		guard_depth++;
+		if (timed)
+		{
+			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												   step_timeout_ms);
+			enable_timeout_after(STATEMENT_TIMEOUT, step_timeout_ms);
+		}
 		PG_TRY();
 		{
 			action(arg);
@@ -324,11 +405,37 @@ pgs_run_guarded(PgsAction action, void *arg, ErrorData **error)
 			CurrentResourceOwner = oldowner;
 		}
 		PG_END_TRY();
+		guard_depth--;
+
+		if (timed)
+		{
+			disable_timeout(STATEMENT_TIMEOUT, false);
+
+			/*
+			 * The timer may have fired just as the step ended, leaving a
+			 * cancel pending that is not meant for what follows.
+			 */
+			if (get_timeout_indicator(STATEMENT_TIMEOUT, true) && edata == NULL)
+				QueryCancelPending = false;
+			timed_out = edata != NULL &&
+				edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+				GetCurrentTimestamp() >= deadline;
+		}
 
 		AtEOXact_GUC(true, save_nestlevel);
 
 		if (edata == NULL)
 			return true;
+
+		if (timed_out)
+		{
+			edata->detail = psprintf("The step ran longer than %d ms, the limit of one step of maintenance.",
+									 step_timeout_ms);
+			edata->hint = pstrdup("Raise pgscale.step_timeout (and statement_timeout, when it is lower) "
+								  "or lower batch_size; the next run retries.");
+			*error = edata;
+			return false;
+		}
 
 		/* never swallow a cancel, a statement timeout or a shutdown */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
@@ -366,8 +473,23 @@ as_owner_step(void *arg)
 	Oid			save_userid;
 	int			save_sec;
 
+	HeapTuple	tuple;
+	Oid			owner;
+
+	/*
+	 * A relation dropped since it was listed has no owner any more: the
+	 * step then runs restricted as the current user, and finds that the
+	 * relation is gone (every step checks once it holds its lock).
+	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(pgs_relation_owner(step->relid),
+	owner = save_userid;
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(step->relid));
+	if (HeapTupleIsValid(tuple))
+	{
+		owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+		ReleaseSysCache(tuple);
+	}
+	SetUserIdAndSecContext(owner,
 						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
 	step->action(step->arg);
