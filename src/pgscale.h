@@ -82,6 +82,11 @@ typedef void (*PgsAction) (void *arg);
 extern bool pgs_run_guarded(PgsAction action, void *arg, ErrorData **error);
 extern bool pgs_run_guarded_as(Oid relid, PgsAction action, void *arg,
 							   ErrorData **error);
+extern bool pgs_run_guarded_locking(Oid relid, Oid lockrel, PgsAction action,
+									void *arg, ErrorData **error);
+extern List *pgs_lock_holders(Oid relid);
+extern char *pgs_describe_holder(int pid);
+extern bool pgs_holders_remain(List *pids, Oid relid);
 extern void pgs_begin_step_timeouts(void);
 extern void pgs_end_step_timeouts(void);
 extern bool pgs_step_timed_out(ErrorData *edata);

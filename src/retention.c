@@ -77,6 +77,8 @@ typedef struct TableRun
 	int64		rows_deleted;
 	bool		failed;
 	bool		stopped;		/* a step timed out: leave the table */
+	List	   *blockers;		/* sessions a partition drop gave way to */
+	int			deferred;		/* expired partitions left for them */
 	List	   *errors;			/* messages of the steps that failed */
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 	TimestampTz started;
@@ -408,13 +410,27 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 		return;
 	}
 
+	/*
+	 * A drop of this table already gave way to sessions holding its
+	 * parent: while one of them still does, the next drop would only queue
+	 * behind it and stall the application again.  Leave it for the next
+	 * run.
+	 */
+	if (run->blockers != NIL && pgs_holders_remain(run->blockers, parent))
+	{
+		run->deferred++;
+		return;
+	}
+
 	reltuples = pgs_estimated_rows(child);
 	memset(&step, 0, sizeof(step));
 	step.run = run;
 	step.parent = parent;
 	step.child = child;
-	if (!pgs_run_guarded_as(child, drop_step, &step, &edata))
+	if (!pgs_run_guarded_locking(child, parent, drop_step, &step, &edata))
 	{
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			run->blockers = pgs_lock_holders(parent);
 		record_error(run, child, "drop expired partition", edata, started);
 		return;
 	}
@@ -519,6 +535,19 @@ process_partitioned(TableRun *run, Oid parent)
 			break;
 		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
 	}
+	if (run->deferred > 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("pgscale left %d more expired partitions of %s for the next run",
+						run->deferred, pgs_display_name(parent)),
+				 errdetail("%s still holds a lock on the table.",
+						   pgs_describe_holder(linitial_int(run->blockers))),
+				 errhint("Cleanup gives way to long transactions instead of stalling the queries behind them; "
+						 "the next run drops them.")));
+		run->deferred = 0;
+	}
+	run->blockers = NIL;
 }
 
 /*

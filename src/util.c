@@ -46,6 +46,9 @@ bool		pgs_running_in_worker = false;
 static int	step_timeout_ms = 0;
 static int	guard_depth = 0;
 
+static bool run_guarded(PgsAction action, void *arg, Oid lockrel,
+						ErrorData **error);
+
 /*
  * pgs_qualified_name
  *		Schema-qualified, quoted name of a relation, safe to paste into SQL.
@@ -357,7 +360,106 @@ pgs_step_timed_out(ErrorData *edata)
 bool
 pgs_run_guarded(PgsAction action, void *arg, ErrorData **error)
 {
-	int			attempt;
+	return run_guarded(action, arg, InvalidOid, error);
+}
+
+/*
+ * lock_holders
+ *		The other sessions holding a lock on relid now (granted, any mode):
+ *		those an ACCESS EXCLUSIVE request on it waits for.  SPI must be
+ *		connected.
+ */
+List *
+pgs_lock_holders(Oid relid)
+{
+	Oid			argtypes[2] = {OIDOID, OIDOID};
+	Datum		values[2];
+	List	   *pids = NIL;
+	uint64		i;
+	int			ret;
+
+	values[0] = ObjectIdGetDatum(MyDatabaseId);
+	values[1] = ObjectIdGetDatum(relid);
+	ret = SPI_execute_with_args("SELECT DISTINCT pid FROM pg_catalog.pg_locks"
+								" WHERE locktype OPERATOR(pg_catalog.=) 'relation'"
+								" AND database OPERATOR(pg_catalog.=) $1"
+								" AND relation OPERATOR(pg_catalog.=) $2"
+								" AND granted AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()",
+								2, argtypes, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_locks: %s", SPI_result_code_string(ret));
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									  1, &isnull);
+
+		if (!isnull)
+			pids = lappend_int(pids, DatumGetInt32(d));
+	}
+	return pids;
+}
+
+/*
+ * pgs_describe_holder
+ *		"pid N (application_name "x", in its transaction since T)", for the
+ *		messages that name the session a step gave way to.
+ */
+char *
+pgs_describe_holder(int pid)
+{
+	Oid			argtypes[1] = {INT4OID};
+	Datum		values[1];
+	int			ret;
+	char	   *app = NULL;
+	char	   *since = NULL;
+
+	values[0] = Int32GetDatum(pid);
+	ret = SPI_execute_with_args("SELECT application_name,"
+								" pg_catalog.to_char(xact_start AT TIME ZONE 'UTC',"
+								" 'YYYY-MM-DD HH24:MI:SS \"UTC\"')"
+								" FROM pg_catalog.pg_stat_activity"
+								" WHERE pid OPERATOR(pg_catalog.=) $1",
+								1, argtypes, values, NULL, true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		app = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		since = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	}
+	if (since != NULL)
+		return psprintf("pid %d (application_name \"%s\", in a transaction since %s)",
+						pid, app ? app : "", since);
+	return psprintf("pid %d", pid);
+}
+
+/*
+ * pgs_holders_remain
+ *		Whether any of the sessions in "pids" still holds a lock on relid.
+ */
+bool
+pgs_holders_remain(List *pids, Oid relid)
+{
+	List	   *now = pgs_lock_holders(relid);
+	ListCell   *lc;
+
+	foreach(lc, pids)
+	{
+		if (list_member_int(now, lfirst_int(lc)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * run_guarded
+ *		pgs_run_guarded; lockrel, when valid, is the relation the step needs
+ *		ACCESS EXCLUSIVE on (see pgs_run_guarded_locking).
+ */
+static bool
+run_guarded(PgsAction action, void *arg, Oid lockrel, ErrorData **error)
+{
+	volatile int attempt;
+	List	   *volatile holders = NIL;
 
 	for (attempt = 0;; attempt++)
 	{
@@ -445,7 +547,46 @@ pgs_run_guarded(PgsAction action, void *arg, ErrorData **error)
 			ReThrowError(edata);
 
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
-			attempt < pgscale_lock_retries)
+			OidIsValid(lockrel))
+		{
+			/*
+			 * Wait for the sessions that held the lock to let go, through
+			 * the retries' pauses, without queueing for it meanwhile.
+			 */
+			holders = pgs_lock_holders(lockrel);
+			while (holders != NIL && attempt < pgscale_lock_retries)
+			{
+				long		pause = Min((long) pgscale_lock_timeout * (attempt + 1), 10000L);
+				long		waited;
+
+				for (waited = 0; waited < pause; waited += 100)
+				{
+					pgs_wait(Min(100L, pause - waited));
+					if (!pgs_holders_remain(holders, lockrel))
+						break;
+				}
+				attempt++;
+				if (!pgs_holders_remain(holders, lockrel))
+				{
+					holders = NIL;
+					break;
+				}
+			}
+			if (holders == NIL && attempt <= pgscale_lock_retries)
+			{
+				FreeErrorData(edata);
+				continue;
+			}
+			if (holders != NIL)
+			{
+				edata->detail = psprintf("%s holds a lock on %s.",
+										 pgs_describe_holder(linitial_int(holders)),
+										 pgs_display_name(lockrel));
+				edata->hint = pstrdup("The step gave way to that session; the next run tries again.");
+			}
+		}
+		else if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE &&
+				 attempt < pgscale_lock_retries)
 		{
 			FreeErrorData(edata);
 			/* back off: 1x, 2x, 3x ... the lock timeout, at most 10 s */
@@ -517,6 +658,29 @@ pgs_run_guarded_as(Oid relid, PgsAction action, void *arg, ErrorData **error)
 	step.action = action;
 	step.arg = arg;
 	return pgs_run_guarded(as_owner_step, &step, error);
+}
+
+/*
+ * pgs_run_guarded_locking
+ *		pgs_run_guarded_as, for a step that needs ACCESS EXCLUSIVE on
+ *		lockrel (a partition drop locks the parent).  When the step times
+ *		out on its lock, the sessions holding lockrel are looked up, and it
+ *		is tried again only once they have let go: it waits for them
+ *		without queueing, so that one long reader (a nightly pg_dump) costs
+ *		the application one stall of pgscale.lock_timeout, not one per
+ *		retry.  When they still hold it after the retries' pauses, the step
+ *		fails with a message naming them.
+ */
+bool
+pgs_run_guarded_locking(Oid relid, Oid lockrel, PgsAction action, void *arg,
+						ErrorData **error)
+{
+	AsOwnerStep step;
+
+	step.relid = relid;
+	step.action = action;
+	step.arg = arg;
+	return run_guarded(as_owner_step, &step, lockrel, error);
 }
 
 /*
