@@ -17,6 +17,15 @@
  *		for about one pass over the table.  Needs TID range scans (14+)
  *		and a heap of its own.
  *
+ *		A row another transaction holds locked (SELECT ... FOR UPDATE, an
+ *		update in progress) does not hold up the batch: the batches lock
+ *		their rows with SKIP LOCKED, and the rows they skipped are come back
+ *		to at the end, with a DELETE that waits for them (under the lock
+ *		timeout) and so follows a row to its new version if it was updated,
+ *		followed by another look at the pages that transactions of the run's
+ *		time wrote to.  Rows still locked then are left for the next run and
+ *		reported: one held row lock costs one row, never the table.
+ *
  *	  - "time range": each batch deletes the rows up to the batch_size-th
  *		next value of the time column (found through an index when there
  *		is one).  For tables whose ctid means nothing on the coordinator,
@@ -40,6 +49,7 @@
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "storage/itemptr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -78,6 +88,15 @@ struct PgsBatchState
 	bool		verifying;		/* cursor done, rechecking recent pages */
 	List	   *recheck;		/* BlockRuns still to recheck */
 	BlockNumber rechecked;		/* blocks read again at the end */
+	char	   *locked_sql;		/* the expired rows left in a run of blocks */
+	char	   *wait_sql;		/* delete given rows, waiting for their locks */
+	char	   *skip_sql;		/* delete given rows, skipping locked ones */
+	char	   *left_sql;		/* which of given rows are still expired */
+	ItemPointerData *locked;	/* rows skipped as locked, to come back to */
+	int			nlocked;
+	int			maxlocked;
+	int			locked_rounds;	/* times the locked rows were come back to */
+	int64		skipped;		/* rows left locked at the end */
 
 	/* "time range" strategy: last value deleted */
 	bool		have_last;
@@ -128,10 +147,38 @@ tid_prepare(PgsBatchState *state)
 	 * A TID range scan reads just those blocks.
 	 */
 	state->batch_sql = psprintf("DELETE FROM ONLY %s"
+								" WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+								"SELECT ctid FROM ONLY %s"
 								" WHERE ctid OPERATOR(pg_catalog.>=) $1"
 								" AND ctid OPERATOR(pg_catalog.<) $2"
+								" AND %s OPERATOR(pg_catalog.<) $3"
+								" FOR UPDATE SKIP LOCKED))"
 								" AND %s OPERATOR(pg_catalog.<) $3",
-								state->qualname, state->qcolumn);
+								state->qualname, state->qualname,
+								state->qcolumn, state->qcolumn);
+	state->locked_sql = psprintf("SELECT ctid FROM ONLY %s"
+								 " WHERE ctid OPERATOR(pg_catalog.>=) $1"
+								 " AND ctid OPERATOR(pg_catalog.<) $2"
+								 " AND %s OPERATOR(pg_catalog.<) $3",
+								 state->qualname, state->qcolumn);
+	/* $1 tid[], $2 cutoff */
+	state->wait_sql = psprintf("DELETE FROM ONLY %s"
+							   " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
+							   " AND %s OPERATOR(pg_catalog.<) $2",
+							   state->qualname, state->qcolumn);
+	state->skip_sql = psprintf("DELETE FROM ONLY %s"
+							   " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+							   "SELECT ctid FROM ONLY %s"
+							   " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
+							   " AND %s OPERATOR(pg_catalog.<) $2"
+							   " FOR UPDATE SKIP LOCKED))"
+							   " AND %s OPERATOR(pg_catalog.<) $2",
+							   state->qualname, state->qualname,
+							   state->qcolumn, state->qcolumn);
+	state->left_sql = psprintf("SELECT ctid FROM ONLY %s"
+							   " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
+							   " AND %s OPERATOR(pg_catalog.<) $2",
+							   state->qualname, state->qcolumn);
 
 	/*
 	 * Blocks that hold at most about batch_size rows: how many rows of the
@@ -167,8 +214,38 @@ tid_prepare(PgsBatchState *state)
 }
 
 /*
+ * remember_locked
+ *		Note the rows a query returned (ctids) as rows to come back to.
+ */
+static void
+remember_locked(PgsBatchState *state)
+{
+	uint64		i;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									  1, &isnull);
+
+		if (isnull)
+			continue;
+		if (state->nlocked >= state->maxlocked)
+		{
+			state->maxlocked = Max(64, state->maxlocked * 2);
+			state->locked = state->locked == NULL ?
+				palloc(sizeof(ItemPointerData) * state->maxlocked) :
+				repalloc(state->locked, sizeof(ItemPointerData) * state->maxlocked);
+		}
+		ItemPointerCopy((ItemPointer) DatumGetPointer(d), &state->locked[state->nlocked]);
+		state->nlocked++;
+	}
+}
+
+/*
  * delete_block_run
- *		Delete the expired rows in blocks [lo, hi).
+ *		Delete the expired rows in blocks [lo, hi), skipping those another
+ *		transaction has locked, and note those for later.
  */
 static int64
 delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
@@ -178,6 +255,7 @@ delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
 	ItemPointerData from;
 	ItemPointerData to;
 	int			ret;
+	int64		deleted;
 
 	ItemPointerSet(&from, lo, 0);
 	ItemPointerSet(&to, hi, 0);
@@ -191,7 +269,110 @@ delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
 	if (ret != SPI_OK_DELETE)
 		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
 			 SPI_result_code_string(ret));
-	return (int64) SPI_processed;
+	deleted = (int64) SPI_processed;
+
+	/* what is left expired in those blocks was locked */
+	ret = SPI_execute_with_args(state->locked_sql, 3, argtypes, values, NULL,
+								false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read %s: %s", state->qualname,
+			 SPI_result_code_string(ret));
+	remember_locked(state);
+	return deleted;
+}
+
+/*
+ * locked_rows_array
+ *		The rows to come back to, as a tid[] Datum.
+ */
+static Datum
+locked_rows_array(PgsBatchState *state)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(state->nlocked, 1));
+	int			i;
+
+	for (i = 0; i < state->nlocked; i++)
+		elems[i] = PointerGetDatum(&state->locked[i]);
+	return PointerGetDatum(construct_array(elems, state->nlocked, TIDOID,
+										   sizeof(ItemPointerData), false,
+										   TYPALIGN_SHORT));
+}
+
+/*
+ * delete_locked_rows
+ *		Come back to the rows skipped as locked: delete them, waiting for
+ *		their locks under the lock timeout.  A row updated meanwhile is
+ *		followed to its new version.  When a lock is still held past the
+ *		timeout, delete those that are free by now, and keep the others
+ *		noted.  Returns the rows deleted.
+ */
+static int64
+delete_locked_rows(PgsBatchState *state)
+{
+	Oid			argtypes[2] = {TIDARRAYOID, state->cutoff_type};
+	Datum		values[2];
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int64 deleted = 0;
+	volatile bool timed_out = false;
+	int			ret;
+
+	values[0] = locked_rows_array(state);
+	values[1] = state->cutoff;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		ret = SPI_execute_with_args(state->wait_sql, 2, argtypes, values, NULL,
+									false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
+				 SPI_result_code_string(ret));
+		deleted = (int64) SPI_processed;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		FreeErrorData(edata);
+		timed_out = true;
+	}
+	PG_END_TRY();
+	state->batches++;
+
+	if (!timed_out)
+	{
+		state->nlocked = 0;
+		return deleted;
+	}
+
+	/* some are still locked: delete the others, keep those noted */
+	ret = SPI_execute_with_args(state->skip_sql, 2, argtypes, values, NULL,
+								false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
+			 SPI_result_code_string(ret));
+	deleted = (int64) SPI_processed;
+	ret = SPI_execute_with_args(state->left_sql, 2, argtypes, values, NULL,
+								false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "could not read %s: %s", state->qualname,
+			 SPI_result_code_string(ret));
+	state->nlocked = 0;
+	remember_locked(state);
+	return deleted;
 }
 
 /*
@@ -299,19 +480,29 @@ tid_next(PgsBatchState *state, bool *done)
 		state->verifying = true;
 	}
 
-	if (state->recheck == NIL)
-	{
-		*done = true;
-		return 0;
-	}
+	if (state->recheck != NIL)
 	{
 		BlockRun   *run = (BlockRun *) linitial(state->recheck);
 
 		state->recheck = list_delete_first(state->recheck);
-		deleted = delete_block_run(state, run->lo, run->hi);
-		*done = (state->recheck == NIL);
+		return delete_block_run(state, run->lo, run->hi);
+	}
+
+	/*
+	 * Every page is done: come back to the rows that were locked (twice at
+	 * most), then look again at the pages written to meanwhile, where a
+	 * locked row that was being updated has its new version.
+	 */
+	if (state->nlocked > 0 && state->locked_rounds < 2)
+	{
+		state->locked_rounds++;
+		deleted = delete_locked_rows(state);
+		state->recheck = blocks_to_recheck(state, current_nblocks(state->relid));
 		return deleted;
 	}
+	state->skipped = state->nlocked;
+	*done = true;
+	return 0;
 }
 
 #endif							/* PGSCALE_HAVE_TID_RANGE_SCAN */
@@ -474,6 +665,11 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 char *
 pgs_batch_describe(PgsBatchState *state)
 {
+	if (state->skipped > 0)
+		return psprintf(INT64_FORMAT " batches of about %d rows, %s strategy, %u blocks rechecked, "
+						INT64_FORMAT " rows skipped: locked by other transactions",
+						state->batches, state->batch_size, state->strategy->name,
+						state->rechecked, state->skipped);
 	if (state->verifying)
 		return psprintf(INT64_FORMAT " batches of about %d rows, %s strategy, %u blocks rechecked",
 						state->batches, state->batch_size, state->strategy->name,
@@ -491,6 +687,17 @@ int64
 pgs_batch_next(PgsBatchState *state, bool *done)
 {
 	return state->strategy->next(state, done);
+}
+
+/*
+ * pgs_batch_skipped
+ *		How many expired rows the batches left because other transactions
+ *		held them locked to the end (left for the next run).
+ */
+int64
+pgs_batch_skipped(PgsBatchState *state)
+{
+	return state->skipped;
 }
 
 /*

@@ -219,5 +219,6 @@ extern PgsBatchState *pgs_batch_begin(Oid relid, const char *time_column,
 extern char *pgs_batch_describe(PgsBatchState *state);
 extern int64 pgs_batch_next(PgsBatchState *state, bool *done);
 extern int64 pgs_batch_count(PgsBatchState *state);
+extern int64 pgs_batch_skipped(PgsBatchState *state);
 
 #endif							/* PGSCALE_H */

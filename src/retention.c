@@ -289,7 +289,15 @@ trim_relation(TableRun *run, Oid relid)
 			commit_if_allowed(run);
 	} while (!step.done);
 
-	if (total > 0)
+	if (pgs_batch_skipped(step.batch) > 0)
+		ereport(WARNING,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("pgscale left " INT64_FORMAT " expired rows of %s that other transactions held locked",
+						pgs_batch_skipped(step.batch), pgs_display_name(relid)),
+				 errdetail("Cleanup skips locked rows instead of waiting for them, and came back to them at the end of its work."),
+				 errhint("The next run deletes them once their locks are released.")));
+
+	if (total > 0 || pgs_batch_skipped(step.batch) > 0)
 	{
 		PgsTrimmed *t = palloc(sizeof(PgsTrimmed));
 

@@ -168,6 +168,50 @@ is($node->safe_psql('postgres',
 	"SELECT string_agg(detail, E'\\n') FROM pgscale_log WHERE action = 'error'"));
 
 #
+# Item 8: a row held FOR UPDATE costs that row, not the table: cleanup skips
+# it, comes back to it at the end, and leaves it (with a warning) when it is
+# still locked.  A row being updated is followed to its new version once the
+# update commits.
+#
+$node->safe_psql('postgres', q{
+CREATE TABLE held (id int PRIMARY KEY, v int, ts timestamptz NOT NULL);
+INSERT INTO held SELECT g, 0, now() - (g % 100 + 40) * interval '1 day'
+FROM generate_series(1, 20000) g;
+SELECT pgscale_set_retention('held', '30 days', 'ts');
+});
+my $locker = $node->background_psql('postgres');
+$locker->query_safe('BEGIN');
+$locker->query_safe('SELECT * FROM held WHERE id = 7000 FOR UPDATE');
+($ret, $out, $err) = $node->psql('postgres',
+	"SET pgscale.lock_timeout = '200ms'; SET pgscale.lock_retries = 1;
+	 SELECT rows_deleted FROM pgscale_cleanup(relation => 'held', batch_size => 1000)");
+is($out, '19999', 'a row held FOR UPDATE: every other expired row is deleted');
+like($err, qr/left 1 expired rows of public\.held that other transactions held locked/,
+	'... and the held one is reported');
+is($node->safe_psql('postgres', "SELECT id FROM held"), '7000',
+	'... and left');
+$locker->query_safe('COMMIT');
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT rows_deleted FROM pgscale_cleanup(relation => 'held')");
+is($out, '1', 'the next run deletes it');
+
+$node->safe_psql('postgres', q{
+INSERT INTO held SELECT g, 0, now() - (g % 100 + 40) * interval '1 day'
+FROM generate_series(1, 20000) g;
+});
+$locker->query_safe('BEGIN');
+$locker->query_safe('UPDATE held SET v = 1 WHERE id IN (5, 15000)');
+$locker->query_until(qr/sleeping/, "\\echo sleeping\nSELECT pg_sleep(1); COMMIT;\n");
+($ret, $out, $err) = $node->psql('postgres',
+	"SET pgscale.lock_timeout = '5s';
+	 CALL pgscale_cleanup_proc(relation => 'held', batch_size => 1000)");
+is($ret, 0, 'rows being updated: the cleanup succeeds') or diag($err);
+unlike($err, qr/WARNING/, '... with nothing left locked');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM held'), '0',
+	'... and their new versions deleted once the update committed');
+$locker->quit;
+
+#
 # Item 9, in the worker: a table whose batch takes longer than
 # pgscale.step_timeout is cancelled on its own and logged; the other tables
 # are purged, and the worker's cycle goes on.
