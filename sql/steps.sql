@@ -99,5 +99,20 @@ SELECT count(*) AS kept FROM fp;
 SELECT action, detail LIKE 'foreign table%' AS says_foreign
 FROM pgscale_log WHERE relid = 'fp'::regclass ORDER BY id;
 
+-- Rows whose time is NULL are never deleted: the dry run counts them, and
+-- pgscale_health() warns (from the statistics).
+CREATE TABLE nulls (ts timestamptz);
+INSERT INTO nulls SELECT CASE WHEN g % 4 = 0 THEN NULL ELSE now() - g * interval '1 day' END
+FROM generate_series(1, 60) g;
+SELECT pgscale_set_retention('nulls', '30 days', 'ts');
+ANALYZE nulls;
+SET client_min_messages = notice;
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'nulls');
+SET client_min_messages = warning;
+SELECT status, value = 'about 15 rows, in 1 of the tables with a retention (most in steps.nulls)' AS counts_them
+FROM pgscale_health() WHERE check_name = 'rows without a time value';
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'nulls');
+SELECT count(*) AS kept_null FROM nulls WHERE ts IS NULL;
+
 RESET search_path;
 DROP SCHEMA steps CASCADE;

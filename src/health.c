@@ -964,6 +964,50 @@ check_retention(List **checks)
 }
 
 /*
+ * check_null_times
+ *		Rows whose time column is NULL are never expired: retention keeps
+ *		them forever.  Estimated from the planner's statistics (null_frac),
+ *		which costs nothing; a dry run of pgscale_cleanup() counts them.
+ */
+static void
+check_null_times(List **checks)
+{
+	int64		tables;
+	int64		rows;
+	char	   *first;
+
+	pgs_spi_query(psprintf("SELECT pg_catalog.count(*),"
+						   "       pg_catalog.sum(pg_catalog.round(s.null_frac * c.reltuples))::pg_catalog.int8,"
+						   "       (pg_catalog.array_agg(p.table_name::pg_catalog.text"
+						   "          ORDER BY s.null_frac * c.reltuples DESC))[1]"
+						   "  FROM %s p"
+						   "  JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) p.table_name"
+						   "  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace"
+						   "  JOIN pg_catalog.pg_stats s ON s.schemaname OPERATOR(pg_catalog.=) n.nspname"
+						   "   AND s.tablename OPERATOR(pg_catalog.=) c.relname"
+						   "   AND s.attname OPERATOR(pg_catalog.=) p.time_column"
+						   "   AND s.inherited OPERATOR(pg_catalog.=) (c.relkind OPERATOR(pg_catalog.=) 'p')"
+						   " WHERE p.retention IS NOT NULL AND p.enabled AND NOT p.protected"
+						   "   AND s.null_frac > 0 AND c.reltuples > 0"
+						   "   AND pg_catalog.round(s.null_frac * c.reltuples) >= 1",
+						   pgs_ext_table("pgscale_policy")),
+				  0, NULL, NULL, NULL);
+	tables = pgs_get_int8(0, 1);
+	rows = pgs_get_int8(0, 2);
+	first = pgs_get_text(0, 3);
+	SPI_freetuptable(SPI_tuptable);
+
+	add_check(checks, "rows without a time value", tables > 0 ? "warn" : "ok",
+			  tables > 0 ?
+			  psprintf("about " INT64_FORMAT " rows, in " INT64_FORMAT " of the tables with a retention (most in %s)",
+					   rows, tables, first) :
+			  pstrdup("none in the statistics"),
+			  pstrdup("warn when a table with a retention has rows whose time column is NULL: retention never deletes them"),
+			  pstrdup("Fill in the time column of those rows, or delete them yourself; "
+					  "pgscale_cleanup(dry_run => true) counts them exactly."));
+}
+
+/*
  * check_worker
  *		Only for a database listed in pgscale.databases: critical when no
  *		launcher runs to maintain it (for instance it could not get one of
@@ -1081,6 +1125,7 @@ pgscale_health(PG_FUNCTION_ARGS)
 	check_sequences(&checks);
 	check_growth(&checks);
 	check_retention(&checks);
+	check_null_times(&checks);
 	check_worker(&checks);
 	check_partition_gaps(&checks);
 	check_locked(&checks);

@@ -28,6 +28,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_class.h"
 #include "catalog/partition.h"
 #include "catalog/pg_inherits.h"
@@ -175,7 +176,35 @@ typedef struct TrimStep
 	int64		rows;
 	bool		done;
 	bool		gone;			/* dropped or detached meanwhile */
+	int64		nulls;			/* dry run: rows with no time value */
 } TrimStep;
+
+/*
+ * count_null_times
+ *		Rows whose time column is NULL are never expired, so retention keeps
+ *		them forever: how many there are, for a dry run to say so.  Runs in
+ *		the step, as the table's owner.
+ */
+static int64
+count_null_times(TableRun *run, Oid relid)
+{
+	HeapTuple	tuple;
+	bool		notnull = true;
+
+	tuple = SearchSysCacheAttName(relid, run->time_column);
+	if (HeapTupleIsValid(tuple))
+	{
+		notnull = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
+		ReleaseSysCache(tuple);
+	}
+	if (notnull)
+		return 0;
+	return pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s%s WHERE %s IS NULL",
+								 get_rel_relkind(relid) == RELKIND_RELATION ? "ONLY " : "",
+								 pgs_qualified_name(relid),
+								 quote_identifier(run->time_column)),
+						0, NULL, NULL, NULL, true);
+}
 
 /*
  * still_in_tree
@@ -214,7 +243,10 @@ trim_begin_step(void *arg)
 								  step->run->cutoff_type, step->run->cutoff,
 								  step->run->opt->batch_size);
 	if (step->run->opt->dry_run)
+	{
 		step->rows = pgs_batch_count(step->batch);
+		step->nulls = count_null_times(step->run, step->relid);
+	}
 }
 
 static void
@@ -253,6 +285,12 @@ trim_relation(TableRun *run, Oid relid)
 	if (run->opt->dry_run)
 	{
 		run->rows_deleted += step.rows;
+		if (step.nulls > 0)
+			ereport(NOTICE,
+					(errmsg(INT64_FORMAT " rows of %s have no value in the time column \"%s\"",
+							step.nulls, pgs_display_name(relid), run->time_column),
+					 errdetail("Retention never deletes a row whose time is NULL."),
+					 errhint("Fill in the column of those rows, or delete them yourself.")));
 		return;
 	}
 
