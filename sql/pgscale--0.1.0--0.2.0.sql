@@ -118,3 +118,51 @@ $$;
 CREATE EVENT TRIGGER pgscale_forget_columns ON sql_drop
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION @extschema@.pgscale_forget_columns();
+
+--
+-- Foreign keys that reference a table with a retention: what to do with its
+-- expired rows that are still referenced.
+--
+ALTER TABLE @extschema@.pgscale_policy
+    ADD COLUMN on_referenced text NOT NULL DEFAULT 'error',
+    ADD CONSTRAINT pgscale_policy_on_referenced_check
+        CHECK (on_referenced IN ('error', 'cascade', 'keep'));
+
+COMMENT ON COLUMN @extschema@.pgscale_policy.on_referenced IS
+    'expired rows still referenced by a foreign key: error (touch nothing, report), cascade (delete the referencing rows first), keep (keep them)';
+
+DROP FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name);
+
+CREATE FUNCTION @extschema@.pgscale_set_retention(
+    relation regclass,
+    retention interval,
+    time_column name DEFAULT NULL,
+    on_referenced text DEFAULT NULL)
+RETURNS void
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_set_retention';
+
+COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text) IS
+    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference';
+
+DROP FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer);
+
+CREATE FUNCTION @extschema@.pgscale_cleanup(
+    dry_run boolean DEFAULT false,
+    days integer DEFAULT NULL,
+    relation regclass DEFAULT NULL,
+    batch_size integer DEFAULT 10000)
+RETURNS TABLE (
+    table_name regclass,
+    cutoff timestamptz,
+    partitions_dropped integer,
+    rows_deleted bigint,
+    duration interval,
+    reached_through text)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_cleanup';
+
+COMMENT ON FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer) IS
+    'delete expired rows and drop expired partitions of every table with a retention policy; one row per table touched, with the foreign key a cascade reached it through';

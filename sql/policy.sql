@@ -61,8 +61,10 @@ SELECT pgscale_set_retention('no_such_table', '1 day', 'd');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '1 day', 'no_such_column');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '1 day', 'member_id');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '1 day', 'note');
--- no column on a plain table, nor on a table partitioned otherwise
-SELECT pgscale_set_retention('metrics_aiusagedaily', '1 day');
+-- no column on a plain table (without a policy: a policy's column is kept
+-- when it is changed), nor on a table partitioned otherwise
+CREATE TABLE no_policy (d date);
+SELECT pgscale_set_retention('no_policy', '1 day');
 CREATE TABLE by_list (k int, d date) PARTITION BY LIST (k);
 SELECT pgscale_set_retention('by_list', '1 day');
 CREATE TABLE by_int (k int) PARTITION BY RANGE (k);

@@ -98,6 +98,14 @@ struct PgsBatchState
 	int			locked_rounds;	/* times the locked rows were come back to */
 	int64		skipped;		/* rows left locked at the end */
 
+	/* foreign keys to follow (references.c), or NULL */
+	PgsRefs    *refs;
+	bool		fk;				/* delete through the statements below */
+	char	   *fk_select_sql;	/* lock a run of blocks' expired rows */
+	char	   *fk_wait_sql;	/* lock given rows, waiting */
+	char	   *fk_skip_sql;	/* lock given rows, skipping locked ones */
+	List	   *fk_delete_sql;	/* per table of refs->tables: its DELETE */
+
 	/* "time range" strategy: last value deleted */
 	bool		have_last;
 	Datum		last_value;
@@ -132,6 +140,158 @@ current_nblocks(Oid relid)
 
 	table_close(rel, NoLock);
 	return nblocks;
+}
+
+/* "alias.col < $n": a row is expired (arg: PredArg) */
+typedef struct PredArg
+{
+	PgsBatchState *state;
+	int			param;			/* the cutoff's parameter number */
+} PredArg;
+
+static void
+pred_expired(StringInfo buf, const char *alias, void *arg)
+{
+	PredArg    *pa = (PredArg *) arg;
+
+	appendStringInfo(buf, "%s.%s OPERATOR(pg_catalog.<) $%d", alias,
+					 pa->state->qcolumn, pa->param);
+}
+
+/* "alias.ctid = ANY ($1)": the rows of the batch, locked */
+static void
+pred_batch(StringInfo buf, const char *alias, void *arg)
+{
+	appendStringInfo(buf, "%s.ctid OPERATOR(pg_catalog.=) ANY ($1)", alias);
+}
+
+/* ... AND the 'keep' filter */
+static void
+append_expired_kept(StringInfo buf, PgsBatchState *state, const char *alias,
+					int param)
+{
+	PredArg		pa = {state, param};
+
+	pred_expired(buf, alias, &pa);
+	pgs_references_append_keep(buf, state->refs, alias, pred_expired, &pa);
+}
+
+/* expired, and not kept by 'keep' (arg: PredArg) */
+static void
+pred_expired_kept(StringInfo buf, const char *alias, void *arg)
+{
+	PredArg    *pa = (PredArg *) arg;
+
+	append_expired_kept(buf, pa->state, alias, pa->param);
+}
+
+/*
+ * fk_prepare
+ *		With foreign keys to follow, a batch first locks its expired rows
+ *		(SKIP LOCKED), then deletes, table by table, referencing tables
+ *		first, the rows that go with them (one DELETE each), the batch's
+ *		rows last.
+ */
+static void
+fk_prepare(PgsBatchState *state)
+{
+	StringInfoData buf;
+	PgsRootRows root;
+	ListCell   *lc;
+	char	   *only = psprintf("ONLY %s", state->qualname);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT b.ctid FROM %s b"
+					 " WHERE b.ctid OPERATOR(pg_catalog.>=) $1"
+					 " AND b.ctid OPERATOR(pg_catalog.<) $2 AND ",
+					 only);
+	append_expired_kept(&buf, state, "b", 3);
+	state->locked_sql = pstrdup(buf.data);
+	appendStringInfoString(&buf, " FOR UPDATE SKIP LOCKED");
+	state->fk_select_sql = buf.data;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT b.ctid FROM %s b"
+					 " WHERE b.ctid OPERATOR(pg_catalog.=) ANY ($1) AND ", only);
+	append_expired_kept(&buf, state, "b", 2);
+	state->left_sql = pstrdup(buf.data);
+	appendStringInfoString(&buf, " FOR UPDATE");
+	state->fk_wait_sql = pstrdup(buf.data);
+	appendStringInfoString(&buf, " SKIP LOCKED");
+	state->fk_skip_sql = buf.data;
+
+	root.from = only;
+	root.pred = pred_batch;
+	root.arg = NULL;
+	state->fk_delete_sql = NIL;
+	foreach(lc, state->refs->tables)
+		state->fk_delete_sql = lappend(state->fk_delete_sql,
+									   pgs_references_delete_sql(state->refs,
+																 (PgsRefTable *) lfirst(lc),
+																 &root));
+}
+
+/*
+ * fk_delete_rows
+ *		Delete the locked rows in "rows" (a tid[] Datum) and what goes with
+ *		them; returns the rows of this relation deleted (with its own
+ *		descendants through self-references).
+ */
+static int64
+fk_delete_rows(PgsBatchState *state, Datum rows)
+{
+	Oid			argtypes[1] = {TIDARRAYOID};
+	Datum		values[1] = {rows};
+	ListCell   *lc;
+	ListCell   *lc2;
+	int64		deleted = 0;
+
+	forboth(lc, state->refs->tables, lc2, state->fk_delete_sql)
+	{
+		PgsRefTable *t = (PgsRefTable *) lfirst(lc);
+		int			ret;
+
+		ret = SPI_execute_with_args((char *) lfirst(lc2), 1, argtypes, values,
+									NULL, false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "delete from %s failed: %s", pgs_display_name(t->relid),
+				 SPI_result_code_string(ret));
+		if (t->relid == state->refs->root)
+			deleted += (int64) SPI_processed;
+		else
+			t->rows += (int64) SPI_processed;
+	}
+	return deleted;
+}
+
+/*
+ * tids_of_result
+ *		The ctids a query returned, as a tid[] Datum.
+ */
+static Datum
+tids_of_result(void)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(SPI_processed, 1));
+	uint64		i;
+	int			n = 0;
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									  1, &isnull);
+
+		if (!isnull)
+		{
+			ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+			ItemPointerCopy((ItemPointer) DatumGetPointer(d), tid);
+			elems[n++] = PointerGetDatum(tid);
+		}
+	}
+	return PointerGetDatum(construct_array(elems, n, TIDOID,
+										   sizeof(ItemPointerData), false,
+										   TYPALIGN_SHORT));
 }
 
 static void
@@ -202,6 +362,9 @@ tid_prepare(PgsBatchState *state)
 	 * Transactions from this one on were not finished when the run began:
 	 * rows they wrote may sit behind the cursor when it passes.
 	 */
+	if (state->fk)
+		fk_prepare(state);
+
 	snap = GetLatestSnapshot();
 	state->horizon = snap->xmin;
 	if (IsolationUsesXactSnapshot())
@@ -263,13 +426,26 @@ delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
 	values[1] = PointerGetDatum(&to);
 	values[2] = state->cutoff;
 
-	ret = SPI_execute_with_args(state->batch_sql, 3, argtypes, values, NULL,
-								false, 0);
-	state->batches++;
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-			 SPI_result_code_string(ret));
-	deleted = (int64) SPI_processed;
+	if (state->fk)
+	{
+		ret = SPI_execute_with_args(state->fk_select_sql, 3, argtypes, values,
+									NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not lock rows of %s: %s", state->qualname,
+				 SPI_result_code_string(ret));
+		deleted = SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
+		state->batches++;
+	}
+	else
+	{
+		ret = SPI_execute_with_args(state->batch_sql, 3, argtypes, values, NULL,
+									false, 0);
+		state->batches++;
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
+				 SPI_result_code_string(ret));
+		deleted = (int64) SPI_processed;
+	}
 
 	/* what is left expired in those blocks was locked */
 	ret = SPI_execute_with_args(state->locked_sql, 3, argtypes, values, NULL,
@@ -324,12 +500,24 @@ delete_locked_rows(PgsBatchState *state)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		ret = SPI_execute_with_args(state->wait_sql, 2, argtypes, values, NULL,
-									false, 0);
-		if (ret != SPI_OK_DELETE)
-			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-				 SPI_result_code_string(ret));
-		deleted = (int64) SPI_processed;
+		if (state->fk)
+		{
+			ret = SPI_execute_with_args(state->fk_wait_sql, 2, argtypes, values,
+										NULL, false, 0);
+			if (ret != SPI_OK_SELECT)
+				elog(ERROR, "could not lock rows of %s: %s", state->qualname,
+					 SPI_result_code_string(ret));
+			deleted = SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
+		}
+		else
+		{
+			ret = SPI_execute_with_args(state->wait_sql, 2, argtypes, values, NULL,
+										false, 0);
+			if (ret != SPI_OK_DELETE)
+				elog(ERROR, "batch delete on %s failed: %s", state->qualname,
+					 SPI_result_code_string(ret));
+			deleted = (int64) SPI_processed;
+		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -359,12 +547,24 @@ delete_locked_rows(PgsBatchState *state)
 	}
 
 	/* some are still locked: delete the others, keep those noted */
-	ret = SPI_execute_with_args(state->skip_sql, 2, argtypes, values, NULL,
-								false, 0);
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-			 SPI_result_code_string(ret));
-	deleted = (int64) SPI_processed;
+	if (state->fk)
+	{
+		ret = SPI_execute_with_args(state->fk_skip_sql, 2, argtypes, values,
+									NULL, false, 0);
+		if (ret != SPI_OK_SELECT)
+			elog(ERROR, "could not lock rows of %s: %s", state->qualname,
+				 SPI_result_code_string(ret));
+		deleted = SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
+	}
+	else
+	{
+		ret = SPI_execute_with_args(state->skip_sql, 2, argtypes, values, NULL,
+									false, 0);
+		if (ret != SPI_OK_DELETE)
+			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
+				 SPI_result_code_string(ret));
+		deleted = (int64) SPI_processed;
+	}
 	ret = SPI_execute_with_args(state->left_sql, 2, argtypes, values, NULL,
 								false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -630,7 +830,7 @@ pgs_is_distributed(Oid relid)
  */
 PgsBatchState *
 pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
-				Datum cutoff, int batch_size)
+				Datum cutoff, int batch_size, PgsRefs *refs)
 {
 	PgsBatchState *state = palloc0(sizeof(PgsBatchState));
 	char		relkind = get_rel_relkind(relid);
@@ -647,12 +847,22 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 								relkind == RELKIND_RELATION ? "ONLY " : "",
 								state->qualname, state->qcolumn);
 
+	state->refs = refs;
+	state->fk = refs != NULL && pgs_references_matter(refs);
+
 	state->strategy = &range_strategy;
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
 	if (pgscale_batch_strategy == PGS_BATCH_AUTO &&
 		relkind == RELKIND_RELATION && !pgs_is_distributed(relid))
 		state->strategy = &tid_strategy;
 #endif
+	if (state->fk && state->strategy == &range_strategy)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cleanup of %s cannot follow its foreign keys with the time range strategy",
+						pgs_display_name(relid)),
+				 errdetail("Following foreign keys (on_referenced cascade or keep, or a self-reference) needs batches by heap blocks."),
+				 errhint("Set pgscale.batch_strategy to auto, or set on_referenced to 'error' for this table.")));
 	state->strategy->prepare(state);
 	return state;
 }
@@ -686,7 +896,12 @@ pgs_batch_describe(PgsBatchState *state)
 int64
 pgs_batch_next(PgsBatchState *state, bool *done)
 {
-	return state->strategy->next(state, done);
+	int64		deleted;
+
+	pgs_references_immediate(state->refs, true);
+	deleted = state->strategy->next(state, done);
+	pgs_references_immediate(state->refs, false);
+	return deleted;
 }
 
 /*
@@ -709,6 +924,28 @@ pgs_batch_count(PgsBatchState *state)
 {
 	Oid			argtypes[1] = {state->cutoff_type};
 	Datum		values[1] = {state->cutoff};
+	PgsRootRows root;
+	PredArg		pa = {state, 1};
+	ListCell   *lc;
+	int64		rows = 0;
 
-	return pgs_spi_int8(state->count_sql, 1, argtypes, values, NULL, true);
+	if (!state->fk)
+		return pgs_spi_int8(state->count_sql, 1, argtypes, values, NULL, true);
+
+	/* what the batches would delete, table by table */
+	root.from = psprintf("ONLY %s", state->qualname);
+	root.pred = pred_expired_kept;
+	root.arg = &pa;
+	foreach(lc, state->refs->tables)
+	{
+		PgsRefTable *t = (PgsRefTable *) lfirst(lc);
+		int64		n = pgs_spi_int8(pgs_references_count_sql(state->refs, t, &root),
+									 1, argtypes, values, NULL, true);
+
+		if (t->relid == state->refs->root)
+			rows += n;
+		else
+			t->rows += n;
+	}
+	return rows;
 }

@@ -362,8 +362,11 @@ policy_retention(Cycle *cycle, PolicyRun *pr)
 		foreach(lc, res.errors)
 			report(cycle, pol->relid, "error", NULL, 0, false, (char *) lfirst(lc));
 		report(cycle, pol->relid, "retention", NULL, res.rows_deleted, true,
-			   psprintf("%d partitions dropped, cutoff %s%s",
+			   psprintf("%d partitions dropped, cutoff %s%s%s",
 						res.partitions_dropped, timestamptz_to_str(res.cutoff),
+						res.rows_cascaded > 0 ?
+						psprintf(", " INT64_FORMAT " referencing rows deleted by the cascade",
+								 res.rows_cascaded) : "",
 						cycle->dry_run ? ", dry run" : ""));
 		changed |= res.partitions_dropped > 0;
 

@@ -12,6 +12,7 @@
 
 #include "datatype/timestamp.h"
 #include "utils/date.h"
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/elog.h"
 
@@ -107,7 +108,13 @@ typedef struct PgsPolicy
 	int			premake_months; /* -1 when not partition-managed */
 	char	   *time_zone;		/* NULL: UTC */
 	bool		enabled;
+	char		on_referenced;	/* PGS_REF_ERROR, _CASCADE or _KEEP */
 } PgsPolicy;
+
+/* pgscale_policy.on_referenced */
+#define PGS_REF_ERROR	'e'
+#define PGS_REF_CASCADE 'c'
+#define PGS_REF_KEEP	'k'
 
 extern void pgs_validate_table(Oid relid, const char *action);
 extern List *pgs_load_policies(Oid relid);
@@ -203,6 +210,7 @@ typedef struct PgsRetentionResult
 	TimestampTz cutoff;
 	int			partitions_dropped;
 	int64		rows_deleted;
+	int64		rows_cascaded;	/* rows of referencing tables deleted */
 	List	   *errors;			/* messages of failed steps */
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 } PgsRetentionResult;
@@ -211,11 +219,71 @@ extern float4 pgs_estimated_rows(Oid relid);
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 								PgsRetentionResult *result);
 
+/* references.c: foreign keys referencing a table with a retention */
+typedef struct PgsFk
+{
+	Oid			conoid;
+	char	   *conname;
+	char	   *qualname;		/* schema-qualified, quoted: SET CONSTRAINTS */
+	Oid			referencing;
+	Oid			referenced;
+	List	   *cols;			/* referencing columns (names) */
+	List	   *refcols;		/* referenced columns, in the same order */
+	bool		deferred;		/* DEFERRABLE INITIALLY DEFERRED */
+} PgsFk;
+
+typedef struct PgsRefTable
+{
+	Oid			relid;
+	PgsFk	   *via;			/* the key it was first reached through */
+	List	   *in;				/* keys from it into tables of the cascade */
+	List	   *selfs;			/* its self-references */
+	int64		rows;			/* rows deleted (or counted) in it */
+} PgsRefTable;
+
+typedef struct PgsRefs
+{
+	Oid			root;			/* the policy's table */
+	char		mode;			/* PGS_REF_* */
+	List	   *incoming;		/* keys from other tables into the root */
+	List	   *tables;			/* PgsRefTable, referencing before referenced,
+								 * the root last */
+	List	   *deferred;		/* deferred constraints involved */
+	char	   *blocked;		/* why a cascade cannot run, or NULL */
+	int			aliases;		/* for the SQL written */
+} PgsRefs;
+
+/* Appends "the row alias is one of those meant" to buf. */
+typedef void (*PgsRowPred) (StringInfo buf, const char *alias, void *arg);
+
+/* The root's rows a statement starts from: a relation and a predicate. */
+typedef struct PgsRootRows
+{
+	const char *from;			/* e.g. "ONLY s.t" */
+	PgsRowPred	pred;
+	void	   *arg;
+} PgsRootRows;
+
+extern PgsRefs *pgs_read_references(Oid root, char mode);
+extern bool pgs_references_matter(PgsRefs *refs);
+extern PgsRefTable *pgs_root_table(PgsRefs *refs);
+extern char *pgs_references_delete_sql(PgsRefs *refs, PgsRefTable *t,
+									   PgsRootRows *root);
+extern char *pgs_references_count_sql(PgsRefs *refs, PgsRefTable *t,
+									  PgsRootRows *root);
+extern void pgs_references_append_keep(StringInfo buf, PgsRefs *refs,
+									   const char *alias, PgsRowPred expired,
+									   void *arg);
+extern char *pgs_references_check(PgsRefs *refs, const char *from,
+								  PgsRowPred expired, void *arg,
+								  Oid cutoff_type, Datum cutoff);
+extern void pgs_references_immediate(PgsRefs *refs, bool on);
+
 /* batch.c: deleting expired rows of one table in batches */
 typedef struct PgsBatchState PgsBatchState;
 extern PgsBatchState *pgs_batch_begin(Oid relid, const char *time_column,
 									  Oid cutoff_type, Datum cutoff,
-									  int batch_size);
+									  int batch_size, PgsRefs *refs);
 extern char *pgs_batch_describe(PgsBatchState *state);
 extern int64 pgs_batch_next(PgsBatchState *state, bool *done);
 extern int64 pgs_batch_count(PgsBatchState *state);

@@ -393,7 +393,8 @@ pgs_load_policies(Oid relid)
 
 	sql = psprintf("SELECT table_name::pg_catalog.oid, time_column::pg_catalog.text,"
 				   " retention, protected, premake_months, time_zone, enabled,"
-				   " time_attnum::pg_catalog.int4, time_type::pg_catalog.oid"
+				   " time_attnum::pg_catalog.int4, time_type::pg_catalog.oid,"
+				   " on_referenced"
 				   " FROM %s%s ORDER BY table_name::pg_catalog.oid",
 				   pgs_ext_table("pgscale_policy"),
 				   OidIsValid(relid) ?
@@ -440,6 +441,13 @@ pgs_load_policies(Oid relid)
 		pol->time_attnum = isnull ? -1 : DatumGetInt32(d);
 		d = SPI_getbinval(tup, desc, 9, &isnull);
 		pol->time_type = isnull ? InvalidOid : DatumGetObjectId(d);
+		{
+			char	   *onref = SPI_getvalue(tup, desc, 10);
+
+			pol->on_referenced = onref == NULL ? PGS_REF_ERROR :
+				strcmp(onref, "cascade") == 0 ? PGS_REF_CASCADE :
+				strcmp(onref, "keep") == 0 ? PGS_REF_KEEP : PGS_REF_ERROR;
+		}
 		result = lappend(result, pol);
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -448,9 +456,13 @@ pgs_load_policies(Oid relid)
 
 /*
  * pgscale_set_retention(relation regclass, retention interval,
- *						 time_column name DEFAULT NULL)
+ *						 time_column name DEFAULT NULL,
+ *						 on_referenced text DEFAULT NULL)
  *		Keep the rows of a table for "retention", judged by time_column
- *		(default: the range partition key).
+ *		(default: the range partition key).  on_referenced says what to do
+ *		with expired rows that foreign keys still reference: 'error' (the
+ *		default for a new policy), 'cascade' or 'keep'; NULL leaves an
+ *		existing policy's choice as it is.
  */
 Datum
 pgscale_set_retention(PG_FUNCTION_ARGS)
@@ -459,21 +471,45 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	Interval   *retention;
 	char	   *colname;
 	PgsPolicy  *existing;
-	Oid			argtypes[3] = {REGCLASSOID, TEXTOID, INTERVALOID};
-	Datum		values[3];
+	Oid			argtypes[4] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	char	   *onref = NULL;
 
 	pgs_require_arg(fcinfo, 0, "relation");
 	pgs_require_arg(fcinfo, 1, "retention");
 	relid = PG_GETARG_OID(0);
 	retention = PG_GETARG_INTERVAL_P(1);
+	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
+	{
+		onref = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		if (strcmp(onref, "error") != 0 && strcmp(onref, "cascade") != 0 &&
+			strcmp(onref, "keep") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid value for on_referenced: \"%s\"", onref),
+					 errdetail("It says what cleanup does with expired rows that foreign keys still reference."),
+					 errhint("Use 'error' (touch nothing and report), 'cascade' (delete the referencing rows first) or 'keep' (keep those rows).")));
+	}
 
 	pgs_validate_table(relid, "set its retention");
 	pgs_check_retention(retention);
-	colname = pgs_resolve_time_column(relid, fcinfo, 2);
 
 	SPI_connect();
 
 	existing = pgs_find_policy(relid);
+
+	/* changing a policy: its column stays unless another is named */
+	colname = NULL;
+	if (PG_ARGISNULL(2) && existing != NULL && existing->time_column != NULL)
+	{
+		const char *current = pgs_policy_time_column_if_valid(existing);
+
+		if (current != NULL)
+			colname = pstrdup(current);
+	}
+	if (colname == NULL)
+		colname = pgs_resolve_time_column(relid, fcinfo, 2);
 	if (existing != NULL && existing->is_protected)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -484,15 +520,20 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(colname);
 	values[2] = IntervalPGetDatum(retention);
-	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention)"
-							   " VALUES ($1, $2::pg_catalog.name, $3)"
+	if (onref != NULL)
+		values[3] = CStringGetTextDatum(onref);
+	else
+		nulls[3] = 'n';
+	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention, on_referenced)"
+							   " VALUES ($1, $2::pg_catalog.name, $3, coalesce($4, 'error'))"
 							   " ON CONFLICT (table_name) DO UPDATE"
 							   " SET time_column = EXCLUDED.time_column,"
 							   " time_attnum = NULL,"
 							   " retention = EXCLUDED.retention,"
+							   " on_referenced = coalesce($4, p.on_referenced),"
 							   " updated_at = pg_catalog.now()",
 							   pgs_ext_table("pgscale_policy")),
-					  3, argtypes, values, NULL);
+					  4, argtypes, values, nulls);
 
 	SPI_finish();
 	PG_RETURN_VOID();

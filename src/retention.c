@@ -78,6 +78,7 @@ typedef struct TableRun
 	int64		rows_deleted;
 	bool		failed;
 	bool		stopped;		/* a step timed out: leave the table */
+	PgsRefs    *refs;			/* foreign keys that reference the table */
 	List	   *blockers;		/* sessions a partition drop gave way to */
 	int			deferred;		/* expired partitions left for them */
 	List	   *errors;			/* messages of the steps that failed */
@@ -241,7 +242,7 @@ trim_begin_step(void *arg)
 	}
 	step->batch = pgs_batch_begin(step->relid, step->run->time_column,
 								  step->run->cutoff_type, step->run->cutoff,
-								  step->run->opt->batch_size);
+								  step->run->opt->batch_size, step->run->refs);
 	if (step->run->opt->dry_run)
 	{
 		step->rows = pgs_batch_count(step->batch);
@@ -362,7 +363,51 @@ typedef struct DropStep
 	Oid			child;
 	bool		gone;			/* done by someone else meanwhile */
 	bool		foreign;		/* a foreign table: only its definition goes */
+	bool		referenced;		/* foreign keys reference the parent */
+	bool		count_only;		/* dry run: count what the cascade deletes */
 } DropStep;
+
+static void pred_all(StringInfo buf, const char *alias, void *arg);
+static char *referenced_rows(TableRun *run, Oid relid, const char *from,
+							 PgsRowPred pred);
+
+/*
+ * cascade_partition
+ *		With on_referenced = 'cascade': delete (or, in a dry run, count) the
+ *		rows that reference the rows of an expired partition, referencing
+ *		tables first, before the partition goes.
+ */
+static void
+cascade_partition(TableRun *run, Oid child, bool count_only)
+{
+	PgsRefs    *refs = run->refs;
+	PgsRootRows root;
+	ListCell   *lc;
+
+	if (refs->mode != PGS_REF_CASCADE || refs->blocked != NULL)
+		return;
+	root.from = psprintf("ONLY %s", pgs_qualified_name(child));
+	root.pred = pred_all;
+	root.arg = NULL;
+	foreach(lc, refs->tables)
+	{
+		PgsRefTable *t = (PgsRefTable *) lfirst(lc);
+
+		/* the partition's own rows go with it, unless they have descendants */
+		if (t->relid == refs->root && t->selfs == NIL)
+			continue;
+		if (count_only)
+			t->rows += pgs_spi_int8(pgs_references_count_sql(refs, t, &root),
+									0, NULL, NULL, NULL, true);
+		else
+		{
+			if (SPI_execute(pgs_references_delete_sql(refs, t, &root), false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "cascade from %s failed", pgs_display_name(child));
+			if (t->relid != refs->root)
+				t->rows += (int64) SPI_processed;
+		}
+	}
+}
 
 static PartitionFate partition_fate(TableRun *run, PgsPartBounds *bounds,
 									int64 *upper);
@@ -408,7 +453,29 @@ drop_step(void *arg)
 		step->gone = true;
 		return;
 	}
+	if (step->count_only)
+	{
+		cascade_partition(step->run, step->child, true);
+		return;
+	}
 	step->foreign = get_rel_relkind(step->child) == RELKIND_FOREIGN_TABLE;
+
+	/*
+	 * A partition of a table that foreign keys reference cannot be dropped
+	 * while attached: the rows that reference it go first (cascade), then
+	 * it is detached, which checks that nothing references it any more.
+	 */
+	if (step->referenced)
+	{
+		pgs_references_immediate(step->run->refs, true);
+		cascade_partition(step->run, step->child, false);
+		ret = SPI_execute(psprintf("ALTER TABLE %s DETACH PARTITION %s",
+								   pgs_qualified_name(step->parent),
+								   pgs_qualified_name(step->child)), false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "DETACH PARTITION failed: %s", SPI_result_code_string(ret));
+		pgs_references_immediate(step->run->refs, false);
+	}
 	ret = SPI_execute(psprintf("DROP %s %s",
 							   step->foreign ? "FOREIGN TABLE" : "TABLE",
 							   pgs_qualified_name(step->child)), false, 0);
@@ -445,9 +512,31 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	char	   *name = pgs_display_name(child);
 	float4		reltuples;
 
+	memset(&step, 0, sizeof(step));
+	step.run = run;
+	step.parent = parent;
+	step.child = child;
+	step.referenced = run->refs != NULL &&
+		(run->refs->incoming != NIL || pgs_root_table(run->refs)->selfs != NIL);
+
+	/* 'keep': a partition that holds referenced rows is trimmed instead */
+	if (step.referenced && run->refs->mode == PGS_REF_KEEP &&
+		referenced_rows(run, child, psprintf("ONLY %s", pgs_qualified_name(child)),
+						pred_all) != NULL)
+	{
+		trim_relation(run, child);
+		return;
+	}
+
 	if (run->opt->dry_run)
 	{
 		run->partitions_dropped++;
+		if (step.referenced)
+		{
+			step.count_only = true;
+			if (!pgs_run_guarded_as(child, drop_step, &step, &edata))
+				record_error(run, child, "count the rows referencing", edata, started);
+		}
 		if (get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
 			ereport(NOTICE,
 					(errmsg("expired partition %s is a foreign table: cleanup would drop it with DROP FOREIGN TABLE",
@@ -469,10 +558,6 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	}
 
 	reltuples = pgs_estimated_rows(child);
-	memset(&step, 0, sizeof(step));
-	step.run = run;
-	step.parent = parent;
-	step.child = child;
 	if (!pgs_run_guarded_locking(child, parent, drop_step, &step, &edata))
 	{
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
@@ -690,6 +775,144 @@ prepare_step(void *arg)
 	coltype = pgs_time_column_type(step->run->relid, step->run->time_column, false);
 	pgs_check_retention(&step->span);
 	compute_cutoff(step->run, coltype, &step->span);
+	step->run->refs = pgs_read_references(step->run->relid, step->pol->on_referenced);
+}
+
+/* ---------- foreign keys ---------- */
+
+/* "alias.col < $1" */
+static void
+pred_expired(StringInfo buf, const char *alias, void *arg)
+{
+	TableRun   *run = (TableRun *) arg;
+
+	appendStringInfo(buf, "%s.%s OPERATOR(pg_catalog.<) $1", alias,
+					 quote_identifier(run->time_column));
+}
+
+/* every row of the relation */
+static void
+pred_all(StringInfo buf, const char *alias, void *arg)
+{
+	appendStringInfoString(buf, "true");
+}
+
+typedef struct RefCheckStep
+{
+	TableRun   *run;
+	const char *from;
+	PgsRowPred	pred;
+	char	   *found;			/* what references expired rows, or NULL */
+} RefCheckStep;
+
+static void
+ref_check_step(void *arg)
+{
+	RefCheckStep *step = (RefCheckStep *) arg;
+
+	step->found = pgs_references_check(step->run->refs, step->from, step->pred,
+									   step->run, step->run->cutoff_type,
+									   step->run->cutoff);
+}
+
+/*
+ * referenced_rows
+ *		Whether rows of "from" (all of them with pred_all, the expired ones
+ *		with pred_expired) are referenced by rows that stay; the message
+ *		saying through what, or NULL.  Runs as the table's owner.
+ */
+static char *
+referenced_rows(TableRun *run, Oid relid, const char *from, PgsRowPred pred)
+{
+	RefCheckStep step;
+	ErrorData  *edata = NULL;
+
+	step.run = run;
+	step.from = from;
+	step.pred = pred;
+	step.found = NULL;
+	if (!pgs_run_guarded_as(relid, ref_check_step, &step, &edata))
+	{
+		record_error(run, relid, "check the foreign keys referencing", edata,
+					 GetCurrentTimestamp());
+		return NULL;
+	}
+	return step.found;
+}
+
+/*
+ * blocked_by_references
+ *		With on_referenced = 'error' (or a cascade that cannot run): refuse
+ *		the whole table, before anything is deleted, while an expired row is
+ *		referenced by a row that stays.  Both the dry run and the real run
+ *		report it, and the real run logs it.
+ */
+static bool
+blocked_by_references(TableRun *run, PgsPolicy *pol)
+{
+	PgsRefs    *refs = run->refs;
+	char	   *found;
+	char	   *msg;
+
+	if (refs->incoming == NIL && pgs_root_table(refs)->selfs == NIL)
+		return false;
+	if (refs->mode == PGS_REF_KEEP ||
+		(refs->mode == PGS_REF_CASCADE && refs->blocked == NULL))
+		return false;
+	found = referenced_rows(run, run->relid, pgs_qualified_name(run->relid),
+							pred_expired);
+	if (run->failed)
+		return true;
+	if (found == NULL)
+		return false;
+
+	msg = refs->blocked ?
+		psprintf("blocked by foreign keys: %s, and %s", found, refs->blocked) :
+		psprintf("blocked by foreign keys: %s", found);
+	run->failed = true;
+	run->errors = lappend(run->errors, psprintf("%s: %s", pgs_display_name(run->relid), msg));
+	ereport(WARNING,
+			(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+			 errmsg("pgscale did not clean up %s: %s", pgs_display_name(run->relid),
+					refs->blocked ? psprintf("%s, and %s", found, refs->blocked) : found),
+			 errdetail("Nothing of the table was deleted."),
+			 errhint("Choose what cleanup does with expired rows that are still referenced: "
+					 "pgscale_set_retention(%s, ..., on_referenced => 'cascade') deletes the referencing rows first, "
+					 "'keep' keeps the referenced rows.",
+					 quote_literal_cstr(pgs_display_name(run->relid)))));
+	if (!run->opt->dry_run)
+	{
+		pgs_log_action(run->relid, "error", pgs_display_name(run->relid), 0, false,
+					   GetCurrentTimestamp(), msg);
+		commit_if_allowed(run);
+	}
+	(void) pol;
+	return true;
+}
+
+/*
+ * log_cascades
+ *		After a real run with on_referenced = 'cascade': one log row for
+ *		each table the cascade deleted from.
+ */
+static void
+log_cascades(TableRun *run)
+{
+	ListCell   *lc;
+
+	if (run->refs == NULL || run->opt->dry_run)
+		return;
+	foreach(lc, run->refs->tables)
+	{
+		PgsRefTable *t = (PgsRefTable *) lfirst(lc);
+
+		if (t->relid == run->relid || t->rows == 0)
+			continue;
+		pgs_log_action(run->relid, "delete", pgs_display_name(t->relid), t->rows,
+					   true, run->started,
+					   psprintf("cascade through constraint \"%s\"", t->via->conname));
+	}
+	commit_if_allowed(run);
 }
 
 /*
@@ -722,7 +945,10 @@ run_policy(TableRun *run, PgsPolicy *pol)
 					 GetCurrentTimestamp());
 		return;
 	}
+	if (blocked_by_references(run, pol))
+		return;
 	process_relation(run, pol->relid);
+	log_cascades(run);
 }
 
 /*
@@ -750,6 +976,19 @@ pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 	result->rows_deleted = run.rows_deleted;
 	result->errors = run.errors;
 	result->trimmed = run.trimmed;
+	result->rows_cascaded = 0;
+	if (run.refs != NULL)
+	{
+		ListCell   *lc;
+
+		foreach(lc, run.refs->tables)
+		{
+			PgsRefTable *t = (PgsRefTable *) lfirst(lc);
+
+			if (t->relid != run.relid)
+				result->rows_cascaded += t->rows;
+		}
+	}
 }
 
 /*
@@ -943,8 +1182,9 @@ pgscale_cleanup(PG_FUNCTION_ARGS)
 	foreach(lc, runs)
 	{
 		TableRun   *run = (TableRun *) lfirst(lc);
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, true};
+		ListCell   *lc2;
 
 		values[0] = ObjectIdGetDatum(run->relid);
 		values[1] = TimestampTzGetDatum(run->cutoff_report);
@@ -952,6 +1192,23 @@ pgscale_cleanup(PG_FUNCTION_ARGS)
 		values[3] = Int64GetDatum(run->rows_deleted);
 		values[4] = run_duration(run);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+
+		/* then each table a cascade deleted from (or would) */
+		if (run->refs == NULL)
+			continue;
+		foreach(lc2, run->refs->tables)
+		{
+			PgsRefTable *t = (PgsRefTable *) lfirst(lc2);
+
+			if (t->relid == run->relid || t->rows == 0)
+				continue;
+			values[0] = ObjectIdGetDatum(t->relid);
+			values[2] = Int32GetDatum(0);
+			values[3] = Int64GetDatum(t->rows);
+			values[5] = CStringGetTextDatum(t->via->conname);
+			nulls[5] = false;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 	}
 	SPI_finish();
 	return (Datum) 0;
@@ -995,6 +1252,22 @@ pgscale_cleanup_proc(PG_FUNCTION_ARGS)
 						   timestamptz_to_str(run->cutoff_report),
 						   DatumGetCString(DirectFunctionCall1(interval_out,
 															   run_duration(run))))));
+		if (run->refs != NULL)
+		{
+			ListCell   *lc2;
+
+			foreach(lc2, run->refs->tables)
+			{
+				PgsRefTable *t = (PgsRefTable *) lfirst(lc2);
+
+				if (t->relid == run->relid || t->rows == 0)
+					continue;
+				ereport(NOTICE,
+						(errmsg("%s: " INT64_FORMAT " rows deleted%s, through constraint \"%s\"",
+								pgs_display_name(t->relid), t->rows,
+								opt.dry_run ? " (dry run)" : "", t->via->conname)));
+			}
+		}
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
