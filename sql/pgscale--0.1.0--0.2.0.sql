@@ -118,3 +118,40 @@ $$;
 CREATE EVENT TRIGGER pgscale_forget_columns ON sql_drop
     WHEN TAG IN ('ALTER TABLE')
     EXECUTE FUNCTION @extschema@.pgscale_forget_columns();
+
+--
+-- Issue 12, item 3: who may read pgscale's tables.  A role sees the rows
+-- of the tables it owns (or whose owning role it has the privileges of, as
+-- PostgreSQL's ownership checks go), members of pg_monitor see every row;
+-- rows of relations that no longer exist are for pg_monitor only.  The
+-- extension owner, who owns these tables, writes them unrestricted (row
+-- security does not apply to a table's owner), and so does a superuser.
+--
+ALTER TABLE @extschema@.pgscale_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.pgscale_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.pgscale_size_history ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY pgscale_policy_owner_read ON @extschema@.pgscale_policy
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      WHERE c.oid OPERATOR(pg_catalog.=) table_name::pg_catalog.oid
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+CREATE POLICY pgscale_log_owner_read ON @extschema@.pgscale_log
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      WHERE c.oid OPERATOR(pg_catalog.=) relid
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+-- The size history names its tables (relid is stale after a restore).
+CREATE POLICY pgscale_size_history_owner_read ON @extschema@.pgscale_size_history
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_namespace n
+                        ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                      WHERE n.nspname OPERATOR(pg_catalog.=) schema_name
+                        AND c.relname OPERATOR(pg_catalog.=) table_name
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));

@@ -897,12 +897,16 @@ pgs_worker_missing(void)
 /*
  * pgscale_worker_status()
  *		Per database: is a cycle running, when the last one started and
- *		ended, how it went, when the next is due, the last error.
+ *		ended, how it went, when the next is due, the last error.  The last
+ *		error can name any table the worker's role maintains, so its text
+ *		is shown only to members of pg_monitor (and superusers), as the
+ *		rows of pgscale_log are; others see that there is one.
  */
 Datum
 pgscale_worker_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		see_errors = has_privs_of_role(GetUserId(), ROLE_PG_MONITOR);
 	int			i;
 
 	pgs_init_materialized_srf(fcinfo);
@@ -953,7 +957,10 @@ pgscale_worker_status(PG_FUNCTION_ARGS)
 		values[5] = CStringGetTextDatum(db->outcome);
 		values[6] = TimestampTzGetDatum(db->next_run);
 		nulls[6] = db->running || !pgscale_enabled;
-		values[7] = CStringGetTextDatum(db->last_error);
+		if (see_errors)
+			values[7] = CStringGetTextDatum(db->last_error);
+		else
+			values[7] = CStringGetTextDatum("(hidden: only members of pg_monitor see the worker's errors)");
 		nulls[7] = db->last_error[0] == '\0';
 		values[8] = TimestampTzGetDatum(db->last_error_at);
 		nulls[8] = db->last_error_at == 0;
