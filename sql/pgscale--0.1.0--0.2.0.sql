@@ -155,3 +155,56 @@ CREATE POLICY pgscale_size_history_owner_read ON @extschema@.pgscale_size_histor
                       WHERE n.nspname OPERATOR(pg_catalog.=) schema_name
                         AND c.relname OPERATOR(pg_catalog.=) table_name
                         AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+--
+-- Issue 12, item 16: an index's own age.  PostgreSQL keeps no creation
+-- time; pgscale_unused_indexes() judges an index over the shorter of the
+-- statistics' age and the time the index is known to have existed: since
+-- the commit of its pg_class row when track_commit_timestamp is on, else
+-- since pgscale first saw it.  This table is that record, filled when the
+-- extension is created or updated and by every size snapshot (daily).
+-- Index OIDs mean nothing after a restore (whose statistics start anew
+-- anyway), so pg_dump does not keep it; a dropped index's row goes with it.
+--
+CREATE TABLE @extschema@.pgscale_index_seen (
+    indexrelid  oid PRIMARY KEY,
+    first_seen  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE @extschema@.pgscale_index_seen IS
+    'when pgscale first saw each index (the lower bound of its age that pgscale_unused_indexes() uses)';
+
+INSERT INTO @extschema@.pgscale_index_seen (indexrelid)
+SELECT i.indexrelid FROM pg_catalog.pg_index i;
+
+GRANT SELECT ON @extschema@.pgscale_index_seen TO PUBLIC;
+ALTER TABLE @extschema@.pgscale_index_seen ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY pgscale_index_seen_owner_read ON @extschema@.pgscale_index_seen
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      WHERE c.oid OPERATOR(pg_catalog.=) indexrelid
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+-- Forget dropped indexes at once, so that a new index that gets the OID
+-- of a dropped one is not taken for old.  Runs as the extension owner.
+CREATE FUNCTION @extschema@.pgscale_forget_indexes()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.pgscale_index_seen s
+    USING pg_catalog.pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND d.objsubid = 0
+      AND d.objid = s.indexrelid;
+END
+$$;
+
+CREATE EVENT TRIGGER pgscale_forget_indexes ON sql_drop
+    WHEN TAG IN ('DROP INDEX', 'DROP TABLE', 'DROP SCHEMA', 'DROP OWNED',
+                 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.pgscale_forget_indexes();

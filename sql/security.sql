@@ -198,6 +198,7 @@ SELECT 'stranger' AS who, * FROM pg_temp.seen();
 SELECT count(*) AS policies_seen FROM pgscale_policy;
 SELECT count(*) AS log_seen FROM pgscale_log;
 SELECT count(*) AS history_seen FROM pgscale_size_history;
+SELECT count(*) AS index_ages_seen FROM pgscale_index_seen;
 RESET ROLE;
 -- only pg_monitor sees the log rows of a dropped table
 SELECT count(*) > 0 AS gone_logged FROM pgscale_log WHERE table_name = 'rls.gone';
