@@ -90,6 +90,7 @@ typedef struct PgsDbState
 	int64		cycles;
 	TimestampTz launched_at;	/* when the launcher registered the worker */
 	int			failures;		/* start failures in a row (back-off) */
+	int			cycle_failures; /* failed or killed cycles in a row */
 	char		problem[PGS_LAST_ERROR_LEN];	/* last reason logged, to log
 												 * it once */
 } PgsDbState;
@@ -222,6 +223,22 @@ backoff_us(int failures)
 	while (--failures > 0 && ms < PGS_RETRY_DELAY_MS)
 		ms *= 2;
 	return Min(ms, (int64) PGS_RETRY_DELAY_MS) * 1000;
+}
+
+/*
+ * The wait before the next cycle after "failures" failed or killed cycles
+ * in a row: the naptime or a minute, whichever is shorter, doubled after
+ * each further failure, and never over a minute.
+ */
+static int64
+retry_us(int failures)
+{
+	int64		us = Min((int64) pgscale_naptime * USECS_PER_SEC,
+						 (int64) PGS_RETRY_DELAY_MS * 1000);
+
+	while (--failures > 0 && us < (int64) PGS_RETRY_DELAY_MS * 1000)
+		us *= 2;
+	return Min(us, (int64) PGS_RETRY_DELAY_MS * 1000);
 }
 
 /*
@@ -416,16 +433,25 @@ reap(void)
 		}
 		if (db->last_end < db->last_start || strcmp(db->outcome, "error") == 0)
 		{
-			/* killed, or failed: retry after a short delay, never spin */
+			/*
+			 * Killed, or failed: retry sooner than the naptime, but never
+			 * spin.  A worker that fails every time it connects (a broken
+			 * pgscale schema, a role that lost its rights there) waits
+			 * twice as long after each failure in a row, up to a minute.
+			 */
 			if (db->last_end < db->last_start)
 			{
 				strlcpy(db->outcome, "killed", sizeof(db->outcome));
 				db->last_end = now;
 			}
-			db->next_run = now + Min(naptime_us(), (int64) PGS_RETRY_DELAY_MS * 1000);
+			db->cycle_failures++;
+			db->next_run = now + retry_us(db->cycle_failures);
 		}
 		else
+		{
+			db->cycle_failures = 0;
 			db->next_run = db->last_end + naptime_us();
+		}
 		LWLockRelease(shared->lock);
 	}
 }
