@@ -208,3 +208,46 @@ CREATE EVENT TRIGGER pgscale_forget_indexes ON sql_drop
     WHEN TAG IN ('DROP INDEX', 'DROP TABLE', 'DROP SCHEMA', 'DROP OWNED',
                  'ALTER TABLE')
     EXECUTE FUNCTION @extschema@.pgscale_forget_indexes();
+
+--
+-- Issue 22, item 6: a data-only restore (pg_dump --data-only, pg_restore
+-- --data-only) into a database whose table already has a policy.  The
+-- restored row is refused with an error that names the table, rather than
+-- by the primary key (whose message shows an OID) or, worse, by replacing
+-- the policy in place: a shorter retention taken from a dump would delete
+-- rows the database keeps on purpose.  A row that brings its own
+-- created_at is one copied from elsewhere (pg_dump writes every column;
+-- pgscale's own upserts leave created_at to its default, now()).
+--
+CREATE FUNCTION @extschema@.pgscale_policy_refuse_duplicate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kept @extschema@.pgscale_policy;
+BEGIN
+    IF NEW.created_at IS NOT DISTINCT FROM pg_catalog.now() THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO kept FROM @extschema@.pgscale_policy p
+    WHERE p.table_name OPERATOR(pg_catalog.=) NEW.table_name;
+    IF NOT FOUND THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'table % already has a pgscale policy', NEW.table_name
+        USING ERRCODE = 'unique_violation',
+              DETAIL = format('The policy in place keeps %s; the row being restored keeps %s.',
+                              CASE WHEN kept.protected THEN 'the table forever'
+                                   WHEN kept.retention IS NULL THEN 'no retention'
+                                   ELSE kept.retention::pg_catalog.text END,
+                              CASE WHEN NEW.protected THEN 'the table forever'
+                                   WHEN NEW.retention IS NULL THEN 'no retention'
+                                   ELSE NEW.retention::pg_catalog.text END),
+              HINT = 'To take the restored policy, remove the one in place with pgscale_remove_policy() and restore the data of pgscale_policy again; to keep it, leave pgscale_policy out of the restore (pg_restore -L).';
+END
+$$;
+
+CREATE TRIGGER pgscale_policy_refuse_duplicate
+    BEFORE INSERT ON @extschema@.pgscale_policy
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.pgscale_policy_refuse_duplicate();
