@@ -166,3 +166,134 @@ AS 'MODULE_PATHNAME', 'pgscale_cleanup';
 
 COMMENT ON FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer) IS
     'delete expired rows and drop expired partitions of every table with a retention policy; one row per table touched, with the foreign key a cascade reached it through';
+-- Issue 12, item 3: who may read pgscale's tables.  A role sees the rows
+-- of the tables it owns (or whose owning role it has the privileges of, as
+-- PostgreSQL's ownership checks go), members of pg_monitor see every row;
+-- rows of relations that no longer exist are for pg_monitor only.  The
+-- extension owner, who owns these tables, writes them unrestricted (row
+-- security does not apply to a table's owner), and so does a superuser.
+--
+ALTER TABLE @extschema@.pgscale_policy ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.pgscale_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE @extschema@.pgscale_size_history ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY pgscale_policy_owner_read ON @extschema@.pgscale_policy
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      WHERE c.oid OPERATOR(pg_catalog.=) table_name::pg_catalog.oid
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+CREATE POLICY pgscale_log_owner_read ON @extschema@.pgscale_log
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      WHERE c.oid OPERATOR(pg_catalog.=) relid
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+-- The size history names its tables (relid is stale after a restore).
+CREATE POLICY pgscale_size_history_owner_read ON @extschema@.pgscale_size_history
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_namespace n
+                        ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                      WHERE n.nspname OPERATOR(pg_catalog.=) schema_name
+                        AND c.relname OPERATOR(pg_catalog.=) table_name
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+--
+-- Issue 12, item 16: an index's own age.  PostgreSQL keeps no creation
+-- time; pgscale_unused_indexes() judges an index over the shorter of the
+-- statistics' age and the time the index is known to have existed: since
+-- the commit of its pg_class row when track_commit_timestamp is on, else
+-- since pgscale first saw it.  This table is that record, filled when the
+-- extension is created or updated and by every size snapshot (daily).
+-- Index OIDs mean nothing after a restore (whose statistics start anew
+-- anyway), so pg_dump does not keep it; a dropped index's row goes with it.
+--
+CREATE TABLE @extschema@.pgscale_index_seen (
+    indexrelid  oid PRIMARY KEY,
+    first_seen  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE @extschema@.pgscale_index_seen IS
+    'when pgscale first saw each index (the lower bound of its age that pgscale_unused_indexes() uses)';
+
+INSERT INTO @extschema@.pgscale_index_seen (indexrelid)
+SELECT i.indexrelid FROM pg_catalog.pg_index i;
+
+GRANT SELECT ON @extschema@.pgscale_index_seen TO PUBLIC;
+ALTER TABLE @extschema@.pgscale_index_seen ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY pgscale_index_seen_owner_read ON @extschema@.pgscale_index_seen
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      WHERE c.oid OPERATOR(pg_catalog.=) indexrelid
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+-- Forget dropped indexes at once, so that a new index that gets the OID
+-- of a dropped one is not taken for old.  Runs as the extension owner.
+CREATE FUNCTION @extschema@.pgscale_forget_indexes()
+RETURNS event_trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.pgscale_index_seen s
+    USING pg_catalog.pg_event_trigger_dropped_objects() d
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND d.objsubid = 0
+      AND d.objid = s.indexrelid;
+END
+$$;
+
+CREATE EVENT TRIGGER pgscale_forget_indexes ON sql_drop
+    WHEN TAG IN ('DROP INDEX', 'DROP TABLE', 'DROP SCHEMA', 'DROP OWNED',
+                 'ALTER TABLE')
+    EXECUTE FUNCTION @extschema@.pgscale_forget_indexes();
+
+--
+-- Issue 22, item 6: a data-only restore (pg_dump --data-only, pg_restore
+-- --data-only) into a database whose table already has a policy.  The
+-- restored row is refused with an error that names the table, rather than
+-- by the primary key (whose message shows an OID) or, worse, by replacing
+-- the policy in place: a shorter retention taken from a dump would delete
+-- rows the database keeps on purpose.  A row that brings its own
+-- created_at is one copied from elsewhere (pg_dump writes every column;
+-- pgscale's own upserts leave created_at to its default, now()).
+--
+CREATE FUNCTION @extschema@.pgscale_policy_refuse_duplicate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    kept @extschema@.pgscale_policy;
+BEGIN
+    IF NEW.created_at IS NOT DISTINCT FROM pg_catalog.now() THEN
+        RETURN NEW;
+    END IF;
+    SELECT * INTO kept FROM @extschema@.pgscale_policy p
+    WHERE p.table_name OPERATOR(pg_catalog.=) NEW.table_name;
+    IF NOT FOUND THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'table % already has a pgscale policy', NEW.table_name
+        USING ERRCODE = 'unique_violation',
+              DETAIL = format('The policy in place keeps %s; the row being restored keeps %s.',
+                              CASE WHEN kept.protected THEN 'the table forever'
+                                   WHEN kept.retention IS NULL THEN 'no retention'
+                                   ELSE kept.retention::pg_catalog.text END,
+                              CASE WHEN NEW.protected THEN 'the table forever'
+                                   WHEN NEW.retention IS NULL THEN 'no retention'
+                                   ELSE NEW.retention::pg_catalog.text END),
+              HINT = 'To take the restored policy, remove the one in place with pgscale_remove_policy() and restore the data of pgscale_policy again; to keep it, leave pgscale_policy out of the restore (pg_restore -L).';
+END
+$$;
+
+CREATE TRIGGER pgscale_policy_refuse_duplicate
+    BEFORE INSERT ON @extschema@.pgscale_policy
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.pgscale_policy_refuse_duplicate();

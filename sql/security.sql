@@ -35,11 +35,12 @@ SELECT pgscale_set_retention('sec.owned', '30 days', 'd');
 RESET ROLE;
 
 \set VERBOSITY default
--- the stranger cannot clean the table by name ...
+-- the stranger cannot clean the table by name (it does not even see its
+-- policy) ...
 SET ROLE regress_pgs_stranger;
 SELECT * FROM pgscale_cleanup(relation => 'sec.owned');
 \set VERBOSITY terse
--- ... and a run over all policies skips it with a notice
+-- ... and a run over all policies does not see it
 SET client_min_messages = notice;
 SELECT count(*) AS processed FROM pgscale_cleanup();
 SET client_min_messages = warning;
@@ -140,6 +141,115 @@ SELECT public.pgscale_set_retention('sec.owned', '31 days', 'd');
 RESET search_path;
 SELECT count(*) AS evil_calls FROM evil.calls;
 SELECT count(*) AS rows_left, min(d) >= current_date - 31 AS window_kept FROM sec.owned;
+
+-- who reads pgscale's tables: a role sees the rows of the tables it owns
+-- (or whose owner it has the privileges of), a member of pg_monitor every
+-- row, a stranger none; the same through every function pgscale ships
+CREATE ROLE regress_pgs_a;
+CREATE ROLE regress_pgs_b;
+CREATE ROLE regress_pgs_a_member IN ROLE regress_pgs_a;
+CREATE ROLE regress_pgs_mon IN ROLE pg_monitor;
+CREATE SCHEMA rls;
+GRANT USAGE, CREATE ON SCHEMA rls TO regress_pgs_a, regress_pgs_b;
+SET ROLE regress_pgs_a;
+CREATE TABLE rls.a_events (id bigserial PRIMARY KEY, d date NOT NULL);
+INSERT INTO rls.a_events (d) SELECT current_date - g FROM generate_series(0, 59) g;
+SELECT pgscale_set_retention('rls.a_events', '30 days', 'd');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'rls.a_events');
+RESET ROLE;
+SET ROLE regress_pgs_b;
+CREATE TABLE rls.b_events (id bigserial PRIMARY KEY, d date NOT NULL);
+INSERT INTO rls.b_events (d) SELECT current_date - g FROM generate_series(0, 59) g;
+SELECT pgscale_set_retention('rls.b_events', '40 days', 'd');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'rls.b_events');
+RESET ROLE;
+-- a log row of a table that is gone, and a size snapshot of everything
+CREATE TABLE rls.gone (d date NOT NULL);
+SELECT pgscale_set_retention('rls.gone', '1 day', 'd');
+INSERT INTO rls.gone VALUES (current_date - 10);
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'rls.gone');
+DROP TABLE rls.gone;
+SELECT pgscale_snapshot_sizes() > 0 AS snapshot_taken;
+CREATE FUNCTION pg_temp.seen() RETURNS TABLE (policies text, log text, history text)
+LANGUAGE sql AS $$
+    SELECT (SELECT coalesce(string_agg(DISTINCT table_name::text, ',' ORDER BY table_name::text), '-')
+            FROM pgscale_policy WHERE table_name::text LIKE 'rls.%'),
+           (SELECT coalesce(string_agg(DISTINCT table_name, ',' ORDER BY table_name), '-')
+            FROM pgscale_log WHERE table_name LIKE 'rls.%'),
+           (SELECT coalesce(string_agg(DISTINCT table_name, ',' ORDER BY table_name), '-')
+            FROM pgscale_size_history WHERE schema_name = 'rls')
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.seen() TO PUBLIC;
+SELECT 'superuser' AS who, * FROM pg_temp.seen();
+SET ROLE regress_pgs_a;
+SELECT 'a' AS who, * FROM pg_temp.seen();
+RESET ROLE;
+SET ROLE regress_pgs_a_member;
+SELECT 'member of a' AS who, * FROM pg_temp.seen();
+RESET ROLE;
+SET ROLE regress_pgs_b;
+SELECT 'b' AS who, * FROM pg_temp.seen();
+RESET ROLE;
+SET ROLE regress_pgs_mon;
+SELECT 'pg_monitor' AS who, * FROM pg_temp.seen();
+RESET ROLE;
+SET ROLE regress_pgs_stranger;
+SELECT 'stranger' AS who, * FROM pg_temp.seen();
+SELECT count(*) AS policies_seen FROM pgscale_policy;
+SELECT count(*) AS log_seen FROM pgscale_log;
+SELECT count(*) AS history_seen FROM pgscale_size_history;
+SELECT count(*) AS index_ages_seen FROM pgscale_index_seen;
+RESET ROLE;
+-- only pg_monitor sees the log rows of a dropped table
+SELECT count(*) > 0 AS gone_logged FROM pgscale_log WHERE table_name = 'rls.gone';
+SET ROLE regress_pgs_mon;
+SELECT count(*) > 0 AS gone_seen_by_monitor FROM pgscale_log WHERE table_name = 'rls.gone';
+RESET ROLE;
+SET ROLE regress_pgs_a;
+SELECT count(*) AS gone_seen_by_a FROM pgscale_log WHERE table_name = 'rls.gone';
+RESET ROLE;
+-- nor through pgscale's functions: the report, health, the forecast, a
+-- dry-run cycle and the worker's status
+CREATE FUNCTION pg_temp.through_functions() RETURNS TABLE (report_a boolean, report_b boolean,
+    health_policies text, forecast text)
+LANGUAGE sql AS $$
+    SELECT EXISTS (SELECT FROM pgscale_report() r WHERE r LIKE '%rls.a_events%keep%'),
+           EXISTS (SELECT FROM pgscale_report() r WHERE r LIKE '%rls.b_events%keep%'),
+           (SELECT split_part(value, ';', 1) FROM pgscale_health()
+            WHERE check_name = 'retention policies'),
+           (SELECT coalesce(string_agg(table_name, ',' ORDER BY table_name), '-')
+            FROM pgscale_growth_forecast() WHERE schema_name = 'rls')
+$$;
+CREATE FUNCTION pg_temp.cycle() RETURNS text LANGUAGE sql AS $$
+    SELECT coalesce(string_agg(DISTINCT table_name::text, ',' ORDER BY table_name::text), '-')
+    FROM pgscale_run_maintenance(dry_run => true) WHERE table_name::text LIKE 'rls.%'
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.cycle() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_temp.through_functions() TO PUBLIC;
+SET ROLE regress_pgs_a;
+SELECT 'a' AS who, *, pg_temp.cycle() FROM pg_temp.through_functions();
+RESET ROLE;
+SET ROLE regress_pgs_b;
+SELECT 'b' AS who, *, pg_temp.cycle() FROM pg_temp.through_functions();
+RESET ROLE;
+SET ROLE regress_pgs_mon;
+SELECT 'pg_monitor' AS who, * FROM pg_temp.through_functions();
+RESET ROLE;
+SET ROLE regress_pgs_stranger;
+SELECT 'stranger' AS who, *, pg_temp.cycle() FROM pg_temp.through_functions();
+RESET ROLE;
+-- a role cannot widen its view with a function of its own in a query on
+-- the log: the policy is applied first (the function sees only its rows)
+CREATE FUNCTION pg_temp.peek(text) RETURNS boolean LANGUAGE plpgsql COST 0.0000001 AS $$
+BEGIN RAISE NOTICE 'peeked at %', $1; RETURN true; END $$;
+GRANT EXECUTE ON FUNCTION pg_temp.peek(text) TO PUBLIC;
+SET client_min_messages = notice;
+SET ROLE regress_pgs_stranger;
+SELECT count(*) AS stranger_peeks FROM pgscale_policy WHERE pg_temp.peek(table_name::text);
+RESET ROLE;
+SET client_min_messages = warning;
+DROP SCHEMA rls CASCADE;
+DROP ROLE regress_pgs_a_member, regress_pgs_a, regress_pgs_b, regress_pgs_mon;
 
 RESET client_min_messages;
 SET client_min_messages = warning;

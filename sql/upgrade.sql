@@ -71,4 +71,23 @@ SELECT count(*) >= :log_rows_before AS log_kept FROM pgscale_log;
 SELECT sum(rows_deleted) AS dry_run FROM pgscale_cleanup(dry_run => true);
 SELECT sum(rows_deleted) AS deleted FROM pgscale_cleanup();
 SELECT count(*) AS kept, min(ts) > now() - interval '30 days' AS only_recent FROM upgrade_ev;
+-- the update turns row security on: a role that owns none of the tables
+-- sees none of their rows, the superuser all of them; and it records the
+-- indexes that exist as seen now (their age for pgscale_unused_indexes)
+SELECT count(*) FILTER (WHERE c.relrowsecurity) AS row_security_on,
+       (SELECT count(*) FROM pg_policy p WHERE p.polrelid IN
+          ('pgscale_policy'::regclass, 'pgscale_log'::regclass,
+           'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass)) AS read_policies,
+       (SELECT count(*) > 0 FROM pgscale_index_seen s
+         WHERE s.indexrelid = 'upgrade_ev_pkey'::regclass) AS indexes_seen
+FROM pg_class c
+WHERE c.oid IN ('pgscale_policy'::regclass, 'pgscale_log'::regclass,
+                'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass);
+CREATE ROLE regress_upgrade_stranger;
+SET ROLE regress_upgrade_stranger;
+SELECT (SELECT count(*) FROM pgscale_policy) AS stranger_policies,
+       (SELECT count(*) FROM pgscale_log) AS stranger_log;
+RESET ROLE;
+DROP ROLE regress_upgrade_stranger;
+SELECT count(*) AS superuser_policies FROM pgscale_policy;
 DROP TABLE upgrade_ev, upgrade_kept;

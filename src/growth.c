@@ -28,6 +28,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -151,6 +152,30 @@ pgs_collect_forecast(Interval *horizon)
 }
 
 /*
+ * record_indexes_seen
+ *		Note the indexes pgscale has not seen before, with the time of this
+ *		snapshot, in pgscale_index_seen: the lower bound of an index's age
+ *		that pgscale_unused_indexes() uses when no commit timestamp tells
+ *		it.  Run as the extension owner, who owns the table.  Nothing to do
+ *		in a database whose extension predates the table.
+ */
+static void
+record_indexes_seen(void)
+{
+	int			ret;
+
+	if (!OidIsValid(get_relname_relid("pgscale_index_seen", pgs_extension_schema())))
+		return;
+	ret = SPI_execute(psprintf("INSERT INTO %s (indexrelid)"
+							   " SELECT i.indexrelid FROM pg_catalog.pg_index i"
+							   " ON CONFLICT (indexrelid) DO NOTHING",
+							   pgs_ext_table("pgscale_index_seen")),
+					  false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not write pgscale_index_seen: %s", SPI_result_code_string(ret));
+}
+
+/*
  * pgscale_snapshot_sizes
  *		SQL: pgscale_snapshot_sizes() RETURNS integer
  *		Record every table's size now; returns the number of tables
@@ -223,6 +248,7 @@ pgscale_snapshot_sizes(PG_FUNCTION_ARGS)
 				 SPI_result_code_string(ret));
 		recorded++;
 	}
+	record_indexes_seen();
 	pgs_restore_user(save_userid, save_sec);
 
 	SPI_finish();

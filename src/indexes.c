@@ -67,7 +67,8 @@ PG_FUNCTION_INFO_V1(pgscale_duplicate_indexes);
  * exclusion constraint, that a constraint depends on, or that are a
  * replica identity are never candidates.  An invalid unique index (a
  * failed CREATE UNIQUE INDEX CONCURRENTLY) backs no constraint and serves
- * no query: it is listed as invalid.  $1 is min_scans.
+ * no query: it is listed as invalid.  $1 is min_scans; the format's
+ * argument is the first-seen time of index g.root, as SQL.
  */
 static const char *unused_sql =
 "WITH k AS (SELECT c.conindid FROM " PGS_CONSTRAINT_INDEXES " c"
@@ -118,10 +119,21 @@ static const char *unused_sql =
 "       c.relkind = 'I', NOT i.indisvalid,"
 "       i.indexprs IS NOT NULL, i.indpred IS NOT NULL,"
 "       coalesce(i.indrelid IN (SELECT b.relid FROM building b), false)"
-"         OR coalesce(i.indexrelid IN (SELECT b.index_relid FROM building b), false)"
+"         OR coalesce(i.indexrelid IN (SELECT b.index_relid FROM building b), false),"
+"       ks.since, ks.src = 'commit'"
 "  FROM grp g"
 "  JOIN pg_catalog.pg_index i ON i.indexrelid = g.root"
 "  JOIN pg_catalog.pg_class c ON c.oid = g.root"
+/*
+ * The earliest moment the index is known to have existed: the commit of
+ * its pg_class row (a later ALTER INDEX makes that later, never earlier),
+ * or when pgscale first saw it (%s: pgscale_index_seen, or NULL).
+ */
+"  LEFT JOIN LATERAL (SELECT x.since, x.src FROM (VALUES"
+"      (CASE WHEN pg_catalog.current_setting('track_commit_timestamp')::pg_catalog.bool"
+"            THEN pg_catalog.pg_xact_commit_timestamp(c.xmin) END, 'commit'),"
+"      (%s, 'seen')) x(since, src)"
+"     WHERE x.since IS NOT NULL ORDER BY x.since LIMIT 1) ks ON true"
 "  JOIN pg_catalog.pg_class t ON t.oid = i.indrelid"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
 " WHERE (g.scans < $1 OR NOT i.indisvalid)"
@@ -251,11 +263,16 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 	List	   *result = NIL;
 	const char *node_note = pgs_per_node_note(age);
 	char	   *age_phrase = pgs_stats_age_phrase(age);
-	bool		young = pgs_stats_young(age);
+	bool		stats_young = pgs_stats_young(age);
+	const char *seen = "NULL::pg_catalog.timestamptz";
 	uint64		row;
 
+	if (OidIsValid(get_relname_relid("pgscale_index_seen", pgs_extension_schema())))
+		seen = psprintf("(SELECT s.first_seen FROM %s s"
+						" WHERE s.indexrelid OPERATOR(pg_catalog.=) g.root)",
+						pgs_ext_table("pgscale_index_seen"));
 	values[0] = Int64GetDatum(min_scans);
-	pgs_spi_query(unused_sql, 1, argtypes, values, NULL);
+	pgs_spi_query(psprintf(unused_sql, seen), 1, argtypes, values, NULL);
 
 	for (row = 0; row < SPI_processed; row++)
 	{
@@ -268,6 +285,11 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		bool		expression = pgs_get_bool(row, 10);
 		bool		partial = pgs_get_bool(row, 11);
 		bool		building = pgs_get_bool(row, 12);
+		bool		since_null;
+		Datum		since = pgs_get_datum(row, 13, &since_null);
+		bool		by_commit = !since_null && pgs_get_bool(row, 14);
+		bool		young = stats_young;
+		char	   *index_phrase = NULL;
 		bool		verify;
 		int			nrels;
 		PgsSizeStatus status;
@@ -306,9 +328,43 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		else
 			appendStringInfoString(&reason, "rarely used");
 
+		/*
+		 * Counted over the index's own age when it is younger than the
+		 * statistics (young statistics already say to verify).
+		 */
+		if (stats_young)
+			;
+		else if (since_null)
+		{
+			index_phrase = pstrdup("index age unknown (no commit timestamp, not yet in pgscale_index_seen: verify before dropping)");
+			young = true;
+		}
+		else if (DatumGetTimestampTz(since) > age->since)
+		{
+			long		secs;
+			int			usecs;
+			int			days;
+
+			TimestampDifference(DatumGetTimestampTz(since), GetCurrentTimestamp(),
+								&secs, &usecs);
+			days = (int) (secs / SECS_PER_DAY);
+			if (days < PGS_MIN_STATS_DAYS)
+				young = true;
+			/* (seen the day the counters started: their age is its age) */
+			if (days < (int) age->days)
+				index_phrase = psprintf("index %d day%s old (%s%s)",
+										days, days == 1 ? "" : "s",
+										by_commit ? "by its commit timestamp" :
+										"since pgscale first saw it",
+										days < PGS_MIN_STATS_DAYS ?
+										psprintf("; under %d days: verify before dropping",
+												 PGS_MIN_STATS_DAYS) : "");
+		}
 		appendStringInfo(&reason, "; " INT64_FORMAT " scan%s, %s",
 						 ix->idx_scan, ix->idx_scan == 1 ? "" : "s",
 						 age_phrase);
+		if (index_phrase)
+			appendStringInfo(&reason, ", but %s", index_phrase);
 		if (parts > 0)
 			appendStringInfo(&reason, "; summed over " INT64_FORMAT " partition%s",
 							 parts, parts == 1 ? "" : "s");

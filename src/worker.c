@@ -90,6 +90,7 @@ typedef struct PgsDbState
 	int64		cycles;
 	TimestampTz launched_at;	/* when the launcher registered the worker */
 	int			failures;		/* start failures in a row (back-off) */
+	int			cycle_failures; /* failed or killed cycles in a row */
 	char		problem[PGS_LAST_ERROR_LEN];	/* last reason logged, to log
 												 * it once */
 } PgsDbState;
@@ -222,6 +223,22 @@ backoff_us(int failures)
 	while (--failures > 0 && ms < PGS_RETRY_DELAY_MS)
 		ms *= 2;
 	return Min(ms, (int64) PGS_RETRY_DELAY_MS) * 1000;
+}
+
+/*
+ * The wait before the next cycle after "failures" failed or killed cycles
+ * in a row: the naptime or a minute, whichever is shorter, doubled after
+ * each further failure, and never over a minute.
+ */
+static int64
+retry_us(int failures)
+{
+	int64		us = Min((int64) pgscale_naptime * USECS_PER_SEC,
+						 (int64) PGS_RETRY_DELAY_MS * 1000);
+
+	while (--failures > 0 && us < (int64) PGS_RETRY_DELAY_MS * 1000)
+		us *= 2;
+	return Min(us, (int64) PGS_RETRY_DELAY_MS * 1000);
 }
 
 /*
@@ -416,16 +433,25 @@ reap(void)
 		}
 		if (db->last_end < db->last_start || strcmp(db->outcome, "error") == 0)
 		{
-			/* killed, or failed: retry after a short delay, never spin */
+			/*
+			 * Killed, or failed: retry sooner than the naptime, but never
+			 * spin.  A worker that fails every time it connects (a broken
+			 * pgscale schema, a role that lost its rights there) waits
+			 * twice as long after each failure in a row, up to a minute.
+			 */
 			if (db->last_end < db->last_start)
 			{
 				strlcpy(db->outcome, "killed", sizeof(db->outcome));
 				db->last_end = now;
 			}
-			db->next_run = now + Min(naptime_us(), (int64) PGS_RETRY_DELAY_MS * 1000);
+			db->cycle_failures++;
+			db->next_run = now + retry_us(db->cycle_failures);
 		}
 		else
+		{
+			db->cycle_failures = 0;
 			db->next_run = db->last_end + naptime_us();
+		}
 		LWLockRelease(shared->lock);
 	}
 }
@@ -897,12 +923,16 @@ pgs_worker_missing(void)
 /*
  * pgscale_worker_status()
  *		Per database: is a cycle running, when the last one started and
- *		ended, how it went, when the next is due, the last error.
+ *		ended, how it went, when the next is due, the last error.  The last
+ *		error can name any table the worker's role maintains, so its text
+ *		is shown only to members of pg_monitor (and superusers), as the
+ *		rows of pgscale_log are; others see that there is one.
  */
 Datum
 pgscale_worker_status(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		see_errors = has_privs_of_role(GetUserId(), ROLE_PG_MONITOR);
 	int			i;
 
 	pgs_init_materialized_srf(fcinfo);
@@ -953,7 +983,10 @@ pgscale_worker_status(PG_FUNCTION_ARGS)
 		values[5] = CStringGetTextDatum(db->outcome);
 		values[6] = TimestampTzGetDatum(db->next_run);
 		nulls[6] = db->running || !pgscale_enabled;
-		values[7] = CStringGetTextDatum(db->last_error);
+		if (see_errors)
+			values[7] = CStringGetTextDatum(db->last_error);
+		else
+			values[7] = CStringGetTextDatum("(hidden: only members of pg_monitor see the worker's errors)");
 		nulls[7] = db->last_error[0] == '\0';
 		values[8] = TimestampTzGetDatum(db->last_error_at);
 		nulls[8] = db->last_error_at == 0;

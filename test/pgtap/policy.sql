@@ -188,10 +188,12 @@ SELECT is((pgscale_t.err_as('pgscale_t_other', $$SELECT pgscale_remove_policy('p
           '42501', 'non-owner cannot remove a policy');
 SELECT is((pgscale_t.err_as('pgscale_t_other', $$SELECT pgscale_remove_policy('pgscale_t.owned3')$$)).state,
           '42501', 'non-owner cannot remove a protection');
+-- (a non-owner does not see the table's policy: pgscale_policy shows each
+-- role the policies of its own tables)
 SELECT is((pgscale_t.err_as('pgscale_t_other', $$SELECT * FROM pgscale_cleanup(relation => 'pgscale_t.owned2')$$)).state,
-          '42501', 'non-owner cannot clean a table');
+          '42704', 'non-owner cannot clean a table (whose policy it does not see)');
 SELECT is((pgscale_t.err_as('pgscale_t_other', $$SELECT * FROM pgscale_cleanup(dry_run => true, relation => 'pgscale_t.owned2')$$)).state,
-          '42501', 'non-owner cannot preview the cleanup of a table');
+          '42704', 'non-owner cannot preview the cleanup of a table');
 SELECT is((pgscale_t.err_as('pgscale_t_other', $$SELECT pgscale_set_retention('pgscale_t.owned', '365 days', 'ts')$$)).hint IS NOT NULL,
           true, 'permission error has a hint');
 -- a cleanup of every policy by a non-owner may fail or skip, but never touches the owner's table
@@ -225,7 +227,12 @@ SELECT is((pgscale_t.err_as('pgscale_t_owner', $$SELECT pgscale_set_retention('p
 SELECT is((pgscale_t.err_as('pgscale_t_owner', $$SELECT * FROM pgscale_cleanup(dry_run => true, relation => 'pgscale_t.owned')$$)).state,
           'ok', 'owner previews the cleanup');
 SELECT is((pgscale_t.err_as('pgscale_t_other', $$SELECT count(*) FROM pgscale_policy$$)).state,
-          'ok', 'everyone reads pgscale_policy');
+          'ok', 'everyone may query pgscale_policy');
+SET ROLE pgscale_t_other;
+SELECT count(*) AS other_sees FROM pgscale_policy \gset
+RESET ROLE;
+SELECT is(:other_sees::bigint, 0::bigint,
+          '... and a role that owns none of the tables sees none of their policies');
 
 --
 -- Odd names in policy calls

@@ -1,5 +1,7 @@
 # pg_dump / pg_restore of a database using pgscale keeps its policies, and
-# the restored database is maintained as the original was.  The node does
+# the restored database is maintained as the original was: restored as it
+# was, into a database whose pgscale lives in another schema (a), and data
+# only into a database whose table already has a policy (b).  The node does
 # not preload pgscale: every SQL function must work without it.
 use strict;
 use warnings;
@@ -54,10 +56,129 @@ is($node->safe_psql('restored',
 		q{SELECT count(*) >= 3 FROM pg_inherits WHERE inhparent = '"Odd; Name"'::regclass}),
 	't', 'partitions are premade on the restored table');
 
+# The restored database: row security on pgscale's tables is the
+# extension's own (not in the dump), and a role that owns nothing sees no
+# policy; a dry run deletes what the real run then deletes.
+is( $node->safe_psql(
+		'restored',
+		q{SELECT bool_and(relrowsecurity) FROM pg_class
+		  WHERE relnamespace = '"My App"'::regnamespace AND relkind = 'r'}),
+	't', 'restored: row security is on for every pgscale table');
+$node->safe_psql('postgres', 'CREATE ROLE nobody_special');
+$node->safe_psql('restored', 'GRANT USAGE ON SCHEMA "My App" TO nobody_special');
+is( $node->safe_psql(
+		'restored',
+		q{SET ROLE nobody_special; SELECT count(*) FROM "My App".pgscale_policy}),
+	'0', '... and a role that owns no table sees no policy');
+
+# 'same' when a dry run would delete as many rows as the run then deletes
+# (seven expired rows added, at least those).
+sub dry_and_real
+{
+	my ($db, $schema) = @_;
+	$node->safe_psql($db, "INSERT INTO daily (d) SELECT current_date - 200 - g FROM generate_series(1, 7) g");
+	my $dry = $node->safe_psql($db,
+		"SELECT coalesce(sum(rows_deleted), 0) FROM $schema.pgscale_cleanup(dry_run => true)");
+	my $real = $node->safe_psql($db,
+		"SELECT coalesce(sum(rows_deleted), 0) FROM $schema.pgscale_cleanup()");
+	return $dry eq $real && $real >= 7 ? 'same' : "dry run $dry, run $real";
+}
+is(dry_and_real('restored', '"My App"'), 'same', 'restored: the dry run deletes what the run deletes');
+
+#
+# (a) Restored into a database whose pgscale lives in another schema.  The
+# dump names pgscale's tables in the source's schema, so their data cannot
+# go in as it is: the restore stops there, loudly.
+#
+$node->safe_psql('postgres', 'CREATE DATABASE moved');
+$node->safe_psql('moved', 'CREATE SCHEMA x; CREATE EXTENSION pgscale SCHEMA x');
+my ($rc, $out, $err);
+$rc = $node->run_log([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('moved'), $dump ]);
+ok(!$rc, 'pgscale in another schema: a plain restore fails ...');
+# the way that works (README): everything but pgscale's data, then the
+# policies with their schema renamed
+my $list = $node->basedir . '/moved.list';
+my $all = `pg_restore -l '$dump'`;
+open(my $fh, '>', $list) or die;
+print $fh join("\n", grep { !/TABLE DATA "?My App"? pgscale_/ } split(/\n/, $all)), "\n";
+close($fh);
+$node->safe_psql('postgres', 'DROP DATABASE moved');
+$node->safe_psql('postgres', 'CREATE DATABASE moved');
+$node->safe_psql('moved', 'CREATE SCHEMA x; CREATE EXTENSION pgscale SCHEMA x');
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '-L', $list, '-d', $node->connstr('moved'), $dump ],
+	'... restored without the data of pgscale\'s tables');
+my $policy_data = `pg_restore --data-only -n 'My App' -t pgscale_policy -f - '$dump'`;
+$policy_data =~ s/^COPY "My App"\.pgscale_policy /COPY x.pgscale_policy /m;
+($rc, $out, $err) = $node->psql('moved', $policy_data, on_error_stop => 1);
+is($rc, 0, '... and the policies loaded into x.pgscale_policy') or diag($err);
+(my $moved_policies = $policies) =~ s/"My App"/x/;
+is($node->safe_psql('moved', $moved_policies), $before,
+	'... the same policies as the source');
+is(dry_and_real('moved', 'x'), 'same', '... which work: the dry run deletes what the run deletes');
+
+#
+# (b) A data-only restore into a database where the table already has a
+# policy: refused with an error that names the table; nothing is doubled
+# and the policy in place stays.  Removed, the restore brings the dumped one.
+#
+my $data = $node->basedir . '/app_data.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '--data-only', '-d', $node->connstr('app'), '-f', $data ],
+	'pg_dump --data-only');
+$node->safe_psql('postgres', 'CREATE DATABASE dataonly');
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '--schema-only', '-d', $node->connstr('dataonly'), $dump ],
+	'... into a database restored from the schema only');
+$node->safe_psql('dataonly', q{SELECT "My App".pgscale_set_retention('daily', '300 days', 'd')});
+$rc = $node->run_log(
+	[ 'pg_restore', '--exit-on-error', '--data-only', '-d', $node->connstr('dataonly'), $data ],
+	'2>', \$err);
+ok(!$rc, 'daily already has a policy: the data-only restore fails');
+like($err, qr/ERROR:  table public\.daily already has a pgscale policy\nDETAIL:  The policy in place keeps 300 days; the row being restored keeps 100 days\.\nHINT:  To take the restored policy, remove the one in place with pgscale_remove_policy\(\)/,
+	'... saying which table, both retentions, and what to do');
+is( $node->safe_psql(
+		'dataonly',
+		q{SELECT count(*) || '|' || min(retention) FROM "My App".pgscale_policy WHERE table_name = 'daily'::regclass}),
+	'1|300 days', '... no second policy, and the one in place stays');
+$node->safe_psql('dataonly', q{SELECT "My App".pgscale_remove_policy('daily')});
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '--data-only', '-d', $node->connstr('dataonly'), $data ],
+	'removed first: the data-only restore passes');
+is($node->safe_psql('dataonly', $policies), $before, '... with the dumped policies');
+is(dry_and_real('dataonly', '"My App"'), 'same', '... which work: the dry run deletes what the run deletes');
+# pgscale's own upsert of an existing policy is not taken for a restore
+$node->safe_psql('dataonly', q{SELECT "My App".pgscale_set_retention('daily', '150 days', 'd')});
+is( $node->safe_psql(
+		'dataonly',
+		q{SELECT count(*) || '|' || min(retention) FROM "My App".pgscale_policy WHERE table_name = 'daily'::regclass}),
+	'1|150 days', 'pgscale_set_retention still updates a policy in place');
+
+# A role that is not a superuser dumps pgscale's tables with
+# --enable-row-security, and gets the policies of its own tables only.
+$node->safe_psql('postgres', 'CREATE ROLE dumper LOGIN');
+$node->safe_psql('app', q{
+	ALTER TABLE daily OWNER TO dumper;
+	ALTER TABLE "Odd; Name" OWNER TO dumper;
+	ALTER TABLE core OWNER TO dumper;
+	GRANT USAGE ON SCHEMA "My App" TO dumper;
+	CREATE TABLE not_dumpers (d date);
+	SELECT "My App".pgscale_set_retention('not_dumpers', '1 day', 'd');
+	REVOKE ALL ON not_dumpers FROM PUBLIC;
+});
+$rc = $node->run_log(
+	[ 'pg_dump', '-d', $node->connstr('app') . ' user=dumper', '-T', 'not_dumpers', '-f', '/dev/null' ],
+	'2>', \$err);
+ok(!$rc, 'a table owner\'s pg_dump without --enable-row-security fails ...');
+like($err, qr/query would be affected by row-level security policy for table "pgscale_policy"/,
+	'... saying that row security applies');
+my $own = `pg_dump -d '@{[ $node->connstr('app') ]} user=dumper' --enable-row-security -T not_dumpers -t '"My App".pgscale_policy' --data-only`;
+ok($own =~ /^public\.daily\t/m && $own !~ /not_dumpers/,
+	'... with it, the dump has its own policies and not the others\'');
+
 # not preloaded: no worker, and the status function says so without failing
 is($node->safe_psql('restored', q{SHOW shared_preload_libraries}), '',
 	'pgscale is not preloaded on this node');
-my ($rc, $out, $err) = $node->psql('restored',
+($rc, $out, $err) = $node->psql('restored',
 	q{SELECT count(*) FROM "My App".pgscale_worker_status()});
 is($out, '0', 'pgscale_worker_status() returns no row without the worker');
 like($err, qr/background worker is not running/, '... with a notice saying why');
