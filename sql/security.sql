@@ -35,8 +35,7 @@ SELECT pgscale_set_retention('sec.owned', '30 days', 'd');
 RESET ROLE;
 
 \set VERBOSITY default
--- the stranger cannot clean the table by name (it does not even see its
--- policy) ...
+-- the stranger cannot clean the table by name ...
 SET ROLE regress_pgs_stranger;
 SELECT * FROM pgscale_cleanup(relation => 'sec.owned');
 \set VERBOSITY terse

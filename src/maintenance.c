@@ -404,10 +404,28 @@ policy_retention(Cycle *cycle, PolicyRun *pr)
 static void
 run_policies(Cycle *cycle)
 {
-	List	   *policies = pgs_load_policies(InvalidOid);
+	List	   *policies;
 	List	   *runs = NIL;
 	List	   *partitioned = NIL;
 	ListCell   *lc;
+	Oid			save_userid;
+	int			save_sec;
+
+	/*
+	 * A scheduled cycle (the worker's, pg_cron's) takes every policy,
+	 * including those row security hides from its role: a policy that role
+	 * cannot maintain is an error of that policy (skip_not_owner), never
+	 * silently passed over.  A cycle run by hand takes the policies its
+	 * role sees, those of its own tables.
+	 */
+	if (pgs_current_source() != PGS_SOURCE_MANUAL)
+	{
+		pgs_become_owner(&save_userid, &save_sec);
+		policies = pgs_load_policies(InvalidOid);
+		pgs_restore_user(save_userid, save_sec);
+	}
+	else
+		policies = pgs_load_policies(InvalidOid);
 
 	foreach(lc, policies)
 	{

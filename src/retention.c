@@ -1046,6 +1046,8 @@ run_cleanup(const CleanupOptions *opt)
 
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(opt->relid)))
 			pgs_no_such_relation(opt->relid);
+		/* first: a role that does not own the table cannot see its policy */
+		pgs_check_owner(opt->relid, "clean it up");
 		pol = pgs_find_policy(opt->relid);
 		if (pol == NULL)
 			ereport(ERROR,
@@ -1064,7 +1066,6 @@ run_cleanup(const CleanupOptions *opt)
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("table %s has no retention", pgs_display_name(opt->relid)),
 					 errhint("Set one with pgscale_set_retention().")));
-		pgs_check_owner(opt->relid, "clean it up");
 		policies = list_make1(pol);
 	}
 	else
