@@ -90,4 +90,11 @@ SELECT (SELECT count(*) FROM pgscale_policy) AS stranger_policies,
 RESET ROLE;
 DROP ROLE regress_upgrade_stranger;
 SELECT count(*) AS superuser_policies FROM pgscale_policy;
+-- the policies of 0.1.0 refuse to delete referenced rows (on_referenced =
+-- 'error'), and pgscale_cleanup() says through which key a table was reached
+SELECT string_agg(DISTINCT on_referenced, ',') AS on_referenced FROM pgscale_policy;
+SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integer)'::regprocedure)
+       LIKE '%reached_through text%' AS cleanup_says_reached_through,
+       pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text)'::regprocedure)
+       LIKE '%on_referenced text DEFAULT NULL%' AS set_retention_takes_on_referenced;
 DROP TABLE upgrade_ev, upgrade_kept;
