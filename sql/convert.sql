@@ -190,6 +190,49 @@ SELECT to_regclass('ret_2000_01') IS NULL AS minvalue_partition_dropped,
        to_regclass('ret_2000_02') IS NULL AS expired_month_dropped,
        count(*) AS kept FROM ret WHERE d < date_trunc('month', current_date + 40);
 
+-- rows dated far ahead (beyond this month + months_ahead) do not widen the
+-- month partitions: they go into a default partition, and premake moves
+-- them into their months once these come within its horizon
+CREATE TABLE fut (id bigserial PRIMARY KEY, d date NOT NULL, v int CHECK (v >= 0));
+INSERT INTO fut (d, v) SELECT current_date - g, 1 FROM generate_series(0, 99) g;
+-- the far row of v = 3 violates a check added NOT VALID later: it goes along
+INSERT INTO fut (d, v) VALUES ('2097-02-15', 3), (current_date + 400, 2);
+ALTER TABLE fut ADD CONSTRAINT fut_v_small CHECK (v < 3) NOT VALID;
+CALL pgscale_partition_table('fut', 'd', months_ahead => 2, extend_keys => true);
+CREATE FUNCTION pg_temp.part_ranges(parent regclass)
+RETURNS TABLE (part regclass, is_default bool, lo date, hi date) LANGUAGE sql AS $$
+    SELECT c.oid::regclass, pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT',
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']*)''\)'))[1]::date,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']*)''\)'))[1]::date
+    FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid WHERE h.inhparent = parent
+$$;
+SELECT count(*) FILTER (WHERE is_default) AS defaults,
+       bool_and(part = 'fut_default'::regclass) FILTER (WHERE is_default) AS named_default,
+       max(hi) = (date_trunc('month', current_date) + interval '3 months')::date AS ends_at_horizon,
+       count(*) FILTER (WHERE hi - lo > 31) AS wider_than_a_month
+FROM pg_temp.part_ranges('fut');
+SELECT count(*) AS rows, count(*) FILTER (WHERE tableoid = 'fut_default'::regclass) AS in_default,
+       bool_and(d >= date_trunc('month', current_date) + interval '3 months')
+           FILTER (WHERE tableoid = 'fut_default'::regclass) AS all_beyond_horizon
+FROM fut;
+SELECT conname, convalidated FROM pg_constraint
+WHERE conrelid = 'fut_default'::regclass AND contype = 'c' ORDER BY 1;
+SELECT rows, detail LIKE 'rows dated from % on, beyond the premake horizon, moved into the default partition'
+           AS logged
+FROM pgscale_log WHERE table_name = 'cv.fut' AND object_name = 'cv.fut_default';
+CALL pgscale_split_legacy('fut');
+SELECT count(*) FILTER (WHERE hi - lo > 31) AS wider_than_a_month,
+       count(*) FILTER (WHERE lo IS NULL AND NOT is_default) AS from_minvalue,
+       count(*) FILTER (WHERE is_default) AS defaults
+FROM pg_temp.part_ranges('fut');
+SELECT count(*) AS rows, count(*) FILTER (WHERE tableoid = 'fut_default'::regclass) AS in_default FROM fut;
+-- once the month of current_date + 400 is within the horizon
+SELECT count(*) > 0 AS created FROM pgscale_create_month_partitions('fut', 14);
+SELECT count(*) AS rows, count(*) FILTER (WHERE fut.tableoid = 'fut_default'::regclass) AS in_default,
+       bool_and(c.relname = 'fut_' || to_char(d, 'YYYY_MM')) FILTER (WHERE v = 2) AS moved_to_its_month
+FROM fut JOIN pg_class c ON c.oid = fut.tableoid;
+DROP TABLE fut;
+
 -- refusals: each an error with a hint, and nothing changed
 \set VERBOSITY default
 CREATE TABLE parted (d date NOT NULL) PARTITION BY RANGE (d);
