@@ -233,6 +233,50 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE fut.tableoid = 'fut_default'::re
 FROM fut JOIN pg_class c ON c.oid = fut.tableoid;
 DROP TABLE fut;
 
+-- the constraints the conversion copies, and the bounds, do not depend on
+-- the session's DateStyle, TimeZone, IntervalStyle or extra_float_digits
+-- (a timestamptz printed as 'CST' read back as US Central; a float printed
+-- with no extra digits read back as another number; the attach refused the
+-- old table then: "different definition for check constraint")
+CREATE TABLE styled (
+    id bigserial PRIMARY KEY,
+    at timestamptz NOT NULL,
+    dur interval,
+    ratio float8,
+    CONSTRAINT styled_at_check CHECK (at > '2001-02-03 04:05:06+08'),
+    CONSTRAINT styled_dur_check CHECK (dur < interval '-1 days +2 hours 3.5 seconds' OR dur > interval '1 day'),
+    CONSTRAINT styled_ratio_check CHECK (ratio < 0.1234567890123)
+);
+INSERT INTO styled (at, dur, ratio)
+SELECT now() - g * interval '1 day', interval '2 days', 0.1234 FROM generate_series(0, 70) g;
+ALTER TABLE styled ADD CONSTRAINT styled_late_check CHECK (at < '2100-01-01 00:00:00+00') NOT VALID;
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'Asia/Shanghai';
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = -15;
+CALL pgscale_partition_table('styled', 'at', months_ahead => 1, extend_keys => true);
+CALL pgscale_split_legacy('styled');
+RESET DateStyle;
+RESET IntervalStyle;
+RESET extra_float_digits;
+SET TimeZone = 'UTC';
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'styled'::regclass AND contype = 'c' ORDER BY 1;
+SELECT count(*) > 2 AS partitions, count(*) FILTER (WHERE NOT same) AS differing FROM (
+    SELECT bool_and(pg_get_constraintdef(c.oid) = pg_get_constraintdef(p.oid)) AS same
+    FROM pg_inherits h
+    JOIN pg_constraint p ON p.conrelid = h.inhparent AND p.contype = 'c'
+    JOIN pg_constraint c ON c.conrelid = h.inhrelid AND c.conname = p.conname
+    WHERE h.inhparent = 'styled'::regclass GROUP BY h.inhrelid) x;
+SELECT count(*) AS all_rows FROM styled;
+SELECT bool_and(lo AT TIME ZONE 'UTC' = date_trunc('month', lo AT TIME ZONE 'UTC')) AS lower_bounds_at_utc_month_start,
+       count(*) FILTER (WHERE lo IS NULL) AS from_minvalue
+FROM (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']*)''\)'))[1]::timestamptz AS lo
+      FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+      WHERE h.inhparent = 'styled'::regclass) b;
+RESET TimeZone;
+DROP TABLE styled;
+
 -- refusals: each an error with a hint, and nothing changed
 \set VERBOSITY default
 CREATE TABLE parted (d date NOT NULL) PARTITION BY RANGE (d);

@@ -154,12 +154,15 @@ query_text(const char *sql, Oid arg)
  *		that the definitions pgscale reads back (pg_get_indexdef,
  *		pg_get_constraintdef) name every object with its schema, and the
  *		statements built from them resolve nothing through the caller's
- *		path.  Procedures cannot carry a SET clause, hence this.
+ *		path; and DateStyle, IntervalStyle and extra_float_digits to fixed
+ *		values (pgs_pin_output_settings), so that the constants in them
+ *		read back as the same values.  Procedures cannot carry a SET
+ *		clause, hence this.
  */
 static int
 pin_search_path(void)
 {
-	int			nest = NewGUCNestLevel();
+	int			nest = pgs_pin_output_settings();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
