@@ -233,6 +233,30 @@ SELECT count(*) AS rows, count(*) FILTER (WHERE fut.tableoid = 'fut_default'::re
 FROM fut JOIN pg_class c ON c.oid = fut.tableoid;
 DROP TABLE fut;
 
+-- a legacy partition stretched to a stray row (as conversions before 0.2.0
+-- left it): the split gives the stray row its own month and never makes a
+-- partition from next month up to it (premake would never add to it)
+CREATE TABLE wide (d date NOT NULL) PARTITION BY RANGE (d);
+CREATE TABLE wide_legacy (d date NOT NULL,
+    CONSTRAINT pgscale_legacy_min_2097_03 CHECK (d IS NOT NULL AND d < '2097-03-01'));
+ALTER TABLE wide ATTACH PARTITION wide_legacy FOR VALUES FROM (MINVALUE) TO ('2097-03-01');
+INSERT INTO wide SELECT current_date - g FROM generate_series(0, 40) g;
+INSERT INTO wide VALUES ('2097-02-15');
+SELECT pgscale_set_partitioning('wide', 2);
+CALL pgscale_split_legacy('wide');
+SELECT count(*) AS rows, count(DISTINCT tableoid) > 1 AS split FROM wide;
+SELECT count(*) FILTER (WHERE hi - lo > 31) AS wider_than_a_month,
+       bool_and(hi <= (date_trunc('month', current_date) + interval '3 months')::date)
+           FILTER (WHERE lo < '2097-01-01') AS within_horizon,
+       count(*) FILTER (WHERE lo = '2097-02-01' AND hi = '2097-03-01') AS own_month_for_2097
+FROM pg_temp.part_ranges('wide');
+SELECT bool_and(EXISTS (SELECT 1 FROM pg_temp.part_ranges('wide') r
+                        WHERE (r.lo IS NULL OR r.lo <= g) AND g < r.hi)) AS horizon_covered
+FROM generate_series(current_date - 40, (date_trunc('month', current_date) + interval '3 months')::date - 1,
+                     interval '1 day') g;
+SELECT count(*) >= 0 AS premake_ok FROM pgscale_create_month_partitions('wide', 2);
+DROP TABLE wide;
+
 -- the constraints the conversion copies, and the bounds, do not depend on
 -- the session's DateStyle, TimeZone, IntervalStyle or extra_float_digits
 -- (a timestamptz printed as 'CST' read back as US Central; a float printed

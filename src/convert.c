@@ -1743,6 +1743,7 @@ typedef struct Split
 	int			batch_size;
 	int			lo;				/* legacy range in months; -1: MINVALUE */
 	int			hi;
+	int			far;			/* first month beyond the premake horizon */
 	/* the cut */
 	int			month;			/* the month the new partition is named after */
 	int			part_lo;		/* its range; -1: MINVALUE */
@@ -1862,7 +1863,17 @@ plan_cut(Split *sp)
 			newest = now + 1;
 		sp->month = newest;
 		sp->part_lo = newest;
-		sp->part_hi = sp->hi;
+
+		/*
+		 * One month: the empty months above get partitions of their own
+		 * in the same transaction (cut_step), up to the premake horizon.
+		 * A legacy partition stretched to a stray row dated 2097 (as made
+		 * before 0.2.0) must not leave a partition reaching from next
+		 * month to 2097, which premake would never add to: the empty
+		 * months beyond the horizon get no partition; premake makes them
+		 * when they come within it.
+		 */
+		sp->part_hi = newest + 1;
 		sp->new_lo = sp->lo;
 		sp->new_hi = newest;
 		sp->move_condition = psprintf("%s OPERATOR(pg_catalog.>=) %s",
@@ -2022,6 +2033,12 @@ cut_step(void *arg)
 	pgs_copy_replica_identity(sp->parent, sp->legacy, sp->created);
 	check_adopted(sp->created);
 	check_adopted(sp->legacy);
+
+	/* the empty months the legacy partition gave up, up to the horizon */
+	if (sp->part_hi < Min(sp->hi, sp->far))
+		(void) pgs_create_month_partitions(sp->parent, sp->part_hi,
+										   Min(sp->hi, sp->far) - 1, sp->keycol,
+										   sp->keytype, sp->tz, false);
 	unpin_search_path(nest);
 }
 
@@ -2103,6 +2120,12 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 	pgs_validate_table(sp->parent, "split its legacy partition");
 	pgs_check_month_partitioned(sp->parent, &sp->keycol, &sp->keytype);
 	sp->tz = pgs_policy_time_zone(sp->parent);
+	{
+		PgsPolicy  *pol = pgs_find_policy(sp->parent);
+
+		sp->far = pgs_current_month(sp->keytype, sp->tz) + 1 +
+			(pol != NULL && pol->premake_months >= 0 ? pol->premake_months : 3);
+	}
 	if (!find_legacy(sp))
 	{
 		ereport(NOTICE,
