@@ -7,12 +7,16 @@
  *	  partition's range for retention.
  *
  *	  A new partition is created as a table of its own, given the parent's
- *	  owner, grants, tablespace and replica identity and the storage
- *	  parameters of the newest partition (where a user tunes autovacuum),
- *	  filled with the rows the default partition holds for its month, and
- *	  then attached.  Attaching takes only SHARE UPDATE EXCLUSIVE on the
- *	  parent, so the application keeps reading and writing; the parent is
- *	  locked first, as queries do, under pgscale.lock_timeout.
+ *	  owner, grants, indexes, tablespace and replica identity, the storage
+ *	  parameters of the newest partition (where a user tunes autovacuum)
+ *	  and, when the newest partition is itself partitioned, its partition
+ *	  key and sub-partitions; it is filled with the rows the default
+ *	  partition holds for its month, and then attached.  Attaching takes
+ *	  only SHARE UPDATE EXCLUSIVE on the parent, so the application keeps
+ *	  reading and writing; the parent is locked first, as queries do, under
+ *	  pgscale.lock_timeout.  A default partition is locked ACCESS EXCLUSIVE
+ *	  by the attach until the transaction ends: every month of a call is
+ *	  filled before the first attach, so that lock never covers a move.
  *
  *-------------------------------------------------------------------------
  */
