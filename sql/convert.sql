@@ -190,6 +190,117 @@ SELECT to_regclass('ret_2000_01') IS NULL AS minvalue_partition_dropped,
        to_regclass('ret_2000_02') IS NULL AS expired_month_dropped,
        count(*) AS kept FROM ret WHERE d < date_trunc('month', current_date + 40);
 
+-- rows dated far ahead (beyond this month + months_ahead) do not widen the
+-- month partitions: they go into a default partition, and premake moves
+-- them into their months once these come within its horizon
+CREATE TABLE fut (id bigserial PRIMARY KEY, d date NOT NULL, v int CHECK (v >= 0));
+INSERT INTO fut (d, v) SELECT current_date - g, 1 FROM generate_series(0, 99) g;
+-- the far row of v = 3 violates a check added NOT VALID later: it goes along
+INSERT INTO fut (d, v) VALUES ('2097-02-15', 3), (current_date + 400, 2);
+ALTER TABLE fut ADD CONSTRAINT fut_v_small CHECK (v < 3) NOT VALID;
+CALL pgscale_partition_table('fut', 'd', months_ahead => 2, extend_keys => true);
+CREATE FUNCTION pg_temp.part_ranges(parent regclass)
+RETURNS TABLE (part regclass, is_default bool, lo date, hi date) LANGUAGE sql AS $$
+    SELECT c.oid::regclass, pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT',
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']*)''\)'))[1]::date,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']*)''\)'))[1]::date
+    FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid WHERE h.inhparent = parent
+$$;
+SELECT count(*) FILTER (WHERE is_default) AS defaults,
+       bool_and(part = 'fut_default'::regclass) FILTER (WHERE is_default) AS named_default,
+       max(hi) = (date_trunc('month', current_date) + interval '3 months')::date AS ends_at_horizon,
+       count(*) FILTER (WHERE hi - lo > 31) AS wider_than_a_month
+FROM pg_temp.part_ranges('fut');
+SELECT count(*) AS rows, count(*) FILTER (WHERE tableoid = 'fut_default'::regclass) AS in_default,
+       bool_and(d >= date_trunc('month', current_date) + interval '3 months')
+           FILTER (WHERE tableoid = 'fut_default'::regclass) AS all_beyond_horizon
+FROM fut;
+SELECT conname, convalidated FROM pg_constraint
+WHERE conrelid = 'fut_default'::regclass AND contype = 'c' ORDER BY 1;
+SELECT rows, detail LIKE 'rows dated from % on, beyond the premake horizon, moved into the default partition'
+           AS logged
+FROM pgscale_log WHERE table_name = 'cv.fut' AND object_name = 'cv.fut_default';
+CALL pgscale_split_legacy('fut');
+SELECT count(*) FILTER (WHERE hi - lo > 31) AS wider_than_a_month,
+       count(*) FILTER (WHERE lo IS NULL AND NOT is_default) AS from_minvalue,
+       count(*) FILTER (WHERE is_default) AS defaults
+FROM pg_temp.part_ranges('fut');
+SELECT count(*) AS rows, count(*) FILTER (WHERE tableoid = 'fut_default'::regclass) AS in_default FROM fut;
+-- once the month of current_date + 400 is within the horizon
+SELECT count(*) > 0 AS created FROM pgscale_create_month_partitions('fut', 14);
+SELECT count(*) AS rows, count(*) FILTER (WHERE fut.tableoid = 'fut_default'::regclass) AS in_default,
+       bool_and(c.relname = 'fut_' || to_char(d, 'YYYY_MM')) FILTER (WHERE v = 2) AS moved_to_its_month
+FROM fut JOIN pg_class c ON c.oid = fut.tableoid;
+DROP TABLE fut;
+
+-- a legacy partition stretched to a stray row (as conversions before 0.2.0
+-- left it): the split gives the stray row its own month and never makes a
+-- partition from next month up to it (premake would never add to it)
+CREATE TABLE wide (d date NOT NULL) PARTITION BY RANGE (d);
+CREATE TABLE wide_legacy (d date NOT NULL,
+    CONSTRAINT pgscale_legacy_min_2097_03 CHECK (d IS NOT NULL AND d < '2097-03-01'));
+ALTER TABLE wide ATTACH PARTITION wide_legacy FOR VALUES FROM (MINVALUE) TO ('2097-03-01');
+INSERT INTO wide SELECT current_date - g FROM generate_series(0, 40) g;
+INSERT INTO wide VALUES ('2097-02-15');
+SELECT pgscale_set_partitioning('wide', 2);
+CALL pgscale_split_legacy('wide');
+SELECT count(*) AS rows, count(DISTINCT tableoid) > 1 AS split FROM wide;
+SELECT count(*) FILTER (WHERE hi - lo > 31) AS wider_than_a_month,
+       bool_and(hi <= (date_trunc('month', current_date) + interval '3 months')::date)
+           FILTER (WHERE lo < '2097-01-01') AS within_horizon,
+       count(*) FILTER (WHERE lo = '2097-02-01' AND hi = '2097-03-01') AS own_month_for_2097
+FROM pg_temp.part_ranges('wide');
+SELECT bool_and(EXISTS (SELECT 1 FROM pg_temp.part_ranges('wide') r
+                        WHERE (r.lo IS NULL OR r.lo <= g) AND g < r.hi)) AS horizon_covered
+FROM generate_series(current_date - 40, (date_trunc('month', current_date) + interval '3 months')::date - 1,
+                     interval '1 day') g;
+SELECT count(*) >= 0 AS premake_ok FROM pgscale_create_month_partitions('wide', 2);
+DROP TABLE wide;
+
+-- the constraints the conversion copies, and the bounds, do not depend on
+-- the session's DateStyle, TimeZone, IntervalStyle or extra_float_digits
+-- (a timestamptz printed as 'CST' read back as US Central; a float printed
+-- with no extra digits read back as another number; the attach refused the
+-- old table then: "different definition for check constraint")
+CREATE TABLE styled (
+    id bigserial PRIMARY KEY,
+    at timestamptz NOT NULL,
+    dur interval,
+    ratio float8,
+    CONSTRAINT styled_at_check CHECK (at > '2001-02-03 04:05:06+08'),
+    CONSTRAINT styled_dur_check CHECK (dur < interval '-1 days +2 hours 3.5 seconds' OR dur > interval '1 day'),
+    CONSTRAINT styled_ratio_check CHECK (ratio < 0.1234567890123)
+);
+INSERT INTO styled (at, dur, ratio)
+SELECT now() - g * interval '1 day', interval '2 days', 0.1234 FROM generate_series(0, 70) g;
+ALTER TABLE styled ADD CONSTRAINT styled_late_check CHECK (at < '2100-01-01 00:00:00+00') NOT VALID;
+SET DateStyle = 'SQL, DMY';
+SET TimeZone = 'Asia/Shanghai';
+SET IntervalStyle = 'sql_standard';
+SET extra_float_digits = -15;
+CALL pgscale_partition_table('styled', 'at', months_ahead => 1, extend_keys => true);
+CALL pgscale_split_legacy('styled');
+RESET DateStyle;
+RESET IntervalStyle;
+RESET extra_float_digits;
+SET TimeZone = 'UTC';
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = 'styled'::regclass AND contype = 'c' ORDER BY 1;
+SELECT count(*) > 2 AS partitions, count(*) FILTER (WHERE NOT same) AS differing FROM (
+    SELECT bool_and(pg_get_constraintdef(c.oid) = pg_get_constraintdef(p.oid)) AS same
+    FROM pg_inherits h
+    JOIN pg_constraint p ON p.conrelid = h.inhparent AND p.contype = 'c'
+    JOIN pg_constraint c ON c.conrelid = h.inhrelid AND c.conname = p.conname
+    WHERE h.inhparent = 'styled'::regclass GROUP BY h.inhrelid) x;
+SELECT count(*) AS all_rows FROM styled;
+SELECT bool_and(lo AT TIME ZONE 'UTC' = date_trunc('month', lo AT TIME ZONE 'UTC')) AS lower_bounds_at_utc_month_start,
+       count(*) FILTER (WHERE lo IS NULL) AS from_minvalue
+FROM (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']*)''\)'))[1]::timestamptz AS lo
+      FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+      WHERE h.inhparent = 'styled'::regclass) b;
+RESET TimeZone;
+DROP TABLE styled;
+
 -- refusals: each an error with a hint, and nothing changed
 \set VERBOSITY default
 CREATE TABLE parted (d date NOT NULL) PARTITION BY RANGE (d);

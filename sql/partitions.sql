@@ -193,6 +193,82 @@ CREATE TABLE wide (d date NOT NULL) PARTITION BY RANGE (d);
 CREATE TABLE wide_all PARTITION OF wide FOR VALUES FROM (MINVALUE) TO ('3000-01-01');
 SELECT count(*) AS created_under_wide FROM pgscale_create_month_partitions('wide', 3);
 
+-- rows of the default that violate a NOT VALID check move with their month
+-- (they were refused: the new partition had the check as a valid one); the
+-- new partition's indexes are built before the rows go in, and adopted
+CREATE TABLE nv (id int, d date NOT NULL, v int, PRIMARY KEY (id, d)) PARTITION BY RANGE (d);
+CREATE TABLE nv_default PARTITION OF nv DEFAULT;
+INSERT INTO nv VALUES (1, current_date, -1), (2, current_date, 1), (3, '2097-01-01', 1);
+ALTER TABLE nv ADD CONSTRAINT nv_v_positive CHECK (v > 0) NOT VALID;
+SELECT count(*) AS created FROM pgscale_create_month_partitions('nv', 0);
+SELECT count(*) AS rows, count(*) FILTER (WHERE tableoid = 'nv_default'::regclass) AS in_default,
+       count(*) FILTER (WHERE tableoid::regclass::text = 'nv_' || to_char(current_date, 'YYYY_MM'))
+           AS in_month
+FROM nv;
+SELECT conname, convalidated FROM pg_constraint
+WHERE conrelid = ('nv_' || to_char(current_date, 'YYYY_MM'))::regclass AND contype = 'c' ORDER BY 1;
+SELECT count(*) AS indexes, count(*) FILTER (WHERE x.indisprimary) AS pkey,
+       bool_and(EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = x.indexrelid)) AS adopted
+FROM pg_index x WHERE x.indrelid = ('nv_' || to_char(current_date, 'YYYY_MM'))::regclass;
+
+-- months sub-partitioned by hash (or list): a new month gets the newest
+-- month's partition key and sub-partitions (it was made a plain table)
+CREATE TABLE mt (tenant_id int NOT NULL, d date NOT NULL, v int) PARTITION BY RANGE (d);
+CREATE INDEX ON mt (tenant_id, d);
+GRANT SELECT ON mt TO regress_part_reader;
+CREATE TABLE ml (region text NOT NULL, d date NOT NULL) PARTITION BY RANGE (d);
+CREATE TABLE mm (a int NOT NULL, b int NOT NULL, d date NOT NULL) PARTITION BY RANGE (d);
+DO $$
+DECLARE
+    lo date := date_trunc('month', current_date) - interval '1 month';
+    hi date := date_trunc('month', current_date);
+    mt text := 'mt_' || to_char(lo, 'YYYY_MM');
+    ml text := 'ml_' || to_char(lo, 'YYYY_MM');
+    mm text := 'mm_' || to_char(lo, 'YYYY_MM');
+BEGIN
+    EXECUTE format('CREATE TABLE %I PARTITION OF mt FOR VALUES FROM (%L) TO (%L) PARTITION BY HASH (tenant_id)', mt, lo, hi);
+    FOR i IN 0..2 LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES WITH (MODULUS 3, REMAINDER %s)', mt || '_h' || i, mt, i);
+    END LOOP;
+    EXECUTE format('CREATE TABLE %I PARTITION OF ml FOR VALUES FROM (%L) TO (%L) PARTITION BY LIST (region)', ml, lo, hi);
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES IN (''eu'', ''uk'')', ml || '_eu', ml);
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES IN (''us'')', ml || '_us', ml);
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I DEFAULT', ml || '_rest', ml);
+    EXECUTE format('CREATE TABLE %I PARTITION OF mm FOR VALUES FROM (%L) TO (%L) PARTITION BY LIST (a)', mm, lo, hi);
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES IN (1) PARTITION BY HASH (b)', mm || '_1', mm);
+    EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES WITH (MODULUS 1, REMAINDER 0)', mm || '_1_h', mm || '_1');
+END $$;
+SELECT count(*) AS created FROM pgscale_create_month_partitions('mt', 1);
+SELECT count(*) AS created FROM pgscale_create_month_partitions('ml', 1);
+CREATE FUNCTION pg_temp.sub_shape(p regclass) RETURNS text LANGUAGE sql AS $$
+    SELECT pg_get_partkeydef(p) || ': ' || string_agg(pg_get_expr(c.relpartbound, c.oid), '; '
+                                                       ORDER BY pg_get_expr(c.relpartbound, c.oid))
+    FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid WHERE h.inhparent = p
+$$;
+SELECT t, count(*) AS months,
+       count(*) FILTER (WHERE c.relkind = 'p') AS partitioned,
+       count(DISTINCT pg_temp.sub_shape(c.oid)) AS shapes,
+       min(pg_temp.sub_shape(c.oid)) AS shape
+FROM unnest('{mt,ml}'::regclass[]) t
+JOIN pg_inherits h ON h.inhparent = t JOIN pg_class c ON c.oid = h.inhrelid
+GROUP BY t ORDER BY t::text;
+SELECT count(*) AS subpartitions,
+       bool_and(c.relname ~ '^mt_[0-9]{4}_[0-9]{2}_h[0-2]$') AS named_like_siblings,
+       bool_and(c.relowner = (SELECT relowner FROM pg_class WHERE oid = 'mt'::regclass)) AS owned,
+       count(*) FILTER (WHERE c.relacl::text LIKE '%regress_part_reader=r/%') AS granted
+FROM pg_inherits h JOIN pg_class c ON c.oid = h.inhrelid
+WHERE h.inhparent IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = 'mt'::regclass);
+INSERT INTO mt SELECT g, current_date, g FROM generate_series(1, 30) g;
+INSERT INTO ml VALUES ('eu', current_date), ('us', current_date), ('mars', current_date);
+SELECT count(DISTINCT tableoid) AS leaves_used FROM mt;
+SELECT array_agg(tableoid::regclass::text ~ '_(eu|us|rest)$' ORDER BY region) AS routed FROM ml;
+-- a second level below the month: refused with a warning naming the tables
+SET client_min_messages = error;
+SELECT count(*) AS created FROM pgscale_create_month_partitions('mm', 0);
+SET client_min_messages = warning;
+SELECT regexp_replace(detail, '[0-9]{4}_[0-9]{2}|[0-9]{4}-[0-9]{2}', 'YYYY_MM', 'g') AS refusal
+FROM pgscale_log WHERE table_name = 'part.mm' AND action = 'error';
+
 -- a stray row far in the future changes nothing: premake counts from now
 INSERT INTO metrics_aiusagedaily (member_id, date, suggestions) VALUES (1, '2097-05-01', 1);
 SELECT count(*) AS created_for_2097 FROM pgscale_create_month_partitions('metrics_aiusagedaily', 2);

@@ -154,12 +154,15 @@ query_text(const char *sql, Oid arg)
  *		that the definitions pgscale reads back (pg_get_indexdef,
  *		pg_get_constraintdef) name every object with its schema, and the
  *		statements built from them resolve nothing through the caller's
- *		path.  Procedures cannot carry a SET clause, hence this.
+ *		path; and DateStyle, IntervalStyle and extra_float_digits to fixed
+ *		values (pgs_pin_output_settings), so that the constants in them
+ *		read back as the same values.  Procedures cannot carry a SET
+ *		clause, hence this.
  */
 static int
 pin_search_path(void)
 {
-	int			nest = NewGUCNestLevel();
+	int			nest = pgs_pin_output_settings();
 
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
@@ -686,6 +689,11 @@ typedef struct Conversion
 	int			bound;			/* month number of the legacy upper bound */
 	char	   *check_name;
 	char	   *legacy_name;
+	int			far;			/* rows from this month on are "far ahead" */
+	int64		far_rows;		/* how many there were at step 1 */
+	char	   *default_name;	/* the default partition that takes them */
+	Oid			default_rel;	/* out: that partition, or InvalidOid */
+	int64		far_moved;		/* out: rows moved into it */
 	Oid			parent;			/* out: the new partitioned table */
 	int			premade;		/* out: monthly partitions created */
 } Conversion;
@@ -945,6 +953,38 @@ plan_conversion(Conversion *cv)
 		refuse(ERRCODE_INVALID_PARAMETER_VALUE, relid,
 			   psprintf("column \"%s\" holds 'infinity'", cv->timecol),
 			   "Monthly partitions cannot hold infinite times: update or delete those rows first.");
+
+	/*
+	 * Rows dated beyond the premake horizon (from the month after this
+	 * month + months_ahead on) must not stretch the legacy partition, and
+	 * with it the partitions the split makes, over decades: one stray row
+	 * dated 2097 would leave a partition up to 2097 that premake never
+	 * adds to and retention never drops.  They go into a default
+	 * partition instead, from which premake moves them into their months
+	 * when these come within the horizon.
+	 */
+	cv->far = Max(pgs_current_month(cv->keytype, cv->tz) + cv->months_ahead + 1, next);
+	cv->far_rows = 0;
+	if (after_max > cv->far)
+	{
+		char	   *far_cond = psprintf("%s OPERATOR(pg_catalog.>=) %s",
+										quote_identifier(cv->timecol),
+										month_literal(cv->far, cv->keytype, cv->tz));
+
+		cv->far_rows = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s",
+											 pgs_qualified_name(relid), far_cond),
+									0, NULL, NULL, NULL, false);
+		after_max = extreme_month(relid, cv->timecol, cv->keytype, cv->tz, true,
+								  psprintf("NOT (%s)", far_cond), &infinite) + 1;
+		cv->default_name = ChooseRelationName(cv->relname, NULL, "default", cv->nsp, false);
+		ereport(NOTICE,
+				(errmsg(INT64_FORMAT " rows of %s are dated from %s on, beyond the premake horizon: they will go into the default partition %s",
+						cv->far_rows, pgs_display_name(relid), month_label(cv->far),
+						quote_identifier(cv->default_name)),
+				 errdetail("The horizon is the start of the month after this one plus months_ahead (%d); rows beyond it would widen the monthly partitions.",
+						   cv->months_ahead),
+				 errhint("Premake moves them into their monthly partitions when their months come within the horizon; check whether these dates are right.")));
+	}
 	cv->bound = Max(next, after_max);
 	if (cv->bound > next)
 		ereport(NOTICE,
@@ -1205,6 +1245,79 @@ read_constraints(Oid relid, char contype, const char *skip_prefix)
 		c->comment = GetComment(c->oid, ConstraintRelationId, 0);
 	}
 	return result;
+}
+
+/*
+ * far_step
+ *		Move the rows dated beyond the premake horizon out of the table into
+ *		a new table that the swap attaches as the default partition, then
+ *		validate the bound constraint, which those rows violated.  Runs in
+ *		the swap's transaction, just before it: readers see the rows in the
+ *		table until the swap commits, and in the default partition after;
+ *		the NOT VALID bound constraint keeps new ones out meanwhile.
+ */
+static void
+far_step(void *arg)
+{
+	Conversion *cv = (Conversion *) arg;
+	int			nest = pin_search_path();
+	char	   *qrel = pgs_qualified_name(cv->relid);
+	char	   *qstage = quote_qualified_identifier(get_namespace_name(cv->nsp),
+													cv->default_name);
+	char	   *cols = pgs_column_list(cv->relid);
+	Oid			tablespace = get_rel_tablespace(cv->relid);
+	List	   *checks;
+	List	   *not_valid = NIL;
+	ListCell   *lc;
+	int			ret;
+
+	if (OidIsValid(get_relname_relid(cv->default_name, cv->nsp)))
+		refuse(ERRCODE_DUPLICATE_TABLE, cv->relid,
+			   psprintf("relation %s already exists", qstage),
+			   "Run the call again: it picks another name.");
+	exec_sql("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES EXCLUDING IDENTITY"
+			 " EXCLUDING STATISTICS)%s%s%s",
+			 qstage, qrel, pgs_storage_clause(cv->relid),
+			 OidIsValid(tablespace) ? " TABLESPACE " : "",
+			 OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : "");
+	cv->default_rel = get_relname_relid(cv->default_name, cv->nsp);
+
+	/*
+	 * LIKE copies NOT VALID checks as valid ones, which the rows may
+	 * violate: put them back NOT VALID after the move.  The bound
+	 * constraint is the table's own, not the partitioned table's.
+	 */
+	checks = read_constraints(cv->relid, CONSTRAINT_CHECK, NULL);
+	foreach(lc, checks)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+		bool		legacy = strncmp(c->name, LEGACY_CHECK_PREFIX,
+									 strlen(LEGACY_CHECK_PREFIX)) == 0;
+
+		if (legacy || strstr(c->def, " NOT VALID") != NULL)
+			exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qstage, quote_identifier(c->name));
+		if (!legacy && strstr(c->def, " NOT VALID") != NULL)
+			not_valid = lappend(not_valid, c);
+	}
+
+	ret = SPI_execute(psprintf("WITH moved AS (DELETE FROM ONLY %s WHERE %s OPERATOR(pg_catalog.>=) %s"
+							   " RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moved",
+							   qrel, quote_identifier(cv->timecol),
+							   month_literal(cv->far, cv->keytype, cv->tz),
+							   cols, qstage, cols, cols),
+					  false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not move rows out of %s", pgs_display_name(cv->relid));
+	cv->far_moved = (int64) SPI_processed;
+
+	foreach(lc, not_valid)
+	{
+		CvConstraint *c = (CvConstraint *) lfirst(lc);
+
+		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qstage, quote_identifier(c->name), c->def);
+	}
+	exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qrel, quote_identifier(cv->check_name));
+	unpin_search_path(nest);
 }
 
 typedef struct SwapStep
@@ -1494,6 +1607,15 @@ swap_step(void *arg)
 		if (OidIsValid(np->relid))
 			cv->premade++;
 	}
+
+	/* 10. the rows beyond the premake horizon, as the default partition */
+	if (OidIsValid(cv->default_rel))
+	{
+		exec_sql("ALTER TABLE %s ATTACH PARTITION %s DEFAULT", qorig,
+				 pgs_qualified_name(cv->default_rel));
+		pgs_copy_grants(parent, cv->default_rel, "TABLE");
+		pgs_copy_replica_identity(parent, relid, cv->default_rel);
+	}
 	{
 		PgsPolicy  *pol = pgs_find_policy(parent);
 
@@ -1521,6 +1643,7 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 	SwapStep	swap;
 	ErrorData  *edata = NULL;
 	TimestampTz started;
+	TimestampTz far_started = 0;
 
 	require_nonatomic(fcinfo, "pgscale_partition_table");
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
@@ -1555,7 +1678,21 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 	/* 3 and 4. the bound, proven by a validated CHECK constraint */
 	ensure_check(cv->relid, cv->check_name,
 				 range_condition(cv->timecol, cv->keytype, cv->tz, -1, cv->bound),
-				 NULL, "add the bound constraint to", true);
+				 NULL, "add the bound constraint to", cv->far_rows == 0);
+
+	/*
+	 * 4b. rows beyond the premake horizon leave for the default partition,
+	 * then the bound is validated, in the swap's transaction: the rows
+	 * stay visible throughout, and a failed swap puts them back.
+	 */
+	if (cv->far_rows > 0)
+	{
+		far_started = GetCurrentTimestamp();
+		if (!pgs_run_guarded_as(cv->relid, far_step, cv, &edata))
+			fail_step(edata, "move the rows dated beyond the premake horizon out of", cv->relid,
+					  psprintf("The table was not converted; it keeps the NOT VALID constraint %s, which the next run reuses.",
+							   quote_identifier(cv->check_name)));
+	}
 
 	/* 5. the swap */
 	swap.cv = cv;
@@ -1570,14 +1707,23 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 				   psprintf("partitioned by %s; legacy partition up to %s, %d monthly partitions premade",
 							quote_identifier(cv->timecol), month_label(cv->bound),
 							cv->premade));
+	if (OidIsValid(cv->default_rel))
+		pgs_log_action(cv->parent, "convert", pgs_display_name(cv->default_rel),
+					   cv->far_moved, true, far_started,
+					   psprintf("rows dated from %s on, beyond the premake horizon, moved into the default partition",
+								month_label(cv->far)));
 	pgs_spi_commit();
 
 	ereport(NOTICE,
 			(errmsg("table %s is now partitioned by month on \"%s\"",
 					pgs_display_name(cv->parent), cv->timecol),
-			 errdetail("Its rows are in the partition %s, up to %s; %d monthly partitions were premade.",
+			 errdetail("Its rows are in the partition %s, up to %s; %d monthly partitions were premade.%s",
 					   quote_qualified_identifier(get_namespace_name(cv->nsp), cv->legacy_name),
-					   month_label(cv->bound), cv->premade),
+					   month_label(cv->bound), cv->premade,
+					   OidIsValid(cv->default_rel) ?
+					   psprintf(" " INT64_FORMAT " rows dated from %s on are in the default partition %s.",
+								cv->far_moved, month_label(cv->far),
+								pgs_display_name(cv->default_rel)) : ""),
 			 errhint("Move the old rows into monthly partitions with CALL pgscale_split_legacy(%s).",
 					 quote_literal_cstr(pgs_display_name(cv->parent)))));
 	SPI_finish();
@@ -1597,6 +1743,7 @@ typedef struct Split
 	int			batch_size;
 	int			lo;				/* legacy range in months; -1: MINVALUE */
 	int			hi;
+	int			far;			/* first month beyond the premake horizon */
 	/* the cut */
 	int			month;			/* the month the new partition is named after */
 	int			part_lo;		/* its range; -1: MINVALUE */
@@ -1716,7 +1863,17 @@ plan_cut(Split *sp)
 			newest = now + 1;
 		sp->month = newest;
 		sp->part_lo = newest;
-		sp->part_hi = sp->hi;
+
+		/*
+		 * One month: the empty months above get partitions of their own
+		 * in the same transaction (cut_step), up to the premake horizon.
+		 * A legacy partition stretched to a stray row dated 2097 (as made
+		 * before 0.2.0) must not leave a partition reaching from next
+		 * month to 2097, which premake would never add to: the empty
+		 * months beyond the horizon get no partition; premake makes them
+		 * when they come within it.
+		 */
+		sp->part_hi = newest + 1;
 		sp->new_lo = sp->lo;
 		sp->new_hi = newest;
 		sp->move_condition = psprintf("%s OPERATOR(pg_catalog.>=) %s",
@@ -1876,6 +2033,12 @@ cut_step(void *arg)
 	pgs_copy_replica_identity(sp->parent, sp->legacy, sp->created);
 	check_adopted(sp->created);
 	check_adopted(sp->legacy);
+
+	/* the empty months the legacy partition gave up, up to the horizon */
+	if (sp->part_hi < Min(sp->hi, sp->far))
+		(void) pgs_create_month_partitions(sp->parent, sp->part_hi,
+										   Min(sp->hi, sp->far) - 1, sp->keycol,
+										   sp->keytype, sp->tz, false);
 	unpin_search_path(nest);
 }
 
@@ -1957,6 +2120,12 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 	pgs_validate_table(sp->parent, "split its legacy partition");
 	pgs_check_month_partitioned(sp->parent, &sp->keycol, &sp->keytype);
 	sp->tz = pgs_policy_time_zone(sp->parent);
+	{
+		PgsPolicy  *pol = pgs_find_policy(sp->parent);
+
+		sp->far = pgs_current_month(sp->keytype, sp->tz) + 1 +
+			(pol != NULL && pol->premake_months >= 0 ? pol->premake_months : 3);
+	}
 	if (!find_legacy(sp))
 	{
 		ereport(NOTICE,

@@ -176,6 +176,7 @@ extern void pgs_copy_grants(Oid from, Oid to, const char *kind);
 extern void pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child);
 extern char *pgs_column_list(Oid relid);
 extern char *pgs_bound_literal(Datum value, Oid keytype);
+extern int	pgs_pin_output_settings(void);
 /* ---- end of online conversion (issue 3) ---- */
 
 /* log.c: the pgscale_log table */

@@ -834,6 +834,16 @@ pgscale_worker_main(Datum main_arg)
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(dboid, roleoid, 0);
 	pgstat_report_appname("pgscale worker");
+
+	/*
+	 * Whatever the database or role sets: what the cycle prints (values in
+	 * error messages and in pgscale_log, definitions it reads back) reads
+	 * the same everywhere.  As a session's own SET, so that a function's
+	 * SET clause still applies within it.
+	 */
+	SetConfigOption("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION);
+	SetConfigOption("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION);
 	pgs_running_in_worker = true;
 
 	set_state(slot, "running", true, false, NULL);
