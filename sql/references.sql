@@ -189,6 +189,13 @@ SELECT count(*) AS posts FROM app_post;
 SELECT array_agg(id ORDER BY id) AS replies_left FROM app_reply;
 SELECT count(*) AS blocked_logged FROM pgscale_log
 WHERE relid = 'app_post'::regclass AND action = 'error' AND detail LIKE 'blocked by foreign keys:%';
+SELECT status, value FROM pgscale_health()
+WHERE check_name = 'retention blocked by foreign keys';
+-- chosen: the health check clears with the next run
+SELECT pgscale_set_retention('app_post', '30 days', on_referenced => 'cascade');
+SELECT count(*) > 0 AS ran FROM pgscale_run_maintenance();
+SELECT status, value FROM pgscale_health()
+WHERE check_name = 'retention blocked by foreign keys';
 
 RESET search_path;
 DROP SCHEMA refs CASCADE;

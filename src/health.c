@@ -964,6 +964,45 @@ check_retention(List **checks)
 }
 
 /*
+ * check_blocked_by_references
+ *		Policies whose last run refused the table because foreign keys
+ *		reference its expired rows (on_referenced = 'error'): their expired
+ *		rows stay until someone chooses.
+ */
+static void
+check_blocked_by_references(List **checks)
+{
+	int64		blocked;
+	char	   *first;
+
+	pgs_spi_query(psprintf("SELECT pg_catalog.count(*),"
+						   "       (pg_catalog.array_agg(p.table_name::pg_catalog.text ORDER BY p.table_name::pg_catalog.text))[1]"
+						   "  FROM %s p"
+						   "  JOIN LATERAL (SELECT g.action, g.detail FROM %s g"
+						   "                 WHERE g.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid"
+						   "                   AND g.action OPERATOR(pg_catalog.<>) 'analyze'"
+						   "                 ORDER BY g.id DESC LIMIT 1) l ON true"
+						   " WHERE p.enabled AND p.retention IS NOT NULL"
+						   "   AND l.action OPERATOR(pg_catalog.=) 'error'"
+						   "   AND l.detail LIKE 'blocked by foreign keys:%%'",
+						   pgs_ext_table("pgscale_policy"), pgs_ext_table("pgscale_log")),
+				  0, NULL, NULL, NULL);
+	blocked = pgs_get_int8(0, 1);
+	first = pgs_get_text(0, 2);
+	SPI_freetuptable(SPI_tuptable);
+
+	add_check(checks, "retention blocked by foreign keys", blocked > 0 ? "warn" : "ok",
+			  blocked > 0 ?
+			  psprintf(INT64_FORMAT " policies (first: %s)", blocked, first) :
+			  pstrdup("none"),
+			  pstrdup("warn when a policy's last run touched nothing because other tables reference its expired rows"),
+			  pstrdup("pgscale_log (action = 'error') names the constraint. Choose what cleanup does with "
+					  "referenced rows: pgscale_set_retention(table, retention, on_referenced => 'cascade') "
+					  "deletes the referencing rows first, 'keep' keeps the referenced rows; "
+					  "pgscale_cleanup(dry_run => true) shows what either would delete."));
+}
+
+/*
  * check_null_times
  *		Rows whose time column is NULL are never expired: retention keeps
  *		them forever.  Estimated from the planner's statistics (null_frac),
@@ -1125,6 +1164,7 @@ pgscale_health(PG_FUNCTION_ARGS)
 	check_sequences(&checks);
 	check_growth(&checks);
 	check_retention(&checks);
+	check_blocked_by_references(&checks);
 	check_null_times(&checks);
 	check_worker(&checks);
 	check_partition_gaps(&checks);
