@@ -197,6 +197,31 @@ SELECT count(*) > 0 AS ran FROM pgscale_run_maintenance();
 SELECT status, value FROM pgscale_health()
 WHERE check_name = 'retention blocked by foreign keys';
 
+-- The DDL Django itself prints (test/data/django_blog.sql, from
+-- "manage.py sqlmigrate"), purged with on_delete=CASCADE semantics.
+CREATE SCHEMA dj;
+SET search_path = dj, public;
+\i test/data/django_blog.sql
+INSERT INTO blog_post (id, created, title)
+SELECT g, now() - g * interval '1 day', 'p' FROM generate_series(1, 60) g;
+INSERT INTO blog_comment (created, post_id) SELECT now(), g FROM generate_series(1, 60, 3) g;
+INSERT INTO blog_like (comment_id) SELECT id FROM blog_comment;
+INSERT INTO blog_tag (name, post_id) SELECT 't', g FROM generate_series(25, 40) g;
+INSERT INTO blog_reply (id, created, parent_id)
+SELECT g, now() - (60 - g) * interval '1 day', NULL FROM generate_series(1, 60) g;
+UPDATE blog_reply SET parent_id = id - 1 WHERE id % 7 <> 1;
+SELECT pgscale_set_retention('blog_post', '30 days', 'created', on_referenced => 'cascade');
+SELECT pgscale_set_retention('blog_reply', '30 days', 'created', on_referenced => 'keep');
+SELECT * FROM refs.compare('blog_post');
+SELECT * FROM refs.compare('blog_reply');
+SELECT (SELECT count(*) FROM blog_post WHERE created < now() - interval '30 days') AS expired_posts,
+       (SELECT count(*) FROM blog_comment c WHERE NOT EXISTS (SELECT FROM blog_post p WHERE p.id = c.post_id))
+     + (SELECT count(*) FROM blog_like l WHERE NOT EXISTS (SELECT FROM blog_comment c WHERE c.id = l.comment_id))
+     + (SELECT count(*) FROM blog_tag t WHERE NOT EXISTS (SELECT FROM blog_post p WHERE p.id = t.post_id))
+       AS orphans,
+       (SELECT count(*) FROM blog_reply) AS replies_kept;
+
 RESET search_path;
+DROP SCHEMA dj CASCADE;
 DROP SCHEMA refs CASCADE;
 TRUNCATE pgscale_log;
