@@ -406,6 +406,29 @@ remember_locked(PgsBatchState *state)
 }
 
 /*
+ * delete_with
+ *		Run one of the batch statements: with foreign keys to follow, a
+ *		SELECT that locks the rows (fk_sql), then the DELETEs that go with
+ *		them; else a plain DELETE (sql).  Returns the rows of this relation
+ *		deleted.
+ */
+static int64
+delete_with(PgsBatchState *state, const char *sql, const char *fk_sql,
+			int nargs, Oid *argtypes, Datum *values)
+{
+	int			ret;
+
+	ret = SPI_execute_with_args(state->fk ? fk_sql : sql, nargs, argtypes,
+								values, NULL, false, 0);
+	if (ret != (state->fk ? SPI_OK_SELECT : SPI_OK_DELETE))
+		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
+			 SPI_result_code_string(ret));
+	if (!state->fk)
+		return (int64) SPI_processed;
+	return SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
+}
+
+/*
  * delete_block_run
  *		Delete the expired rows in blocks [lo, hi), skipping those another
  *		transaction has locked, and note those for later.
@@ -426,26 +449,9 @@ delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
 	values[1] = PointerGetDatum(&to);
 	values[2] = state->cutoff;
 
-	if (state->fk)
-	{
-		ret = SPI_execute_with_args(state->fk_select_sql, 3, argtypes, values,
-									NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not lock rows of %s: %s", state->qualname,
-				 SPI_result_code_string(ret));
-		deleted = SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
-		state->batches++;
-	}
-	else
-	{
-		ret = SPI_execute_with_args(state->batch_sql, 3, argtypes, values, NULL,
-									false, 0);
-		state->batches++;
-		if (ret != SPI_OK_DELETE)
-			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-				 SPI_result_code_string(ret));
-		deleted = (int64) SPI_processed;
-	}
+	deleted = delete_with(state, state->batch_sql, state->fk_select_sql,
+						  3, argtypes, values);
+	state->batches++;
 
 	/* what is left expired in those blocks was locked */
 	ret = SPI_execute_with_args(state->locked_sql, 3, argtypes, values, NULL,
@@ -500,24 +506,8 @@ delete_locked_rows(PgsBatchState *state)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		if (state->fk)
-		{
-			ret = SPI_execute_with_args(state->fk_wait_sql, 2, argtypes, values,
-										NULL, false, 0);
-			if (ret != SPI_OK_SELECT)
-				elog(ERROR, "could not lock rows of %s: %s", state->qualname,
-					 SPI_result_code_string(ret));
-			deleted = SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
-		}
-		else
-		{
-			ret = SPI_execute_with_args(state->wait_sql, 2, argtypes, values, NULL,
-										false, 0);
-			if (ret != SPI_OK_DELETE)
-				elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-					 SPI_result_code_string(ret));
-			deleted = (int64) SPI_processed;
-		}
+		deleted = delete_with(state, state->wait_sql, state->fk_wait_sql,
+							  2, argtypes, values);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -547,24 +537,8 @@ delete_locked_rows(PgsBatchState *state)
 	}
 
 	/* some are still locked: delete the others, keep those noted */
-	if (state->fk)
-	{
-		ret = SPI_execute_with_args(state->fk_skip_sql, 2, argtypes, values,
-									NULL, false, 0);
-		if (ret != SPI_OK_SELECT)
-			elog(ERROR, "could not lock rows of %s: %s", state->qualname,
-				 SPI_result_code_string(ret));
-		deleted = SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
-	}
-	else
-	{
-		ret = SPI_execute_with_args(state->skip_sql, 2, argtypes, values, NULL,
-									false, 0);
-		if (ret != SPI_OK_DELETE)
-			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-				 SPI_result_code_string(ret));
-		deleted = (int64) SPI_processed;
-	}
+	deleted = delete_with(state, state->skip_sql, state->fk_skip_sql,
+						  2, argtypes, values);
 	ret = SPI_execute_with_args(state->left_sql, 2, argtypes, values, NULL,
 								false, 0);
 	if (ret != SPI_OK_SELECT)

@@ -33,6 +33,30 @@ SELECT pgscale_set_retention('$name', '30 days');
 });
 }
 
+# A session that reads the table every 50 ms, each read in a transaction
+# of its own, and records in "probe" how long each read took.
+sub start_probe
+{
+	my ($table, $reads) = @_;
+	my $probe = $node->background_psql('postgres');
+	$probe->query_until(qr/probing/, "\\echo probing
+DO \$\$
+DECLARE
+    t0 timestamptz;
+BEGIN
+    FOR i IN 1..$reads LOOP
+        t0 := clock_timestamp();
+        PERFORM count(*) FROM $table;
+        INSERT INTO probe VALUES (clock_timestamp() - t0);
+        COMMIT;
+        PERFORM pg_sleep(0.05);
+    END LOOP;
+END
+\$\$;
+");
+	return $probe;
+}
+
 #
 # Item 12: a reader holds the table for 6 s while cleanup drops its five
 # expired partitions.  A probe reads the table every 50 ms in transactions
@@ -47,22 +71,7 @@ $reader->query_safe('BEGIN');
 $reader->query_safe('SELECT count(*) FROM pt');
 $reader->query_until(qr/holding/, "\\echo holding\nSELECT pg_sleep(6); COMMIT;\n");
 
-my $probe = $node->background_psql('postgres');
-$probe->query_until(qr/probing/, q{\echo probing
-DO $$
-DECLARE
-    t0 timestamptz;
-BEGIN
-    FOR i IN 1..200 LOOP
-        t0 := clock_timestamp();
-        PERFORM count(*) FROM pt;
-        INSERT INTO probe VALUES (clock_timestamp() - t0);
-        COMMIT;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-});
+my $probe = start_probe('pt', 200);
 
 my ($ret, $out, $err) = $node->psql('postgres',
 	"SET pgscale.lock_timeout = '500ms'; CALL pgscale_cleanup_proc(relation => 'pt')");
@@ -85,22 +94,7 @@ $reader->query_safe("SET application_name = 'nightly_dump'");
 $reader->query_safe('BEGIN');
 $reader->query_safe('SELECT count(*) FROM pt2');
 $node->safe_psql('postgres', 'TRUNCATE probe');
-$probe = $node->background_psql('postgres');
-$probe->query_until(qr/probing/, q{\echo probing
-DO $$
-DECLARE
-    t0 timestamptz;
-BEGIN
-    FOR i IN 1..60 LOOP
-        t0 := clock_timestamp();
-        PERFORM count(*) FROM pt2;
-        INSERT INTO probe VALUES (clock_timestamp() - t0);
-        COMMIT;
-        PERFORM pg_sleep(0.05);
-    END LOOP;
-END
-$$;
-});
+$probe = start_probe('pt2', 60);
 ($ret, $out, $err) = $node->psql('postgres',
 	"SET pgscale.lock_timeout = '300ms'; SET pgscale.lock_retries = 3;
 	 CALL pgscale_cleanup_proc(relation => 'pt2')");
