@@ -95,7 +95,8 @@ pgs_packages() {
 	local v=${1:-$PGS_PGVERSION}
 	printf '%s\n' build-essential postgresql-"$v" postgresql-server-dev-"$v" \
 		postgresql-"$v"-pgtap postgresql-"$v"-cron postgresql-"$v"-partman \
-		libtap-parser-sourcehandler-pgtap-perl libipc-run-perl
+		libtap-parser-sourcehandler-pgtap-perl libipc-run-perl \
+		libfaketime faketime
 }
 mapfile -t PGS_PACKAGES < <(pgs_packages "$PGS_PGVERSION")
 
