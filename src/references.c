@@ -207,7 +207,14 @@ pgs_read_references(Oid root, char mode)
 			c = find_table(refs, fk->referencing);
 			if (c == NULL)
 			{
-				PgsPolicy  *pol = pgs_find_policy(fk->referencing);
+				PgsPolicy  *pol;
+				Oid			save_userid;
+				int			save_sec;
+
+				/* protected by whoever owns it: seen past row security */
+				pgs_become_owner(&save_userid, &save_sec);
+				pol = pgs_find_policy(fk->referencing);
+				pgs_restore_user(save_userid, save_sec);
 
 				if (pol != NULL && pol->is_protected && refs->blocked == NULL)
 					refs->blocked = psprintf("the cascade would reach protected table %s through constraint \"%s\"",
