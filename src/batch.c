@@ -18,9 +18,10 @@
  *		and a heap of its own.
  *
  *		A row another transaction holds locked (SELECT ... FOR UPDATE, an
- *		update in progress) does not hold up the batch: the batches lock
- *		their rows with SKIP LOCKED, and the rows they skipped are come back
- *		to at the end, with a DELETE that waits for them (under the lock
+ *		update in progress) does not hold up the table: a batch that waits
+ *		for a row lock longer than the lock timeout is done again locking
+ *		its rows with SKIP LOCKED, and the rows it skipped are come back to
+ *		at the end, with a DELETE that waits for them (under the lock
  *		timeout) and so follows a row to its new version if it was updated,
  *		followed by another look at the pages that transactions of the run's
  *		time wrote to.  Rows still locked then are left for the next run and
@@ -88,6 +89,7 @@ struct PgsBatchState
 	bool		verifying;		/* cursor done, rechecking recent pages */
 	List	   *recheck;		/* BlockRuns still to recheck */
 	BlockNumber rechecked;		/* blocks read again at the end */
+	char	   *plain_sql;		/* delete a run of blocks' expired rows */
 	char	   *locked_sql;		/* the expired rows left in a run of blocks */
 	char	   *wait_sql;		/* delete given rows, waiting for their locks */
 	char	   *skip_sql;		/* delete given rows, skipping locked ones */
@@ -306,6 +308,11 @@ tid_prepare(PgsBatchState *state)
 	 * $1 first TID of the run of blocks, $2 first TID past it, $3 cutoff.
 	 * A TID range scan reads just those blocks.
 	 */
+	state->plain_sql = psprintf("DELETE FROM ONLY %s"
+								" WHERE ctid OPERATOR(pg_catalog.>=) $1"
+								" AND ctid OPERATOR(pg_catalog.<) $2"
+								" AND %s OPERATOR(pg_catalog.<) $3",
+								state->qualname, state->qcolumn);
 	state->batch_sql = psprintf("DELETE FROM ONLY %s"
 								" WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 								"SELECT ctid FROM ONLY %s"
@@ -429,6 +436,48 @@ delete_with(PgsBatchState *state, const char *sql, const char *fk_sql,
 }
 
 /*
+ * delete_or_give_way
+ *		delete_with, in a subtransaction of its own: false (and nothing
+ *		done) when it waited longer than the lock timeout for a row lock.
+ */
+static bool
+delete_or_give_way(PgsBatchState *state, const char *sql, const char *fk_sql,
+				   int nargs, Oid *argtypes, Datum *values, int64 *deleted)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool gave_way = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		*deleted = delete_with(state, sql, fk_sql, nargs, argtypes, values);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		/* any other error (a cancel, a step timeout) is the caller's */
+		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		gave_way = true;
+	}
+	PG_END_TRY();
+	return !gave_way;
+}
+
+/*
  * delete_block_run
  *		Delete the expired rows in blocks [lo, hi), skipping those another
  *		transaction has locked, and note those for later.
@@ -449,9 +498,22 @@ delete_block_run(PgsBatchState *state, BlockNumber lo, BlockNumber hi)
 	values[1] = PointerGetDatum(&to);
 	values[2] = state->cutoff;
 
+	state->batches++;
+
+	/*
+	 * A plain DELETE first: it waits for the rows concurrent transactions
+	 * hold, and follows one that is updated to its new version.  Only when
+	 * a row lock is held past the lock timeout is the batch done again
+	 * skipping the locked rows, which are noted to come back to.  (With
+	 * foreign keys to follow, the rows are always locked first, so that
+	 * the rows deleted with them are those of the batch.)
+	 */
+	if (!state->fk &&
+		delete_or_give_way(state, state->plain_sql, NULL, 3, argtypes, values,
+						   &deleted))
+		return deleted;
 	deleted = delete_with(state, state->batch_sql, state->fk_select_sql,
 						  3, argtypes, values);
-	state->batches++;
 
 	/* what is left expired in those blocks was locked */
 	ret = SPI_execute_with_args(state->locked_sql, 3, argtypes, values, NULL,
@@ -493,44 +555,15 @@ delete_locked_rows(PgsBatchState *state)
 {
 	Oid			argtypes[2] = {TIDARRAYOID, state->cutoff_type};
 	Datum		values[2];
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile int64 deleted = 0;
-	volatile bool timed_out = false;
+	int64		deleted = 0;
 	int			ret;
 
 	values[0] = locked_rows_array(state);
 	values[1] = state->cutoff;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		deleted = delete_with(state, state->wait_sql, state->fk_wait_sql,
-							  2, argtypes, values);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		FreeErrorData(edata);
-		timed_out = true;
-	}
-	PG_END_TRY();
 	state->batches++;
-
-	if (!timed_out)
+	if (delete_or_give_way(state, state->wait_sql, state->fk_wait_sql,
+						   2, argtypes, values, &deleted))
 	{
 		state->nlocked = 0;
 		return deleted;
