@@ -418,7 +418,7 @@ for run in $(seq 1 "$RUNS"); do
 		"SELECT bench_exact_floor('p_drops', current_date - 365, with_trim => false)"
 
 	if [ -n "$TIMESCALE" ]; then
-		qs -c "SELECT bench_make_hyper('h_timescale')"
+		qs -c "SET client_min_messages = error" -c "SELECT bench_make_hyper('h_timescale')"
 		[ "$run" = 1 ] && q -At -c "SELECT format('hypertable: %s chunks, the oldest from %s to %s',
 		                                          count(*), min(range_start), min(range_end))
 		                              FROM timescaledb_information.chunks
