@@ -19,7 +19,10 @@
 # millisecond timestamps), and log_lock_waits is on.  After each
 # pgscale_partition_table run it prints the slowest statements, the
 # timeline of the converting backend's log lines, and the inserts that took
-# longer than 20 ms, on the same clock.
+# longer than 20 ms, on the same clock, each with what pg_stat_activity
+# showed for the inserting backend and the converting one while it waited
+# (sampled every ~5 ms by another session: "CPU" is active with no wait
+# event, i.e. running or waiting for a processor).
 #
 # pgscale side: CREATE UNIQUE INDEX CONCURRENTLY on (id, date) (the primary
 # key must include the partition column), then CALL pgscale_partition_table
@@ -83,7 +86,11 @@ measure() { # db label sqlfile
 	kill -TERM "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	read -r max n < <(stall "$WORK/$label" "$t0" "$t1")
-	[ "$TRACE" = 1 ] && [ "$label" = pgscale ] && trace "$db" "$WORK/$label" "$t0" "$t1" >&2
+	if [ "$TRACE" = 1 ] && [ "$label" = pgscale ]; then
+		psql -X -q -d postgres -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+		                           WHERE application_name = 'bench_sampler'" >/dev/null
+		trace "$db" "$WORK/$label" "$t0" "$t1" >&2
+	fi
 	echo "$(echo "$t1 - $t0" | bc -l | xargs printf '%.2f') $max $n"
 }
 
@@ -111,7 +118,15 @@ trace() { # db logprefix from to
 		{ end = $5 + $6 / 1e6; start = end - $3 / 1e6
 		  if (end >= from && start <= to && $3 > 20000) printf "%.6f %.6f %.1f\n", start, end, $3 / 1000 }' |
 		while read -r a b ms; do
-			echo "insert from $(date -u -d "@$a" '+%H:%M:%S.%3N') to $(date -u -d "@$b" '+%H:%M:%S.%3N'): $ms ms"
+			echo "insert from $(date -u -d "@$a" '+%H:%M:%S.%3N') to $(date -u -d "@$b" '+%H:%M:%S.%3N'): $ms ms;" \
+				"$(psql -X -qAt -d postgres -c "
+				SELECT coalesce(string_agg(format('%s %s x%s', app, ev, n), ', ' ORDER BY app, n DESC), 'no samples')
+				  FROM (SELECT CASE app WHEN 'pgbench' THEN 'insert' ELSE 'conversion' END AS app,
+				               CASE WHEN state <> 'active' THEN state
+				                    ELSE coalesce(wtype || ':' || wevent, 'CPU') END AS ev, count(*) AS n
+				          FROM bench_samples
+				         WHERE at BETWEEN to_timestamp($a) AND to_timestamp($b)
+				         GROUP BY 1, 2) s")"
 		done
 }
 
@@ -154,6 +169,27 @@ DROP TABLE metrics_aiusagedaily_old;
 COMMIT;
 SQL
 
+if [ "$TRACE" = 1 ]; then
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+CREATE TABLE bench_samples (at timestamptz, app text, state text, wtype text, wevent text);
+CREATE PROCEDURE bench_sample(db text, max_wait interval) LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+BEGIN
+    PERFORM set_config('application_name', 'bench_sampler', false);
+    LOOP
+        INSERT INTO bench_samples
+        SELECT clock_timestamp(), application_name, state, wait_event_type, wait_event
+          FROM pg_stat_activity
+         WHERE datname = db AND application_name IN ('pgbench', 'bench_convert');
+        COMMIT;
+        EXIT WHEN clock_timestamp() - started > max_wait;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END $$;
+SQL
+fi
+
 pgs_say "seed-like data set"
 createdb seed_template
 psql -X -q -v ON_ERROR_STOP=1 -d seed_template -f "$PGS_ROOT/test/data/seed.sql"
@@ -168,9 +204,19 @@ for run in $(seq 1 "$RUNS"); do
 	createdb -T seed_template bench_seed
 	psql -X -q -d bench_pgscale -c 'VACUUM ANALYZE'
 	psql -X -q -d bench_seed -c 'VACUUM ANALYZE'
-	[ "$TRACE" = 1 ] && psql -X -q -d bench_pgscale -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+	SAMPLER=
+	if [ "$TRACE" = 1 ]; then
+		psql -X -q -d bench_pgscale -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+		psql -X -q -d postgres -c 'TRUNCATE bench_samples'
+		psql -X -q -d postgres -c "CALL bench_sample('bench_pgscale', '600 s')" >/dev/null 2>&1 &
+		SAMPLER=$!
+	fi
 	LOG_START=$(stat -c %s "$PGS_CLUSTER_DIR/server.log")
 	read -r pt ps pn < <(measure bench_pgscale pgscale "$WORK/do-pgscale.sql")
+	if [ -n "$SAMPLER" ]; then
+		kill "$SAMPLER" 2>/dev/null || true
+		wait "$SAMPLER" 2>/dev/null || true
+	fi
 	read -r st ss sn < <(measure bench_pgscale split "$WORK/do-split.sql")
 	read -r mt ms mn < <(measure bench_seed seed "$WORK/do-seed.sql")
 	# pgbench is stopped with SIGTERM: its last buffered log lines may be
