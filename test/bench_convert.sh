@@ -111,8 +111,8 @@ trace() { # db logprefix from to
 		 ORDER BY max_exec_time DESC LIMIT 14"
 	echo "--- trace: the converting backend's log lines (server clock)"
 	tail -c +"$((LOG_START + 1))" "$PGS_CLUSTER_DIR/server.log" | grep ' bench_convert ' |
-		grep -vE 'StartTransaction|CommitTransaction|name: unnamed|ProcessUtility|^\s*$' |
-		cut -c1-160 | head -n 60
+		grep -vE 'CONTEXT|EventTriggerInvoke|deduplication|pg_toast|^\s*$' |
+		cut -c1-160 | head -n 40 || true
 	echo "--- trace: inserts over 20 ms (start and end, server clock)"
 	cat "$2".* | awk -v from="$3" -v to="$4" '
 		{ end = $5 + $6 / 1e6; start = end - $3 / 1e6
