@@ -24,13 +24,19 @@
 # (sampled every ~5 ms by another session: "CPU" is active with no wait
 # event, i.e. running or waiting for a processor).
 #
+# CHECKPOINT_FIRST=1: a CHECKPOINT before each conversion, so that the WAL
+# segments written before it are recycled and none of the conversions has
+# to create new ones (see the README: a new segment is made by whichever
+# backend first needs it, an insert as well, which then waits on
+# IO:WalInitWrite while the 16 MB file is written).
+#
 # pgscale side: CREATE UNIQUE INDEX CONCURRENTLY on (id, date) (the primary
 # key must include the partition column), then CALL pgscale_partition_table
 # (..., extend_keys => true); both count in its conversion time.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-pgs_pg_option --include bc --env RUNS --env TRACE -- "$@"
+pgs_pg_option --include bc --env RUNS --env TRACE --env CHECKPOINT_FIRST -- "$@"
 set -- "${PGS_ARGS[@]}"
 RUNS=${1:-${RUNS:-3}}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench.XXXXXX")
@@ -74,6 +80,7 @@ now() { date +%s.%N; }
 measure() { # db label sqlfile
 	local db=$1 label=$2 sql=$3 t0 t1 pid
 	rm -f "$WORK/$label".*
+	[ "${CHECKPOINT_FIRST:-0}" = 1 ] && psql -X -q -d "$db" -c CHECKPOINT
 	"$PGS_BINDIR/pgbench" -n -c 1 -T 600 -f "$WORK/insert.sql" --log --log-prefix="$WORK/$label" "$db" \
 		>"$WORK/$label.pgbench" 2>&1 &
 	pid=$!
