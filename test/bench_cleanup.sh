@@ -309,7 +309,7 @@ stall_ms() { # logprefix from to
 # pgbench inserting into TABLE unless STALL_RATE is 0; sets T (ms, psql's
 # \timing) and STALL ("ms inserts", or "- 0").
 time_ms() {
-	local tbl=$1 sql=$2 pid= t0 t1
+	local tbl=$1 sql=$2 pid='' t0 t1
 	q -c "VACUUM ANALYZE $tbl" -c "CHECKPOINT"
 	STALL="- 0"
 	if [ "$STALL_RATE" != 0 ]; then

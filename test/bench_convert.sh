@@ -50,7 +50,7 @@ pgs_build >/dev/null
 TRACE=${TRACE:-0}
 TRACE_SETTINGS=()
 if [ "$TRACE" = 1 ]; then
-	TRACE_SETTINGS=(shared_preload_libraries=pgscale,pg_stat_statements pg_stat_statements.track=all
+	TRACE_SETTINGS=("shared_preload_libraries=pgscale,pg_stat_statements" pg_stat_statements.track=all
 		pg_stat_statements.track_utility=on pg_stat_statements.max=10000 log_lock_waits=on)
 fi
 pgs_cluster_start shared_preload_libraries=pgscale maintenance_work_mem=256MB \

@@ -160,7 +160,7 @@ pgs_run_in_chroot() {
 # TMPDIR is /var/tmp, on disk like this machine's /tmp (the chroot's /tmp
 # is a tmpfs), so that the clusters of both versions write to a disk.
 pgs_pg_option() {
-	local pg= var
+	local pg='' var
 	local -a inc=() envs=()
 	while [ $# -gt 0 ]; do
 		case $1 in
