@@ -170,6 +170,7 @@ printf '%-34s %6s ms %6s ms   (%s)\n' "pgscale_health(), $(psql -X -At -c 'SELEC
 	"$PGS_MS" "$(cut -d' ' -f2 "$WORK/pgscale.ms" | median)" "$(tr ' ' / <"$WORK/pgscale.ms" | paste -sd' ')"
 printf '%-34s %6s ms %6s ms   (%s)\n' "PgHero-style SQL, 12 queries" \
 	"$HERO_MS" "$(cut -d' ' -f2 "$WORK/pghero.ms" | median)" "$(tr ' ' / <"$WORK/pghero.ms" | paste -sd' ')"
+printf '%-34s %s\n' "ratio pgscale / PgHero-style:" "$(awk -v a="$PGS_MS" -v b="$HERO_MS" 'BEGIN { printf "%.2fx", a / b }')"
 if awk -v t="$PGS_MS" 'BEGIN { exit !(t < 1000) }'; then
 	echo "pgscale_health() median is under 1 s"
 else

@@ -33,7 +33,7 @@
 #    second, under 10 MB resident.  --quick measures 60 s and extrapolates
 #    the CPU time to ten minutes (and says so).
 #
-# Options: --pg 15|17|18, --quick, --idle-seconds N, --naptime S (default 60), --runs N
+# Options (RUNS=N in the environment works as --runs N): --pg 15|17|18, --quick, --idle-seconds N, --naptime S (default 60), --runs N
 # (default 7), --sets N, --skip-idle, --skip-maintenance, --no-build (use
 # the pgscale already installed).
 # Runs as root like the other scripts (the cluster runs as postgres);
@@ -43,12 +43,12 @@ set -euo pipefail
 # shellcheck source=test/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-pgs_pg_option -- "$@"
+pgs_pg_option --env RUNS -- "$@"
 set -- "${PGS_ARGS[@]}"
 
 SETS=100
 PARTS=28
-RUNS=7
+RUNS=${RUNS:-7}
 IDLE=600
 NAPTIME=60
 QUICK=0
