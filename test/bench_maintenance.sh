@@ -33,9 +33,9 @@
 #    second, under 10 MB resident.  --quick measures 60 s and extrapolates
 #    the CPU time to ten minutes (and says so).
 #
-# Options (RUNS=N in the environment works as --runs N): --pg 15|17|18, --quick, --idle-seconds N, --naptime S (default 60), --runs N
-# (default 7), --sets N, --skip-idle, --skip-maintenance, --no-build (use
-# the pgscale already installed).
+# Options: --pg 15|17|18, --quick, --idle-seconds N, --naptime S (default
+# 60), --runs N (default 7; or RUNS=N), --sets N, --skip-idle,
+# --skip-maintenance, --no-build (use the pgscale already installed).
 # Runs as root like the other scripts (the cluster runs as postgres);
 # PGS_DESTDIR works as for test/run_tests.sh.
 set -euo pipefail
