@@ -2,9 +2,12 @@
 # test/bench_cleanup.sh: how long pgscale's retention cleanup takes against
 # what users do today, on identical copies of a seed-like table, in one run.
 #
-#     test/bench_cleanup.sh              # as root on Debian 12, ~6 minutes
+#     test/bench_cleanup.sh              # as root on Debian 12, ~8 minutes
 #     RUNS=5 test/bench_cleanup.sh       # more repetitions
 #     DJANGO_RUNS=3 ...                  # repeat the Django-style loop too
+#     test/bench_cleanup.sh --pg 17      # PostgreSQL 17, pg_partman 5.2 and
+#                                        # TimescaleDB 2.19 (trixie chroot)
+#     STALL_RATE=0 ...                   # no concurrent inserts
 #
 # It builds pgscale into a staging directory (PGS_DESTDIR, a temporary one by
 # default, so the system's installation is never touched), starts a throwaway
@@ -23,20 +26,39 @@
 #              each batch, until a batch deletes nothing (a procedure)
 #     pgscale  CALL pgscale_cleanup_proc(relation => ...) with a 365-day policy
 #   monthly partitioned copy (made by pg_partman's create_parent, native,
-#   monthly, with its default partition; the same partitions for both)
-#     partman  pg_partman 4.7 SELECT partman.run_maintenance() with retention
-#              '365 days', retention_keep_table false
+#   monthly, with its default partition; the same partitions for all; 4.7:
+#   p_type 'native', p_interval 'monthly'; 5.x: p_interval '1 month')
+#     partman  pg_partman (4.7 on 15, 5.2 on 17) SELECT
+#              partman.run_maintenance() with retention '365 days',
+#              retention_keep_table false
+#     partman_proc  the same with CALL partman.run_maintenance_proc(), which
+#              commits after each partition set (one here)
 #     pgscale  CALL pgscale_cleanup_proc(relation => ...) with a 365-day policy
 #     floor    the least work any exact method must do, in one transaction:
 #              DROP TABLE of the 12 expired partitions, one DELETE of the
 #              expired rows of the month straddling the cutoff and of the
 #              default partition (function bench_exact_floor)
 #     drops    the DROP TABLEs alone, in one transaction
+#   hypertable (TimescaleDB, where it is installed: 17), the same rows and
+#   indexes, chunk_time_interval '1 month' (which TimescaleDB takes as 30
+#   days: its chunks do not start on the 1st)
+#     timescale  SELECT drop_chunks(..., older_than => current_date - 365),
+#              the Apache edition's retention (its policy job needs the
+#              Timescale license, which Debian's build leaves out)
 # and prints, per method, the median time over the runs, the expired rows
 # left afterwards, and the ratios.  The Django-style loop is 20-40 times
 # slower than the rest, so by default it runs in the first run only
 # (DJANGO_RUNS=1): its ratio needs no median to be read.  About 6 minutes on
 # a quiet 2-core machine, 8 under a load average of 6.
+#
+# Longest insert stall: while each method runs, pgbench inserts current
+# rows (new members, today's date) into the table under test, one client at
+# STALL_RATE inserts a second (default 200; 0: none), each logged with its
+# latency (pgbench --log); the longest latency of the inserts that were in
+# flight while the method ran is that method's stall.  pgbench starts after
+# the VACUUM and CHECKPOINT and is stopped 1.5 s after the method, so its
+# buffered log has long been written out past the stall; the timings are
+# taken with it running, the same load for every method.
 #
 # Longest transaction of pgscale_cleanup_proc: measured in one more, untimed
 # pass (the watcher costs CPU on a 2-core machine, so it never runs during a
@@ -57,19 +79,28 @@ set -euo pipefail
 # shellcheck source=test/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+pgs_pg_option --include "postgresql-{v}-timescaledb" --env RUNS --env DJANGO_RUNS \
+	--env MEMBERS --env BATCH --env STALL_RATE -- "$@"
+[ ${#PGS_ARGS[@]} -eq 0 ] || pgs_die "unknown argument ${PGS_ARGS[0]} (options: --pg 15|17|18)"
+
 RUNS=${RUNS:-3}
 DJANGO_RUNS=${DJANGO_RUNS:-1}
 MEMBERS=${MEMBERS:-2250}
 BATCH=${BATCH:-10000}
+STALL_RATE=${STALL_RATE:-200}
 
 pgs_install_deps
+pgs_stage_destdir
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench.XXXXXX")
+pgs_at_exit "rm -rf $(printf %q "$WORK")"
 
-if [ -z "${PGS_DESTDIR:-}" ]; then
-	PGS_DESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench-stage.XXXXXX")
-	chmod 755 "$PGS_DESTDIR"
-	pgs_at_exit "rm -rf $(printf %q "$PGS_DESTDIR")"
+# TimescaleDB where its package is installed (17: postgresql-17-timescaledb)
+TIMESCALE=
+PRELOAD=()
+if [ -f "$("$PG_CONFIG" --sharedir)/extension/timescaledb.control" ]; then
+	TIMESCALE=1
+	PRELOAD=(shared_preload_libraries=timescaledb timescaledb.telemetry_level=off)
 fi
-export PGS_DESTDIR
 
 pgs_say "building pgscale (staged in $PGS_DESTDIR)"
 BUILD_LOG=$(mktemp)
@@ -85,7 +116,7 @@ fi
 pgs_say "starting a throwaway cluster"
 pgs_cluster_start fsync=on shared_buffers=2GB max_wal_size=20GB min_wal_size=1GB \
 	checkpoint_timeout=1h autovacuum=off synchronize_seqscans=off jit=off \
-	maintenance_work_mem=512MB work_mem=64MB
+	maintenance_work_mem=512MB work_mem=64MB "${PRELOAD[@]}"
 export PGDATABASE=bench
 # pgscale's summary NOTICEs and the DROP ... IF EXISTS notices are not wanted
 export PGOPTIONS="-c client_min_messages=warning"
@@ -101,6 +132,7 @@ qs() {
 qs -d postgres -c "CREATE DATABASE bench"
 
 pgs_say "loading metrics_aiusagedaily: $MEMBERS members x 24 months"
+[ -n "$TIMESCALE" ] && qs -c "CREATE EXTENSION timescaledb"
 qs -v members="$MEMBERS" <<'SQL'
 CREATE EXTENSION pgscale;
 CREATE SCHEMA partman;
@@ -152,9 +184,31 @@ BEGIN
     DELETE FROM partman.part_config WHERE parent_table = 'public.' || tbl;
     EXECUTE format('DROP TABLE IF EXISTS partman.%I', 'template_public_' || tbl);
     EXECUTE format('CREATE TABLE %I (LIKE bench_src) PARTITION BY RANGE (date)', tbl);
-    PERFORM partman.create_parent(p_parent_table => 'public.' || tbl, p_control => 'date',
-                                  p_type => 'native', p_interval => 'monthly', p_premake => 4,
-                                  p_start_partition => (SELECT min(date) FROM bench_src)::text);
+    IF (SELECT split_part(extversion, '.', 1)::integer FROM pg_extension
+         WHERE extname = 'pg_partman') >= 5 THEN
+        -- 5.x: native only, so no p_type; intervals as intervals
+        PERFORM partman.create_parent(p_parent_table => 'public.' || tbl, p_control => 'date',
+                                      p_interval => '1 month', p_premake => 4,
+                                      p_start_partition => (SELECT min(date) FROM bench_src)::text);
+    ELSE
+        PERFORM partman.create_parent(p_parent_table => 'public.' || tbl, p_control => 'date',
+                                      p_type => 'native', p_interval => 'monthly', p_premake => 4,
+                                      p_start_partition => (SELECT min(date) FROM bench_src)::text);
+    END IF;
+    EXECUTE format('INSERT INTO %I SELECT * FROM bench_src', tbl);
+    EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (id, date)', tbl);
+    EXECUTE format('ALTER TABLE %I ADD UNIQUE (member_id, date)', tbl);
+    EXECUTE format('CREATE INDEX ON %I (team_id, date)', tbl);
+END $$;
+
+-- A hypertable copy (TimescaleDB): chunks of '1 month', the same indexes
+-- and none of TimescaleDB's default ones.
+CREATE FUNCTION bench_make_hyper(tbl text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS %I', tbl);
+    EXECUTE format('CREATE TABLE %I (LIKE bench_src)', tbl);
+    PERFORM create_hypertable(tbl::regclass, 'date', chunk_time_interval => interval '1 month',
+                              create_default_indexes => false);
     EXECUTE format('INSERT INTO %I SELECT * FROM bench_src', tbl);
     EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (id, date)', tbl);
     EXECUTE format('ALTER TABLE %I ADD UNIQUE (member_id, date)', tbl);
@@ -240,12 +294,47 @@ q -At -c "SELECT format('%s rows, %s to %s, heap %s', count(*), min(date), max(d
                         pg_size_pretty(pg_relation_size('bench_src'))) FROM bench_src"
 q -At -c "SELECT 'expired (date < current_date - 365): ' || count(*) FROM bench_src WHERE date < current_date - 365"
 
-# time_ms TABLE SQL: VACUUM ANALYZE and CHECKPOINT, then print the time SQL
-# takes, in milliseconds.
+now() { date +%s.%N; }
+
+# longest latency (ms) of the inserts logged under a pgbench log prefix
+# that were in flight in [from, to] (epoch seconds), and their count
+stall_ms() { # logprefix from to
+	cat "$1".* 2>/dev/null | awk -v from="$2" -v to="$3" '
+		{ end = $5 + $6 / 1e6; start = end - $3 / 1e6
+		  if (end >= from && start <= to) { n++; if ($3 > max) max = $3 } }
+		END { printf "%.1f %d\n", max / 1000, n }'
+}
+
+# time_ms TABLE SQL: VACUUM ANALYZE and CHECKPOINT, then run SQL, with
+# pgbench inserting into TABLE unless STALL_RATE is 0; sets T (ms, psql's
+# \timing) and STALL ("ms inserts", or "- 0").
 time_ms() {
-	local tbl=$1 sql=$2
+	local tbl=$1 sql=$2 pid='' t0 t1
 	q -c "VACUUM ANALYZE $tbl" -c "CHECKPOINT"
-	q -o /dev/null -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
+	STALL="- 0"
+	if [ "$STALL_RATE" != 0 ]; then
+		rm -f "$WORK/log".*
+		cat >"$WORK/insert.sql" <<EOS
+\\set k random(1, 1000000000)
+INSERT INTO $tbl (id, member_id, team_id, date, source, suggestions_shown, suggestions_accepted,
+                  lines_suggested, lines_accepted, chat_messages, active_minutes, created_at)
+VALUES (10000000000 + :k, 100000 + :k, 1 + :k % 50, current_date, 'bench', 1, 1, 1, 1, 1, 1, now())
+ON CONFLICT DO NOTHING;
+EOS
+		"$PGS_BINDIR/pgbench" -n -c 1 -R "$STALL_RATE" -T 3600 -f "$WORK/insert.sql" --log \
+			--log-prefix="$WORK/log" >"$WORK/pgbench.out" 2>&1 &
+		pid=$!
+		sleep 1
+	fi
+	t0=$(now)
+	T=$(q -o /dev/null -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
+	t1=$(now)
+	if [ -n "$pid" ]; then
+		sleep 1.5
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		STALL=$(stall_ms "$WORK/log" "$t0" "$t1")
+	fi
 }
 
 expired_left() {
@@ -256,17 +345,19 @@ median() {
 	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
-declare -A TIMES LEFT
+declare -A TIMES LEFT STALLS
 
-# measure METHOD TABLE LABEL SQL: time SQL on TABLE, record the time and the
-# expired rows left under METHOD, drop TABLE.
+# measure METHOD TABLE LABEL SQL: time SQL on TABLE, record the time, the
+# longest insert stall and the expired rows left under METHOD, drop TABLE.
 measure() {
-	local method=$1 tbl=$2 label=$3 sql=$4 t
-	t=$(time_ms "$tbl" "$sql")
-	TIMES[$method]+="$t "
+	local method=$1 tbl=$2 label=$3 sql=$4 stall n
+	time_ms "$tbl" "$sql"
+	read -r stall n <<<"$STALL"
+	TIMES[$method]+="$T "
+	STALLS[$method]+="$stall "
 	LEFT[$method]=$(expired_left "$tbl")
 	qs -c "DROP TABLE $tbl"
-	printf '%-23s%s ms\n' "$label:" "$t"
+	printf '%-26s%10s ms, longest insert %8s ms (%s inserts)\n' "$label:" "$T" "$stall" "$n"
 }
 
 # part_copy TABLE [psql options]: a partitioned copy made by pg_partman,
@@ -278,7 +369,12 @@ part_copy() {
 		-c "DELETE FROM partman.part_config WHERE parent_table = 'public.$tbl'" "$@"
 }
 
-METHODS=(delete django pgscale partman pgscale_part floor drops)
+PARTMAN_VERSION=$(q -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_partman'")
+METHODS=(delete django pgscale partman partman_proc pgscale_part floor drops)
+if [ -n "$TIMESCALE" ]; then
+	METHODS+=(timescale)
+	TIMESCALE_VERSION=$(q -At -c "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
+fi
 
 for run in $(seq 1 "$RUNS"); do
 	pgs_say "run $run of $RUNS"
@@ -302,6 +398,12 @@ for run in $(seq 1 "$RUNS"); do
 	measure partman p_partman "pg_partman" "SELECT partman.run_maintenance()"
 	qs -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partman'"
 
+	qs -c "SELECT bench_make_part('p_partproc')" \
+		-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
+		        retention_keep_index = false WHERE parent_table = 'public.p_partproc'"
+	measure partman_proc p_partproc "pg_partman (procedure)" "CALL partman.run_maintenance_proc()"
+	qs -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partproc'"
+
 	# The other partitioned copies are made by pg_partman too, which then
 	# forgets them.
 	part_copy p_pgscale -c "SELECT pgscale_set_retention('p_pgscale', '365 days')"
@@ -314,6 +416,16 @@ for run in $(seq 1 "$RUNS"); do
 	part_copy p_drops
 	measure drops p_drops "drops alone" \
 		"SELECT bench_exact_floor('p_drops', current_date - 365, with_trim => false)"
+
+	if [ -n "$TIMESCALE" ]; then
+		qs -c "SET client_min_messages = error" -c "SELECT bench_make_hyper('h_timescale')"
+		[ "$run" = 1 ] && q -At -c "SELECT format('hypertable: %s chunks, the oldest from %s to %s',
+		                                          count(*), min(range_start), min(range_end))
+		                              FROM timescaledb_information.chunks
+		                             WHERE hypertable_name = 'h_timescale'"
+		measure timescale h_timescale "TimescaleDB drop_chunks" \
+			"SELECT count(*) FROM drop_chunks('h_timescale', older_than => current_date - 365)"
+	fi
 done
 
 pgs_say "longest transaction of pgscale_cleanup_proc (untimed pass, watcher on)"
@@ -337,23 +449,31 @@ LONGEST_PART=$(watch_proc p_watch)
 echo "$LONGEST_PART"
 LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FROM bench_watch_result")
 
-declare -A MED
+declare -A MED MEDSTALL
 for m in "${METHODS[@]}"; do
 	MED[$m]=$(echo "${TIMES[$m]}" | tr ' ' '\n' | grep . | median)
+	MEDSTALL[$m]=$(echo "${STALLS[$m]}" | tr ' ' '\n' | grep . | { grep -v '^-$' || true; } | median)
+	[ -n "${MEDSTALL[$m]}" ] || MEDSTALL[$m]=-
 done
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
 }
 
-pgs_say "results: medians of $RUNS runs (Django-style loop: $DJANGO_RUNS), $(q -At -c "SELECT count(*) FROM bench_src") rows, retention 365 days"
-printf '%-36s %12s %14s   %s\n' method "median ms" "expired left" "all runs (ms)"
-printf '%-36s %12s %14s   %s\n' "plain: single DELETE" "${MED[delete]}" "${LEFT[delete]}" "${TIMES[delete]}"
-printf '%-36s %12s %14s   %s\n' "plain: Django-style loop" "${MED[django]}" "${LEFT[django]}" "${TIMES[django]}"
-printf '%-36s %12s %14s   %s\n' "plain: pgscale_cleanup_proc" "${MED[pgscale]}" "${LEFT[pgscale]}" "${TIMES[pgscale]}"
-printf '%-36s %12s %14s   %s\n' "partitioned: pg_partman 4.7" "${MED[partman]}" "${LEFT[partman]}" "${TIMES[partman]}"
-printf '%-36s %12s %14s   %s\n' "partitioned: pgscale_cleanup_proc" "${MED[pgscale_part]}" "${LEFT[pgscale_part]}" "${TIMES[pgscale_part]}"
-printf '%-36s %12s %14s   %s\n' "partitioned: least exact work, 1 txn" "${MED[floor]}" "${LEFT[floor]}" "${TIMES[floor]}"
-printf '%-36s %12s %14s   %s\n' "partitioned: the drops alone, 1 txn" "${MED[drops]}" "${LEFT[drops]}" "${TIMES[drops]}"
+pgs_say "results: PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'), medians of $RUNS runs (Django-style loop: $DJANGO_RUNS), $(q -At -c "SELECT count(*) FROM bench_src") rows, retention 365 days, inserts at $STALL_RATE/s"
+row() { # label method
+	printf '%-52s %10s %12s %14s   %s\n' "$1" "${MED[$2]}" "${MEDSTALL[$2]}" "${LEFT[$2]}" "${TIMES[$2]}"
+}
+printf '%-52s %10s %12s %14s   %s\n' method "median ms" "stall ms" "expired left" "all runs (ms)"
+row "plain: single DELETE" delete
+row "plain: Django-style loop" django
+row "plain: pgscale_cleanup_proc" pgscale
+row "partitioned: pg_partman $PARTMAN_VERSION run_maintenance()" partman
+row "partitioned: pg_partman $PARTMAN_VERSION _proc()" partman_proc
+row "partitioned: pgscale_cleanup_proc" pgscale_part
+row "partitioned: least exact work, 1 txn" floor
+row "partitioned: the drops alone, 1 txn" drops
+[ -n "$TIMESCALE" ] && row "hypertable: TimescaleDB $TIMESCALE_VERSION drop_chunks" timescale
+echo "(stall: median over the runs of the longest insert latency seen while the method ran)"
 echo
 R1=$(ratio "${MED[pgscale]}" "${MED[delete]}")
 R2=$(ratio "${MED[pgscale]}" "${MED[django]}")
@@ -364,6 +484,8 @@ verdict() {
 echo "pgscale / single DELETE (plain):   $R1   target <= 1.3: $(verdict "$(awk -v r="$R1" 'BEGIN { print (r <= 1.3) }')")"
 echo "pgscale / Django-style loop:       $R2"
 echo "pgscale / pg_partman (partitioned): $R3   target <= 0.7: $(verdict "$(awk -v r="$R3" 'BEGIN { print (r <= 0.7) }')")"
+echo "pgscale / pg_partman procedure:    $(ratio "${MED[pgscale_part]}" "${MED[partman_proc]}")"
+[ -n "$TIMESCALE" ] && echo "pgscale / TimescaleDB drop_chunks:  $(ratio "${MED[pgscale_part]}" "${MED[timescale]}")"
 R4=$(ratio "${MED[floor]}" "${MED[partman]}")
 R5=$(ratio "${MED[pgscale_part]}" "${MED[floor]}")
 R6=$(ratio "${MED[drops]}" "${MED[partman]}")

@@ -8,8 +8,27 @@
 # conversion took; then the same for pgscale_split_legacy.  Medians over
 # several runs, and the ratios.
 #
-#     test/bench_convert.sh [runs]            # default 3 runs
+#     test/bench_convert.sh [runs]            # default 3 runs (or RUNS=)
 #     PGS_DESTDIR=/tmp/stage test/bench_convert.sh
+#     RUNS=3 test/bench_convert.sh --pg 17    # PostgreSQL 17 (trixie chroot)
+#
+# TRACE=1: where the longest stall of pgscale_partition_table comes from.
+# pg_stat_statements is preloaded with track = all and track_utility, so
+# that every statement pgscale runs through SPI is counted with its time;
+# the converting session logs at debug1 (each DDL's own messages, with
+# millisecond timestamps), and log_lock_waits is on.  After each
+# pgscale_partition_table run it prints the slowest statements, the
+# timeline of the converting backend's log lines, and the inserts that took
+# longer than 20 ms, on the same clock, each with what pg_stat_activity
+# showed for the inserting backend and the converting one while it waited
+# (sampled every ~5 ms by another session: "CPU" is active with no wait
+# event, i.e. running or waiting for a processor).
+#
+# CHECKPOINT_FIRST=1: a CHECKPOINT before each conversion, so that the WAL
+# segments written before it are recycled and none of the conversions has
+# to create new ones (see the README: a new segment is made by whichever
+# backend first needs it, an insert as well, which then waits on
+# IO:WalInitWrite while the 16 MB file is written).
 #
 # pgscale side: CREATE UNIQUE INDEX CONCURRENTLY on (id, date) (the primary
 # key must include the partition column), then CALL pgscale_partition_table
@@ -17,16 +36,25 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-RUNS=${1:-3}
+pgs_pg_option --include bc --env RUNS --env TRACE --env CHECKPOINT_FIRST -- "$@"
+set -- "${PGS_ARGS[@]}"
+RUNS=${1:-${RUNS:-3}}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench.XXXXXX")
 chmod 755 "$WORK"
 pgs_at_exit "rm -rf $(printf %q "$WORK")"
 
-pgs_install_deps
+pgs_install_deps bc
+pgs_stage_destdir
 pgs_say "build"
 pgs_build >/dev/null
+TRACE=${TRACE:-0}
+TRACE_SETTINGS=()
+if [ "$TRACE" = 1 ]; then
+	TRACE_SETTINGS=("shared_preload_libraries=pgscale,pg_stat_statements" pg_stat_statements.track=all
+		pg_stat_statements.track_utility=on pg_stat_statements.max=10000 log_lock_waits=on)
+fi
 pgs_cluster_start shared_preload_libraries=pgscale maintenance_work_mem=256MB \
-	max_wal_size=4GB checkpoint_timeout=30min
+	max_wal_size=4GB checkpoint_timeout=30min "${TRACE_SETTINGS[@]}"
 
 # One pgbench client inserting rows as the application would, through the
 # table's name, each insert its own transaction; latencies logged.
@@ -52,23 +80,70 @@ now() { date +%s.%N; }
 measure() { # db label sqlfile
 	local db=$1 label=$2 sql=$3 t0 t1 pid
 	rm -f "$WORK/$label".*
-	pgbench -n -c 1 -T 600 -f "$WORK/insert.sql" --log --log-prefix="$WORK/$label" "$db" \
+	[ "${CHECKPOINT_FIRST:-0}" = 1 ] && psql -X -q -d "$db" -c CHECKPOINT
+	"$PGS_BINDIR/pgbench" -n -c 1 -T 600 -f "$WORK/insert.sql" --log --log-prefix="$WORK/$label" "$db" \
 		>"$WORK/$label.pgbench" 2>&1 &
 	pid=$!
 	sleep 3
 	t0=$(now)
-	psql -X -q -v ON_ERROR_STOP=1 -d "$db" -f "$sql" >"$WORK/$label.out" 2>&1 ||
+	psql -X -q -v ON_ERROR_STOP=1 ${TRACE_VAR:+-v "$TRACE_VAR"} -d "$db" -f "$sql" >"$WORK/$label.out" 2>&1 ||
 		{ cat "$WORK/$label.out"; kill "$pid"; exit 1; }
 	t1=$(now)
 	sleep 2
 	kill -TERM "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	read -r max n < <(stall "$WORK/$label" "$t0" "$t1")
+	if [ "$TRACE" = 1 ] && [ "$label" = pgscale ]; then
+		psql -X -q -d postgres -c "SELECT pg_cancel_backend(pid) FROM pg_stat_activity
+		                           WHERE application_name = 'bench_sampler'" >/dev/null
+		trace "$db" "$WORK/$label" "$t0" "$t1" >&2
+	fi
 	echo "$(echo "$t1 - $t0" | bc -l | xargs printf '%.2f') $max $n"
+}
+
+TRACE_VAR=
+[ "$TRACE" = 1 ] && TRACE_VAR=trace=1
+LOG_START=0
+# What the converting backend did while the inserts stalled (TRACE=1).
+trace() { # db logprefix from to
+	local db=$1
+	echo "--- trace: slowest statements of the conversion (pg_stat_statements, track = all)"
+	psql -X -q -d "$db" -P pager=off -c "
+		SELECT round(max_exec_time::numeric, 1) AS max_ms, calls,
+		       round(total_exec_time::numeric, 1) AS total_ms,
+		       left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
+		  FROM pg_stat_statements
+		 WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		   AND query !~* 'pg_stat_statements'
+		 ORDER BY max_exec_time DESC LIMIT 14"
+	echo "--- trace: the converting backend's log lines (server clock)"
+	tail -c +"$((LOG_START + 1))" "$PGS_CLUSTER_DIR/server.log" | grep ' bench_convert ' |
+		grep -vE 'CONTEXT|EventTriggerInvoke|deduplication|pg_toast|^\s*$' |
+		cut -c1-160 | head -n 40 || true
+	echo "--- trace: inserts over 20 ms (start and end, server clock)"
+	cat "$2".* | awk -v from="$3" -v to="$4" '
+		{ end = $5 + $6 / 1e6; start = end - $3 / 1e6
+		  if (end >= from && start <= to && $3 > 20000) printf "%.6f %.6f %.1f\n", start, end, $3 / 1000 }' |
+		while read -r a b ms; do
+			echo "insert from $(date -u -d "@$a" '+%H:%M:%S.%3N') to $(date -u -d "@$b" '+%H:%M:%S.%3N'): $ms ms;" \
+				"$(psql -X -qAt -d postgres -c "
+				SELECT coalesce(string_agg(format('%s %s x%s', app, ev, n), ', ' ORDER BY app, n DESC), 'no samples')
+				  FROM (SELECT CASE app WHEN 'pgbench' THEN 'insert' ELSE 'conversion' END AS app,
+				               CASE WHEN state <> 'active' THEN state
+				                    ELSE coalesce(wtype || ':' || wevent, 'CPU') END AS ev, count(*) AS n
+				          FROM bench_samples
+				         WHERE at BETWEEN to_timestamp($a) AND to_timestamp($b)
+				         GROUP BY 1, 2) s")"
+		done
 }
 
 cat >"$WORK/do-pgscale.sql" <<'SQL'
 SET client_min_messages = warning;
+SET application_name = 'bench_convert';
+\if :{?trace}
+SET log_min_messages = debug1;
+SELECT pg_stat_statements_reset();
+\endif
 CREATE UNIQUE INDEX CONCURRENTLY metrics_aiusagedaily_id_date
     ON metrics_aiusagedaily (id, date);
 CALL pgscale_partition_table('metrics_aiusagedaily', 'date', extend_keys => true);
@@ -101,6 +176,27 @@ DROP TABLE metrics_aiusagedaily_old;
 COMMIT;
 SQL
 
+if [ "$TRACE" = 1 ]; then
+	psql -X -q -v ON_ERROR_STOP=1 -d postgres <<'SQL'
+CREATE TABLE bench_samples (at timestamptz, app text, state text, wtype text, wevent text);
+CREATE PROCEDURE bench_sample(db text, max_wait interval) LANGUAGE plpgsql AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+BEGIN
+    PERFORM set_config('application_name', 'bench_sampler', false);
+    LOOP
+        INSERT INTO bench_samples
+        SELECT clock_timestamp(), application_name, state, wait_event_type, wait_event
+          FROM pg_stat_activity
+         WHERE datname = db AND application_name IN ('pgbench', 'bench_convert');
+        COMMIT;
+        EXIT WHEN clock_timestamp() - started > max_wait;
+        PERFORM pg_sleep(0.005);
+    END LOOP;
+END $$;
+SQL
+fi
+
 pgs_say "seed-like data set"
 createdb seed_template
 psql -X -q -v ON_ERROR_STOP=1 -d seed_template -f "$PGS_ROOT/test/data/seed.sql"
@@ -115,7 +211,19 @@ for run in $(seq 1 "$RUNS"); do
 	createdb -T seed_template bench_seed
 	psql -X -q -d bench_pgscale -c 'VACUUM ANALYZE'
 	psql -X -q -d bench_seed -c 'VACUUM ANALYZE'
+	SAMPLER=
+	if [ "$TRACE" = 1 ]; then
+		psql -X -q -d bench_pgscale -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
+		psql -X -q -d postgres -c 'TRUNCATE bench_samples'
+		psql -X -q -d postgres -c "CALL bench_sample('bench_pgscale', '600 s')" >/dev/null 2>&1 &
+		SAMPLER=$!
+	fi
+	LOG_START=$(stat -c %s "$PGS_CLUSTER_DIR/server.log")
 	read -r pt ps pn < <(measure bench_pgscale pgscale "$WORK/do-pgscale.sql")
+	if [ -n "$SAMPLER" ]; then
+		kill "$SAMPLER" 2>/dev/null || true
+		wait "$SAMPLER" 2>/dev/null || true
+	fi
 	read -r st ss sn < <(measure bench_pgscale split "$WORK/do-split.sql")
 	read -r mt ms mn < <(measure bench_seed seed "$WORK/do-seed.sql")
 	# pgbench is stopped with SIGTERM: its last buffered log lines may be
@@ -135,7 +243,7 @@ done
 median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v c="$1" '{ print $c }' "$RESULTS" | median; }
 PT=$(col 1) PS=$(col 2) ST=$(col 3) SS=$(col 4) MT=$(col 5) MS=$(col 6)
-pgs_say "medians over $RUNS runs"
+pgs_say "PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'): medians over $RUNS runs"
 printf '%-26s %10s %22s\n' method time "longest insert stall"
 printf '%-26s %9.2fs %20.1fms\n' "pgscale_partition_table" "$PT" "$PS"
 printf '%-26s %9.2fs %20.1fms\n' "pgscale_split_legacy" "$ST" "$SS"

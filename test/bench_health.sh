@@ -5,6 +5,7 @@
 #     test/bench_health.sh                    # 2,000 tables, 6,000 indexes, 7 runs
 #     TABLES=500 RUNS=3 test/bench_health.sh
 #     PGS_DESTDIR=/work/stage test/bench_health.sh   # build into a staging dir
+#     RUNS=7 test/bench_health.sh --pg 17      # PostgreSQL 17 (trixie chroot)
 #
 # Each table has an identity primary key (so a sequence), two more indexes
 # and a few rows; pg_stat_statements is preloaded.  Every run opens a new
@@ -24,10 +25,14 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+pgs_pg_option --include postgresql-contrib --env TABLES --env RUNS -- "$@"
+[ ${#PGS_ARGS[@]} -eq 0 ] || pgs_die "unknown argument ${PGS_ARGS[0]} (options: --pg 15|17|18)"
+
 TABLES=${TABLES:-2000}
 RUNS=${RUNS:-7}
 
 pgs_install_deps postgresql-contrib
+pgs_stage_destdir
 pgs_build >/dev/null
 pgs_cluster_start shared_preload_libraries=pgscale,pg_stat_statements \
 	max_locks_per_transaction=128 shared_buffers=128MB
@@ -151,7 +156,7 @@ median() {
 run_ms "$WORK/pgscale.sql" >/dev/null
 run_ms "$WORK/pghero_style.sql" >/dev/null
 
-pgs_say "$RUNS runs each, a new connection per run (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
+pgs_say "PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'): $RUNS runs each, a new connection per run (load average now: $(cut -d' ' -f1-3 /proc/loadavg))"
 : >"$WORK/pgscale.ms"
 : >"$WORK/pghero.ms"
 for i in $(seq 1 "$RUNS"); do
@@ -165,6 +170,7 @@ printf '%-34s %6s ms %6s ms   (%s)\n' "pgscale_health(), $(psql -X -At -c 'SELEC
 	"$PGS_MS" "$(cut -d' ' -f2 "$WORK/pgscale.ms" | median)" "$(tr ' ' / <"$WORK/pgscale.ms" | paste -sd' ')"
 printf '%-34s %6s ms %6s ms   (%s)\n' "PgHero-style SQL, 12 queries" \
 	"$HERO_MS" "$(cut -d' ' -f2 "$WORK/pghero.ms" | median)" "$(tr ' ' / <"$WORK/pghero.ms" | paste -sd' ')"
+printf '%-34s %s\n' "ratio pgscale / PgHero-style:" "$(awk -v a="$PGS_MS" -v b="$HERO_MS" 'BEGIN { printf "%.2fx", a / b }')"
 if awk -v t="$PGS_MS" 'BEGIN { exit !(t < 1000) }'; then
 	echo "pgscale_health() median is under 1 s"
 else

@@ -4,14 +4,17 @@
 #
 #     test/bench_maintenance.sh            # both parts, ten idle minutes
 #     test/bench_maintenance.sh --quick    # idle part measured over 60 s
+#     test/bench_maintenance.sh --pg 17    # PostgreSQL 17, pg_partman 5.2
+#                                          # (trixie chroot)
 #
 # 1. Maintenance with nothing due: SETS monthly partition sets (default
 #    100) of PARTS partitions each (default 28: 24 months back, this month,
 #    3 ahead) plus a default partition, a row a day in each, retention
 #    5 years (longer than the oldest partition), premake already done.
 #    pgscale (pgscale_set_partitioning + pgscale_set_retention) and
-#    pg_partman 4.7 (create_parent(..., 'native', 'monthly', p_premake := 3),
-#    retention '5 years') get identical sets in the same database.  One
+#    pg_partman (4.7 on 15: create_parent(..., 'native', 'monthly',
+#    p_premake := 3); 5.2 on 17: create_parent(..., '1 month', p_premake :=
+#    3); retention '5 years') get identical sets in the same database.  One
 #    pgscale_run_maintenance() against one partman.run_maintenance(),
 #    alternated, RUNS times each after a warm-up run; medians and their
 #    ratio (target: at most 0.05).
@@ -30,9 +33,9 @@
 #    second, under 10 MB resident.  --quick measures 60 s and extrapolates
 #    the CPU time to ten minutes (and says so).
 #
-# Options: --quick, --idle-seconds N, --naptime S (default 60), --runs N
-# (default 7), --sets N, --skip-idle, --skip-maintenance, --no-build (use
-# the pgscale already installed).
+# Options: --pg 15|17|18, --quick, --idle-seconds N, --naptime S (default
+# 60), --runs N (default 7; or RUNS=N), --sets N, --skip-idle,
+# --skip-maintenance, --no-build (use the pgscale already installed).
 # Runs as root like the other scripts (the cluster runs as postgres);
 # PGS_DESTDIR works as for test/run_tests.sh.
 set -euo pipefail
@@ -40,9 +43,12 @@ set -euo pipefail
 # shellcheck source=test/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+pgs_pg_option --env RUNS -- "$@"
+set -- "${PGS_ARGS[@]}"
+
 SETS=100
 PARTS=28
-RUNS=7
+RUNS=${RUNS:-7}
 IDLE=600
 NAPTIME=60
 QUICK=0
@@ -73,6 +79,7 @@ MONTHS_BACK=$((PARTS - 4))
 # shellcheck disable=SC2119  # no extra packages
 pgs_install_deps
 if [ "$BUILD" = 1 ]; then
+	pgs_stage_destdir
 	pgs_say "build: make WERROR=1 && make install"
 	pgs_build >/dev/null
 fi
@@ -127,8 +134,14 @@ BEGIN
         EXECUTE format('CREATE TABLE pm_%s (id bigint NOT NULL, ts timestamptz NOT NULL, payload text)
                         PARTITION BY RANGE (ts)', i);
         EXECUTE format('CREATE INDEX ON pm_%s (ts)', i);
-        PERFORM partman.create_parent(format('public.pm_%s', i), 'ts', 'native', 'monthly',
-                                      p_premake := 3, p_start_partition := first_month::text);
+        IF (SELECT split_part(extversion, '.', 1)::integer FROM pg_extension
+             WHERE extname = 'pg_partman') >= 5 THEN
+            PERFORM partman.create_parent(format('public.pm_%s', i), 'ts', '1 month',
+                                          p_premake := 3, p_start_partition := first_month::text);
+        ELSE
+            PERFORM partman.create_parent(format('public.pm_%s', i), 'ts', 'native', 'monthly',
+                                          p_premake := 3, p_start_partition := first_month::text);
+        END IF;
         UPDATE partman.part_config SET retention = '5 years', retention_keep_table = false
         WHERE parent_table = format('public.pm_%s', i);
         EXECUTE format('INSERT INTO pm_%s SELECT extract(epoch FROM d)::bigint, d, ''x''
@@ -157,7 +170,7 @@ median() {
 }
 
 if [ "$DO_MAINT" = 1 ]; then
-	pgs_say "maintenance with nothing due: $RUNS runs each after a warm-up, alternated"
+	pgs_say "PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'), maintenance with nothing due: $RUNS runs each after a warm-up, alternated"
 	DUE=$(q -c "SELECT count(*) FROM pgscale_run_maintenance(true)
 	            WHERE action NOT IN ('retention', 'prune_log') OR coalesce(rows, 0) <> 0")
 	[ "$DUE" = 0 ] || pgs_die "pgscale has $DUE actions due; the sets are not idle"
@@ -186,7 +199,8 @@ if [ "$DO_MAINT" = 1 ]; then
 	printf '%-40s %s\n' "partman.run_maintenance() runs (ms):" \
 		"$(awk '$1 == "partman" { printf "%s ", $2 }' "$PGS_CLUSTER_DIR/times")"
 	printf '%-40s %10.2f ms\n' "pgscale median:" "$PS_MS"
-	printf '%-40s %10.2f ms\n' "pg_partman 4.7 median:" "$PM_MS"
+	printf '%-40s %10.2f ms\n' "pg_partman $(q -c "SELECT extversion FROM pg_extension
+	                                                 WHERE extname = 'pg_partman'") median:" "$PM_MS"
 	RATIO=$(awk -v a="$PS_MS" -v b="$PM_MS" 'BEGIN { printf "%.4f", a / b }')
 	MET=$(awk -v r="$RATIO" 'BEGIN { print (r <= 0.05) ? "yes" : "NO" }')
 	printf '%-40s %10sx  (target <= 0.05x: %s)\n' "ratio pgscale / pg_partman:" "$RATIO" "$MET"

@@ -26,6 +26,14 @@
 #     pgs_fake_clock 'date'           from now on, run every command under
 #                                     libfaketime, as if this moment were
 #                                     that date (time goes on from there)
+#     pgs_chroot_suite MAJOR          the Debian suite that ships MAJOR
+#     pgs_run_in_chroot [options] MAJOR command ...
+#                                     run a command on a copy of this tree
+#                                     in that suite's chroot (test/chroot.sh)
+#     pgs_pg_option [options] -- "$@" take --pg MAJOR out of a script's
+#                                     arguments: 17 and 18 run the script
+#                                     again in their chroot and exit
+#     pgs_stage_destdir               a temporary PGS_DESTDIR when none is set
 #
 # Nothing here uses port 5432 or touches the system's clusters.  The caller
 # chooses its own shell options (set -euo pipefail is expected).
@@ -99,6 +107,117 @@ pgs_packages() {
 		libfaketime faketime
 }
 mapfile -t PGS_PACKAGES < <(pgs_packages "$PGS_PGVERSION")
+
+#
+# Other major versions, in chroots.  15 is Debian 12's, this machine's; 17
+# and 18 come from the archives of the Debian suites that ship them, in a
+# chroot made and entered by test/chroot.sh.  The test runner's --pg and
+# the benchmarks' --pg both go through pgs_run_in_chroot.
+#
+pgs_chroot_suite() {
+	case $1 in
+	17) echo trixie ;;
+	18) echo sid ;;
+	*) return 1 ;;
+	esac
+}
+
+# pgs_run_in_chroot [--fresh] [--include PKGS] [--env VAR=VALUE] MAJOR command ...
+# Run the command (a path relative to the top of this tree, e.g. bash
+# test/run_tests.sh ...) as root in the chroot of MAJOR's suite, on a copy
+# of this tree, with PGS_PGVERSION=MAJOR and the packages of pgs_packages
+# MAJOR, procps and PKGS (in which {v} stands for MAJOR) put in.  CI,
+# PGS_TEST_TIMEOUT and PGS_MIRROR go in when set, and every --env.
+pgs_run_in_chroot() {
+	local v suite pkgs=
+	local -a opts=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--fresh) opts+=(--fresh) ;;
+		--include) pkgs="$pkgs $2" && shift ;;
+		--env) opts+=(--setenv "$2") && shift ;;
+		*) break ;;
+		esac
+		shift
+	done
+	v=$1
+	shift
+	suite=$(pgs_chroot_suite "$v") || pgs_die "no chroot for PostgreSQL $v (17: trixie, 18: sid)"
+	pkgs="$(pgs_packages "$v" | tr '\n' ' ') procps ${pkgs//\{v\}/$v}"
+	opts+=(--copy "$PGS_ROOT" --include "$pkgs" --setenv PGS_PGVERSION="$v")
+	[ -n "${CI:-}" ] && opts+=(--setenv CI="$CI")
+	[ -n "${PGS_TEST_TIMEOUT:-}" ] && opts+=(--setenv PGS_TEST_TIMEOUT="$PGS_TEST_TIMEOUT")
+	[ -n "${PGS_MIRROR:-}" ] && opts+=(--setenv PGS_MIRROR="$PGS_MIRROR")
+	pgs_say "PostgreSQL $v: in the $suite chroot"
+	"$PGS_ROOT/test/chroot.sh" "${opts[@]}" "$suite" "$@"
+}
+
+# pgs_pg_option [--include PKGS] [--env VAR] ... -- "$@"
+# For a script that takes --pg MAJOR (15, the default, 17 or 18): takes it
+# out of the arguments and leaves the others in the array PGS_ARGS.  With
+# 17 or 18 it runs the calling script again, with PGS_ARGS, in that
+# version's chroot (pgs_run_in_chroot, the --include packages put in, each
+# --env variable passed on when set) and exits with its status.  In there
+# TMPDIR is /var/tmp, on disk like this machine's /tmp (the chroot's /tmp
+# is a tmpfs), so that the clusters of both versions write to a disk.
+pgs_pg_option() {
+	local pg='' var
+	local -a inc=() envs=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--include) inc+=(--include "$2") && shift ;;
+		--env) envs+=("$2") && shift ;;
+		--) shift && break ;;
+		*) pgs_die "pgs_pg_option: unknown option $1" ;;
+		esac
+		shift
+	done
+	PGS_ARGS=()
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--pg)
+			[ $# -ge 2 ] || pgs_die "--pg needs a version (15, 17, 18)"
+			pg=$2
+			shift
+			;;
+		--pg=*) pg=${1#--pg=} ;;
+		*) PGS_ARGS+=("$1") ;;
+		esac
+		shift
+	done
+	case $pg in
+	'') ;;
+	15)
+		if [ "$PGS_PGVERSION" != 15 ]; then
+			PGS_PGVERSION=15 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+			PGS_BINDIR=/usr/lib/postgresql/15/bin
+			mapfile -t PGS_PACKAGES < <(pgs_packages 15)
+			export PG_CONFIG
+		fi
+		;;
+	17 | 18)
+		local -a opts=("${inc[@]}" --env TMPDIR=/var/tmp)
+		for var in "${envs[@]}"; do
+			[ -n "${!var+set}" ] && opts+=(--env "$var=${!var}")
+		done
+		local script
+		script=$(realpath --relative-to="$PGS_ROOT" "$0")
+		pgs_run_in_chroot "${opts[@]}" "$pg" bash "$script" "${PGS_ARGS[@]}"
+		exit
+		;;
+	*) pgs_die "--pg $pg: 15, 17 or 18" ;;
+	esac
+}
+
+# Install into a temporary staging directory, removed at exit, unless
+# PGS_DESTDIR names one: a benchmark never touches the installed pgscale.
+pgs_stage_destdir() {
+	[ -n "${PGS_DESTDIR:-}" ] && return 0
+	PGS_DESTDIR=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench-stage.XXXXXX") || return 1
+	chmod 755 "$PGS_DESTDIR"
+	pgs_at_exit "rm -rf $(printf %q "$PGS_DESTDIR")"
+	export PGS_DESTDIR
+}
 
 # Install the packages above (and any given) that are missing; apt-get update
 # runs only when something is missing.

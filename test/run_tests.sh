@@ -381,34 +381,19 @@ suite_tap() {
 	tally tap "$pass" "$fail"
 }
 
-# The Debian suite whose own packages have a PostgreSQL major version (15 is
-# Debian 12's, this machine's).
-chroot_suite() {
-	case $1 in
-	17) echo trixie ;;
-	18) echo sid ;;
-	esac
-}
-
 # Run this script with the arguments for one major version: here for 15,
-# in its chroot otherwise.
+# in its chroot otherwise (pgs_run_in_chroot, test/lib.sh).
 run_version() {
-	local v=$1 suite
+	local v=$1
 	shift
 	if [ "$v" = 15 ]; then
 		PGS_PGVERSION=15 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config \
 			bash "$PGS_ROOT/test/run_tests.sh" "$@"
 		return
 	fi
-	suite=$(chroot_suite "$v")
-	local -a opts=(--copy "$PGS_ROOT" --include "$(pgs_packages "$v" | tr '\n' ' ') procps"
-		--setenv PGS_PGVERSION="$v")
+	local -a opts=()
 	[ -n "$FRESH_CHROOT" ] && opts+=(--fresh)
-	[ -n "${CI:-}" ] && opts+=(--setenv CI="$CI")
-	[ -n "${PGS_TEST_TIMEOUT:-}" ] && opts+=(--setenv PGS_TEST_TIMEOUT="$PGS_TEST_TIMEOUT")
-	[ -n "${PGS_MIRROR:-}" ] && opts+=(--setenv PGS_MIRROR="$PGS_MIRROR")
-	pgs_say "PostgreSQL $v: in the $suite chroot"
-	"$PGS_ROOT/test/chroot.sh" "${opts[@]}" "$suite" bash test/run_tests.sh "$@"
+	pgs_run_in_chroot "${opts[@]}" "$v" bash test/run_tests.sh "$@"
 }
 
 # --pg all: each version in turn, its closing line kept, then the sum.
