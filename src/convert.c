@@ -1299,7 +1299,16 @@ loop_drop_invalid(PGconn *conn, const char *qname)
 	PQclear(res);
 	if (!invalid)
 		return false;
-	if (!loop_run(conn, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", qname), &err))
+
+	/*
+	 * The drop waits, like the build, for the transactions that use the
+	 * table, but blocks no reads and writes meanwhile: it waits for them
+	 * however long they take (the caller can cancel), rather than leave
+	 * the invalid index behind.
+	 */
+	if (!loop_run(conn, "SET lock_timeout = 0", &err) ||
+		!loop_run(conn, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", qname), &err) ||
+		!loop_run(conn, psprintf("SET lock_timeout = '%dms'", pgscale_lock_timeout), &err))
 		ereport(ERROR,
 				(errcode(err.code),
 				 errmsg("could not drop invalid index %s: %s", qname, err.message),
