@@ -12,9 +12,10 @@
  *		 that would make the conversion fail or change the table's meaning
  *		 is refused here, before anything is changed;
  *	  2. with extend_keys, a unique index with the time column appended
- *		 for each primary key or unique constraint that lacks it (reused
- *		 when one exists, e.g. built beforehand with CREATE UNIQUE INDEX
- *		 CONCURRENTLY);
+ *		 for each primary key or unique constraint that lacks it, built
+ *		 with CREATE UNIQUE INDEX CONCURRENTLY over a loopback connection
+ *		 while reads and writes go on (a valid one that exists, e.g. built
+ *		 beforehand, is reused; an INVALID one is dropped and rebuilt);
  *	  3. a CHECK constraint "every row lies before the bound", added
  *		 NOT VALID (a brief lock) and
  *	  4. validated, which scans the table under SHARE UPDATE EXCLUSIVE:
