@@ -10,6 +10,12 @@ OBJS = $(patsubst $(TOP)%.c,%.o,$(sort $(wildcard $(TOP)src/*.c)))
 DATA = $(patsubst $(TOP)%,%,$(wildcard $(TOP)sql/pgscale--*.sql))
 PGFILEDESC = "pgscale - retention and partitioning for time-series tables"
 
+# the unique indexes of extend_keys are built over a loopback libpq
+# connection (CREATE INDEX CONCURRENTLY cannot run through SPI), as
+# contrib/dblink and postgres_fdw link it
+PG_CPPFLAGS = -I$(libpq_srcdir)
+SHLIB_LINK_INTERNAL = $(libpq)
+
 # pg_regress suite: sql/<name>.sql, expected/<name>.out
 REGRESS = $(sort $(filter-out pgscale--%,$(notdir $(basename $(wildcard $(TOP)sql/*.sql)))))
 REGRESS_OPTS = --inputdir=.

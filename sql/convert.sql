@@ -190,6 +190,21 @@ SELECT to_regclass('ret_2000_01') IS NULL AS minvalue_partition_dropped,
        to_regclass('ret_2000_02') IS NULL AS expired_month_dropped,
        count(*) AS kept FROM ret WHERE d < date_trunc('month', current_date + 40);
 
+-- an INVALID extended key, as a failed or cancelled CREATE INDEX
+-- CONCURRENTLY leaves it, is dropped and built again, never adopted
+CREATE TABLE leftover (id bigserial PRIMARY KEY, d date NOT NULL);
+INSERT INTO leftover (d) SELECT current_date - g FROM generate_series(0, 99) g;
+CREATE UNIQUE INDEX leftover_pkey_d_key ON leftover (id, d);
+UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'leftover_pkey_d_key'::regclass;
+CREATE TEMP TABLE stale_index AS SELECT 'leftover_pkey_d_key'::regclass::oid AS stale;
+CALL pgscale_partition_table('leftover', 'd', extend_keys => true);
+SELECT NOT EXISTS (SELECT FROM pg_class c JOIN stale_index s ON c.oid = s.stale) AS stale_dropped,
+       count(*) FILTER (WHERE NOT i.indisvalid) AS invalid,
+       count(*) FILTER (WHERE i.indisunique AND pg_get_indexdef(i.indexrelid) LIKE '%(id, d)') AS extended_keys
+FROM pg_index i WHERE i.indrelid = 'leftover_legacy'::regclass;
+SELECT relkind FROM pg_class WHERE oid = 'leftover'::regclass;
+DROP TABLE leftover;
+
 -- rows dated far ahead (beyond this month + months_ahead) do not widen the
 -- month partitions: they go into a default partition, and premake moves
 -- them into their months once these come within its horizon

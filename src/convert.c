@@ -12,9 +12,10 @@
  *		 that would make the conversion fail or change the table's meaning
  *		 is refused here, before anything is changed;
  *	  2. with extend_keys, a unique index with the time column appended
- *		 for each primary key or unique constraint that lacks it (reused
- *		 when one exists, e.g. built beforehand with CREATE UNIQUE INDEX
- *		 CONCURRENTLY);
+ *		 for each primary key or unique constraint that lacks it, built
+ *		 with CREATE UNIQUE INDEX CONCURRENTLY over a loopback connection
+ *		 while reads and writes go on (a valid one that exists, e.g. built
+ *		 beforehand, is reused; an INVALID one is dropped and rebuilt);
  *	  3. a CHECK constraint "every row lies before the bound", added
  *		 NOT VALID (a brief lock) and
  *	  4. validated, which scans the table under SHARE UPDATE EXCLUSIVE:
@@ -64,21 +65,29 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/comment.h"
+#include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "commands/tablespace.h"
 #include "executor/spi.h"
+#include "libpq-fe.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "pgstat.h"
+#include "postmaster/postmaster.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+#include "utils/varlena.h"
 
 #include "pgscale.h"
 
@@ -396,6 +405,7 @@ typedef struct CvIndex
 	/* for an index lacking the time column, under extend_keys: */
 	struct CvIndex *extension;	/* the unique index with the time column */
 	bool		is_extension;	/* this one extends another */
+	bool		stale;			/* an INVALID extension left by a failed build */
 	/* read by the swap before anything is renamed: */
 	char	   *def;			/* pg_get_indexdef or pg_get_constraintdef */
 	char	   *comment;
@@ -556,14 +566,17 @@ read_indexes(Oid relid, AttrNumber timeatt)
  * is_extension_of
  *		Whether cand is orig with the time column appended to its keys:
  *		same key columns then the time column, same INCLUDE columns, same
- *		predicate, unique, valid, default opclasses, no constraint.
+ *		predicate, unique, default opclasses, no constraint; and valid
+ *		unless any_validity.
  */
 static bool
-is_extension_of(CvIndex *cand, CvIndex *orig, AttrNumber timeatt)
+is_extension_of(CvIndex *cand, CvIndex *orig, AttrNumber timeatt,
+				bool any_validity)
 {
 	int			i;
 
-	if (cand == orig || !cand->unique || !cand->valid || !cand->extendable ||
+	if (cand == orig || !cand->unique || (!cand->valid && !any_validity) ||
+		!cand->extendable ||
 		OidIsValid(cand->conoid) || cand->nkeys != orig->nkeys + 1 ||
 		cand->natts != orig->natts + 1)
 		return false;
@@ -616,17 +629,18 @@ extended_columns(Oid relid, CvIndex *ix, const char *timecol)
 
 /*
  * extended_index_sql
- *		CREATE UNIQUE INDEX statement for the extension of ix on table
- *		qtable, named name (quoted here).
+ *		CREATE UNIQUE INDEX [CONCURRENTLY] statement for the extension of
+ *		ix on table qtable, named name (quoted here).
  */
 static char *
 extended_index_sql(Oid relid, CvIndex *ix, const char *timecol,
-				   const char *qtable, const char *name)
+				   const char *qtable, const char *name, bool concurrently)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "CREATE UNIQUE INDEX %s ON %s USING btree %s",
+	appendStringInfo(&buf, "CREATE UNIQUE INDEX %s%s ON %s USING btree %s",
+					 concurrently ? "CONCURRENTLY " : "",
 					 quote_identifier(name), qtable,
 					 extended_columns(relid, ix, timecol));
 	if (OidIsValid(ix->tablespace))
@@ -645,7 +659,10 @@ extended_index_sql(Oid relid, CvIndex *ix, const char *timecol,
  * match_extensions
  *		For every unique index lacking the time column, find the unique
  *		index that extends it (NULL when none yet).  Extensions are marked
- *		so that they are not recreated on their own.
+ *		so that they are not recreated on their own.  An INVALID index of
+ *		the extension's shape is what a failed or cancelled concurrent
+ *		build leaves: it is marked stale, to be dropped and built again,
+ *		never adopted.
  */
 static void
 match_extensions(List *indexes, AttrNumber timeatt)
@@ -663,12 +680,21 @@ match_extensions(List *indexes, AttrNumber timeatt)
 		{
 			CvIndex    *cand = (CvIndex *) lfirst(lc2);
 
-			if (!cand->is_extension && is_extension_of(cand, ix, timeatt))
+			if (!cand->is_extension && !cand->stale &&
+				is_extension_of(cand, ix, timeatt, false))
 			{
 				ix->extension = cand;
 				cand->is_extension = true;
 				break;
 			}
+		}
+		foreach(lc2, indexes)
+		{
+			CvIndex    *cand = (CvIndex *) lfirst(lc2);
+
+			if (!cand->valid && !cand->is_extension &&
+				is_extension_of(cand, ix, timeatt, true))
+				cand->stale = true;
 		}
 	}
 }
@@ -861,7 +887,7 @@ check_structure(Conversion *cv, bool at_swap)
 		const char *what = ix->contype == CONSTRAINT_PRIMARY ? "primary key" :
 		OidIsValid(ix->conoid) ? "unique constraint" : "unique index";
 
-		if (!ix->valid)
+		if (!ix->valid && !(ix->stale && cv->extend_keys && !at_swap))
 			refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, relid,
 				   psprintf("index %s is invalid", quote_identifier(ix->name)),
 				   "Drop it, or rebuild it with REINDEX INDEX CONCURRENTLY, first.");
@@ -869,7 +895,7 @@ check_structure(Conversion *cv, bool at_swap)
 			refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
 				   psprintf("it has exclusion constraint %s", quote_identifier(ix->name)),
 				   "Drop the exclusion constraint first.");
-		if (!ix->unique || ix->has_time || ix->is_extension)
+		if (!ix->unique || ix->has_time || ix->is_extension || !ix->valid)
 			continue;
 		if (!cv->extend_keys)
 			refuse(ERRCODE_INVALID_TABLE_DEFINITION, relid,
@@ -996,62 +1022,432 @@ plan_conversion(Conversion *cv)
 	return indexes;
 }
 
-/* ---------- step 2: extended unique indexes ---------- */
+/* ---------- step 2: extended unique indexes, built concurrently ---------- */
 
-typedef struct ExtendStep
-{
-	Conversion *cv;
-	CvIndex    *ix;
-	char	   *name;
-} ExtendStep;
+/*
+ * The unique indexes extend_keys needs are built with CREATE UNIQUE INDEX
+ * CONCURRENTLY, so that writes go on while they build.  That statement
+ * cannot run through SPI or inside a transaction block: it runs as a
+ * top-level statement of a second session, a libpq connection back to
+ * this server over its own Unix socket, as the caller's role.  This
+ * backend waits for it between its own transactions, holding no lock and
+ * no snapshot, since the concurrent build waits for every transaction
+ * that could see the table, this one included.  A plain CREATE INDEX over
+ * that connection would check the same privileges as here: the server
+ * itself builds an index as the table's owner under
+ * SECURITY_RESTRICTED_OPERATION.
+ */
 
+/*
+ * loop_wait
+ *		Sleep until conn's socket is ready for events or the latch is set,
+ *		then serve interrupts: the caller's cancel and termination work
+ *		while the other session works.
+ */
 static void
-extend_step(void *arg)
+loop_wait(PGconn *conn, int events)
 {
-	ExtendStep *step = (ExtendStep *) arg;
-	int			nest = pin_search_path();
+	(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | events,
+							 PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
 
-	exec_sql("%s", extended_index_sql(step->cv->relid, step->ix, step->cv->timecol,
-									  pgs_qualified_name(step->cv->relid), step->name));
-	unpin_search_path(nest);
+/*
+ * loop_cancel
+ *		Ask the server to cancel what conn is running; used when the caller
+ *		is cancelled while it waits.
+ */
+static void
+loop_cancel(PGconn *conn)
+{
+	PGcancel   *cancel = PQgetCancel(conn);
+	char		errbuf[256];
+
+	if (cancel != NULL)
+	{
+		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+		PQfreeCancel(cancel);
+	}
+}
+
+/*
+ * loop_exec
+ *		Run one statement over conn with text parameters and return its
+ *		last result, to be PQclear()ed.  Waits in loop_wait, and cancels
+ *		the statement when this backend is interrupted meanwhile.
+ */
+static PGresult *
+loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *volatile last = NULL;
+
+	/* this session must not hold a snapshot the other one would wait for */
+	InvalidateCatalogSnapshot();
+	if (TransactionIdIsValid(MyProc->xmin))
+		elog(ERROR, "pgscale: a snapshot is still held before a statement over the loopback connection");
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send a statement over the loopback connection: %s",
+						pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log, and run the call again.")));
+	PG_TRY();
+	{
+		int			flushed;
+
+		while ((flushed = PQflush(conn)) == 1)
+			loop_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE);
+		for (;;)
+		{
+			PGresult   *res;
+
+			while (flushed == 0 && PQisBusy(conn))
+			{
+				loop_wait(conn, WL_SOCKET_READABLE);
+				if (!PQconsumeInput(conn))
+					break;
+			}
+			res = PQgetResult(conn);
+			if (res == NULL)
+				break;
+			PQclear(last);
+			last = res;
+			if (PQstatus(conn) == CONNECTION_BAD)
+				break;
+		}
+	}
+	PG_CATCH();
+	{
+		loop_cancel(conn);
+		PQclear(last);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (last == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the loopback connection: %s", pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log, and run the call again.")));
+	return last;
+}
+
+/*
+ * loop_connect
+ *		Open the loopback connection: this server's first Unix socket
+ *		directory and port, this database, the session user, then the
+ *		caller's current role, pgscale.lock_timeout, and the settings
+ *		pin_search_path() pins, so that statements built here read the
+ *		same over there.  Errors out, saying what to allow, when the
+ *		connection cannot be made.
+ */
+static PGconn *
+loop_connect(const char *what)
+{
+	const char *keywords[7];
+	const char *values[7];
+	char	   *dirs = pstrdup(GetConfigOption("unix_socket_directories", false, false));
+	List	   *dirlist = NIL;
+	const char *dbname = get_database_name(MyDatabaseId);
+	const char *user = GetUserNameFromId(GetSessionUserId(), false);
+	const char *role = GetUserNameFromId(GetUserId(), false);
+	const char *settings[2];
+	PGconn	   *volatile conn;
+	PGresult   *res;
+	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+
+	if (!SplitDirectoriesString(dirs, ',', &dirlist) || dirlist == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+				 errmsg("cannot build %s concurrently: the server listens on no Unix socket", what),
+				 errdetail("pgscale builds it over a local connection to this server; the table was not converted."),
+				 errhint("Set unix_socket_directories, or create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
+	keywords[0] = "host";
+	values[0] = (const char *) linitial(dirlist);
+	keywords[1] = "port";
+	values[1] = psprintf("%d", PostPortNumber);
+	keywords[2] = "dbname";
+	values[2] = dbname;
+	keywords[3] = "user";
+	values[3] = user;
+	keywords[4] = "application_name";
+	values[4] = "pgscale conversion";
+	keywords[5] = "sslmode";
+	values[5] = "disable";
+	keywords[6] = NULL;
+	values[6] = NULL;
+
+	conn = PQconnectStartParams(keywords, values, false);
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errhint("Run the call again when the server has more memory free.")));
+	PG_TRY();
+	{
+		while (PQstatus(conn) != CONNECTION_BAD &&
+			   status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+		{
+			loop_wait(conn, status == PGRES_POLLING_READING ?
+					  WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE);
+			status = PQconnectPoll(conn);
+		}
+		if (PQstatus(conn) != CONNECTION_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("cannot build %s concurrently: could not connect to this server as role %s: %s",
+							what, quote_identifier(user), pchomp(PQerrorMessage(conn))),
+					 errdetail("pgscale builds it over a local connection to database %s through socket directory %s; the table was not converted.",
+							   quote_identifier(dbname), values[0]),
+					 errhint("Allow that connection without a password in pg_hba.conf (a \"local\" line with trust or peer for this role), or create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
+
+		settings[0] = role;
+		settings[1] = psprintf("%dms", pgscale_lock_timeout);
+		res = loop_exec(conn,
+						"SELECT pg_catalog.set_config('role', $1, false),"
+						" pg_catalog.set_config('lock_timeout', $2, false),"
+						" pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
+						" pg_catalog.set_config('datestyle', 'ISO, MDY', false),"
+						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
+						" pg_catalog.set_config('extra_float_digits', '1', false)",
+						2, settings);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			char	   *msg = pstrdup(PQresultErrorMessage(res));
+
+			PQclear(res);
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("cannot build %s concurrently: could not set up the loopback connection as role %s: %s",
+							what, quote_identifier(role), pchomp(msg)),
+					 errdetail("The table was not converted."),
+					 errhint("Create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
+		}
+		PQclear(res);
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return conn;
+}
+
+/* A remote error, in pieces. */
+typedef struct LoopError
+{
+	int			code;
+	char	   *message;
+	char	   *detail;
+	char	   *hint;
+} LoopError;
+
+/*
+ * loop_run
+ *		Run one statement over conn; true when it succeeded, else false with
+ *		its error in *err.
+ */
+static bool
+loop_run(PGconn *conn, const char *sql, LoopError *err)
+{
+	PGresult   *res = loop_exec(conn, sql, 0, NULL);
+	ExecStatusType st = PQresultStatus(res);
+	const char *state;
+	const char *field;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+	{
+		PQclear(res);
+		return true;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	err->code = (state != NULL && strlen(state) == 5) ?
+		MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]) :
+		ERRCODE_CONNECTION_FAILURE;
+	field = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	err->message = field ? pstrdup(field) : pchomp(PQerrorMessage(conn));
+	field = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	err->detail = field ? pstrdup(field) : NULL;
+	field = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	err->hint = field ? pstrdup(field) : NULL;
+	PQclear(res);
+	return false;
+}
+
+/*
+ * loop_drop_invalid
+ *		Drop qname over conn with DROP INDEX CONCURRENTLY when it exists and
+ *		is INVALID (what a failed concurrent build leaves); true when it
+ *		was dropped.  A valid index of that name is left alone.
+ */
+static bool
+loop_drop_invalid(PGconn *conn, const char *qname)
+{
+	const char *params[1] = {qname};
+	PGresult   *res;
+	bool		invalid;
+	LoopError	err;
+
+	res = loop_exec(conn,
+					"SELECT NOT (indisvalid AND indisready AND indislive)"
+					" FROM pg_catalog.pg_index"
+					" WHERE indexrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
+					1, params);
+	invalid = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!invalid)
+		return false;
+
+	/*
+	 * The drop waits, like the build, for the transactions that use the
+	 * table, but blocks no reads and writes meanwhile: it waits for them
+	 * however long they take (the caller can cancel), rather than leave
+	 * the invalid index behind.
+	 */
+	if (!loop_run(conn, "SET lock_timeout = 0", &err) ||
+		!loop_run(conn, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", qname), &err) ||
+		!loop_run(conn, psprintf("SET lock_timeout = '%dms'", pgscale_lock_timeout), &err))
+		ereport(ERROR,
+				(errcode(err.code),
+				 errmsg("could not drop invalid index %s: %s", qname, err.message),
+				 err.detail ? errdetail("%s", err.detail) : 0,
+				 errhint("Drop it yourself with DROP INDEX CONCURRENTLY %s and run the call again.",
+						 qname)));
+	return true;
 }
 
 /*
  * build_extensions
- *		Build, one transaction each, the unique indexes with the time
- *		column appended that extend_keys needs and that do not exist yet.
- *		A plain CREATE UNIQUE INDEX: writes wait while it builds.
+ *		Build, with CREATE UNIQUE INDEX CONCURRENTLY, the unique indexes
+ *		with the time column appended that extend_keys needs and that do
+ *		not exist yet, after dropping (DROP INDEX CONCURRENTLY) the INVALID
+ *		ones an earlier failed or cancelled build left.  Writes go on
+ *		meanwhile.  A build that fails has its INVALID index dropped, and
+ *		the conversion stops with the build's error, the table unchanged.
+ *		A build that times out on its locks (it waits for the transactions
+ *		that write the table or hold a snapshot) is tried again up to
+ *		pgscale.lock_retries times.
  */
 static void
 build_extensions(Conversion *cv, List *indexes)
 {
+	PGconn	   *volatile conn = NULL;
+	const char *nspname = get_namespace_name(cv->nsp);
 	ListCell   *lc;
+	bool		any = false;
 
 	foreach(lc, indexes)
 	{
 		CvIndex    *ix = (CvIndex *) lfirst(lc);
-		ExtendStep	step;
-		ErrorData  *edata = NULL;
-		TimestampTz started = GetCurrentTimestamp();
 
-		if (!ix->unique || ix->has_time || ix->extension || ix->is_extension)
-			continue;
-		step.cv = cv;
-		step.ix = ix;
-		step.name = ChooseRelationName(ix->name, cv->timecol, "key", cv->nsp, false);
-		ereport(NOTICE,
-				(errmsg("building unique index %s on (%s)", quote_identifier(step.name),
-						column_names(cv->relid, ix->attnums, 0, ix->nkeys,
-									 quote_identifier(cv->timecol))),
-				 errdetail("Writes to the table wait until it is built."),
-				 errhint("To avoid that wait, create it beforehand with CREATE UNIQUE INDEX CONCURRENTLY; pgscale uses an existing one.")));
-		if (!pgs_run_guarded_as(cv->relid, extend_step, &step, &edata))
-			fail_step(edata, "build a unique index for", cv->relid,
-					  "The table was not converted.");
-		pgs_log_action(cv->relid, "convert", quote_identifier(step.name), 0, false,
-					   started, "unique index with the time column built (extend_keys)");
-		pgs_spi_commit();
+		if (ix->stale ||
+			(ix->unique && !ix->has_time && !ix->extension && !ix->is_extension && ix->valid))
+			any = true;
 	}
+	if (!any)
+		return;
+
+	PG_TRY();
+	{
+		/* leftovers of an earlier attempt: dropped, never adopted */
+		foreach(lc, indexes)
+		{
+			CvIndex    *ix = (CvIndex *) lfirst(lc);
+			char	   *qname;
+			TimestampTz started = GetCurrentTimestamp();
+
+			if (!ix->stale)
+				continue;
+			qname = quote_qualified_identifier(nspname, ix->name);
+			ereport(NOTICE,
+					(errmsg("dropping invalid index %s, left by an earlier build", qname),
+					 errdetail("A failed or cancelled CREATE INDEX CONCURRENTLY leaves an invalid index; pgscale builds it again.")));
+			if (conn == NULL)
+				conn = loop_connect("the unique indexes with the time column");
+			pgs_spi_commit();
+			if (loop_drop_invalid(conn, qname))
+				pgs_log_action(cv->relid, "convert", qname, 0, false, started,
+							   "invalid index left by an earlier build dropped (extend_keys)");
+			pgs_spi_commit();
+		}
+
+		foreach(lc, indexes)
+		{
+			CvIndex    *ix = (CvIndex *) lfirst(lc);
+			TimestampTz started = GetCurrentTimestamp();
+			char	   *name;
+			char	   *qname;
+			char	   *sql;
+			int			nest;
+			int			attempt;
+			LoopError	err;
+
+			if (!ix->unique || ix->has_time || ix->extension || ix->is_extension ||
+				!ix->valid)
+				continue;
+			name = ChooseRelationName(ix->name, cv->timecol, "key", cv->nsp, false);
+			qname = quote_qualified_identifier(nspname, name);
+			nest = pin_search_path();
+			sql = extended_index_sql(cv->relid, ix, cv->timecol,
+									 pgs_qualified_name(cv->relid), name, true);
+			unpin_search_path(nest);
+			ereport(NOTICE,
+					(errmsg("building unique index %s on (%s) concurrently", quote_identifier(name),
+							column_names(cv->relid, ix->attnums, 0, ix->nkeys,
+										 quote_identifier(cv->timecol))),
+					 errdetail("Reads and writes go on while it builds.")));
+			if (conn == NULL)
+				conn = loop_connect(psprintf("unique index %s", quote_identifier(name)));
+			pgs_spi_commit();
+
+			for (attempt = 0;; attempt++)
+			{
+				bool		ok = loop_run(conn, sql, &err);
+				bool		dropped;
+
+				if (ok)
+					break;
+				dropped = loop_drop_invalid(conn, qname);
+				if (err.code == ERRCODE_LOCK_NOT_AVAILABLE && attempt < pgscale_lock_retries)
+				{
+					(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 pgscale_lock_timeout, PG_WAIT_EXTENSION);
+					ResetLatch(MyLatch);
+					CHECK_FOR_INTERRUPTS();
+					continue;
+				}
+				ereport(ERROR,
+						(errcode(err.code),
+						 errmsg("could not build unique index %s concurrently on %s: %s",
+								quote_identifier(name), pgs_display_name(cv->relid), err.message),
+						 err.detail ? errdetail("%s %s", err.detail,
+												dropped ? "The invalid index the build left was dropped; the table was not converted." :
+												"The table was not converted.") :
+						 errdetail("%s", dropped ? "The invalid index the build left was dropped; the table was not converted." :
+								   "The table was not converted."),
+						 err.code == ERRCODE_LOCK_NOT_AVAILABLE ?
+						 errhint("A concurrent build waits for every transaction that writes the table or holds a snapshot, and timed out %d times under pgscale.lock_timeout; run the call again when no long transaction runs, or raise pgscale.lock_retries.",
+								 pgscale_lock_retries + 1) :
+						 err.code == ERRCODE_UNIQUE_VIOLATION ?
+						 errhint("Rows with the same key and \"%s\" exist: remove the duplicates and run the call again.",
+								 cv->timecol) :
+						 errhint("%s", err.hint ? err.hint :
+								 "Fix the cause and run the call again.")));
+			}
+			pgs_log_action(cv->relid, "convert", quote_identifier(name), 0, false,
+						   started, "unique index with the time column built concurrently (extend_keys)");
+			pgs_spi_commit();
+		}
+	}
+	PG_FINALLY();
+	{
+		if (conn != NULL)
+			PQfinish(conn);
+	}
+	PG_END_TRY();
 }
 
 /* ---------- steps 3 and 4: the bound constraint ---------- */
@@ -1404,7 +1800,7 @@ swap_step(void *arg)
 			replident_index = ix->name;
 		/* the index definition names the table: read it under the old name */
 		if (ix->extension && !OidIsValid(ix->conoid))
-			ix->def = extended_index_sql(relid, ix, cv->timecol, qorig, ix->name);
+			ix->def = extended_index_sql(relid, ix, cv->timecol, qorig, ix->name, false);
 		else if (OidIsValid(ix->conoid))
 			ix->def = query_text("SELECT pg_catalog.pg_get_constraintdef($1)", ix->conoid);
 		else
