@@ -67,7 +67,7 @@ $conv->query_until(qr/started/, q{
 });
 $node->poll_query_until('postgres', q{
 	SELECT count(*) = 1 FROM pg_stat_activity
-	WHERE query LIKE 'CALL pgscale_partition_table%' AND wait_event_type = 'Lock'})
+	WHERE application_name = 'pgscale conversion' AND wait_event_type = 'Lock'})
   or die 'the conversion never waited';
 kill 'KILL', backend_of('CALL pgscale_partition_table%');
 eval { $conv->quit };
