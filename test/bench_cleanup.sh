@@ -176,6 +176,23 @@ BEGIN
     EXECUTE format('CREATE INDEX ON %I (team_id, date)', tbl);
 END $$;
 
+-- A plain copy that another table references the way Django makes a
+-- ForeignKey (DEFERRABLE INITIALLY DEFERRED, no ON DELETE action, an index
+-- on the referencing column): one referencing row per 10 expired rows.
+CREATE FUNCTION bench_make_referenced(tbl text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('DROP TABLE IF EXISTS %I', tbl || '_ref');
+    PERFORM bench_make_plain(tbl);
+    EXECUTE format('CREATE TABLE %I (id bigserial PRIMARY KEY, metric_id bigint NOT NULL)',
+                   tbl || '_ref');
+    EXECUTE format('INSERT INTO %I (metric_id) SELECT id FROM %I'
+                   ' WHERE date < current_date - 365 AND id %% 10 = 0', tbl || '_ref', tbl);
+    EXECUTE format('ALTER TABLE %I ADD FOREIGN KEY (metric_id) REFERENCES %I (id)'
+                   ' DEFERRABLE INITIALLY DEFERRED', tbl || '_ref', tbl);
+    EXECUTE format('CREATE INDEX ON %I (metric_id)', tbl || '_ref');
+    EXECUTE format('ANALYZE %I', tbl || '_ref');
+END $$;
+
 -- A monthly partitioned copy made by pg_partman (default partition, 4
 -- months premade), the same indexes (the primary key has to include date).
 CREATE FUNCTION bench_make_part(tbl text) RETURNS void LANGUAGE plpgsql AS $$
@@ -356,7 +373,7 @@ measure() {
 	TIMES[$method]+="$T "
 	STALLS[$method]+="$stall "
 	LEFT[$method]=$(expired_left "$tbl")
-	qs -c "DROP TABLE $tbl"
+	qs -c "DROP TABLE IF EXISTS ${tbl}_ref" -c "DROP TABLE $tbl"
 	printf '%-26s%10s ms, longest insert %8s ms (%s inserts)\n' "$label:" "$T" "$stall" "$n"
 }
 
@@ -370,7 +387,7 @@ part_copy() {
 }
 
 PARTMAN_VERSION=$(q -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_partman'")
-METHODS=(delete django pgscale partman partman_proc pgscale_part floor drops)
+METHODS=(delete django pgscale cascade_hand cascade partman partman_proc pgscale_part floor drops)
 if [ -n "$TIMESCALE" ]; then
 	METHODS+=(timescale)
 	TIMESCALE_VERSION=$(q -At -c "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")
@@ -391,6 +408,19 @@ for run in $(seq 1 "$RUNS"); do
 		-c "SELECT pgscale_set_retention('t_pgscale', '365 days', 'date')"
 	measure pgscale t_pgscale "pgscale (plain)" \
 		"CALL pgscale_cleanup_proc(relation => 't_pgscale', batch_size => $BATCH)"
+
+	# referenced by a Django-style foreign key: the hand-written pair of
+	# DELETEs (referencing rows, then referenced) in one transaction,
+	# against on_referenced => 'cascade'
+	qs -c "SELECT bench_make_referenced('t_cascade_hand')"
+	measure cascade_hand t_cascade_hand "cascade: two DELETEs" \
+		"BEGIN; DELETE FROM t_cascade_hand_ref WHERE metric_id IN
+		   (SELECT id FROM t_cascade_hand WHERE date < current_date - 365);
+		 DELETE FROM t_cascade_hand WHERE date < current_date - 365; COMMIT;"
+	qs -c "SELECT bench_make_referenced('t_cascade')" \
+		-c "SELECT pgscale_set_retention('t_cascade', '365 days', 'date', on_referenced => 'cascade')"
+	measure cascade t_cascade "cascade: pgscale" \
+		"CALL pgscale_cleanup_proc(relation => 't_cascade', batch_size => $BATCH)"
 
 	qs -c "SELECT bench_make_part('p_partman')" \
 		-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
@@ -447,26 +477,32 @@ echo "$LONGEST_PLAIN"
 part_copy p_watch -c "SELECT pgscale_set_retention('p_watch', '365 days')"
 LONGEST_PART=$(watch_proc p_watch)
 echo "$LONGEST_PART"
+qs -c "SELECT bench_make_referenced('c_watch')" \
+	-c "SELECT pgscale_set_retention('c_watch', '365 days', 'date', on_referenced => 'cascade')"
+LONGEST_CASCADE=$(watch_proc c_watch)
+echo "$LONGEST_CASCADE"
 LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FROM bench_watch_result")
 
 declare -A MED MEDSTALL
 for m in "${METHODS[@]}"; do
-	MED[$m]=$(echo "${TIMES[$m]}" | tr ' ' '\n' | grep . | median)
-	MEDSTALL[$m]=$(echo "${STALLS[$m]}" | tr ' ' '\n' | grep . | { grep -v '^-$' || true; } | median)
+	MED[$m]=$(echo "${TIMES[$m]:-}" | tr ' ' '\n' | grep . | median)
+	MEDSTALL[$m]=$(echo "${STALLS[$m]:-}" | tr ' ' '\n' | grep . | { grep -v '^-$' || true; } | median)
 	[ -n "${MEDSTALL[$m]}" ] || MEDSTALL[$m]=-
 done
 ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
 }
 
 pgs_say "results: PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'), medians of $RUNS runs (Django-style loop: $DJANGO_RUNS), $(q -At -c "SELECT count(*) FROM bench_src") rows, retention 365 days, inserts at $STALL_RATE/s"
 row() { # label method
-	printf '%-52s %10s %12s %14s   %s\n' "$1" "${MED[$2]}" "${MEDSTALL[$2]}" "${LEFT[$2]}" "${TIMES[$2]}"
+	printf '%-52s %10s %12s %14s   %s\n' "$1" "${MED[$2]:--}" "${MEDSTALL[$2]:--}" "${LEFT[$2]:--}" "${TIMES[$2]:-}"
 }
 printf '%-52s %10s %12s %14s   %s\n' method "median ms" "stall ms" "expired left" "all runs (ms)"
 row "plain: single DELETE" delete
 row "plain: Django-style loop" django
 row "plain: pgscale_cleanup_proc" pgscale
+row "referenced: two DELETEs, 1 txn" cascade_hand
+row "referenced: pgscale_cleanup_proc, cascade" cascade
 row "partitioned: pg_partman $PARTMAN_VERSION run_maintenance()" partman
 row "partitioned: pg_partman $PARTMAN_VERSION _proc()" partman_proc
 row "partitioned: pgscale_cleanup_proc" pgscale_part
@@ -483,6 +519,8 @@ verdict() {
 }
 echo "pgscale / single DELETE (plain):   $R1   target <= 1.3: $(verdict "$(awk -v r="$R1" 'BEGIN { print (r <= 1.3) }')")"
 echo "pgscale / Django-style loop:       $R2"
+R7=$(ratio "${MED[cascade]}" "${MED[cascade_hand]}")
+echo "pgscale cascade / two DELETEs:     $R7   target <= 1.5: $(verdict "$(awk -v r="$R7" 'BEGIN { print (r <= 1.5) }')")"
 echo "pgscale / pg_partman (partitioned): $R3   target <= 0.7: $(verdict "$(awk -v r="$R3" 'BEGIN { print (r <= 0.7) }')")"
 echo "pgscale / pg_partman procedure:    $(ratio "${MED[pgscale_part]}" "${MED[partman_proc]}")"
 [ -n "$TIMESCALE" ] && echo "pgscale / TimescaleDB drop_chunks:  $(ratio "${MED[pgscale_part]}" "${MED[timescale]}")"
