@@ -67,7 +67,7 @@ sub start_cleanup_and_stop_it
 
 	my $cleaner = $node->background_psql('postgres', on_error_stop => 0);
 	$cleaner->query_until(qr/started/, q{
-		SET pgscale.lock_timeout = '5min';
+		SET pgscale.lock_timeout = '60s';
 		\echo started
 		CALL pgscale_cleanup_proc(relation => 'metrics', batch_size => 50);
 	});

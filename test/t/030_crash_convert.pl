@@ -61,7 +61,7 @@ my $holder = $node->background_psql('postgres');
 $holder->query_safe('BEGIN; LOCK TABLE daily IN ROW EXCLUSIVE MODE;');
 my $conv = $node->background_psql('postgres', on_error_stop => 0);
 $conv->query_until(qr/started/, q{
-	SET pgscale.lock_timeout = '5min';
+	SET pgscale.lock_timeout = '60s';
 	\echo started
 	CALL pgscale_partition_table('daily', 'date', extend_keys => true);
 });
