@@ -581,6 +581,34 @@ pgs_references_append_keep(StringInfo buf, PgsRefs *refs, const char *alias,
 }
 
 /*
+ * count_referenced
+ *		How many expired rows of "from" a row of fk's referencing table
+ *		references (for a self-reference, only rows that are not expired
+ *		themselves count: the others go too).
+ */
+static int64
+count_referenced(PgsFk *fk, const char *from, PgsRowPred expired, void *arg,
+				 bool only_kept, Oid *argtypes, Datum *values)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "SELECT pg_catalog.count(*) FROM %s e WHERE ", from);
+	expired(&buf, "e", arg);
+	appendStringInfo(&buf, " AND EXISTS (SELECT FROM %s r WHERE ",
+					 pgs_qualified_name(fk->referencing));
+	append_match(&buf, "r", fk->cols, "e", fk->refcols);
+	if (only_kept)
+	{
+		appendStringInfoString(&buf, " AND (");
+		expired(&buf, "r", arg);
+		appendStringInfoString(&buf, ") IS NOT TRUE");
+	}
+	appendStringInfoChar(&buf, ')');
+	return pgs_spi_int8(buf.data, 1, argtypes, values, NULL, true);
+}
+
+/*
  * pgs_references_check
  *		For 'error' (and a cascade that cannot run): the first key through
  *		which an expired row of the root ("from", with "expired" saying a
@@ -599,17 +627,9 @@ pgs_references_check(PgsRefs *refs, const char *from, PgsRowPred expired,
 	foreach(lc, refs->incoming)
 	{
 		PgsFk	   *fk = (PgsFk *) lfirst(lc);
-		StringInfoData buf;
-		int64		n;
+		int64		n = count_referenced(fk, from, expired, arg, false,
+										 argtypes, values);
 
-		initStringInfo(&buf);
-		appendStringInfo(&buf, "SELECT pg_catalog.count(*) FROM %s e WHERE ", from);
-		expired(&buf, "e", arg);
-		appendStringInfo(&buf, " AND EXISTS (SELECT FROM %s r WHERE ",
-						 pgs_qualified_name(fk->referencing));
-		append_match(&buf, "r", fk->cols, "e", fk->refcols);
-		appendStringInfoChar(&buf, ')');
-		n = pgs_spi_int8(buf.data, 1, argtypes, values, NULL, true);
 		if (n > 0)
 			return psprintf(INT64_FORMAT " expired rows are referenced by table %s through constraint \"%s\"",
 							n, pgs_display_name(fk->referencing), fk->conname);
@@ -617,19 +637,9 @@ pgs_references_check(PgsRefs *refs, const char *from, PgsRowPred expired,
 	foreach(lc, rt->selfs)
 	{
 		PgsFk	   *fk = (PgsFk *) lfirst(lc);
-		StringInfoData buf;
-		int64		n;
+		int64		n = count_referenced(fk, from, expired, arg, true,
+										 argtypes, values);
 
-		initStringInfo(&buf);
-		appendStringInfo(&buf, "SELECT pg_catalog.count(*) FROM %s e WHERE ", from);
-		expired(&buf, "e", arg);
-		appendStringInfo(&buf, " AND EXISTS (SELECT FROM %s r WHERE ",
-						 pgs_qualified_name(refs->root));
-		append_match(&buf, "r", fk->cols, "e", fk->refcols);
-		appendStringInfoString(&buf, " AND (");
-		expired(&buf, "r", arg);
-		appendStringInfoString(&buf, ") IS NOT TRUE)");
-		n = pgs_spi_int8(buf.data, 1, argtypes, values, NULL, true);
 		if (n > 0)
 			return psprintf(INT64_FORMAT " expired rows are referenced by newer rows of the same table through constraint \"%s\"",
 							n, fk->conname);

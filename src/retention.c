@@ -232,7 +232,8 @@ trim_begin_step(void *arg)
 	 * Another cleanup may have dropped the relation since it was listed,
 	 * or a person detached it: that is nothing to do, not an error.
 	 */
-	LockRelationOid(step->relid, RowExclusiveLock);
+	LockRelationOid(step->relid, step->run->opt->dry_run ? AccessShareLock :
+					RowExclusiveLock);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->relid)) ||
 		!still_in_tree(step->relid, step->run->relid))
 	{
