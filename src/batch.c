@@ -160,11 +160,21 @@ pred_expired(StringInfo buf, const char *alias, void *arg)
 					 pa->state->qcolumn, pa->param);
 }
 
-/* "alias.ctid = ANY ($1)": the rows of the batch, locked */
+/*
+ * The rows of the batch, locked: "alias.ctid = ANY ($1)", inside the run
+ * of blocks [$2, $3) that holds them.  The range is what lets the planner
+ * read just those blocks (a TID range scan) where the statement joins the
+ * batch's rows to a referencing table: it costs a TID list as one random
+ * page per row, and with thousands of rows it would rather read a whole
+ * index of the table, once per batch.
+ */
 static void
 pred_batch(StringInfo buf, const char *alias, void *arg)
 {
-	appendStringInfo(buf, "%s.ctid OPERATOR(pg_catalog.=) ANY ($1)", alias);
+	appendStringInfo(buf, "%s.ctid OPERATOR(pg_catalog.>=) $2"
+					 " AND %s.ctid OPERATOR(pg_catalog.<) $3"
+					 " AND %s.ctid OPERATOR(pg_catalog.=) ANY ($1)",
+					 alias, alias, alias);
 }
 
 /* ... AND the 'keep' filter */
@@ -240,10 +250,10 @@ fk_prepare(PgsBatchState *state)
  *		descendants through self-references).
  */
 static int64
-fk_delete_rows(PgsBatchState *state, Datum rows)
+fk_delete_rows(PgsBatchState *state, Datum rows, ItemPointer lo, ItemPointer hi)
 {
-	Oid			argtypes[1] = {TIDARRAYOID};
-	Datum		values[1] = {rows};
+	Oid			argtypes[3] = {TIDARRAYOID, TIDOID, TIDOID};
+	Datum		values[3] = {rows, PointerGetDatum(lo), PointerGetDatum(hi)};
 	ListCell   *lc;
 	ListCell   *lc2;
 	int64		deleted = 0;
@@ -253,7 +263,7 @@ fk_delete_rows(PgsBatchState *state, Datum rows)
 		PgsRefTable *t = (PgsRefTable *) lfirst(lc);
 		int			ret;
 
-		ret = SPI_execute_with_args((char *) lfirst(lc2), 1, argtypes, values,
+		ret = SPI_execute_with_args((char *) lfirst(lc2), 3, argtypes, values,
 									NULL, false, 0);
 		if (ret != SPI_OK_DELETE)
 			elog(ERROR, "delete from %s failed: %s", pgs_display_name(t->relid),
@@ -268,15 +278,19 @@ fk_delete_rows(PgsBatchState *state, Datum rows)
 
 /*
  * tids_of_result
- *		The ctids a query returned, as a tid[] Datum.
+ *		The ctids a query returned, as a tid[] Datum, and the run of blocks
+ *		that holds them: *lo is the first of them, *hi the first TID of the
+ *		block after the last one's.
  */
 static Datum
-tids_of_result(void)
+tids_of_result(ItemPointer lo, ItemPointer hi)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * Max(SPI_processed, 1));
 	uint64		i;
 	int			n = 0;
+	BlockNumber maxblock = 0;
 
+	ItemPointerSet(lo, MaxBlockNumber, MaxOffsetNumber);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -289,8 +303,13 @@ tids_of_result(void)
 
 			ItemPointerCopy((ItemPointer) DatumGetPointer(d), tid);
 			elems[n++] = PointerGetDatum(tid);
+			if (ItemPointerCompare(tid, lo) < 0)
+				ItemPointerCopy(tid, lo);
+			maxblock = Max(maxblock, ItemPointerGetBlockNumberNoCheck(tid));
 		}
 	}
+	/* (the heap cannot reach MaxBlockNumber: maxblock + 1 is a block) */
+	ItemPointerSet(hi, maxblock + 1, 0);
 	return PointerGetDatum(construct_array(elems, n, TIDOID,
 										   sizeof(ItemPointerData), false,
 										   TYPALIGN_SHORT));
@@ -424,6 +443,9 @@ delete_with(PgsBatchState *state, const char *sql, const char *fk_sql,
 			int nargs, Oid *argtypes, Datum *values)
 {
 	int			ret;
+	Datum		rows;
+	ItemPointerData lo;
+	ItemPointerData hi;
 
 	ret = SPI_execute_with_args(state->fk ? fk_sql : sql, nargs, argtypes,
 								values, NULL, false, 0);
@@ -432,7 +454,10 @@ delete_with(PgsBatchState *state, const char *sql, const char *fk_sql,
 			 SPI_result_code_string(ret));
 	if (!state->fk)
 		return (int64) SPI_processed;
-	return SPI_processed > 0 ? fk_delete_rows(state, tids_of_result()) : 0;
+	if (SPI_processed == 0)
+		return 0;
+	rows = tids_of_result(&lo, &hi);
+	return fk_delete_rows(state, rows, &lo, &hi);
 }
 
 /*
