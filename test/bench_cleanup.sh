@@ -486,7 +486,7 @@ LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FRO
 declare -A MED MEDSTALL
 for m in "${METHODS[@]}"; do
 	MED[$m]=$(echo "${TIMES[$m]:-}" | tr ' ' '\n' | { grep . || true; } | median)
-	MEDSTALL[$m]=$(echo "${STALLS[$m]:-}" | tr ' ' '\n' | grep . | { grep -v '^-$' || true; } | median)
+	MEDSTALL[$m]=$(echo "${STALLS[$m]:-}" | tr ' ' '\n' | { grep . || true; } | { grep -v '^-$' || true; } | median)
 	[ -n "${MEDSTALL[$m]}" ] || MEDSTALL[$m]=-
 done
 ratio() {
