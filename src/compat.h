@@ -164,7 +164,7 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 /* ---- Diagnostics (issue 4): begin ---------------------------------------- */
 
 /*
- * Measuring a relation's files without opening it (relsize.c): the
+ * Measuring a relation's files without opening it (diag_relsize.c): the
  * "no backend" number was renamed with ProcNumber in 17, the relation map
  * speaks of file numbers since 16, and GetRelationPath() returns a
  * RelPathStr by value since 18.

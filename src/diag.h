@@ -45,7 +45,7 @@
 	" (SELECT o.option_value FROM pg_catalog.pg_options_to_table(" rel ".reloptions) o" \
 	"   WHERE o.option_name = '" name "') END)"
 
-/* relsize.c: sizes read from the files, never waiting on a lock */
+/* diag_relsize.c: sizes read from the files, never waiting on a lock */
 typedef enum PgsSizeStatus
 {
 	PGS_SIZE_OK,				/* measured */
@@ -68,10 +68,11 @@ extern PgsSizeStatus pgs_table_bytes(Oid relid, PgsTableBytes *bytes);
 extern PgsSizeStatus pgs_index_oids_bytes(List *oids, int64 *bytes, int *nrels);
 extern PgsSizeStatus pgs_index_list_bytes(Datum oids, bool isnull,
 										  int64 *bytes, int *nrels);
+extern bool pgs_sum_table_bytes(Datum oids, bool isnull, PgsTableBytes *sum);
 extern void pgs_reset_skipped(void);
 extern List *pgs_skipped_relations(void);
 
-/* diagutil.c: statistics age, SPI result access, formatting */
+/* diag_util.c: statistics age, SPI result access, formatting */
 typedef struct PgsStatsAge
 {
 	bool		known;			/* false: no reset time recorded anywhere */
@@ -107,7 +108,7 @@ extern int32 pgs_limit_arg(FunctionCallInfo fcinfo, int argno,
 extern int64 pgs_threshold_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *argname);
 
-/* indexes.c */
+/* diag_indexes.c: unused, duplicate and missing indexes */
 typedef struct PgsUnusedIndex
 {
 	char	   *schema_name;
@@ -140,7 +141,6 @@ extern List *pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 										bool measure);
 extern List *pgs_collect_duplicate_indexes(void);
 
-/* tables.c */
 typedef struct PgsMissingIndex
 {
 	char	   *schema_name;
@@ -156,6 +156,9 @@ typedef struct PgsMissingIndex
 	char	   *advice;
 } PgsMissingIndex;
 
+extern List *pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age);
+
+/* diag_tables.c: where the space goes */
 typedef struct PgsSpaceRow
 {
 	Oid			relid;
@@ -171,10 +174,9 @@ typedef struct PgsSpaceRow
 	bool		partitioned;
 } PgsSpaceRow;
 
-extern List *pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age);
 extern List *pgs_collect_space(void);
 
-/* bloat.c */
+/* diag_bloat.c */
 typedef struct PgsBloatRow
 {
 	char	   *schema_name;
@@ -195,7 +197,7 @@ typedef struct PgsBloatRow
 
 extern List *pgs_collect_bloat(bool exact, int64 min_bytes);
 
-/* statements.c: pg_stat_statements, whichever version is installed */
+/* diag_statements.c: pg_stat_statements, whichever version is installed */
 typedef struct PgsStatements
 {
 	char	   *relation;		/* quoted schema.pg_stat_statements */
@@ -207,7 +209,7 @@ typedef struct PgsStatements
 extern bool pgs_statements_ready(PgsStatements *pgss, const char **why,
 								 const char **hint);
 
-/* growth.c */
+/* diag_growth.c */
 typedef struct PgsForecast
 {
 	char	   *schema_name;

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * growth.c
+ * diag_growth.c
  *	  Growth: size snapshots, a linear forecast per table (the seed's "plan
  *	  capacity for next quarter"), and the seed's scaling tiers mapped to
  *	  what this database measures.

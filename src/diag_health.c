@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * health.c
+ * diag_health.c
  *	  pgscale_health(): the seed's monitoring checklist as one call.
  *
  *	  Every check reports ok, warn, critical or unknown, with the value it

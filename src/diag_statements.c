@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * statements.c
+ * diag_statements.c
  *	  Slow queries, from pg_stat_statements when it is there.
  *
  *	  The view's columns changed names in pg_stat_statements 1.8

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * diagutil.c
+ * diag_util.c
  *	  Helpers shared by the diagnostic functions: how old the cumulative
  *	  statistics are (every "unused" verdict depends on it), reading SPI
  *	  results by column, and formatting sizes and names.
