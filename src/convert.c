@@ -104,88 +104,6 @@ PG_FUNCTION_INFO_V1(pgscale_split_legacy);
 /* ---------- small helpers ---------- */
 
 /*
- * exec_sql
- *		Run one statement built from a format, raising an error if SPI
- *		itself fails.  Every name in it must already be quoted.
- */
-static void
-exec_sql(const char *fmt,...)
-pg_attribute_printf(1, 2);
-
-static void
-exec_sql(const char *fmt,...)
-{
-	StringInfoData buf;
-	int			ret;
-
-	initStringInfo(&buf);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	ret = SPI_execute(buf.data, false, 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-	pfree(buf.data);
-}
-
-/*
- * query_text
- *		First column of the first row of a query with one oid parameter, as
- *		text (NULL when no row or NULL).
- */
-static char *
-query_text(const char *sql, Oid arg)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(arg)};
-	int			ret;
-
-	ret = SPI_execute_with_args(sql, 1, argtypes, values, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		return NULL;
-	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-}
-
-/*
- * pin_search_path
- *		Set search_path to pg_catalog, pg_temp until unpin_search_path(), so
- *		that the definitions pgscale reads back (pg_get_indexdef,
- *		pg_get_constraintdef) name every object with its schema, and the
- *		statements built from them resolve nothing through the caller's
- *		path; and DateStyle, IntervalStyle and extra_float_digits to fixed
- *		values (pgs_pin_output_settings), so that the constants in them
- *		read back as the same values.  Procedures cannot carry a SET
- *		clause, hence this.
- */
-static int
-pin_search_path(void)
-{
-	int			nest = pgs_pin_output_settings();
-
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-static void
-unpin_search_path(int nest)
-{
-	AtEOXact_GUC(true, nest);
-}
-
-/*
  * require_nonatomic
  *		The conversion commits between its steps: refuse to run where it
  *		cannot (inside BEGIN ... COMMIT or a function).
@@ -648,7 +566,7 @@ extended_index_sql(Oid relid, CvIndex *ix, const char *timecol,
 						 quote_identifier(get_tablespace_name(ix->tablespace)));
 	if (ix->pred)
 		appendStringInfo(&buf, " WHERE %s",
-						 query_text("SELECT pg_catalog.pg_get_expr(indpred, indrelid)"
+						 pgs_spi_text_oid("SELECT pg_catalog.pg_get_expr(indpred, indrelid)"
 									" FROM pg_catalog.pg_index"
 									" WHERE indexrelid OPERATOR(pg_catalog.=) $1",
 									ix->oid));
@@ -739,19 +657,6 @@ refuse(int code, Oid relid, const char *why, const char *hint)
 }
 
 /*
- * count_query
- *		Run a count query with one oid parameter.
- */
-static int64
-count_query(const char *sql, Oid relid)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-
-	return pgs_spi_int8(sql, 1, argtypes, values, NULL, false);
-}
-
-/*
  * check_structure
  *		The refusals that depend on the table's definition, checked in
  *		step 1 and again under the lock of the swap (the table may have
@@ -791,7 +696,7 @@ check_structure(Conversion *cv, bool at_swap)
 	if (get_rel_relispartition(relid))
 		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is a partition",
 			   "Partition its partitioned table instead, or detach it first.");
-	if (count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_inherits"
+	if (pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_inherits"
 					" WHERE inhrelid OPERATOR(pg_catalog.=) $1"
 					" OR inhparent OPERATOR(pg_catalog.=) $1", relid) > 0)
 		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it takes part in table inheritance",
@@ -804,7 +709,7 @@ check_structure(Conversion *cv, bool at_swap)
 			   "Detach it from its type with ALTER TABLE ... NOT OF first.");
 
 	/* things that point at the table by OID and would stay with the old one */
-	dep = query_text("SELECT pg_catalog.format('%s (constraint %I)', c.conrelid::pg_catalog.regclass, c.conname)"
+	dep = pgs_spi_text_oid("SELECT pg_catalog.format('%s (constraint %I)', c.conrelid::pg_catalog.regclass, c.conname)"
 					 " FROM pg_catalog.pg_constraint c"
 					 " WHERE c.confrelid OPERATOR(pg_catalog.=) $1"
 					 " AND c.contype OPERATOR(pg_catalog.=) 'f' LIMIT 1", relid);
@@ -812,7 +717,7 @@ check_structure(Conversion *cv, bool at_swap)
 		refuse(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, relid,
 			   psprintf("it is referenced by a foreign key of %s", dep),
 			   "Drop the foreign key first and recreate it on the partitioned table afterwards; its key must then include the time column.");
-	dep = query_text("SELECT CASE WHEN r.ev_class OPERATOR(pg_catalog.=) $1"
+	dep = pgs_spi_text_oid("SELECT CASE WHEN r.ev_class OPERATOR(pg_catalog.=) $1"
 					 " THEN pg_catalog.format('rule %I', r.rulename)"
 					 " ELSE pg_catalog.format('%s %s', CASE c.relkind WHEN 'm' THEN 'materialized view'"
 					 " ELSE 'view' END, r.ev_class::pg_catalog.regclass) END"
@@ -826,7 +731,7 @@ check_structure(Conversion *cv, bool at_swap)
 		refuse(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, relid,
 			   psprintf("%s depends on it", dep),
 			   "Drop the dependent views and rules first and recreate them afterwards; they would otherwise keep reading the old table only.");
-	dep = query_text("SELECT pg_catalog.quote_ident(tgname) FROM pg_catalog.pg_trigger"
+	dep = pgs_spi_text_oid("SELECT pg_catalog.quote_ident(tgname) FROM pg_catalog.pg_trigger"
 					 " WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND NOT tgisinternal"
 					 " ORDER BY 1 LIMIT 1", relid);
 	if (dep)
@@ -834,11 +739,11 @@ check_structure(Conversion *cv, bool at_swap)
 			   psprintf("it has trigger %s", dep),
 			   "Drop its triggers first and create them on the partitioned table afterwards.");
 	if (rowsecurity ||
-		count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy"
+		pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy"
 					" WHERE polrelid OPERATOR(pg_catalog.=) $1", relid) > 0)
 		refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid, "it has row-level security",
 			   "Disable row-level security and drop its policies first, and set them up on the partitioned table afterwards.");
-	dep = query_text("SELECT pg_catalog.quote_ident(p.pubname) FROM pg_catalog.pg_publication_rel r"
+	dep = pgs_spi_text_oid("SELECT pg_catalog.quote_ident(p.pubname) FROM pg_catalog.pg_publication_rel r"
 					 " JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
 					 " WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 1", relid);
 	if (dep)
@@ -851,7 +756,7 @@ check_structure(Conversion *cv, bool at_swap)
 	 * constraints) a NOT VALID NOT NULL.  The first character of the answer
 	 * is the constraint type, the rest its quoted name.
 	 */
-	dep = query_text("SELECT contype::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(conname)"
+	dep = pgs_spi_text_oid("SELECT contype::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(conname)"
 					 " FROM pg_catalog.pg_constraint"
 					 " WHERE conrelid OPERATOR(pg_catalog.=) $1"
 					 " AND ((contype OPERATOR(pg_catalog.=) 'c' AND connoinherit)"
@@ -1138,7 +1043,7 @@ loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
  *		Open the loopback connection: this server's first Unix socket
  *		directory and port, this database, the session user, then the
  *		caller's current role, pgscale.lock_timeout, and the settings
- *		pin_search_path() pins, so that statements built here read the
+ *		pgs_pin_search_path() pins, so that statements built here read the
  *		same over there.  Errors out, saying what to allow, when the
  *		connection cannot be made.
  */
@@ -1390,10 +1295,10 @@ build_extensions(Conversion *cv, List *indexes)
 				continue;
 			name = ChooseRelationName(ix->name, cv->timecol, "key", cv->nsp, false);
 			qname = quote_qualified_identifier(nspname, name);
-			nest = pin_search_path();
+			nest = pgs_pin_search_path();
 			sql = extended_index_sql(cv->relid, ix, cv->timecol,
 									 pgs_qualified_name(cv->relid), name, true);
-			unpin_search_path(nest);
+			pgs_unpin_settings(nest);
 			ereport(NOTICE,
 					(errmsg("building unique index %s on (%s) concurrently", quote_identifier(name),
 							column_names(cv->relid, ix->attnums, 0, ix->nkeys,
@@ -1470,14 +1375,14 @@ check_step(void *arg)
 
 	if (step->validate)
 	{
-		exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qrel,
+		pgs_spi_execf("ALTER TABLE %s VALIDATE CONSTRAINT %s", qrel,
 				 quote_identifier(step->name));
 		return;
 	}
 	foreach(lc, step->drop)
-		exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qrel,
+		pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT %s", qrel,
 				 quote_identifier((char *) lfirst(lc)));
-	exec_sql("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", qrel,
+	pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s) NOT VALID", qrel,
 			 quote_identifier(step->name), step->condition);
 }
 
@@ -1570,7 +1475,7 @@ read_sequences(Oid relid)
 		if (att->attisdropped)
 			continue;
 		/* the table name is parsed, the column name taken literally */
-		seq = query_text(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
+		seq = pgs_spi_text_oid(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
 								  quote_literal_cstr(pgs_qualified_name(relid)),
 								  quote_literal_cstr(NameStr(att->attname))),
 						 InvalidOid);
@@ -1656,7 +1561,7 @@ static void
 far_step(void *arg)
 {
 	Conversion *cv = (Conversion *) arg;
-	int			nest = pin_search_path();
+	int			nest = pgs_pin_search_path();
 	char	   *qrel = pgs_qualified_name(cv->relid);
 	char	   *qstage = quote_qualified_identifier(get_namespace_name(cv->nsp),
 													cv->default_name);
@@ -1671,7 +1576,7 @@ far_step(void *arg)
 		refuse(ERRCODE_DUPLICATE_TABLE, cv->relid,
 			   psprintf("relation %s already exists", qstage),
 			   "Run the call again: it picks another name.");
-	exec_sql("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES EXCLUDING IDENTITY"
+	pgs_spi_execf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES EXCLUDING IDENTITY"
 			 " EXCLUDING STATISTICS)%s%s%s",
 			 qstage, qrel, pgs_storage_clause(cv->relid),
 			 OidIsValid(tablespace) ? " TABLESPACE " : "",
@@ -1691,7 +1596,7 @@ far_step(void *arg)
 									 strlen(LEGACY_CHECK_PREFIX)) == 0;
 
 		if (legacy || strstr(c->def, " NOT VALID") != NULL)
-			exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qstage, quote_identifier(c->name));
+			pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT %s", qstage, quote_identifier(c->name));
 		if (!legacy && strstr(c->def, " NOT VALID") != NULL)
 			not_valid = lappend(not_valid, c);
 	}
@@ -1710,10 +1615,10 @@ far_step(void *arg)
 	{
 		CvConstraint *c = (CvConstraint *) lfirst(lc);
 
-		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qstage, quote_identifier(c->name), c->def);
+		pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s", qstage, quote_identifier(c->name), c->def);
 	}
-	exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qrel, quote_identifier(cv->check_name));
-	unpin_search_path(nest);
+	pgs_spi_execf("ALTER TABLE %s VALIDATE CONSTRAINT %s", qrel, quote_identifier(cv->check_name));
+	pgs_unpin_settings(nest);
 }
 
 typedef struct SwapStep
@@ -1734,7 +1639,7 @@ swap_step(void *arg)
 	SwapStep   *step = (SwapStep *) arg;
 	Conversion *cv = step->cv;
 	Oid			relid = cv->relid;
-	int			nest = pin_search_path();
+	int			nest = pgs_pin_search_path();
 	const char *qnsp = quote_identifier(get_namespace_name(cv->nsp));
 	char	   *qorig = pgs_qualified_name(relid);
 	char	   *qlegacy = quote_qualified_identifier(get_namespace_name(cv->nsp), cv->legacy_name);
@@ -1761,7 +1666,7 @@ swap_step(void *arg)
 	int			last;
 	List	   *created;
 
-	exec_sql("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qorig);
+	pgs_spi_execf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qorig);
 
 	/* the table may have changed since step 1 */
 	indexes = check_structure(cv, true);
@@ -1802,16 +1707,16 @@ swap_step(void *arg)
 		if (ix->extension && !OidIsValid(ix->conoid))
 			ix->def = extended_index_sql(relid, ix, cv->timecol, qorig, ix->name, false);
 		else if (OidIsValid(ix->conoid))
-			ix->def = query_text("SELECT pg_catalog.pg_get_constraintdef($1)", ix->conoid);
+			ix->def = pgs_spi_text_oid("SELECT pg_catalog.pg_get_constraintdef($1)", ix->conoid);
 		else
-			ix->def = query_text("SELECT pg_catalog.pg_get_indexdef($1)", ix->oid);
+			ix->def = pgs_spi_text_oid("SELECT pg_catalog.pg_get_indexdef($1)", ix->oid);
 		ix->comment = GetComment(ix->oid, RelationRelationId, 0);
 		if (OidIsValid(ix->conoid))
 			ix->concomment = GetComment(ix->conoid, ConstraintRelationId, 0);
 	}
 
 	/* 1. the old table and its indexes give up their names */
-	exec_sql("ALTER TABLE %s RENAME TO %s", qorig, quote_identifier(cv->legacy_name));
+	pgs_spi_execf("ALTER TABLE %s RENAME TO %s", qorig, quote_identifier(cv->legacy_name));
 	foreach(lc, indexes)
 	{
 		CvIndex    *ix = (CvIndex *) lfirst(lc);
@@ -1822,34 +1727,34 @@ swap_step(void *arg)
 		if (ix->extension == NULL)
 		{
 			legacy_ixname = ChooseRelationName(ix->name, NULL, "legacy", cv->nsp, false);
-			exec_sql("ALTER INDEX %s.%s RENAME TO %s", qnsp, quote_identifier(ix->name),
+			pgs_spi_execf("ALTER INDEX %s.%s RENAME TO %s", qnsp, quote_identifier(ix->name),
 					 quote_identifier(legacy_ixname));
 			continue;
 		}
 		/* a key lacking the time column gives way to its extension */
 		if (OidIsValid(ix->conoid))
-			exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy,
+			pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy,
 					 quote_identifier(get_constraint_name(ix->conoid)));
 		else
-			exec_sql("DROP INDEX %s.%s", qnsp, quote_identifier(ix->name));
+			pgs_spi_execf("DROP INDEX %s.%s", qnsp, quote_identifier(ix->name));
 		legacy_ixname = ChooseRelationName(ix->name, NULL, "legacy", cv->nsp, false);
-		exec_sql("ALTER INDEX %s.%s RENAME TO %s", qnsp,
+		pgs_spi_execf("ALTER INDEX %s.%s RENAME TO %s", qnsp,
 				 quote_identifier(ix->extension->name),
 				 quote_identifier(legacy_ixname));
 		if (OidIsValid(ix->conoid))
-			exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s%s", qlegacy,
+			pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s USING INDEX %s%s", qlegacy,
 					 quote_identifier(legacy_ixname),
 					 ix->contype == CONSTRAINT_PRIMARY ? "PRIMARY KEY" : "UNIQUE",
 					 quote_identifier(legacy_ixname),
 					 ix->deferrable ? (ix->deferred ? " DEFERRABLE INITIALLY DEFERRED" :
 									   " DEFERRABLE") : "");
 		if (ix->replident)
-			exec_sql("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qlegacy,
+			pgs_spi_execf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qlegacy,
 					 quote_identifier(legacy_ixname));
 	}
 
 	/* 2. the partitioned table, with the old table's columns */
-	exec_sql("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES EXCLUDING CONSTRAINTS)"
+	pgs_spi_execf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES EXCLUDING CONSTRAINTS)"
 			 " PARTITION BY RANGE (%s)%s%s",
 			 qorig, qlegacy, qtime,
 			 OidIsValid(tablespace) ? " TABLESPACE " : "",
@@ -1857,13 +1762,13 @@ swap_step(void *arg)
 	parent = get_relname_relid(cv->relname, cv->nsp);
 	cv->parent = parent;
 	if (owner != GetUserId())
-		exec_sql("ALTER TABLE %s OWNER TO %s", qorig,
+		pgs_spi_execf("ALTER TABLE %s OWNER TO %s", qorig,
 				 quote_identifier(GetUserNameFromId(owner, false)));
 	foreach(lc, checks)
 	{
 		CvConstraint *c = (CvConstraint *) lfirst(lc);
 
-		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
+		pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
 				 quote_identifier(c->name), c->def);
 	}
 
@@ -1878,32 +1783,32 @@ swap_step(void *arg)
 			char	   *newseq;
 			Oid			newseqoid;
 
-			state = query_text(psprintf("SELECT pg_catalog.format('%%s, %%s', last_value,"
+			state = pgs_spi_text_oid(psprintf("SELECT pg_catalog.format('%%s, %%s', last_value,"
 										" CASE WHEN is_called THEN 'true' ELSE 'false' END)"
 										" FROM %s", s->seqname), InvalidOid);
-			exec_sql("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY", qlegacy,
+			pgs_spi_execf("ALTER TABLE %s ALTER COLUMN %s DROP IDENTITY", qlegacy,
 					 quote_identifier(s->column));
-			newseq = query_text(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
+			newseq = pgs_spi_text_oid(psprintf("SELECT pg_catalog.pg_get_serial_sequence(%s, %s)",
 										 quote_literal_cstr(qorig),
 										 quote_literal_cstr(s->column)),
 								InvalidOid);
 			newseqoid = DatumGetObjectId(DirectFunctionCall1(regclassin,
 															 CStringGetDatum(newseq)));
-			exec_sql("SELECT pg_catalog.setval(%s::pg_catalog.regclass, %s)",
+			pgs_spi_execf("SELECT pg_catalog.setval(%s::pg_catalog.regclass, %s)",
 					 quote_literal_cstr(newseq), state);
-			exec_sql("ALTER SEQUENCE %s RENAME TO %s", newseq,
+			pgs_spi_execf("ALTER SEQUENCE %s RENAME TO %s", newseq,
 					 quote_identifier(s->seqrelname));
 			pgs_copy_grants(s->seqoid, newseqoid, "SEQUENCE");
 		}
 		else
-			exec_sql("ALTER SEQUENCE %s OWNED BY %s.%s", s->seqname, qorig,
+			pgs_spi_execf("ALTER SEQUENCE %s OWNED BY %s.%s", s->seqname, qorig,
 					 quote_identifier(s->column));
 	}
 
 	/* 4. the old table becomes the legacy partition, without a scan */
-	exec_sql("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (MINVALUE) TO (%s)",
+	pgs_spi_execf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (MINVALUE) TO (%s)",
 			 qorig, qlegacy, month_literal(cv->bound, cv->keytype, cv->tz));
-	legacy_indexes = count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index"
+	legacy_indexes = pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index"
 								 " WHERE indrelid OPERATOR(pg_catalog.=) $1", relid);
 
 	/*
@@ -1919,30 +1824,30 @@ swap_step(void *arg)
 		if (ix->extension)
 		{
 			if (OidIsValid(ix->conoid))
-				exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s %s%s", qorig,
+				pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s %s%s", qorig,
 						 quote_identifier(ix->name),
 						 ix->contype == CONSTRAINT_PRIMARY ? "PRIMARY KEY" : "UNIQUE",
 						 extended_columns(relid, ix, cv->timecol),
 						 ix->deferrable ? (ix->deferred ? " DEFERRABLE INITIALLY DEFERRED" :
 										   " DEFERRABLE") : "");
 			else
-				exec_sql("%s", ix->def);
+				pgs_spi_execf("%s", ix->def);
 		}
 		else if (OidIsValid(ix->conoid))
-			exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
+			pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
 					 quote_identifier(ix->name), ix->def);
 		else
-			exec_sql("%s", ix->def);	/* CREATE INDEX <name> ON <table> ... */
+			pgs_spi_execf("%s", ix->def);	/* CREATE INDEX <name> ON <table> ... */
 		if (ix->comment)
-			exec_sql("COMMENT ON INDEX %s.%s IS %s", qnsp, quote_identifier(ix->name),
+			pgs_spi_execf("COMMENT ON INDEX %s.%s IS %s", qnsp, quote_identifier(ix->name),
 					 quote_literal_cstr(ix->comment));
 		if (ix->concomment)
-			exec_sql("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(ix->name),
+			pgs_spi_execf("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(ix->name),
 					 qorig, quote_literal_cstr(ix->concomment));
 	}
-	if (count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index"
+	if (pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index"
 					" WHERE indrelid OPERATOR(pg_catalog.=) $1", relid) != legacy_indexes ||
-		count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
+		pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
 					" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND NOT EXISTS ("
 					" SELECT 1 FROM pg_catalog.pg_inherits h"
 					" WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)", relid) > 0)
@@ -1958,7 +1863,7 @@ swap_step(void *arg)
 	{
 		CvConstraint *c = (CvConstraint *) lfirst(lc);
 
-		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
+		pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s", qorig,
 				 quote_identifier(c->name), c->def);
 	}
 	foreach(lc, list_concat(list_copy(checks), fkeys))
@@ -1966,21 +1871,21 @@ swap_step(void *arg)
 		CvConstraint *c = (CvConstraint *) lfirst(lc);
 
 		if (c->comment)
-			exec_sql("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(c->name),
+			pgs_spi_execf("COMMENT ON CONSTRAINT %s ON %s IS %s", quote_identifier(c->name),
 					 qorig, quote_literal_cstr(c->comment));
 	}
 
 	/* 7. replica identity, grants, comment */
 	if (replident == REPLICA_IDENTITY_FULL)
-		exec_sql("ALTER TABLE %s REPLICA IDENTITY FULL", qorig);
+		pgs_spi_execf("ALTER TABLE %s REPLICA IDENTITY FULL", qorig);
 	else if (replident == REPLICA_IDENTITY_NOTHING)
-		exec_sql("ALTER TABLE %s REPLICA IDENTITY NOTHING", qorig);
+		pgs_spi_execf("ALTER TABLE %s REPLICA IDENTITY NOTHING", qorig);
 	else if (replident == REPLICA_IDENTITY_INDEX && replident_index)
-		exec_sql("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qorig,
+		pgs_spi_execf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qorig,
 				 quote_identifier(replident_index));
 	pgs_copy_grants(relid, parent, "TABLE");
 	if (table_comment)
-		exec_sql("COMMENT ON TABLE %s IS %s", qorig, quote_literal_cstr(table_comment));
+		pgs_spi_execf("COMMENT ON TABLE %s IS %s", qorig, quote_literal_cstr(table_comment));
 
 	/* 8. the policy follows the table's name */
 	values[0] = ObjectIdGetDatum(parent);
@@ -2007,7 +1912,7 @@ swap_step(void *arg)
 	/* 10. the rows beyond the premake horizon, as the default partition */
 	if (OidIsValid(cv->default_rel))
 	{
-		exec_sql("ALTER TABLE %s ATTACH PARTITION %s DEFAULT", qorig,
+		pgs_spi_execf("ALTER TABLE %s ATTACH PARTITION %s DEFAULT", qorig,
 				 pgs_qualified_name(cv->default_rel));
 		pgs_copy_grants(parent, cv->default_rel, "TABLE");
 		pgs_copy_replica_identity(parent, relid, cv->default_rel);
@@ -2015,7 +1920,7 @@ swap_step(void *arg)
 	{
 		PgsPolicy  *pol = pgs_find_policy(parent);
 
-		exec_sql("SELECT %s.pgscale_set_partitioning(%u::pg_catalog.regclass, %d, %s)",
+		pgs_spi_execf("SELECT %s.pgscale_set_partitioning(%u::pg_catalog.regclass, %d, %s)",
 				 quote_identifier(get_namespace_name(pgs_extension_schema())),
 				 parent, cv->months_ahead,
 				 pol != NULL && pol->time_zone != NULL ?
@@ -2023,7 +1928,7 @@ swap_step(void *arg)
 	}
 
 	step->legacy_rows = rel_reltuples(relid);
-	unpin_search_path(nest);
+	pgs_unpin_settings(nest);
 }
 
 /*
@@ -2189,7 +2094,7 @@ find_legacy(Split *sp)
 	char	   *legacy;
 	PgsPartBounds b;
 
-	legacy = query_text("SELECT h.inhrelid::pg_catalog.int8::pg_catalog.text"
+	legacy = pgs_spi_text_oid("SELECT h.inhrelid::pg_catalog.int8::pg_catalog.text"
 						" FROM pg_catalog.pg_inherits h"
 						" JOIN pg_catalog.pg_constraint c ON c.conrelid OPERATOR(pg_catalog.=) h.inhrelid"
 						" WHERE h.inhparent OPERATOR(pg_catalog.=) $1"
@@ -2289,7 +2194,7 @@ plan_cut(Split *sp)
 static void
 check_adopted(Oid relid)
 {
-	if (count_query("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
+	if (pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
 					" WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND NOT EXISTS ("
 					" SELECT 1 FROM pg_catalog.pg_inherits h"
 					" WHERE h.inhrelid OPERATOR(pg_catalog.=) i.indexrelid)", relid) > 0)
@@ -2304,7 +2209,7 @@ lock_parent_step(void *arg)
 {
 	Split	   *sp = (Split *) arg;
 
-	exec_sql("LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE", pgs_qualified_name(sp->parent));
+	pgs_spi_execf("LOCK TABLE ONLY %s IN ACCESS EXCLUSIVE MODE", pgs_qualified_name(sp->parent));
 }
 
 /*
@@ -2318,7 +2223,7 @@ static void
 cut_step(void *arg)
 {
 	Split	   *sp = (Split *) arg;
-	int			nest = pin_search_path();
+	int			nest = pgs_pin_search_path();
 	char	   *qparent = pgs_qualified_name(sp->parent);
 	char	   *qlegacy = pgs_qualified_name(sp->legacy);
 	Oid			nsp = get_rel_namespace(sp->parent);
@@ -2337,7 +2242,7 @@ cut_step(void *arg)
 	uint64		n;
 
 	/* one cut at a time; reads and writes go on */
-	exec_sql("LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE", qlegacy);
+	pgs_spi_execf("LOCK TABLE %s IN SHARE UPDATE EXCLUSIVE MODE", qlegacy);
 	if (OidIsValid(get_relname_relid(name, nsp)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
@@ -2346,16 +2251,16 @@ cut_step(void *arg)
 				 errhint("Rename or drop it: pgscale names monthly partitions <table>_YYYY_MM.")));
 
 	/* the month's table, its indexes built while it is still empty */
-	exec_sql("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING IDENTITY EXCLUDING STATISTICS)%s%s%s",
+	pgs_spi_execf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING IDENTITY EXCLUDING STATISTICS)%s%s%s",
 			 qname, qparent, pgs_storage_clause(sp->legacy),
 			 OidIsValid(tablespace) ? " TABLESPACE " : "",
 			 OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : "");
 	sp->created = get_relname_relid(name, nsp);
 	if (owner != GetUserId())
-		exec_sql("ALTER TABLE %s OWNER TO %s", qname,
+		pgs_spi_execf("ALTER TABLE %s OWNER TO %s", qname,
 				 quote_identifier(GetUserNameFromId(owner, false)));
 	pgs_copy_grants(sp->parent, sp->created, "TABLE");
-	exec_sql("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range CHECK (%s)", qname,
+	pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range CHECK (%s)", qname,
 			 range_condition(sp->keycol, sp->keytype, sp->tz, sp->part_lo, sp->part_hi));
 
 	/*
@@ -2369,7 +2274,7 @@ cut_step(void *arg)
 
 		if (strstr(c->def, " NOT VALID") != NULL)
 		{
-			exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qname, quote_identifier(c->name));
+			pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT %s", qname, quote_identifier(c->name));
 			not_valid = lappend(not_valid, c);
 		}
 	}
@@ -2399,7 +2304,7 @@ cut_step(void *arg)
 	{
 		CvConstraint *c = (CvConstraint *) lfirst(lc);
 
-		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s", qname, quote_identifier(c->name), c->def);
+		pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s", qname, quote_identifier(c->name), c->def);
 	}
 
 	/* foreign keys checked once for the whole month, not row by row */
@@ -2408,24 +2313,24 @@ cut_step(void *arg)
 	{
 		CvConstraint *c = (CvConstraint *) lfirst(lc);
 
-		exec_sql("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", qname,
+		pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT %s %s NOT VALID", qname,
 				 quote_identifier(c->name), c->def);
-		exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qname, quote_identifier(c->name));
+		pgs_spi_execf("ALTER TABLE %s VALIDATE CONSTRAINT %s", qname, quote_identifier(c->name));
 	}
 
 	/* the legacy partition's narrower range, proven while writes go on */
-	exec_sql("ALTER TABLE %s VALIDATE CONSTRAINT %s", qlegacy, quote_identifier(new_check));
+	pgs_spi_execf("ALTER TABLE %s VALIDATE CONSTRAINT %s", qlegacy, quote_identifier(new_check));
 
 	/* now the parent, briefly: parent first, as queries lock */
 	if (!pgs_run_guarded_as(sp->parent, lock_parent_step, sp, &edata))
 		ReThrowError(edata);
-	exec_sql("ALTER TABLE %s DETACH PARTITION %s", qparent, qlegacy);
-	exec_sql("ALTER TABLE %s ATTACH PARTITION %s %s", qparent, qname,
+	pgs_spi_execf("ALTER TABLE %s DETACH PARTITION %s", qparent, qlegacy);
+	pgs_spi_execf("ALTER TABLE %s ATTACH PARTITION %s %s", qparent, qname,
 			 bounds_clause(sp, sp->part_lo, sp->part_hi));
-	exec_sql("ALTER TABLE %s ATTACH PARTITION %s %s", qparent, qlegacy,
+	pgs_spi_execf("ALTER TABLE %s ATTACH PARTITION %s %s", qparent, qlegacy,
 			 bounds_clause(sp, sp->new_lo, sp->new_hi));
-	exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy, quote_identifier(old_check));
-	exec_sql("ALTER TABLE %s DROP CONSTRAINT pgscale_month_range", qname);
+	pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy, quote_identifier(old_check));
+	pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT pgscale_month_range", qname);
 	pgs_copy_replica_identity(sp->parent, sp->legacy, sp->created);
 	check_adopted(sp->created);
 	check_adopted(sp->legacy);
@@ -2435,7 +2340,7 @@ cut_step(void *arg)
 		(void) pgs_create_month_partitions(sp->parent, sp->part_hi,
 										   Min(sp->hi, sp->far) - 1, sp->keycol,
 										   sp->keytype, sp->tz, false);
-	unpin_search_path(nest);
+	pgs_unpin_settings(nest);
 }
 
 /*
@@ -2447,7 +2352,7 @@ static void
 final_step(void *arg)
 {
 	Split	   *sp = (Split *) arg;
-	int			nest = pin_search_path();
+	int			nest = pgs_pin_search_path();
 	char	   *qlegacy = pgs_qualified_name(sp->legacy);
 	Oid			nsp = get_rel_namespace(sp->parent);
 	char	   *name = pgs_month_partition_name(get_rel_name(sp->parent), sp->hi - 1);
@@ -2455,7 +2360,7 @@ final_step(void *arg)
 	List	   *names;
 	ListCell   *lc;
 
-	exec_sql("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qlegacy);
+	pgs_spi_execf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE", qlegacy);
 	if (OidIsValid(get_relname_relid(name, nsp)))
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_TABLE),
@@ -2464,11 +2369,11 @@ final_step(void *arg)
 				 errhint("Rename or drop it: pgscale names monthly partitions <table>_YYYY_MM.")));
 	names = find_legacy_checks(sp->legacy, &validated);
 	foreach(lc, names)
-		exec_sql("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy,
+		pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT %s", qlegacy,
 				 quote_identifier((char *) lfirst(lc)));
-	exec_sql("ALTER TABLE %s RENAME TO %s", qlegacy, quote_identifier(name));
+	pgs_spi_execf("ALTER TABLE %s RENAME TO %s", qlegacy, quote_identifier(name));
 	sp->created = sp->legacy;
-	unpin_search_path(nest);
+	pgs_unpin_settings(nest);
 }
 
 /*
@@ -2481,7 +2386,7 @@ drop_fence_step(void *arg)
 {
 	Split	   *sp = (Split *) arg;
 
-	exec_sql("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", pgs_qualified_name(sp->legacy),
+	pgs_spi_execf("ALTER TABLE %s DROP CONSTRAINT IF EXISTS %s", pgs_qualified_name(sp->legacy),
 			 quote_identifier(legacy_check_name(sp->new_lo, sp->new_hi)));
 }
 

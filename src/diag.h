@@ -72,7 +72,7 @@ extern bool pgs_sum_table_bytes(Datum oids, bool isnull, PgsTableBytes *sum);
 extern void pgs_reset_skipped(void);
 extern List *pgs_skipped_relations(void);
 
-/* diag_util.c: statistics age, SPI result access, formatting */
+/* diag_util.c: statistics age, formatting, arguments */
 typedef struct PgsStatsAge
 {
 	bool		known;			/* false: no reset time recorded anywhere */
@@ -88,17 +88,6 @@ extern void pgs_get_stats_age(PgsStatsAge *age);
 extern bool pgs_stats_young(const PgsStatsAge *age);
 extern char *pgs_stats_age_phrase(const PgsStatsAge *age);
 extern const char *pgs_per_node_note(const PgsStatsAge *age);
-
-extern void pgs_spi_query(const char *sql, int nargs, Oid *argtypes,
-						  Datum *values, const char *nulls);
-extern bool pgs_isnull(int row, int col);
-extern int64 pgs_get_int8(int row, int col);
-extern int32 pgs_get_int4(int row, int col);
-extern double pgs_get_float8(int row, int col);
-extern bool pgs_get_bool(int row, int col);
-extern Oid	pgs_get_oid(int row, int col);
-extern char *pgs_get_text(int row, int col);
-extern Datum pgs_get_datum(int row, int col, bool *isnull);
 
 extern char *pgs_size_text(int64 bytes);
 extern char *pgs_quote_qualified(const char *schema, const char *name);

@@ -568,19 +568,6 @@ newest_partition(Oid parent)
 }
 
 /*
- * spi_exec
- *		Run one statement, raising an error if SPI itself fails.
- */
-static void
-spi_exec(const char *sql)
-{
-	int			ret = SPI_execute(sql, false, 0);
-
-	if (ret < 0)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-}
-
-/*
  * pgs_storage_clause
  *		" WITH (...)" carrying the reloptions of a template table, or "".
  */
@@ -682,7 +669,7 @@ pgs_copy_grants(Oid from, Oid to, const char *kind)
 								  grantable ? " WITH GRANT OPTION" : ""));
 	}
 	foreach(lc, grants)
-		spi_exec((char *) lfirst(lc));
+		pgs_spi_exec((char *) lfirst(lc));
 }
 
 /*
@@ -722,9 +709,9 @@ pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child)
 			ident = tident;
 	}
 	if (ident == REPLICA_IDENTITY_FULL)
-		spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", qchild));
+		pgs_spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", qchild));
 	else if (ident == REPLICA_IDENTITY_NOTHING)
-		spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY NOTHING", qchild));
+		pgs_spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY NOTHING", qchild));
 	else if (ident == REPLICA_IDENTITY_INDEX)
 	{
 		Oid			argtypes[2] = {OIDOID, OIDOID};
@@ -740,7 +727,7 @@ pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child)
 									" AND x.indrelid OPERATOR(pg_catalog.=) $2",
 									2, argtypes, values, NULL, false, 1);
 		if (ret == SPI_OK_SELECT && SPI_processed == 1)
-			spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qchild,
+			pgs_spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qchild,
 							  quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
 															SPI_tuptable->tupdesc, 1))));
 	}
@@ -819,34 +806,6 @@ pgs_bound_literal(Datum value, Oid keytype)
 	/* infinite values and other key types print the same in every style */
 	getTypeOutputInfo(keytype, &typoutput, &isvarlena);
 	return quote_literal_cstr(OidOutputFunctionCall(typoutput, value));
-}
-
-/*
- * pgs_pin_output_settings
- *		Until AtEOXact_GUC(true, nest) with the level returned: DateStyle
- *		ISO, IntervalStyle postgres and extra_float_digits 1, so that the
- *		definitions pgscale reads back (pg_get_constraintdef, pg_get_expr,
- *		pg_get_indexdef, pg_get_partkeydef) and runs again mean the same
- *		values whatever the session's settings: under DateStyle SQL a
- *		timestamptz constant prints with a zone abbreviation (CST) that
- *		reads back as another zone, an interval in sql_standard style reads
- *		back differently under another IntervalStyle, and a float printed
- *		with fewer digits reads back as another number.  ISO prints a
- *		timestamptz with its numeric offset, so TimeZone need not be fixed
- *		(and is not: "today" must stay the session's).
- */
-int
-pgs_pin_output_settings(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
 }
 
 /*
@@ -967,14 +926,14 @@ create_subpartitions(Oid parent, Oid sibling, Oid child, Oid owner)
 					 errdetail("pgscale names the sub-partitions of a new month like those of %s.",
 							   pgs_display_name(sibling)),
 					 errhint("Rename or drop it.")));
-		spi_exec(psprintf("CREATE TABLE %s PARTITION OF %s %s%s%s%s",
+		pgs_spi_exec(psprintf("CREATE TABLE %s PARTITION OF %s %s%s%s%s",
 						  qname, qchild, bounds[i], pgs_storage_clause(subs[i]),
 						  OidIsValid(tablespace) ? " TABLESPACE " : "",
 						  OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : ""));
 		CommandCounterIncrement();
 		sub = get_relname_relid(name, nsp);
 		if (owner != GetUserId())
-			spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
+			pgs_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
 							  quote_identifier(GetUserNameFromId(owner, false))));
 		pgs_copy_grants(parent, sub, "TABLE");
 	}
@@ -1077,7 +1036,7 @@ prepare_month_step(void *arg)
 	month_range(step, &lo, &hi);
 
 	/* parent first, as queries lock it; serializes concurrent premakes */
-	spi_exec(psprintf("LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE", qparent));
+	pgs_spi_exec(psprintf("LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE", qparent));
 
 	if (OidIsValid(covering_partition(step->parent,
 									  pgs_datum_as_timestamp(lo, step->keytype),
@@ -1101,7 +1060,7 @@ prepare_month_step(void *arg)
 	subpartitioned = OidIsValid(sibling) &&
 		get_rel_relkind(sibling) == RELKIND_PARTITIONED_TABLE;
 	tablespace = get_rel_tablespace(step->parent);
-	spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
+	pgs_spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
 					  " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS"
 					  " INCLUDING INDEXES)%s%s%s%s",
 					  qname, qparent,
@@ -1117,14 +1076,14 @@ prepare_month_step(void *arg)
 
 	owner = pgs_relation_owner(step->parent);
 	if (owner != GetUserId())
-		spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
+		pgs_spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
 						  quote_identifier(GetUserNameFromId(owner, false))));
 	pgs_copy_grants(step->parent, child, "TABLE");
 	if (subpartitioned)
 		create_subpartitions(step->parent, sibling, child, owner);
 
 	/* the range, proven before any row goes in */
-	spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range"
+	pgs_spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range"
 					  " CHECK (%s IS NOT NULL AND %s OPERATOR(pg_catalog.>=) %s::%s"
 					  " AND %s OPERATOR(pg_catalog.<) %s::%s)",
 					  qname, quote_identifier(step->keycol),
@@ -1150,7 +1109,7 @@ prepare_month_step(void *arg)
 							list_make2(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 									   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
 	foreach(lc, not_valid)
-		spi_exec(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", qname,
+		pgs_spi_exec(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", qname,
 						  quote_identifier((char *) linitial((List *) lfirst(lc)))));
 
 	if (OidIsValid(default_part))
@@ -1158,7 +1117,7 @@ prepare_month_step(void *arg)
 										step->keytype, lo, hi, true);
 
 	foreach(lc, not_valid)
-		spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", qname,
+		pgs_spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", qname,
 						  quote_identifier((char *) linitial((List *) lfirst(lc))),
 						  (char *) lsecond((List *) lfirst(lc))));
 	AtEOXact_GUC(true, nest);
@@ -1187,15 +1146,15 @@ attach_month_step(void *arg)
 	month_range(step, &lo, &hi);
 	if (OidIsValid(step->default_part))
 	{
-		spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
+		pgs_spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
 						  pgs_qualified_name(step->default_part)));
 		step->moved += move_from_default(step->default_part, step->created,
 										 step->keycol, step->keytype, lo, hi, false);
 	}
-	spi_exec(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+	pgs_spi_exec(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
 					  pgs_qualified_name(step->parent), qchild,
 					  pgs_bound_literal(lo, step->keytype), pgs_bound_literal(hi, step->keytype)));
-	spi_exec(psprintf("ALTER TABLE %s DROP CONSTRAINT pgscale_month_range", qchild));
+	pgs_spi_exec(psprintf("ALTER TABLE %s DROP CONSTRAINT pgscale_month_range", qchild));
 	if (get_rel_relkind(step->created) == RELKIND_RELATION)
 		pgs_copy_replica_identity(step->parent, step->template_rel, step->created);
 }
@@ -1215,10 +1174,10 @@ undo_month_step(void *arg)
 	{
 		char	   *cols = pgs_column_list(step->parent);
 
-		spi_exec(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s",
+		pgs_spi_exec(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s",
 						  pgs_qualified_name(step->default_part), cols, cols, qchild));
 	}
-	spi_exec(psprintf("DROP TABLE %s", qchild));
+	pgs_spi_exec(psprintf("DROP TABLE %s", qchild));
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "utils/elog.h"
 
 #include "compat.h"
+#include "spi.h"
 
 /* guc.c: settings */
 extern int	pgscale_lock_timeout;
@@ -71,10 +72,6 @@ extern Oid	pgs_extension_owner(void);
 extern Oid	pgs_relation_owner(Oid relid);
 extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);
 extern void pgs_restore_user(Oid save_userid, int save_sec_context);
-extern uint64 pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
-								Datum *values, const char *nulls);
-extern int64 pgs_spi_int8_as_owner(const char *sql, int nargs, Oid *argtypes,
-								   Datum *values, const char *nulls);
 extern bool pgs_is_extension_member(Oid relid);
 extern void pgs_check_owner(Oid relid, const char *action);
 extern bool pgs_owns(Oid relid);
@@ -92,8 +89,6 @@ extern void pgs_begin_step_timeouts(void);
 extern void pgs_end_step_timeouts(void);
 extern bool pgs_step_timed_out(ErrorData *edata);
 
-extern int64 pgs_spi_int8(const char *sql, int nargs, Oid *argtypes,
-						  Datum *values, const char *nulls, bool read_only);
 
 /* policy.c: the pgscale_policy table */
 typedef struct PgsPolicy
@@ -176,7 +171,6 @@ extern void pgs_copy_grants(Oid from, Oid to, const char *kind);
 extern void pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child);
 extern char *pgs_column_list(Oid relid);
 extern char *pgs_bound_literal(Datum value, Oid keytype);
-extern int	pgs_pin_output_settings(void);
 /* ---- end of online conversion (issue 3) ---- */
 
 /* log.c: the pgscale_log table */

@@ -212,45 +212,6 @@ pgs_restore_user(Oid save_userid, int save_sec_context)
 }
 
 /*
- * pgs_exec_as_owner
- *		Run a statement on pgscale's own tables as the extension owner.
- */
-uint64
-pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-				  const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
-
-	pgs_become_owner(&save_userid, &save_sec);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-	pgs_restore_user(save_userid, save_sec);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	return SPI_processed;
-}
-
-/*
- * pgs_spi_int8_as_owner
- *		pgs_spi_int8 of a statement on pgscale's own tables, run as the
- *		extension owner (an INSERT ... RETURNING id, say).
- */
-int64
-pgs_spi_int8_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					  const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int64		result;
-
-	pgs_become_owner(&save_userid, &save_sec);
-	result = pgs_spi_int8(sql, nargs, argtypes, values, nulls, false);
-	pgs_restore_user(save_userid, save_sec);
-	return result;
-}
-
-/*
  * pgs_is_extension_member
  *		True when the relation belongs to an extension (pgscale's own
  *		tables, or any other extension's): no policy may manage those.
@@ -681,40 +642,6 @@ pgs_run_guarded_locking(Oid relid, Oid lockrel, PgsAction action, void *arg,
 	step.action = action;
 	step.arg = arg;
 	return run_guarded(as_owner_step, &step, lockrel, error);
-}
-
-/*
- * pgs_spi_int8
- *		Run a query returning one bigint-compatible value (or none) and
- *		return it, 0 when the query returns no row or NULL.
- */
-int64
-pgs_spi_int8(const char *sql, int nargs, Oid *argtypes, Datum *values,
-			 const char *nulls, bool read_only)
-{
-	int			ret;
-	bool		isnull;
-	Datum		d;
-
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
-								read_only, 1);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0 || SPI_tuptable == NULL)
-		return 0;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return 0;
-	switch (SPI_gettypeid(SPI_tuptable->tupdesc, 1))
-	{
-		case INT8OID:
-			return DatumGetInt64(d);
-		case INT4OID:
-			return (int64) DatumGetInt32(d);
-		default:
-			elog(ERROR, "pgs_spi_int8: unexpected result type");
-	}
-	return 0;
 }
 
 /*
