@@ -331,60 +331,6 @@ typedef struct CvIndex
 } CvIndex;
 
 /*
- * rel_am
- *		pg_class.relam of a relation.
- */
-static Oid
-rel_am(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			am;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	am = ((Form_pg_class) GETSTRUCT(tuple))->relam;
-	ReleaseSysCache(tuple);
-	return am;
-}
-
-/*
- * rel_reltuples
- *		pg_class.reltuples of a relation: an estimate for the log, 0 when
- *		never analyzed.
- */
-static int64
-rel_reltuples(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	float4		reltuples = 0;
-
-	if (HeapTupleIsValid(tuple))
-	{
-		reltuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
-		ReleaseSysCache(tuple);
-	}
-	return reltuples > 0 ? (int64) reltuples : 0;
-}
-
-/*
- * att_notnull
- *		pg_attribute.attnotnull of a column.
- */
-static bool
-att_notnull(Oid relid, AttrNumber attnum)
-{
-	HeapTuple	tuple = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid),
-										Int16GetDatum(attnum));
-	bool		notnull;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for attribute %d of relation %u", attnum, relid);
-	notnull = ((Form_pg_attribute) GETSTRUCT(tuple))->attnotnull;
-	ReleaseSysCache(tuple);
-	return notnull;
-}
-
-/*
  * read_indexes
  *		Describe every index of relid.
  */
@@ -433,7 +379,7 @@ read_indexes(Oid relid, AttrNumber timeatt)
 		ix->pred = isnull ? NULL : (Node *) stringToNode(TextDatumGetCString(d));
 
 		ix->extendable = heap_attisnull(tuple, Anum_pg_index_indexprs, NULL) &&
-			rel_am(indexoid) == BTREE_AM_OID &&
+			pgs_rel_am(indexoid) == BTREE_AM_OID &&
 			!pgs_index_nulls_not_distinct(form);
 		d = SysCacheGetAttr(INDEXRELID, tuple, Anum_pg_index_indclass, &isnull);
 		indclass = (oidvector *) DatumGetPointer(d);
@@ -667,8 +613,7 @@ static List *
 check_structure(Conversion *cv, bool at_swap)
 {
 	Oid			relid = cv->relid;
-	HeapTuple	tuple;
-	Form_pg_class classform;
+	FormData_pg_class classform;
 	char		relkind;
 	char		persistence;
 	bool		rowsecurity;
@@ -677,15 +622,12 @@ check_structure(Conversion *cv, bool at_swap)
 	List	   *indexes;
 	ListCell   *lc;
 
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
+	if (!pgs_read_class(relid, &classform))
 		pgs_no_such_relation(relid);
-	classform = (Form_pg_class) GETSTRUCT(tuple);
-	relkind = classform->relkind;
-	persistence = classform->relpersistence;
-	rowsecurity = classform->relrowsecurity;
-	oftype = classform->reloftype;
-	ReleaseSysCache(tuple);
+	relkind = classform.relkind;
+	persistence = classform.relpersistence;
+	rowsecurity = classform.relrowsecurity;
+	oftype = classform.reloftype;
 
 	if (relkind == RELKIND_PARTITIONED_TABLE)
 		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is already partitioned",
@@ -693,7 +635,7 @@ check_structure(Conversion *cv, bool at_swap)
 	if (relkind != RELKIND_RELATION)
 		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is not an ordinary table",
 			   "Only ordinary tables can be converted.");
-	if (get_rel_relispartition(relid))
+	if (classform.relispartition)
 		refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is a partition",
 			   "Partition its partitioned table instead, or detach it first.");
 	if (pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_inherits"
@@ -839,7 +781,13 @@ plan_conversion(Conversion *cv)
 	bool		infinite;
 	AclResult	aclresult;
 
-	pgs_validate_table(relid, "partition it");
+	pgs_validate_table(relid);
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to partition it",
+						pgs_display_name(relid)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 	cv->nsp = get_rel_namespace(relid);
 	cv->relname = get_rel_name(relid);
 	indexes = check_structure(cv, false);
@@ -855,7 +803,7 @@ plan_conversion(Conversion *cv)
 	cv->legacy_name = ChooseRelationName(cv->relname, NULL, "legacy", cv->nsp, false);
 
 	/* rows without a time cannot go into any range partition */
-	if (!att_notnull(relid, cv->timeatt) &&
+	if (!pgs_att_notnull(relid, cv->timeatt) &&
 		pgs_spi_int8(psprintf("SELECT 1 FROM ONLY %s WHERE %s IS NULL LIMIT 1",
 							  pgs_qualified_name(relid), quote_identifier(cv->timecol)),
 					 0, NULL, NULL, NULL, false) > 0)
@@ -1691,12 +1639,7 @@ swap_step(void *arg)
 	owner = pgs_relation_owner(relid);
 	tablespace = get_rel_tablespace(relid);
 	table_comment = GetComment(relid, RelationRelationId, 0);
-	{
-		HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-
-		replident = ((Form_pg_class) GETSTRUCT(tuple))->relreplident;
-		ReleaseSysCache(tuple);
-	}
+	replident = pgs_rel_replident(relid);
 	foreach(lc, indexes)
 	{
 		CvIndex    *ix = (CvIndex *) lfirst(lc);
@@ -1927,7 +1870,7 @@ swap_step(void *arg)
 				 quote_literal_cstr(pol->time_zone) : "NULL");
 	}
 
-	step->legacy_rows = rel_reltuples(relid);
+	step->legacy_rows = Max((int64) pgs_estimated_rows(relid), 0);
 	pgs_unpin_settings(nest);
 }
 
@@ -1947,13 +1890,10 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 	TimestampTz far_started = 0;
 
 	require_nonatomic(fcinfo, "pgscale_partition_table");
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL",
-						PG_ARGISNULL(0) ? "relation" : PG_ARGISNULL(1) ? "time_column" :
-						PG_ARGISNULL(2) ? "months_ahead" : "extend_keys"),
-				 errhint("Pass a value for every argument that has no default.")));
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
+	pgs_require_arg(fcinfo, 1, "time_column", NULL);
+	pgs_require_arg(fcinfo, 2, "months_ahead", NULL);
+	pgs_require_arg(fcinfo, 3, "extend_keys", NULL);
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	cv = palloc0(sizeof(Conversion));
@@ -2403,11 +2343,8 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 	int64		total = 0;
 
 	require_nonatomic(fcinfo, "pgscale_split_legacy");
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "batch_size"),
-				 errhint("Pass a value for every argument that has no default.")));
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
+	pgs_require_arg(fcinfo, 1, "batch_size", NULL);
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 	sp = palloc0(sizeof(Split));
@@ -2418,7 +2355,13 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be positive"),
 				 errhint("Leave it out to use the default of 10000 rows.")));
-	pgs_validate_table(sp->parent, "split its legacy partition");
+	pgs_validate_table(sp->parent);
+	if (!pgs_owns(sp->parent))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to split its legacy partition",
+						pgs_display_name(sp->parent)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 	pgs_check_month_partitioned(sp->parent, &sp->keycol, &sp->keytype);
 	sp->tz = pgs_policy_time_zone(sp->parent);
 	{

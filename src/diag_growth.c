@@ -252,11 +252,8 @@ pgscale_growth_forecast(PG_FUNCTION_ARGS)
 	List	   *rows;
 	ListCell   *lc;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("horizon must not be NULL"),
-				 errhint("Leave the argument out to forecast 90 days ahead.")));
+	pgs_require_arg(fcinfo, 0, "horizon",
+					"Leave the argument out to forecast 90 days ahead.");
 	horizon = PG_GETARG_INTERVAL_P(0);
 	memset(&zero, 0, sizeof(zero));
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(horizon),

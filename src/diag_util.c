@@ -172,20 +172,6 @@ pgs_name_datum(const char *name)
 }
 
 /*
- * pgs_null_arg_error
- *		Reject a NULL argument, naming it.
- */
-static void
-pgs_null_arg_error(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", argname),
-				 errhint("Leave the argument out to use its default.")));
-}
-
-/*
  * pgs_limit_arg
  *		An integer argument that counts rows to return: at least 1.
  */
@@ -194,7 +180,8 @@ pgs_limit_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	int32		value;
 
-	pgs_null_arg_error(fcinfo, argno, argname);
+	pgs_require_arg(fcinfo, argno, argname,
+					"Leave the argument out to use its default.");
 	value = PG_GETARG_INT32(argno);
 	if (value < 1)
 		ereport(ERROR,
@@ -213,7 +200,8 @@ pgs_threshold_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	int64		value;
 
-	pgs_null_arg_error(fcinfo, argno, argname);
+	pgs_require_arg(fcinfo, argno, argname,
+					"Leave the argument out to use its default.");
 	value = PG_GETARG_INT64(argno);
 	if (value < 0)
 		ereport(ERROR,

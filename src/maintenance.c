@@ -563,11 +563,8 @@ pgscale_run_maintenance(PG_FUNCTION_ARGS)
 	Cycle		cycle;
 	ListCell   *lc;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dry_run must not be NULL"),
-				 errhint("Pass true to preview, false to run the cycle.")));
+	pgs_require_arg(fcinfo, 0, "dry_run",
+					"Pass true to preview, false to run the cycle.");
 	memset(&cycle, 0, sizeof(cycle));
 	cycle.dry_run = PG_GETARG_BOOL(0);
 
@@ -612,11 +609,8 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	int			errors = 0;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dry_run must not be NULL"),
-				 errhint("Pass true to preview, false to run the cycle.")));
+	pgs_require_arg(fcinfo, 0, "dry_run",
+					"Pass true to preview, false to run the cycle.");
 	memset(&cycle, 0, sizeof(cycle));
 	cycle.dry_run = PG_GETARG_BOOL(0);
 	cycle.nonatomic = fcinfo->context != NULL &&

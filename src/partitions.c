@@ -673,24 +673,6 @@ pgs_copy_grants(Oid from, Oid to, const char *kind)
 }
 
 /*
- * relreplident
- *		pg_class.relreplident of a relation.
- */
-static char
-relreplident(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	char		ident = REPLICA_IDENTITY_DEFAULT;
-
-	if (HeapTupleIsValid(tuple))
-	{
-		ident = ((Form_pg_class) GETSTRUCT(tuple))->relreplident;
-		ReleaseSysCache(tuple);
-	}
-	return ident;
-}
-
-/*
  * pgs_copy_replica_identity
  *		Give child the replica identity of parent (or, when the parent has
  *		the default, of the template partition).
@@ -698,12 +680,12 @@ relreplident(Oid relid)
 void
 pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child)
 {
-	char		ident = relreplident(parent);
+	char		ident = pgs_rel_replident(parent);
 	char	   *qchild = pgs_qualified_name(child);
 
 	if (ident == REPLICA_IDENTITY_DEFAULT && OidIsValid(template_rel))
 	{
-		char		tident = relreplident(template_rel);
+		char		tident = pgs_rel_replident(template_rel);
 
 		if (tident == REPLICA_IDENTITY_FULL || tident == REPLICA_IDENTITY_NOTHING)
 			ident = tident;
@@ -1416,16 +1398,18 @@ pgscale_create_month_partitions(PG_FUNCTION_ARGS)
 	List	   *created;
 	ListCell   *lc;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "months_ahead"),
-				 errhint("Pass a value for every argument that has no default.")));
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
+	pgs_require_arg(fcinfo, 1, "months_ahead", NULL);
 	relid = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		pgs_no_such_relation(relid);
 	pgs_check_month_partitioned(relid, &keycol, &keytype);
-	pgs_check_owner(relid, "create its partitions");
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to create its partitions",
+						pgs_display_name(relid)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 
 	pgs_init_materialized_srf_scalar(fcinfo);
 	SPI_connect();
@@ -1475,14 +1459,17 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "months_ahead"),
-				 errhint("Pass a value for every argument that has no default.")));
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
+	pgs_require_arg(fcinfo, 1, "months_ahead", NULL);
 	relid = PG_GETARG_OID(0);
 	months_ahead = PG_GETARG_INT32(1);
-	pgs_validate_table(relid, "set its partitioning");
+	pgs_validate_table(relid);
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to set its partitioning",
+						pgs_display_name(relid)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 	pgs_check_month_partitioned(relid, &keycol, &keytype);
 	if (months_ahead < 0 || months_ahead > PGS_MAX_NEW_PARTITIONS)
 		ereport(ERROR,

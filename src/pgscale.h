@@ -17,6 +17,7 @@
 #include "utils/elog.h"
 
 #include "compat.h"
+#include "catalog.h"
 #include "spi.h"
 
 /* guc.c: settings */
@@ -61,20 +62,13 @@ extern bool pgs_running_in_worker;
 extern PgsSource pgs_current_source(void);
 extern const char *pgs_source_name(PgsSource source);
 
-/* util.c: names, the extension's own objects, user switching, retries */
-extern char *pgs_qualified_name(Oid relid);
-extern void pgs_no_such_relation(Oid relid);
-extern char *pgs_display_name(Oid relid);
+/* util.c: the extension's own objects, user switching, retries */
 extern Oid	pgs_schema_of_extension(Oid extoid);
 extern Oid	pgs_extension_schema(void);
 extern const char *pgs_ext_table(const char *name);
 extern Oid	pgs_extension_owner(void);
-extern Oid	pgs_relation_owner(Oid relid);
 extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);
 extern void pgs_restore_user(Oid save_userid, int save_sec_context);
-extern bool pgs_is_extension_member(Oid relid);
-extern void pgs_check_owner(Oid relid, const char *action);
-extern bool pgs_owns(Oid relid);
 
 typedef void (*PgsAction) (void *arg);
 extern bool pgs_run_guarded(PgsAction action, void *arg, ErrorData **error);
@@ -111,7 +105,6 @@ typedef struct PgsPolicy
 #define PGS_REF_CASCADE 'c'
 #define PGS_REF_KEEP	'k'
 
-extern void pgs_validate_table(Oid relid, const char *action);
 extern List *pgs_load_policies(Oid relid);
 extern PgsPolicy *pgs_find_policy(Oid relid);
 extern void pgs_check_retention(Interval *retention);
@@ -210,7 +203,6 @@ typedef struct PgsRetentionResult
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 } PgsRetentionResult;
 
-extern float4 pgs_estimated_rows(Oid relid);
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 								PgsRetentionResult *result);
 

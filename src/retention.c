@@ -484,26 +484,6 @@ drop_step(void *arg)
 		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
 }
 
-/*
- * pgs_estimated_rows
- *		pg_class.reltuples: what the log can say of a dropped partition's
- *		size without counting it, and how much a trim changed a table.
- *		Negative when never analyzed.
- */
-float4
-pgs_estimated_rows(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	float4		reltuples = -1;
-
-	if (HeapTupleIsValid(tuple))
-	{
-		reltuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
-		ReleaseSysCache(tuple);
-	}
-	return reltuples;
-}
-
 static void
 drop_partition(TableRun *run, Oid parent, Oid child)
 {
@@ -1048,7 +1028,12 @@ run_cleanup(const CleanupOptions *opt)
 		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(opt->relid)))
 			pgs_no_such_relation(opt->relid);
 		/* first: a role that does not own the table cannot see its policy */
-		pgs_check_owner(opt->relid, "clean it up");
+		if (!pgs_owns(opt->relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of table %s to clean it up",
+							pgs_display_name(opt->relid)),
+					 errhint("Run it as the table's owner or as a member of the owning role.")));
 		pol = pgs_find_policy(opt->relid);
 		if (pol == NULL)
 			ereport(ERROR,
@@ -1108,11 +1093,8 @@ read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
 {
 	memset(opt, 0, sizeof(*opt));
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dry_run must not be NULL"),
-				 errhint("Pass true to preview, false to clean up.")));
+	pgs_require_arg(fcinfo, 0, "dry_run",
+					"Pass true to preview, false to clean up.");
 	opt->dry_run = PG_GETARG_BOOL(0);
 
 	opt->have_days = !PG_ARGISNULL(1);
@@ -1139,11 +1121,8 @@ read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
 
 	opt->relid = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
 
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("batch_size must not be NULL"),
-				 errhint("Leave it out to use the default of 10000 rows.")));
+	pgs_require_arg(fcinfo, 3, "batch_size",
+					"Leave it out to use the default of 10000 rows.");
 	opt->batch_size = PG_GETARG_INT32(3);
 	if (opt->batch_size <= 0)
 		ereport(ERROR,

@@ -50,55 +50,6 @@ static bool run_guarded(PgsAction action, void *arg, Oid lockrel,
 						ErrorData **error);
 
 /*
- * pgs_qualified_name
- *		Schema-qualified, quoted name of a relation, safe to paste into SQL.
- */
-char *
-pgs_qualified_name(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-	char	   *nspname;
-
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("The table may have been dropped while pgscale was working on it.")));
-	nspname = get_namespace_name(get_rel_namespace(relid));
-	return quote_qualified_identifier(nspname, relname);
-}
-
-/*
- * pgs_no_such_relation
- *		The error for a regclass argument whose relation does not exist
- *		(an OID passed as a number, or a table dropped meanwhile).
- */
-void
-pgs_no_such_relation(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_TABLE),
-			 errmsg("relation with OID %u does not exist", relid),
-			 errhint("Pass the name of an existing table.")));
-}
-
-/*
- * pgs_display_name
- *		The name a person reads in messages: qualified, quoted only where
- *		needed.  Never fails for a dropped relation.
- */
-char *
-pgs_display_name(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-
-	if (relname == NULL)
-		return psprintf("%u", relid);
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
-}
-
-/*
  * pgs_schema_of_extension
  *		pg_extension.extnamespace of an extension, InvalidOid if none.
  *		(The server's get_extension_schema() is not exported before 16.)
@@ -173,23 +124,6 @@ pgs_extension_owner(void)
 }
 
 /*
- * pgs_relation_owner
- *		pg_class.relowner of a relation.
- */
-Oid
-pgs_relation_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
-/*
  * pgs_become_owner / pgs_restore_user
  *		Act as the extension owner to write pgscale's own tables, the way
  *		the server runs referential-integrity checks as the table owner.
@@ -209,44 +143,6 @@ void
 pgs_restore_user(Oid save_userid, int save_sec_context)
 {
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-}
-
-/*
- * pgs_is_extension_member
- *		True when the relation belongs to an extension (pgscale's own
- *		tables, or any other extension's): no policy may manage those.
- */
-bool
-pgs_is_extension_member(Oid relid)
-{
-	return OidIsValid(getExtensionOfObject(RelationRelationId, relid));
-}
-
-/*
- * pgs_owns
- *		Whether the current user owns the relation or is a member of the
- *		owning role.
- */
-bool
-pgs_owns(Oid relid)
-{
-	return pgs_class_ownercheck(relid, GetUserId());
-}
-
-/*
- * pgs_check_owner
- *		Raise insufficient_privilege unless the current user may manage the
- *		relation; "action" names what was attempted, for the message.
- */
-void
-pgs_check_owner(Oid relid, const char *action)
-{
-	if (!pgs_owns(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s to %s",
-						pgs_display_name(relid), action),
-				 errhint("Run it as the table's owner or as a member of the owning role.")));
 }
 
 /*
