@@ -90,6 +90,8 @@
 #include "utils/varlena.h"
 
 #include "pgscale.h"
+#include "clone.h"
+#include "month.h"
 
 PG_FUNCTION_INFO_V1(pgscale_partition_table);
 PG_FUNCTION_INFO_V1(pgscale_split_legacy);
@@ -141,16 +143,6 @@ fail_step(ErrorData *edata, const char *what, Oid relid, const char *state)
 }
 
 /*
- * month_label
- *		YYYY_MM of a month number (year * 12 + month - 1).
- */
-static char *
-month_label(int month)
-{
-	return psprintf("%04d_%02d", month / 12, month % 12 + 1);
-}
-
-/*
  * legacy_check_name
  *		Name of the CHECK constraint proving the range [lo, hi) of a legacy
  *		partition; lo < 0 stands for MINVALUE.
@@ -159,70 +151,7 @@ static char *
 legacy_check_name(int lo, int hi)
 {
 	return psprintf(LEGACY_CHECK_PREFIX "%s_%s",
-					lo < 0 ? "min" : month_label(lo), month_label(hi));
-}
-
-/*
- * month_literal
- *		Start of a month as a SQL literal of the key's type, cast, for
- *		CHECK expressions and partition bounds.
- */
-static char *
-month_literal(int month, Oid keytype, const char *tz)
-{
-	return psprintf("%s::%s",
-					pgs_bound_literal(pgs_month_bound(month, keytype, tz), keytype),
-					format_type_be_qualified(keytype));
-}
-
-/*
- * range_condition
- *		"col IS NOT NULL AND col >= lo AND col < hi" with only the bounds
- *		that exist (lo < 0: none below, hi < 0: none above).
- */
-static char *
-range_condition(const char *col, Oid keytype, const char *tz, int lo, int hi)
-{
-	StringInfoData buf;
-	const char *qcol = quote_identifier(col);
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "%s IS NOT NULL", qcol);
-	if (lo >= 0)
-		appendStringInfo(&buf, " AND %s OPERATOR(pg_catalog.>=) %s", qcol,
-						 month_literal(lo, keytype, tz));
-	if (hi >= 0)
-		appendStringInfo(&buf, " AND %s OPERATOR(pg_catalog.<) %s", qcol,
-						 month_literal(hi, keytype, tz));
-	return buf.data;
-}
-
-/*
- * month_of_value
- *		Month number of a date, timestamp or timestamptz value (timestamptz
- *		in the given time zone).
- */
-static int
-month_of_value(Datum value, Oid keytype, const char *tz)
-{
-	Datum		date;
-
-	switch (keytype)
-	{
-		case DATEOID:
-			date = value;
-			break;
-		case TIMESTAMPOID:
-			date = DirectFunctionCall1(timestamp_date, value);
-			break;
-		default:
-			date = DirectFunctionCall1(timestamp_date,
-									   DirectFunctionCall2(timestamptz_zone,
-														   CStringGetTextDatum(tz),
-														   value));
-			break;
-	}
-	return pgs_month_of_date(DatumGetDateADT(date));
+					lo < 0 ? "min" : pgs_month_label(lo), pgs_month_label(hi));
 }
 
 /*
@@ -256,7 +185,7 @@ extreme_month(Oid relid, const char *col, Oid keytype, const char *tz,
 		*infinite = true;
 		return -1;
 	}
-	return month_of_value(d, keytype, tz);
+	return pgs_month_of_value(d, keytype, tz);
 }
 
 /*
@@ -848,7 +777,7 @@ plan_conversion(Conversion *cv)
 	{
 		char	   *far_cond = psprintf("%s OPERATOR(pg_catalog.>=) %s",
 										quote_identifier(cv->timecol),
-										month_literal(cv->far, cv->keytype, cv->tz));
+										pgs_month_literal(cv->far, cv->keytype, cv->tz));
 
 		cv->far_rows = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s",
 											 pgs_qualified_name(relid), far_cond),
@@ -858,7 +787,7 @@ plan_conversion(Conversion *cv)
 		cv->default_name = ChooseRelationName(cv->relname, NULL, "default", cv->nsp, false);
 		ereport(NOTICE,
 				(errmsg(INT64_FORMAT " rows of %s are dated from %s on, beyond the premake horizon: they will go into the default partition %s",
-						cv->far_rows, pgs_display_name(relid), month_label(cv->far),
+						cv->far_rows, pgs_display_name(relid), pgs_month_label(cv->far),
 						quote_identifier(cv->default_name)),
 				 errdetail("The horizon is the start of the month after this one plus months_ahead (%d); rows beyond it would widen the monthly partitions.",
 						   cv->months_ahead),
@@ -868,8 +797,8 @@ plan_conversion(Conversion *cv)
 	if (cv->bound > next)
 		ereport(NOTICE,
 				(errmsg("rows of %s are dated up to %s: the legacy partition will end in %s",
-						pgs_display_name(relid), month_label(cv->bound - 1),
-						month_label(cv->bound)),
+						pgs_display_name(relid), pgs_month_label(cv->bound - 1),
+						pgs_month_label(cv->bound)),
 				 errdetail("Monthly partitions are premade from there on.")));
 	cv->check_name = legacy_check_name(-1, cv->bound);
 	return indexes;
@@ -1552,7 +1481,7 @@ far_step(void *arg)
 	ret = SPI_execute(psprintf("WITH moved AS (DELETE FROM ONLY %s WHERE %s OPERATOR(pg_catalog.>=) %s"
 							   " RETURNING %s) INSERT INTO %s (%s) SELECT %s FROM moved",
 							   qrel, quote_identifier(cv->timecol),
-							   month_literal(cv->far, cv->keytype, cv->tz),
+							   pgs_month_literal(cv->far, cv->keytype, cv->tz),
 							   cols, qstage, cols, cols),
 					  false, 0);
 	if (ret != SPI_OK_INSERT)
@@ -1750,7 +1679,7 @@ swap_step(void *arg)
 
 	/* 4. the old table becomes the legacy partition, without a scan */
 	pgs_spi_execf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (MINVALUE) TO (%s)",
-			 qorig, qlegacy, month_literal(cv->bound, cv->keytype, cv->tz));
+			 qorig, qlegacy, pgs_month_literal(cv->bound, cv->keytype, cv->tz));
 	legacy_indexes = pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_index"
 								 " WHERE indrelid OPERATOR(pg_catalog.=) $1", relid);
 
@@ -1918,7 +1847,7 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 
 	/* 3 and 4. the bound, proven by a validated CHECK constraint */
 	ensure_check(cv->relid, cv->check_name,
-				 range_condition(cv->timecol, cv->keytype, cv->tz, -1, cv->bound),
+				 pgs_month_range_condition(cv->timecol, cv->keytype, cv->tz, -1, cv->bound),
 				 NULL, "add the bound constraint to", cv->far_rows == 0);
 
 	/*
@@ -1946,13 +1875,13 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 																	 cv->legacy_name),
 				   swap.legacy_rows, true, started,
 				   psprintf("partitioned by %s; legacy partition up to %s, %d monthly partitions premade",
-							quote_identifier(cv->timecol), month_label(cv->bound),
+							quote_identifier(cv->timecol), pgs_month_label(cv->bound),
 							cv->premade));
 	if (OidIsValid(cv->default_rel))
 		pgs_log_action(cv->parent, "convert", pgs_display_name(cv->default_rel),
 					   cv->far_moved, true, far_started,
 					   psprintf("rows dated from %s on, beyond the premake horizon, moved into the default partition",
-								month_label(cv->far)));
+								pgs_month_label(cv->far)));
 	pgs_spi_commit();
 
 	ereport(NOTICE,
@@ -1960,10 +1889,10 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 					pgs_display_name(cv->parent), cv->timecol),
 			 errdetail("Its rows are in the partition %s, up to %s; %d monthly partitions were premade.%s",
 					   quote_qualified_identifier(get_namespace_name(cv->nsp), cv->legacy_name),
-					   month_label(cv->bound), cv->premade,
+					   pgs_month_label(cv->bound), cv->premade,
 					   OidIsValid(cv->default_rel) ?
 					   psprintf(" " INT64_FORMAT " rows dated from %s on are in the default partition %s.",
-								cv->far_moved, month_label(cv->far),
+								cv->far_moved, pgs_month_label(cv->far),
 								pgs_display_name(cv->default_rel)) : ""),
 			 errhint("Move the old rows into monthly partitions with CALL pgscale_split_legacy(%s).",
 					 quote_literal_cstr(pgs_display_name(cv->parent)))));
@@ -2006,8 +1935,8 @@ static char *
 bounds_clause(Split *sp, int lo, int hi)
 {
 	return psprintf("FOR VALUES FROM (%s) TO (%s)",
-					lo < 0 ? "MINVALUE" : month_literal(lo, sp->keytype, sp->tz),
-					month_literal(hi, sp->keytype, sp->tz));
+					lo < 0 ? "MINVALUE" : pgs_month_literal(lo, sp->keytype, sp->tz),
+					pgs_month_literal(hi, sp->keytype, sp->tz));
 }
 
 /*
@@ -2018,7 +1947,7 @@ bounds_clause(Split *sp, int lo, int hi)
 static int
 bound_month(Split *sp, int64 bound)
 {
-	return month_of_value(Int64GetDatum(bound),
+	return pgs_month_of_value(Int64GetDatum(bound),
 						  sp->keytype == DATEOID ? TIMESTAMPOID : sp->keytype, sp->tz);
 }
 
@@ -2088,7 +2017,7 @@ plan_cut(Split *sp)
 		sp->new_hi = sp->hi;
 		sp->move_condition = psprintf("%s OPERATOR(pg_catalog.<) %s",
 									  quote_identifier(sp->keycol),
-									  month_literal(oldest + 1, sp->keytype, sp->tz));
+									  pgs_month_literal(oldest + 1, sp->keytype, sp->tz));
 		return true;
 	}
 	if (sp->hi > now + 1)
@@ -2096,7 +2025,7 @@ plan_cut(Split *sp)
 		int			newest;
 		char	   *above = psprintf("%s OPERATOR(pg_catalog.>=) %s",
 									 quote_identifier(sp->keycol),
-									 month_literal(now + 1, sp->keytype, sp->tz));
+									 pgs_month_literal(now + 1, sp->keytype, sp->tz));
 
 		newest = extreme_month(sp->legacy, sp->keycol, sp->keytype, sp->tz, true,
 							   above, &infinite);
@@ -2119,7 +2048,7 @@ plan_cut(Split *sp)
 		sp->new_hi = newest;
 		sp->move_condition = psprintf("%s OPERATOR(pg_catalog.>=) %s",
 									  quote_identifier(sp->keycol),
-									  month_literal(newest, sp->keytype, sp->tz));
+									  pgs_month_literal(newest, sp->keytype, sp->tz));
 		return true;
 	}
 	return false;
@@ -2201,7 +2130,7 @@ cut_step(void *arg)
 				 quote_identifier(GetUserNameFromId(owner, false)));
 	pgs_copy_grants(sp->parent, sp->created, "TABLE");
 	pgs_spi_execf("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range CHECK (%s)", qname,
-			 range_condition(sp->keycol, sp->keytype, sp->tz, sp->part_lo, sp->part_hi));
+			 pgs_month_range_condition(sp->keycol, sp->keytype, sp->tz, sp->part_lo, sp->part_hi));
 
 	/*
 	 * LIKE copies the parent's NOT VALID checks as valid ones, which old
@@ -2400,7 +2329,7 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 
 		/* fence the month off the legacy partition (brief lock) */
 		ensure_check(sp->legacy, legacy_check_name(sp->new_lo, sp->new_hi),
-					 range_condition(sp->keycol, sp->keytype, sp->tz, sp->new_lo, sp->new_hi),
+					 pgs_month_range_condition(sp->keycol, sp->keytype, sp->tz, sp->new_lo, sp->new_hi),
 					 legacy_check_name(sp->lo, sp->hi), "fence a month off legacy partition",
 					 false);
 
@@ -2417,7 +2346,7 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 		}
 		pgs_log_action(sp->parent, "split", pgs_display_name(sp->created), sp->moved, true,
 					   started, psprintf("rows of %s moved out of the legacy partition",
-										 month_label(sp->month)));
+										 pgs_month_label(sp->month)));
 		pgs_spi_commit();
 		cuts++;
 		total += sp->moved;

@@ -30,6 +30,7 @@
 #include "utils/tuplestore.h"
 
 #include "diag.h"
+#include "month.h"
 
 PG_FUNCTION_INFO_V1(pgscale_health);
 

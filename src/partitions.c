@@ -57,34 +57,14 @@
 #include "utils/timestamp.h"
 
 #include "pgscale.h"
+#include "clone.h"
+#include "month.h"
 
 PG_FUNCTION_INFO_V1(pgscale_create_month_partitions);
 PG_FUNCTION_INFO_V1(pgscale_set_partitioning);
 
 /* One call never creates more partitions than this (ten years). */
 #define PGS_MAX_NEW_PARTITIONS 120
-
-/*
- * pgs_datum_as_timestamp
- *		A date, timestamp or timestamptz value as int64 microseconds, dates
- *		at midnight, so that bounds and cutoffs compare directly.
- */
-int64
-pgs_datum_as_timestamp(Datum value, Oid typid)
-{
-	switch (getBaseType(typid))
-	{
-		case DATEOID:
-			return DatumGetTimestamp(DirectFunctionCall1(date_timestamp, value));
-		case TIMESTAMPOID:
-			return DatumGetTimestamp(value);
-		case TIMESTAMPTZOID:
-			return DatumGetTimestampTz(value);
-		default:
-			elog(ERROR, "unexpected partition bound type %u", typid);
-	}
-	return 0;
-}
 
 /*
  * pgs_partition_bounds
@@ -264,86 +244,6 @@ pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype)
 						*column, pgs_display_name(relid), format_type_be(typid)),
 				 errhint("Monthly partitions need a key of type date, timestamp or timestamp with time zone.")));
 	*keytype = typid;
-}
-
-/* ---------- months ---------- */
-
-/* Months are counted as year * 12 + (month - 1). */
-int
-pgs_month_of_date(DateADT date)
-{
-	int			year,
-				month,
-				day;
-
-	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
-	return year * 12 + month - 1;
-}
-
-DateADT
-pgs_first_day_of(int month)
-{
-	return date2j(month / 12, month % 12 + 1, 1) - POSTGRES_EPOCH_JDATE;
-}
-
-/*
- * pgs_current_month
- *		This month: by the session's calendar for date and timestamp keys,
- *		in the policy's time zone (UTC by default) for timestamptz keys.
- */
-int
-pgs_current_month(Oid keytype, const char *tz)
-{
-	if (keytype == TIMESTAMPTZOID)
-	{
-		Datum		local;
-
-		local = DirectFunctionCall2(timestamptz_zone, CStringGetTextDatum(tz),
-									TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
-		return pgs_month_of_date(DatumGetDateADT(DirectFunctionCall1(timestamp_date, local)));
-	}
-	return pgs_month_of_date(GetSQLCurrentDate());
-}
-
-/*
- * pgs_month_bound
- *		Midnight on the first of the month, as a value of the key's type;
- *		for timestamptz, midnight in the given time zone.
- */
-Datum
-pgs_month_bound(int month, Oid keytype, const char *tz)
-{
-	Datum		date = DateADTGetDatum(pgs_first_day_of(month));
-	Datum		ts;
-
-	if (keytype == DATEOID)
-		return date;
-	ts = DirectFunctionCall1(date_timestamp, date);
-	if (keytype == TIMESTAMPOID)
-		return ts;
-	return DirectFunctionCall2(timestamp_zone, CStringGetTextDatum(tz), ts);
-}
-
-/*
- * pgs_month_partition_name
- *		<parent>_YYYY_MM; past NAMEDATALEN the parent's name is clipped (at
- *		a character boundary) and a hash of it keeps clipped names apart.
- */
-char *
-pgs_month_partition_name(const char *parent, int month)
-{
-	char		suffix[16];
-	int			len = strlen(parent);
-	int			clip;
-
-	snprintf(suffix, sizeof(suffix), "_%04d_%02d", month / 12, month % 12 + 1);
-	if (len + strlen(suffix) < NAMEDATALEN)
-		return psprintf("%s%s", parent, suffix);
-
-	clip = pg_mbcliplen(parent, len, NAMEDATALEN - 1 - strlen(suffix) - 5);
-	return psprintf("%.*s_%04x%s", clip, parent,
-					hash_bytes((const unsigned char *) parent, len) & 0xffff,
-					suffix);
 }
 
 /*
@@ -529,18 +429,6 @@ pgs_uncovered_ranges(Oid parent, int first_month, int last_month, Oid keytype,
 }
 
 /*
- * timestamp_as_datum
- *		The inverse of pgs_datum_as_timestamp for a bound of keytype.
- */
-static Datum
-timestamp_as_datum(int64 value, Oid keytype)
-{
-	if (getBaseType(keytype) == DATEOID)
-		return DirectFunctionCall1(timestamp_date, TimestampGetDatum(value));
-	return Int64GetDatum(value);
-}
-
-/*
  * newest_partition
  *		The non-default partition with the highest upper bound: the one
  *		whose storage parameters a new partition copies.
@@ -565,229 +453,6 @@ newest_partition(Oid parent)
 		best_hi = b->hi;
 	}
 	return best;
-}
-
-/*
- * pgs_storage_clause
- *		" WITH (...)" carrying the reloptions of a template table, or "".
- */
-char *
-pgs_storage_clause(Oid template_rel)
-{
-	HeapTuple	tuple;
-	Datum		d;
-	bool		isnull;
-	StringInfoData buf;
-	Datum	   *opts;
-	int			nopts;
-	int			i;
-
-	if (!OidIsValid(template_rel))
-		return "";
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(template_rel));
-	if (!HeapTupleIsValid(tuple))
-		return "";
-	d = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_reloptions, &isnull);
-	if (isnull)
-	{
-		ReleaseSysCache(tuple);
-		return "";
-	}
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &opts, NULL, &nopts);
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, " WITH (");
-	for (i = 0; i < nopts; i++)
-	{
-		char	   *opt = TextDatumGetCString(opts[i]);
-		char	   *eq = strchr(opt, '=');
-
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		appendStringInfo(&buf, "%s%s = %s", i > 0 ? ", " : "",
-						 quote_identifier(opt), quote_literal_cstr(eq + 1));
-	}
-	appendStringInfoChar(&buf, ')');
-	ReleaseSysCache(tuple);
-	return buf.data;
-}
-
-/*
- * pgs_copy_grants
- *		Grant on "to" what is granted on "from" (kind is TABLE or SEQUENCE):
- *		object and column privileges, except the owner's own, which come
- *		with ownership.
- */
-void
-pgs_copy_grants(Oid from, Oid to, const char *kind)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(from)};
-	char	   *qto = pgs_qualified_name(to);
-	int			ret;
-	uint64		i;
-	List	   *grants = NIL;
-	ListCell   *lc;
-
-	ret = SPI_execute_with_args("SELECT a.privilege_type, NULL::pg_catalog.text,"
-								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
-								" FROM pg_catalog.pg_class c,"
-								" LATERAL pg_catalog.aclexplode(c.relacl) a"
-								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-								" WHERE c.oid OPERATOR(pg_catalog.=) $1"
-								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
-								" UNION ALL"
-								" SELECT a.privilege_type, pg_catalog.quote_ident(t.attname),"
-								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
-								" FROM pg_catalog.pg_attribute t"
-								" JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.attrelid,"
-								" LATERAL pg_catalog.aclexplode(t.attacl) a"
-								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-								" WHERE t.attrelid OPERATOR(pg_catalog.=) $1 AND t.attnum OPERATOR(pg_catalog.>) 0"
-								" AND NOT t.attisdropped"
-								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
-								1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the grants of %s", pgs_display_name(from));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *column = SPI_getvalue(tup, desc, 2);
-		bool		isnull;
-		bool		grantable = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-
-		grants = lappend(grants,
-						 psprintf("GRANT %s%s%s%s ON %s %s TO %s%s",
-								  SPI_getvalue(tup, desc, 1),
-								  column ? " (" : "", column ? column : "",
-								  column ? ")" : "", kind, qto,
-								  SPI_getvalue(tup, desc, 3),
-								  grantable ? " WITH GRANT OPTION" : ""));
-	}
-	foreach(lc, grants)
-		pgs_spi_exec((char *) lfirst(lc));
-}
-
-/*
- * pgs_copy_replica_identity
- *		Give child the replica identity of parent (or, when the parent has
- *		the default, of the template partition).
- */
-void
-pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child)
-{
-	char		ident = pgs_rel_replident(parent);
-	char	   *qchild = pgs_qualified_name(child);
-
-	if (ident == REPLICA_IDENTITY_DEFAULT && OidIsValid(template_rel))
-	{
-		char		tident = pgs_rel_replident(template_rel);
-
-		if (tident == REPLICA_IDENTITY_FULL || tident == REPLICA_IDENTITY_NOTHING)
-			ident = tident;
-	}
-	if (ident == REPLICA_IDENTITY_FULL)
-		pgs_spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", qchild));
-	else if (ident == REPLICA_IDENTITY_NOTHING)
-		pgs_spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY NOTHING", qchild));
-	else if (ident == REPLICA_IDENTITY_INDEX)
-	{
-		Oid			argtypes[2] = {OIDOID, OIDOID};
-		Datum		values[2] = {ObjectIdGetDatum(parent), ObjectIdGetDatum(child)};
-		int			ret;
-
-		/* the child's index attached to the parent's replica identity index */
-		ret = SPI_execute_with_args("SELECT ci.relname FROM pg_catalog.pg_index pi"
-									" JOIN pg_catalog.pg_inherits h ON h.inhparent OPERATOR(pg_catalog.=) pi.indexrelid"
-									" JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) h.inhrelid"
-									" JOIN pg_catalog.pg_class ci ON ci.oid OPERATOR(pg_catalog.=) x.indexrelid"
-									" WHERE pi.indrelid OPERATOR(pg_catalog.=) $1 AND pi.indisreplident"
-									" AND x.indrelid OPERATOR(pg_catalog.=) $2",
-									2, argtypes, values, NULL, false, 1);
-		if (ret == SPI_OK_SELECT && SPI_processed == 1)
-			pgs_spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qchild,
-							  quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
-															SPI_tuptable->tupdesc, 1))));
-	}
-}
-
-/*
- * pgs_column_list
- *		The parent's stored columns (not dropped, not generated), quoted and
- *		comma-separated, for moving rows between partitions.
- */
-char *
-pgs_column_list(Oid relid)
-{
-	Relation	rel = table_open(relid, NoLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	StringInfoData buf;
-	int			i;
-
-	initStringInfo(&buf);
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped || att->attgenerated)
-			continue;
-		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
-						 quote_identifier(NameStr(att->attname)));
-	}
-	table_close(rel, NoLock);
-	return buf.data;
-}
-
-/*
- * pgs_bound_literal
- *		A partition bound as an SQL literal that reads back as the same value
- *		whatever the session's DateStyle, TimeZone and IntervalStyle: ISO
- *		8601, a timestamptz in UTC with its numeric offset.  (The type's
- *		output function follows DateStyle and prints
- *		zone abbreviations such as CST that read back as another zone.)
- */
-char *
-pgs_bound_literal(Datum value, Oid keytype)
-{
-	char		buf[MAXDATELEN + 1];
-	struct pg_tm tm;
-	fsec_t		fsec;
-	Oid			typoutput;
-	bool		isvarlena;
-
-	switch (keytype)
-	{
-		case DATEOID:
-			if (DATE_NOT_FINITE(DatumGetDateADT(value)))
-				break;
-			j2date(DatumGetDateADT(value) + POSTGRES_EPOCH_JDATE,
-				   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-			EncodeDateOnly(&tm, USE_ISO_DATES, buf);
-			return quote_literal_cstr(buf);
-		case TIMESTAMPOID:
-			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
-				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
-				break;
-			EncodeDateTime(&tm, fsec, false, 0, NULL, USE_ISO_DATES, buf);
-			return quote_literal_cstr(buf);
-		case TIMESTAMPTZOID:
-			/* no time zone given: the fields are those of UTC */
-			if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)) ||
-				timestamp2tm(DatumGetTimestampTz(value), NULL, &tm, &fsec, NULL, NULL) != 0)
-				break;
-			tm.tm_isdst = 0;	/* else EncodeDateTime leaves out the offset */
-			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, buf);
-			return quote_literal_cstr(buf);
-		default:
-			break;
-	}
-	/* infinite values and other key types print the same in every style */
-	getTypeOutputInfo(keytype, &typoutput, &isvarlena);
-	return quote_literal_cstr(OidOutputFunctionCall(typoutput, value));
 }
 
 /*
@@ -1325,8 +990,8 @@ month_piece(List **steps, List **created, Oid parent, int month, int piece,
 	if (piece > 0)
 	{
 		step->piece = true;
-		step->piece_lo = timestamp_as_datum(lo, keytype);
-		step->piece_hi = timestamp_as_datum(hi, keytype);
+		step->piece_lo = pgs_timestamp_as_datum(lo, keytype);
+		step->piece_hi = pgs_timestamp_as_datum(hi, keytype);
 		step->piece_name = name;
 	}
 	*steps = lappend(*steps, step);

@@ -132,7 +132,6 @@ typedef struct PgsPartition
 
 extern bool pgs_partition_bounds(Oid relid, PgsPartBounds *bounds);
 extern int	pgs_read_partitions(Oid parent, PgsPartition **parts);
-extern int64 pgs_datum_as_timestamp(Datum value, Oid typid);
 extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
 							  int months_ahead, bool have_from, DateADT from,
@@ -153,18 +152,6 @@ extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 bool dry_run);
 extern const char *pgs_policy_time_zone(Oid relid);
 
-/* ---- Online conversion (issue 3): partitions.c helpers used by convert.c ---- */
-extern int	pgs_month_of_date(DateADT date);
-extern DateADT pgs_first_day_of(int month);
-extern int	pgs_current_month(Oid keytype, const char *tz);
-extern Datum pgs_month_bound(int month, Oid keytype, const char *tz);
-extern char *pgs_month_partition_name(const char *parent, int month);
-extern char *pgs_storage_clause(Oid template_rel);
-extern void pgs_copy_grants(Oid from, Oid to, const char *kind);
-extern void pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child);
-extern char *pgs_column_list(Oid relid);
-extern char *pgs_bound_literal(Datum value, Oid keytype);
-/* ---- end of online conversion (issue 3) ---- */
 
 /* log.c: the pgscale_log table */
 extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
