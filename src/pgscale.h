@@ -113,7 +113,7 @@ extern const char *pgs_policy_time_column_if_valid(PgsPolicy *pol);
 extern Oid	pgs_time_column_type(Oid relid, const char *colname, bool missing_ok);
 extern char *pgs_range_partition_column(Oid relid);
 
-/* partitions.c: reading partition bounds, making monthly partitions */
+/* partitions.c: reading partition bounds and what they cover */
 typedef struct PgsPartBounds
 {
 	bool		is_default;
@@ -133,6 +133,31 @@ typedef struct PgsPartition
 extern bool pgs_partition_bounds(Oid relid, PgsPartBounds *bounds);
 extern int	pgs_read_partitions(Oid parent, PgsPartition **parts);
 extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
+
+/* The ranges of a parent's partitions. */
+typedef struct PgsRangeList
+{
+	int			n;
+	int64	   *lo;				/* PG_INT64_MIN: MINVALUE */
+	int64	   *hi;				/* PG_INT64_MAX: MAXVALUE */
+} PgsRangeList;
+
+extern Oid	pgs_covering_partition(Oid parent, int64 lo, int64 hi,
+								   Oid *default_part);
+extern void pgs_read_ranges(Oid parent, PgsRangeList *ranges);
+extern bool pgs_range_covered(PgsRangeList *ranges, int64 lo, int64 hi);
+extern int	pgs_range_gaps(PgsRangeList *ranges, int64 lo, int64 hi,
+						   int64 **gap_lo, int64 **gap_hi);
+extern Oid	pgs_newest_partition(Oid parent, bool tables_only);
+extern const char *pgs_policy_time_zone(Oid relid);
+extern int	pgs_uncovered_ranges(Oid parent, int first_month, int last_month,
+								 Oid keytype, const char *tz);
+
+/* premake.c: creating monthly partitions */
+
+/* One call never creates more partitions than this (ten years). */
+#define PGS_MAX_NEW_PARTITIONS 120
+
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
 							  int months_ahead, bool have_from, DateADT from,
 							  int *first, int *last);
@@ -144,14 +169,10 @@ typedef struct PgsNewPartition
 	char	   *error;			/* set when the month could not be made */
 } PgsNewPartition;
 
-extern int	pgs_uncovered_ranges(Oid parent, int first_month, int last_month,
-								 Oid keytype, const char *tz);
 extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 int last_month, const char *keycol,
 										 Oid keytype, const char *tz,
 										 bool dry_run);
-extern const char *pgs_policy_time_zone(Oid relid);
-
 
 /* log.c: the pgscale_log table */
 extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
@@ -160,19 +181,16 @@ extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
 extern void pgs_log_update(int64 id, int64 rows, TimestampTz started,
 						   const char *detail);
 extern int64 pgs_log_prune(void);
-
 /* maintenance.c: how the last cycle run by CALL went */
 #define PGS_LAST_ERROR_LEN 512
 
 /* worker.c: for pgscale_health() */
 extern bool pgs_worker_missing(void);
-
 /* How many databases pgscale.databases may list (the launcher's slots). */
 #define PGS_MAX_DATABASES 64
 extern int	pgs_last_cycle_errors;
 extern char pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
 extern bool pgs_last_cycle_skipped;
-
 /* retention.c: one policy's retention, for the maintenance cycle */
 typedef struct PgsTrimmed
 {
@@ -192,7 +210,6 @@ typedef struct PgsRetentionResult
 
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 								PgsRetentionResult *result);
-
 /* references.c: foreign keys referencing a table with a retention */
 typedef struct PgsFk
 {
@@ -214,7 +231,6 @@ typedef struct PgsRefTable
 	List	   *selfs;			/* its self-references */
 	int64		rows;			/* rows deleted (or counted) in it */
 } PgsRefTable;
-
 typedef struct PgsRefs
 {
 	Oid			root;			/* the policy's table */
@@ -226,7 +242,6 @@ typedef struct PgsRefs
 	char	   *blocked;		/* why a cascade cannot run, or NULL */
 	int			aliases;		/* for the SQL written */
 } PgsRefs;
-
 /* Appends "the row alias is one of those meant" to buf. */
 typedef void (*PgsRowPred) (StringInfo buf, const char *alias, void *arg);
 
@@ -252,7 +267,6 @@ extern char *pgs_references_check(PgsRefs *refs, const char *from,
 								  PgsRowPred expired, void *arg,
 								  Oid cutoff_type, Datum cutoff);
 extern void pgs_references_immediate(PgsRefs *refs, bool on);
-
 /* batch.c: deleting expired rows of one table in batches */
 typedef struct PgsBatchState PgsBatchState;
 extern PgsBatchState *pgs_batch_begin(Oid relid, const char *time_column,
@@ -262,5 +276,4 @@ extern char *pgs_batch_describe(PgsBatchState *state);
 extern int64 pgs_batch_next(PgsBatchState *state, bool *done);
 extern int64 pgs_batch_count(PgsBatchState *state);
 extern int64 pgs_batch_skipped(PgsBatchState *state);
-
 #endif							/* PGSCALE_H */
