@@ -57,8 +57,6 @@ typedef enum PgsSource
 	PGS_SOURCE_CRON
 } PgsSource;
 
-/* Set by the background worker for the cycles it runs. */
-extern bool pgs_running_in_worker;
 extern PgsSource pgs_current_source(void);
 extern const char *pgs_source_name(PgsSource source);
 
@@ -181,16 +179,29 @@ extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
 extern void pgs_log_update(int64 id, int64 rows, TimestampTz started,
 						   const char *detail);
 extern int64 pgs_log_prune(void);
-/* maintenance.c: how the last cycle run by CALL went */
+
+/* maintenance.c: how a cycle run by CALL went, for the worker that ran it */
 #define PGS_LAST_ERROR_LEN 512
+
+typedef struct PgsCycleResult
+{
+	int			errors;			/* actions that failed */
+	char		last_error[PGS_LAST_ERROR_LEN]; /* the last one's message */
+	bool		skipped;		/* another cycle held the lock, or recovery */
+} PgsCycleResult;
+
+/*
+ * Set by the background worker, for the cycle it runs, to where the cycle
+ * reports how it went; NULL in every other session.
+ */
+extern PgsCycleResult *pgs_worker_cycle;
 
 /* worker.c: for pgscale_health() */
 extern bool pgs_worker_missing(void);
+
 /* How many databases pgscale.databases may list (the launcher's slots). */
 #define PGS_MAX_DATABASES 64
-extern int	pgs_last_cycle_errors;
-extern char pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
-extern bool pgs_last_cycle_skipped;
+
 /* retention.c: one policy's retention, for the maintenance cycle */
 typedef struct PgsTrimmed
 {

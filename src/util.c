@@ -36,7 +36,8 @@
 
 #include "pgscale.h"
 
-bool		pgs_running_in_worker = false;
+/* see pgscale.h */
+PgsCycleResult *pgs_worker_cycle = NULL;
 
 /*
  * The longest one step may run, in a run that commits between its steps
@@ -551,7 +552,7 @@ pgs_current_source(void)
 {
 	const char *appname;
 
-	if (pgs_running_in_worker)
+	if (pgs_worker_cycle != NULL)
 		return PGS_SOURCE_WORKER;
 	if (MyBgworkerEntry != NULL &&
 		(strstr(MyBgworkerEntry->bgw_type, "pg_cron") != NULL ||

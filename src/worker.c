@@ -820,6 +820,7 @@ pgscale_worker_main(Datum main_arg)
 	Oid			roleoid;
 	Oid			extoid;
 	char	   *sql;
+	PgsCycleResult cycle;		/* what the CALL below reports */
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	memcpy(&roleoid, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(Oid));
@@ -844,7 +845,8 @@ pgscale_worker_main(Datum main_arg)
 	SetConfigOption("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION);
-	pgs_running_in_worker = true;
+	memset(&cycle, 0, sizeof(cycle));
+	pgs_worker_cycle = &cycle;
 
 	set_state(slot, "running", true, false, NULL);
 
@@ -878,10 +880,10 @@ pgscale_worker_main(Datum main_arg)
 	PG_END_TRY();
 
 	pgstat_report_activity(STATE_IDLE, NULL);
-	if (pgs_last_cycle_skipped)
+	if (cycle.skipped)
 		set_state(slot, "skipped", false, true, NULL);
-	else if (pgs_last_cycle_errors > 0)
-		set_state(slot, "errors logged", false, true, pgs_last_cycle_error);
+	else if (cycle.errors > 0)
+		set_state(slot, "errors logged", false, true, cycle.last_error);
 	else
 		set_state(slot, "ok", false, true, NULL);
 	proc_exit(0);
