@@ -109,23 +109,21 @@ cv_require_nonatomic(FunctionCallInfo fcinfo, const char *name)
 }
 
 /*
- * cv_fail_step
- *		A step failed after its retries: raise its error, saying what state
- *		the table is left in.
+ * cv_step_hint
+ *		The hint of an error raised for a step that failed after its
+ *		retries: what to do about a lock that stayed taken, else the
+ *		failed statement's own hint, else to run the call again.  Called
+ *		within ereport(), like errhint() itself.
  */
-void
-cv_fail_step(ErrorData *edata, const char *what, Oid relid, const char *state)
+int
+cv_step_hint(ErrorData *edata)
 {
-	ereport(ERROR,
-			(errcode(edata->sqlerrcode),
-			 errmsg("could not %s %s: %s", what, pgs_display_name(relid),
-					edata->message),
-			 errdetail("%s", state),
-			 edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ?
-			 errhint("Other sessions held the table for longer than pgscale.lock_timeout allows, %d times; run the call again later, or raise pgscale.lock_retries.",
-					 pgscale_lock_retries + 1) :
-			 (edata->hint ? errhint("%s", edata->hint) :
-			  errhint("Fix the cause and run the call again: it goes on from where it stopped."))));
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		return errhint("Other sessions held the table for longer than pgscale.lock_timeout allows, %d times; run the call again later, or raise pgscale.lock_retries.",
+					   pgscale_lock_retries + 1);
+	if (edata->hint)
+		return errhint("%s", edata->hint);
+	return errhint("Fix the cause and run the call again: it goes on from where it stopped.");
 }
 
 /*
@@ -674,18 +672,21 @@ check_step(void *arg)
  *		Make sure the table has the CHECK constraint "name" for condition,
  *		validated if asked: reuse it when a previous run left it, drop the
  *		other pgscale_legacy_* constraints but "keep", add it NOT VALID
- *		(one transaction) and validate it (another).  Commits.
+ *		(one transaction) and validate it (another).  Commits.  When a
+ *		step fails after its retries, returns false with its error in
+ *		*edata and what state the table is left in in *state, for the
+ *		caller's message.
  */
-void
+bool
 cv_ensure_check(Oid relid, const char *name, const char *condition,
-			 const char *keep, const char *what, bool validate)
+				const char *keep, bool validate, ErrorData **edata,
+				const char **state)
 {
 	List	   *validated;
 	List	   *names = cv_find_legacy_checks(relid, &validated);
 	ListCell   *lc;
 	ListCell   *lv;
 	CheckStep	step;
-	ErrorData  *edata = NULL;
 	bool		exists = false;
 	bool		valid = false;
 	TimestampTz started = GetCurrentTimestamp();
@@ -709,8 +710,11 @@ cv_ensure_check(Oid relid, const char *name, const char *condition,
 
 	if (!exists)
 	{
-		if (!pgs_run_guarded_as(relid, check_step, &step, &edata))
-			cv_fail_step(edata, what, relid, "Nothing was changed by this step.");
+		if (!pgs_run_guarded_as(relid, check_step, &step, edata))
+		{
+			*state = "Nothing was changed by this step.";
+			return false;
+		}
 		pgs_log_action(relid, "convert", name, 0, false, started,
 					   "check constraint added NOT VALID");
 		pgs_spi_commit();
@@ -719,14 +723,17 @@ cv_ensure_check(Oid relid, const char *name, const char *condition,
 	{
 		started = GetCurrentTimestamp();
 		step.validate = true;
-		if (!pgs_run_guarded_as(relid, check_step, &step, &edata))
-			cv_fail_step(edata, what, relid,
-					  psprintf("The constraint %s was added NOT VALID; the next run validates it.",
-							   quote_identifier(name)));
+		if (!pgs_run_guarded_as(relid, check_step, &step, edata))
+		{
+			*state = psprintf("The constraint %s was added NOT VALID; the next run validates it.",
+							  quote_identifier(name));
+			return false;
+		}
 		pgs_log_action(relid, "convert", name, 0, false, started,
 					   "check constraint validated");
 		pgs_spi_commit();
 	}
+	return true;
 }
 
 /*
@@ -743,6 +750,7 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 	ErrorData  *edata = NULL;
 	TimestampTz started;
 	TimestampTz far_started = 0;
+	const char *state;
 
 	cv_require_nonatomic(fcinfo, "pgscale_partition_table");
 	pgs_require_arg(fcinfo, 0, "relation", NULL);
@@ -772,9 +780,15 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 		build_extensions(cv, indexes);
 
 	/* 3 and 4. the bound, proven by a validated CHECK constraint */
-	cv_ensure_check(cv->relid, cv->check_name,
-				 pgs_month_range_condition(cv->timecol, cv->keytype, cv->tz, -1, cv->bound),
-				 NULL, "add the bound constraint to", cv->far_rows == 0);
+	if (!cv_ensure_check(cv->relid, cv->check_name,
+						 pgs_month_range_condition(cv->timecol, cv->keytype, cv->tz, -1, cv->bound),
+						 NULL, cv->far_rows == 0, &edata, &state))
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not add the bound constraint to %s: %s",
+						pgs_display_name(cv->relid), edata->message),
+				 errdetail("%s", state),
+				 cv_step_hint(edata)));
 
 	/*
 	 * 4b. rows beyond the premake horizon leave for the default partition,
@@ -785,18 +799,26 @@ pgscale_partition_table(PG_FUNCTION_ARGS)
 	{
 		far_started = GetCurrentTimestamp();
 		if (!pgs_run_guarded_as(cv->relid, cv_far_step, cv, &edata))
-			cv_fail_step(edata, "move the rows dated beyond the premake horizon out of", cv->relid,
-					  psprintf("The table was not converted; it keeps the NOT VALID constraint %s, which the next run reuses.",
-							   quote_identifier(cv->check_name)));
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not move the rows dated beyond the premake horizon out of %s: %s",
+							pgs_display_name(cv->relid), edata->message),
+					 errdetail("The table was not converted; it keeps the NOT VALID constraint %s, which the next run reuses.",
+							   quote_identifier(cv->check_name)),
+					 cv_step_hint(edata)));
 	}
 
 	/* 5. the swap */
 	swap.cv = cv;
 	swap.legacy_rows = 0;
 	if (!pgs_run_guarded_as(cv->relid, cv_swap_step, &swap, &edata))
-		cv_fail_step(edata, "partition", cv->relid,
-				  psprintf("The table was not converted; it keeps the validated constraint %s, which the next run reuses.",
-						   quote_identifier(cv->check_name)));
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("could not partition %s: %s",
+						pgs_display_name(cv->relid), edata->message),
+				 errdetail("The table was not converted; it keeps the validated constraint %s, which the next run reuses.",
+						   quote_identifier(cv->check_name)),
+				 cv_step_hint(edata)));
 	pgs_log_action(cv->parent, "convert", quote_qualified_identifier(get_namespace_name(cv->nsp),
 																	 cv->legacy_name),
 				   swap.legacy_rows, true, started,

@@ -97,15 +97,15 @@ typedef struct SwapStep
 
 /* convert.c: helpers the steps share, steps 3 and 4 */
 extern void cv_require_nonatomic(FunctionCallInfo fcinfo, const char *name);
-extern void cv_fail_step(ErrorData *edata, const char *what, Oid relid,
-						 const char *state);
+extern int	cv_step_hint(ErrorData *edata);
 extern char *cv_legacy_check_name(int lo, int hi);
 extern int	cv_extreme_month(Oid relid, const char *col, Oid keytype,
 							 const char *tz, bool want_max, const char *where,
 							 bool *infinite);
 extern List *cv_find_legacy_checks(Oid relid, List **validated);
-extern void cv_ensure_check(Oid relid, const char *name, const char *condition,
-							const char *keep, const char *what, bool validate);
+extern bool cv_ensure_check(Oid relid, const char *name, const char *condition,
+							const char *keep, bool validate, ErrorData **edata,
+							const char **state);
 
 /* convert_check.c: step 1, and the refusals the swap repeats */
 extern char *cv_column_names(Oid relid, AttrNumber *attnums, int from, int to,
@@ -114,7 +114,6 @@ extern char *cv_extended_columns(Oid relid, CvIndex *ix, const char *timecol);
 extern char *cv_extended_index_sql(Oid relid, CvIndex *ix, const char *timecol,
 								   const char *qtable, const char *name,
 								   bool concurrently);
-extern void cv_refuse(int code, Oid relid, const char *why, const char *hint);
 extern List *cv_check_structure(Conversion *cv, bool at_swap);
 extern List *cv_plan(Conversion *cv);
 

@@ -292,20 +292,6 @@ match_extensions(List *indexes, AttrNumber timeatt)
 /* ---------- what the conversion needs to know ---------- */
 
 /*
- * cv_refuse
- *		Raise a refusal of the conversion: the table is left untouched.
- */
-void
-cv_refuse(int code, Oid relid, const char *why, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(code),
-			 errmsg("cannot partition table %s: %s", pgs_display_name(relid), why),
-			 errdetail("The table was not changed."),
-			 errhint("%s", hint)));
-}
-
-/*
  * cv_check_structure
  *		The refusals that depend on the table's definition, checked in
  *		step 1 and again under the lock of the swap (the table may have
@@ -333,25 +319,49 @@ cv_check_structure(Conversion *cv, bool at_swap)
 	oftype = classform.reloftype;
 
 	if (relkind == RELKIND_PARTITIONED_TABLE)
-		cv_refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is already partitioned",
-			   "Create its monthly partitions with pgscale_create_month_partitions(); if it was converted by pgscale, move the old rows with CALL pgscale_split_legacy().");
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot partition table %s: it is already partitioned",
+						pgs_display_name(relid)),
+				 errdetail("The table was not changed."),
+				 errhint("Create its monthly partitions with pgscale_create_month_partitions(); if it was converted by pgscale, move the old rows with CALL pgscale_split_legacy().")));
 	if (relkind != RELKIND_RELATION)
-		cv_refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is not an ordinary table",
-			   "Only ordinary tables can be converted.");
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot partition table %s: it is not an ordinary table",
+						pgs_display_name(relid)),
+				 errdetail("The table was not changed."),
+				 errhint("Only ordinary tables can be converted.")));
 	if (classform.relispartition)
-		cv_refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is a partition",
-			   "Partition its partitioned table instead, or detach it first.");
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot partition table %s: it is a partition",
+						pgs_display_name(relid)),
+				 errdetail("The table was not changed."),
+				 errhint("Partition its partitioned table instead, or detach it first.")));
 	if (pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_inherits"
 					" WHERE inhrelid OPERATOR(pg_catalog.=) $1"
 					" OR inhparent OPERATOR(pg_catalog.=) $1", relid) > 0)
-		cv_refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it takes part in table inheritance",
-			   "Remove the inheritance (ALTER TABLE ... NO INHERIT) first; a partitioned table cannot inherit or be inherited.");
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot partition table %s: it takes part in table inheritance",
+						pgs_display_name(relid)),
+				 errdetail("The table was not changed."),
+				 errhint("Remove the inheritance (ALTER TABLE ... NO INHERIT) first; a partitioned table cannot inherit or be inherited.")));
 	if (persistence != RELPERSISTENCE_PERMANENT)
-		cv_refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is not a permanent (logged) table",
-			   "Make it logged with ALTER TABLE ... SET LOGGED first.");
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot partition table %s: it is not a permanent (logged) table",
+						pgs_display_name(relid)),
+				 errdetail("The table was not changed."),
+				 errhint("Make it logged with ALTER TABLE ... SET LOGGED first.")));
 	if (OidIsValid(oftype))
-		cv_refuse(ERRCODE_WRONG_OBJECT_TYPE, relid, "it is a typed table",
-			   "Detach it from its type with ALTER TABLE ... NOT OF first.");
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot partition table %s: it is a typed table",
+						pgs_display_name(relid)),
+				 errdetail("The table was not changed."),
+				 errhint("Detach it from its type with ALTER TABLE ... NOT OF first.")));
 
 	/* things that point at the table by OID and would stay with the old one */
 	dep = pgs_spi_text_oid("SELECT pg_catalog.format('%s (constraint %I)', c.conrelid::pg_catalog.regclass, c.conname)"
@@ -359,9 +369,12 @@ cv_check_structure(Conversion *cv, bool at_swap)
 					 " WHERE c.confrelid OPERATOR(pg_catalog.=) $1"
 					 " AND c.contype OPERATOR(pg_catalog.=) 'f' LIMIT 1", relid);
 	if (dep)
-		cv_refuse(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, relid,
-			   psprintf("it is referenced by a foreign key of %s", dep),
-			   "Drop the foreign key first and recreate it on the partitioned table afterwards; its key must then include the time column.");
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot partition table %s: it is referenced by a foreign key of %s",
+						pgs_display_name(relid), dep),
+				 errdetail("The table was not changed."),
+				 errhint("Drop the foreign key first and recreate it on the partitioned table afterwards; its key must then include the time column.")));
 	dep = pgs_spi_text_oid("SELECT CASE WHEN r.ev_class OPERATOR(pg_catalog.=) $1"
 					 " THEN pg_catalog.format('rule %I', r.rulename)"
 					 " ELSE pg_catalog.format('%s %s', CASE c.relkind WHEN 'm' THEN 'materialized view'"
@@ -373,28 +386,41 @@ cv_check_structure(Conversion *cv, bool at_swap)
 					 " AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
 					 " AND d.refobjid OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 1", relid);
 	if (dep)
-		cv_refuse(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, relid,
-			   psprintf("%s depends on it", dep),
-			   "Drop the dependent views and rules first and recreate them afterwards; they would otherwise keep reading the old table only.");
+		ereport(ERROR,
+				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+				 errmsg("cannot partition table %s: %s depends on it",
+						pgs_display_name(relid), dep),
+				 errdetail("The table was not changed."),
+				 errhint("Drop the dependent views and rules first and recreate them afterwards; they would otherwise keep reading the old table only.")));
 	dep = pgs_spi_text_oid("SELECT pg_catalog.quote_ident(tgname) FROM pg_catalog.pg_trigger"
 					 " WHERE tgrelid OPERATOR(pg_catalog.=) $1 AND NOT tgisinternal"
 					 " ORDER BY 1 LIMIT 1", relid);
 	if (dep)
-		cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-			   psprintf("it has trigger %s", dep),
-			   "Drop its triggers first and create them on the partitioned table afterwards.");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: it has trigger %s",
+						pgs_display_name(relid), dep),
+				 errdetail("The table was not changed."),
+				 errhint("Drop its triggers first and create them on the partitioned table afterwards.")));
 	if (rowsecurity ||
 		pgs_spi_int8_oid("SELECT pg_catalog.count(*) FROM pg_catalog.pg_policy"
 					" WHERE polrelid OPERATOR(pg_catalog.=) $1", relid) > 0)
-		cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid, "it has row-level security",
-			   "Disable row-level security and drop its policies first, and set them up on the partitioned table afterwards.");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: it has row-level security",
+						pgs_display_name(relid)),
+				 errdetail("The table was not changed."),
+				 errhint("Disable row-level security and drop its policies first, and set them up on the partitioned table afterwards.")));
 	dep = pgs_spi_text_oid("SELECT pg_catalog.quote_ident(p.pubname) FROM pg_catalog.pg_publication_rel r"
 					 " JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) r.prpubid"
 					 " WHERE r.prrelid OPERATOR(pg_catalog.=) $1 ORDER BY 1 LIMIT 1", relid);
 	if (dep)
-		cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-			   psprintf("it belongs to publication %s", dep),
-			   "Drop it from the publication first and add the partitioned table afterwards.");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: it belongs to publication %s",
+						pgs_display_name(relid), dep),
+				 errdetail("The table was not changed."),
+				 errhint("Drop it from the publication first and add the partitioned table afterwards.")));
 	/*
 	 * Constraints a partitioned table cannot take over, in one scan: a NO
 	 * INHERIT check, a NOT VALID foreign key, and (18 catalogues NOT NULL
@@ -408,25 +434,37 @@ cv_check_structure(Conversion *cv, bool at_swap)
 					 " OR (contype OPERATOR(pg_catalog.=) ANY ('{f,n}'::pg_catalog.\"char\"[]) AND NOT convalidated))"
 					 " ORDER BY pg_catalog.strpos('cfn', contype::pg_catalog.text), 1 LIMIT 1", relid);
 	if (dep && dep[0] == CONSTRAINT_CHECK)
-		cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-			   psprintf("its check constraint %s is NO INHERIT", dep + 1),
-			   "A partitioned table cannot have NO INHERIT constraints: drop it, or recreate it without NO INHERIT.");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: its check constraint %s is NO INHERIT",
+						pgs_display_name(relid), dep + 1),
+				 errdetail("The table was not changed."),
+				 errhint("A partitioned table cannot have NO INHERIT constraints: drop it, or recreate it without NO INHERIT.")));
 	if (dep && dep[0] == CONSTRAINT_FOREIGN)
-		cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-			   psprintf("its foreign key %s is NOT VALID", dep + 1),
-			   "Validate it first with ALTER TABLE ... VALIDATE CONSTRAINT (reads and writes go on meanwhile).");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: its foreign key %s is NOT VALID",
+						pgs_display_name(relid), dep + 1),
+				 errdetail("The table was not changed."),
+				 errhint("Validate it first with ALTER TABLE ... VALIDATE CONSTRAINT (reads and writes go on meanwhile).")));
 	if (dep)
-		cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-			   psprintf("its NOT NULL constraint %s is NOT VALID", dep + 1),
-			   "Validate it first with ALTER TABLE ... VALIDATE CONSTRAINT, or drop it: a partition cannot keep a NOT VALID NOT NULL constraint that its parent has valid.");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: its NOT NULL constraint %s is NOT VALID",
+						pgs_display_name(relid), dep + 1),
+				 errdetail("The table was not changed."),
+				 errhint("Validate it first with ALTER TABLE ... VALIDATE CONSTRAINT, or drop it: a partition cannot keep a NOT VALID NOT NULL constraint that its parent has valid.")));
 
 	/* the time column */
 	cv->timeatt = get_attnum(relid, cv->timecol);
 	cv->keytype = pgs_time_column_type(relid, cv->timecol, false);
 	if (get_attgenerated(relid, cv->timeatt) != '\0')
-		cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-			   psprintf("column \"%s\" is a generated column", cv->timecol),
-			   "Partition by a stored date or timestamp column that is not generated.");
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: column \"%s\" is a generated column",
+						pgs_display_name(relid), cv->timecol),
+				 errdetail("The table was not changed."),
+				 errhint("Partition by a stored date or timestamp column that is not generated.")));
 
 	/* unique and exclusion constraints must contain the partition key */
 	indexes = read_indexes(relid, cv->timeatt);
@@ -438,34 +476,44 @@ cv_check_structure(Conversion *cv, bool at_swap)
 		OidIsValid(ix->conoid) ? "unique constraint" : "unique index";
 
 		if (!ix->valid && !(ix->stale && cv->extend_keys && !at_swap))
-			cv_refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, relid,
-				   psprintf("index %s is invalid", quote_identifier(ix->name)),
-				   "Drop it, or rebuild it with REINDEX INDEX CONCURRENTLY, first.");
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot partition table %s: index %s is invalid",
+							pgs_display_name(relid), quote_identifier(ix->name)),
+					 errdetail("The table was not changed."),
+					 errhint("Drop it, or rebuild it with REINDEX INDEX CONCURRENTLY, first.")));
 		if (ix->exclusion)
-			cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-				   psprintf("it has exclusion constraint %s", quote_identifier(ix->name)),
-				   "Drop the exclusion constraint first.");
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot partition table %s: it has exclusion constraint %s",
+							pgs_display_name(relid), quote_identifier(ix->name)),
+					 errdetail("The table was not changed."),
+					 errhint("Drop the exclusion constraint first.")));
 		if (!ix->unique || ix->has_time || ix->is_extension || !ix->valid)
 			continue;
 		if (!cv->extend_keys)
-			cv_refuse(ERRCODE_INVALID_TABLE_DEFINITION, relid,
-				   psprintf("%s %s does not include column \"%s\"", what,
-							quote_identifier(ix->name), cv->timecol),
-				   psprintf("On a partitioned table every primary key and unique constraint must include the partition column. Pass extend_keys => true to add \"%s\" to them (uniqueness then holds per value of \"%s\").",
-							cv->timecol, cv->timecol));
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("cannot partition table %s: %s %s does not include column \"%s\"",
+							pgs_display_name(relid), what, quote_identifier(ix->name), cv->timecol),
+					 errdetail("The table was not changed."),
+					 errhint("On a partitioned table every primary key and unique constraint must include the partition column. Pass extend_keys => true to add \"%s\" to them (uniqueness then holds per value of \"%s\").", cv->timecol, cv->timecol)));
 		if (ix->extension)
 			continue;
 		if (!ix->extendable)
-			cv_refuse(ERRCODE_FEATURE_NOT_SUPPORTED, relid,
-				   psprintf("%s %s cannot be extended with column \"%s\"", what,
-							quote_identifier(ix->name), cv->timecol),
-				   psprintf("pgscale extends only btree keys on plain columns with default operator classes and sort order. Create the extended unique index yourself, with \"%s\" after the key columns, and run the call again.",
-							cv->timecol));
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot partition table %s: %s %s cannot be extended with column \"%s\"",
+							pgs_display_name(relid), what, quote_identifier(ix->name), cv->timecol),
+					 errdetail("The table was not changed."),
+					 errhint("pgscale extends only btree keys on plain columns with default operator classes and sort order. Create the extended unique index yourself, with \"%s\" after the key columns, and run the call again.", cv->timecol)));
 		if (at_swap)
-			cv_refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, relid,
-				   psprintf("%s %s was created during the conversion", what,
-							quote_identifier(ix->name)),
-				   "Run the call again.");
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot partition table %s: %s %s was created during the conversion",
+							pgs_display_name(relid), what, quote_identifier(ix->name)),
+					 errdetail("The table was not changed."),
+					 errhint("Run the call again.")));
 	}
 	return indexes;
 }
@@ -497,10 +545,12 @@ cv_plan(Conversion *cv)
 
 	aclresult = pgs_namespace_aclcheck(cv->nsp, GetUserId(), ACL_CREATE);
 	if (aclresult != ACLCHECK_OK)
-		cv_refuse(ERRCODE_INSUFFICIENT_PRIVILEGE, relid,
-			   psprintf("permission denied to create tables in schema %s",
-						quote_identifier(get_namespace_name(cv->nsp))),
-			   "The partitioned table is created in the table's schema: grant CREATE on it to the caller.");
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot partition table %s: permission denied to create tables in schema %s",
+						pgs_display_name(relid), quote_identifier(get_namespace_name(cv->nsp))),
+				 errdetail("The table was not changed."),
+				 errhint("The partitioned table is created in the table's schema: grant CREATE on it to the caller.")));
 
 	/* the name the old table will take */
 	cv->legacy_name = ChooseRelationName(cv->relname, NULL, "legacy", cv->nsp, false);
@@ -510,10 +560,12 @@ cv_plan(Conversion *cv)
 		pgs_spi_int8(psprintf("SELECT 1 FROM ONLY %s WHERE %s IS NULL LIMIT 1",
 							  pgs_qualified_name(relid), quote_identifier(cv->timecol)),
 					 0, NULL, NULL, NULL, false) > 0)
-		cv_refuse(ERRCODE_NOT_NULL_VIOLATION, relid,
-			   psprintf("column \"%s\" is NULL in some rows", cv->timecol),
-			   psprintf("A range partition cannot hold rows without a \"%s\": set a value in those rows or delete them, then run the call again.",
-						cv->timecol));
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("cannot partition table %s: column \"%s\" is NULL in some rows",
+						pgs_display_name(relid), cv->timecol),
+				 errdetail("The table was not changed."),
+				 errhint("A range partition cannot hold rows without a \"%s\": set a value in those rows or delete them, then run the call again.", cv->timecol)));
 
 	/*
 	 * The legacy partition ends at the start of next month, or later if
@@ -532,9 +584,12 @@ cv_plan(Conversion *cv)
 	after_max = cv_extreme_month(relid, cv->timecol, cv->keytype, cv->tz, true,
 							  NULL, &infinite) + 1;
 	if (infinite)
-		cv_refuse(ERRCODE_INVALID_PARAMETER_VALUE, relid,
-			   psprintf("column \"%s\" holds 'infinity'", cv->timecol),
-			   "Monthly partitions cannot hold infinite times: update or delete those rows first.");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot partition table %s: column \"%s\" holds 'infinity'",
+						pgs_display_name(relid), cv->timecol),
+				 errdetail("The table was not changed."),
+				 errhint("Monthly partitions cannot hold infinite times: update or delete those rows first.")));
 
 	/*
 	 * Rows dated beyond the premake horizon (from the month after this

@@ -171,9 +171,12 @@ cv_far_step(void *arg)
 	int			ret;
 
 	if (OidIsValid(get_relname_relid(cv->default_name, cv->nsp)))
-		cv_refuse(ERRCODE_DUPLICATE_TABLE, cv->relid,
-			   psprintf("relation %s already exists", qstage),
-			   "Run the call again: it picks another name.");
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("cannot partition table %s: relation %s already exists",
+						pgs_display_name(cv->relid), qstage),
+				 errdetail("The table was not changed."),
+				 errhint("Run the call again: it picks another name.")));
 	pgs_spi_execf("CREATE TABLE %s (LIKE %s INCLUDING ALL EXCLUDING INDEXES EXCLUDING IDENTITY"
 			 " EXCLUDING STATISTICS)%s%s%s",
 			 qstage, qrel, pgs_storage_clause(cv->relid),
@@ -264,18 +267,23 @@ swap_recheck(Swap *sw)
 
 	sw->indexes = cv_check_structure(cv, true);
 	if (OidIsValid(get_relname_relid(cv->legacy_name, cv->nsp)))
-		cv_refuse(ERRCODE_DUPLICATE_TABLE, sw->relid,
-				  psprintf("relation %s already exists", sw->qlegacy),
-				  "Run the call again: it picks another name.");
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_TABLE),
+				 errmsg("cannot partition table %s: relation %s already exists",
+						pgs_display_name(sw->relid), sw->qlegacy),
+				 errdetail("The table was not changed."),
+				 errhint("Run the call again: it picks another name.")));
 	names = cv_find_legacy_checks(sw->relid, &validated);
 	forboth(lc, names, lv, validated)
 		if (strcmp((char *) lfirst(lc), cv->check_name) == 0 && lfirst_int(lv))
 			have_check = true;
 	if (!have_check)
-		cv_refuse(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, sw->relid,
-				  psprintf("its constraint %s is missing or not validated",
-						   quote_identifier(cv->check_name)),
-				  "Run the call again.");
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot partition table %s: its constraint %s is missing or not validated",
+						pgs_display_name(sw->relid), quote_identifier(cv->check_name)),
+				 errdetail("The table was not changed."),
+				 errhint("Run the call again.")));
 }
 
 /*

@@ -135,29 +135,117 @@ commit_if_allowed(TableRun *run)
 	}
 }
 
+/* The steps of a run that can fail, and what each did, for pgscale_log. */
+typedef enum RunStep
+{
+	STEP_PREPARE_DELETE,
+	STEP_DELETE,
+	STEP_COUNT_REFERENCING,
+	STEP_DROP_PARTITION,
+	STEP_CHECK_REFERENCES,
+	STEP_APPLY_POLICY
+} RunStep;
+
+static const char *const run_step_what[] = {
+	[STEP_PREPARE_DELETE] = "prepare to delete from",
+	[STEP_DELETE] = "delete expired rows from",
+	[STEP_COUNT_REFERENCING] = "count the rows referencing",
+	[STEP_DROP_PARTITION] = "drop expired partition",
+	[STEP_CHECK_REFERENCES] = "check the foreign keys referencing",
+	[STEP_APPLY_POLICY] = "apply the retention of"
+};
+
+/*
+ * step_detail / step_hint
+ *		The detail and hint of the warning for a failed step; called within
+ *		ereport(), like errdetail() and errhint().
+ */
+static int
+step_detail(ErrorData *edata)
+{
+	return edata->detail ? errdetail_internal("%s", edata->detail) : 0;
+}
+
+static int
+step_hint(TableRun *run)
+{
+	if (run->stopped)
+		return errhint("The rest of this table is left for the next run; the error is recorded in pgscale_log.");
+	return errhint("The error is recorded in pgscale_log; the next run retries.");
+}
+
+/*
+ * warn_step_failed
+ *		The warning for a step that failed after its retries.
+ */
+static void
+warn_step_failed(TableRun *run, RunStep kind, const char *name, ErrorData *edata)
+{
+	switch (kind)
+	{
+		case STEP_PREPARE_DELETE:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not prepare to delete from %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_DELETE:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not delete expired rows from %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_COUNT_REFERENCING:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not count the rows referencing %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_DROP_PARTITION:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not drop expired partition %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_CHECK_REFERENCES:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not check the foreign keys referencing %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_APPLY_POLICY:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not apply the retention of %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+	}
+}
+
 /*
  * record_error
  *		A step failed (after its retries): tell the caller and keep a
  *		record, then go on with the rest.
  */
 static void
-record_error(TableRun *run, Oid object, const char *what, ErrorData *edata,
+record_error(TableRun *run, Oid object, RunStep kind, ErrorData *edata,
 			 TimestampTz started)
 {
+	const char *what = run_step_what[kind];
+
 	run->failed = true;
 	if (pgs_step_timed_out(edata))
 		run->stopped = true;
 	run->errors = lappend(run->errors,
 						  psprintf("%s %s: %s", what, pgs_display_name(object),
 								   edata->message));
-	ereport(WARNING,
-			(errcode(edata->sqlerrcode),
-			 errmsg("pgscale could not %s %s: %s", what,
-					pgs_display_name(object), edata->message),
-			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-			 errhint(run->stopped ?
-					 "The rest of this table is left for the next run; the error is recorded in pgscale_log." :
-					 "The error is recorded in pgscale_log; the next run retries.")));
+	warn_step_failed(run, kind, pgs_display_name(object), edata);
 	if (!run->opt->dry_run)
 	{
 		pgs_log_action(run->relid, "error", pgs_display_name(object), 0, false,
@@ -279,7 +367,7 @@ trim_relation(TableRun *run, Oid relid)
 
 	if (!pgs_run_guarded_as(relid, trim_begin_step, &step, &edata))
 	{
-		record_error(run, relid, "prepare to delete from", edata, started);
+		record_error(run, relid, STEP_PREPARE_DELETE, edata, started);
 		return;
 	}
 	if (step.gone)
@@ -307,7 +395,7 @@ trim_relation(TableRun *run, Oid relid)
 				pgs_log_action(run->relid, "delete", pgs_display_name(relid),
 							   total, true, started,
 							   "stopped by the error that follows");
-			record_error(run, relid, "delete expired rows from", edata, started);
+			record_error(run, relid, STEP_DELETE, edata, started);
 			return;
 		}
 		total += step.rows;
@@ -516,7 +604,7 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 		{
 			step.count_only = true;
 			if (!pgs_run_guarded_as(child, drop_step, &step, &edata))
-				record_error(run, child, "count the rows referencing", edata, started);
+				record_error(run, child, STEP_COUNT_REFERENCING, edata, started);
 		}
 		if (get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
 			ereport(NOTICE,
@@ -543,7 +631,7 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	{
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 			run->blockers = pgs_lock_holders(parent);
-		record_error(run, child, "drop expired partition", edata, started);
+		record_error(run, child, STEP_DROP_PARTITION, edata, started);
 		return;
 	}
 	if (step.gone)
@@ -814,7 +902,7 @@ referenced_rows(TableRun *run, Oid relid, const char *from, PgsRowPred pred)
 	step.found = NULL;
 	if (!pgs_run_guarded_as(relid, ref_check_step, &step, &edata))
 	{
-		record_error(run, relid, "check the foreign keys referencing", edata,
+		record_error(run, relid, STEP_CHECK_REFERENCES, edata,
 					 GetCurrentTimestamp());
 		return NULL;
 	}
@@ -922,7 +1010,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
 
 	if (!pgs_run_guarded(prepare_step, &step, &edata))
 	{
-		record_error(run, pol->relid, "apply the retention of", edata,
+		record_error(run, pol->relid, STEP_APPLY_POLICY, edata,
 					 GetCurrentTimestamp());
 		return;
 	}

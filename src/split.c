@@ -475,6 +475,7 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 	for (;;)
 	{
 		ErrorData  *edata = NULL;
+		const char *state;
 		TimestampTz started = GetCurrentTimestamp();
 
 		CHECK_FOR_INTERRUPTS();
@@ -483,8 +484,12 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 		if (!plan_cut(sp))
 		{
 			if (!pgs_run_guarded_as(sp->parent, final_step, sp, &edata))
-				cv_fail_step(edata, "split the legacy partition of", sp->parent,
-						  "The months moved so far stay in their partitions; the next run goes on.");
+				ereport(ERROR,
+						(errcode(edata->sqlerrcode),
+						 errmsg("could not split the legacy partition of %s: %s",
+								pgs_display_name(sp->parent), edata->message),
+						 errdetail("The months moved so far stay in their partitions; the next run goes on."),
+						 cv_step_hint(edata)));
 			pgs_log_action(sp->parent, "split", pgs_display_name(sp->created), 0, false,
 						   started, "legacy partition renamed: its rows are all of this month");
 			pgs_spi_commit();
@@ -492,10 +497,16 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 		}
 
 		/* fence the month off the legacy partition (brief lock) */
-		cv_ensure_check(sp->legacy, cv_legacy_check_name(sp->new_lo, sp->new_hi),
-					 pgs_month_range_condition(sp->keycol, sp->keytype, sp->tz, sp->new_lo, sp->new_hi),
-					 cv_legacy_check_name(sp->lo, sp->hi), "fence a month off legacy partition",
-					 false);
+		if (!cv_ensure_check(sp->legacy, cv_legacy_check_name(sp->new_lo, sp->new_hi),
+							 pgs_month_range_condition(sp->keycol, sp->keytype, sp->tz,
+													   sp->new_lo, sp->new_hi),
+							 cv_legacy_check_name(sp->lo, sp->hi), false, &edata, &state))
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not fence a month off legacy partition %s: %s",
+							pgs_display_name(sp->legacy), edata->message),
+					 errdetail("%s", state),
+					 cv_step_hint(edata)));
 
 		started = GetCurrentTimestamp();
 		if (!pgs_run_guarded_as(sp->parent, cut_step, sp, &edata))
@@ -505,8 +516,12 @@ pgscale_split_legacy(PG_FUNCTION_ARGS)
 			/* take the fence down again, else old rows could not be inserted */
 			if (pgs_run_guarded_as(sp->parent, drop_fence_step, sp, &edata2))
 				pgs_spi_commit();
-			cv_fail_step(edata, "split the legacy partition of", sp->parent,
-					  "This month's rows were not moved; the months moved before stay in their partitions.");
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("could not split the legacy partition of %s: %s",
+							pgs_display_name(sp->parent), edata->message),
+					 errdetail("This month's rows were not moved; the months moved before stay in their partitions."),
+					 cv_step_hint(edata)));
 		}
 		pgs_log_action(sp->parent, "split", pgs_display_name(sp->created), sp->moved, true,
 					   started, psprintf("rows of %s moved out of the legacy partition",
