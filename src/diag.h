@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * diag.h
- *	  Declarations shared by the diagnostic functions (issue 4): sizes
+ *	  Declarations shared by the diagnostic functions (diag_*.c): sizes
  *	  measured without ever waiting on a lock, the age of the cumulative
  *	  statistics, small SPI helpers, and the collectors that
  *	  pgscale_health() and pgscale_scaling_advice() reuse.

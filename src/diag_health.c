@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * diag_health.c
- *	  pgscale_health(): the seed's monitoring checklist as one call.
+ *	  pgscale_health(): the monitoring checklist as one call.
  *
  *	  Every check reports ok, warn, critical or unknown, with the value it
  *	  measured, the threshold it applied, and, whenever it is not ok, what
@@ -36,13 +36,13 @@ PG_FUNCTION_INFO_V1(pgscale_health);
 
 /* Thresholds, each with the reason for its value. */
 
-/* The seed: "Check cache hit ratio (should be >99%)". */
+/* The cache hit ratio should stay above 99%. */
 #define CACHE_HIT_WARN			99.0
 #define CACHE_HIT_CRITICAL		90.0
 /* Too few block reads since the reset to say anything. */
 #define CACHE_MIN_BLOCKS		10000
 
-/* The seed's Tier 2: "If > 50 concurrent connections", use PgBouncer. */
+/* Past 50 concurrent connections, use PgBouncer (scaling tier 2). */
 #define CONNECTIONS_POOLER		50
 #define CONNECTIONS_WARN_PCT	80.0
 #define CONNECTIONS_CRITICAL_PCT 90.0
@@ -60,7 +60,7 @@ PG_FUNCTION_INFO_V1(pgscale_health);
 #define UNUSED_MIN_SCANS		100
 #define UNUSED_WARN_BYTES		((int64) 10 * 1024 * 1024)
 
-/* The seed's missing-index rule, on tables over 10,000 live rows. */
+/* The missing-index rule of diag_indexes.c, on tables over 10,000 live rows. */
 #define MISSING_MIN_ROWS		10000
 
 /* Vacuum backlog: dead rows worth it, at twice autovacuum's own trigger. */
@@ -81,7 +81,7 @@ PG_FUNCTION_INFO_V1(pgscale_health);
 #define SEQ_CRITICAL_PCT		90.0
 #define SEQ_UNREACHABLE			4611686018427387904.0	/* 2^62 */
 
-/* Storage: the seed's Tier 1 note, "PostgreSQL handles 10-20 GB easily". */
+/* Storage: a single PostgreSQL server handles 10-20 GB easily (scaling tier 1). */
 #define GROWTH_WARN_BYTES		((int64) 20 * 1024 * 1024 * 1024)
 #define GROWTH_HORIZON			"90 days"
 #define SNAPSHOT_STALE_DAYS		2.0
@@ -163,7 +163,7 @@ check_cache_hit(List **checks)
 		pct < CACHE_HIT_WARN ? "warn" : "ok";
 	add_check(checks, "cache hit ratio", status, fmt_pct(pct), threshold,
 			  pstrdup("The working set no longer fits in memory: raise shared_buffers (about a quarter of RAM), "
-					  "add memory, or cache the hottest dashboard reads (the seed's Tier 2: Redis)."));
+					  "add memory, or cache the hottest dashboard reads (scaling tier 2: Redis)."));
 }
 
 /*
@@ -195,7 +195,7 @@ check_connections(List **checks)
 			  psprintf(INT64_FORMAT " of " INT64_FORMAT " (%.0f%%)", clients, slots, pct),
 			  psprintf("warn over %d connections or %.0f%% of the slots, critical over %.0f%%",
 					   CONNECTIONS_POOLER, CONNECTIONS_WARN_PCT, CONNECTIONS_CRITICAL_PCT),
-			  psprintf("Put PgBouncer in transaction mode in front of the database (the seed's Tier 2, past %d concurrent connections; "
+			  psprintf("Put PgBouncer in transaction mode in front of the database (scaling tier 2, past %d concurrent connections; "
 					   "with Django set CONN_MAX_AGE = 0 behind it), and end idle sessions.",
 					   CONNECTIONS_POOLER));
 }
@@ -375,7 +375,8 @@ check_indexes(List **checks, const PgsStatsAge *age)
 
 /*
  * check_missing_indexes
- *		The seed's rule, counting tables that have no index at all.
+ *		The missing-index rule (seq_scan > idx_scan * 10), counting tables
+ *		that have no index at all.
  */
 static void
 check_missing_indexes(List **checks, const PgsStatsAge *age)
