@@ -215,4 +215,25 @@ typedef struct PgsForecast
 
 extern List *pgs_collect_forecast(Interval *horizon);
 
+/* diag_health.c: one row of pgscale_health() */
+typedef struct PgsCheck
+{
+	const char *name;
+	const char *status;
+	char	   *value;
+	char	   *threshold;
+	char	   *advice;
+} PgsCheck;
+
+extern void pgs_add_check(List **checks, const char *name, const char *status,
+						  char *value, char *threshold, char *advice);
+
+/* diag_health_tables.c: the checks about tables */
+extern void pgs_health_sequences(List **checks);
+extern void pgs_health_growth(List **checks);
+extern void pgs_health_retention(List **checks);
+extern void pgs_health_blocked_by_references(List **checks);
+extern void pgs_health_null_times(List **checks);
+extern void pgs_health_partition_gaps(List **checks);
+
 #endif							/* PGSCALE_DIAG_H */
