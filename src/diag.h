@@ -3,7 +3,7 @@
  * diag.h
  *	  Declarations shared by the diagnostic functions (diag_*.c): sizes
  *	  measured without ever waiting on a lock, the age of the cumulative
- *	  statistics, small SPI helpers, and the collectors that
+ *	  statistics, formatting, and the collectors that
  *	  pgscale_health() and pgscale_scaling_advice() reuse.
  *
  *	  Every collector runs inside the caller's SPI session and allocates

@@ -2,8 +2,9 @@
  *
  * diag_util.c
  *	  Helpers shared by the diagnostic functions: how old the cumulative
- *	  statistics are (every "unused" verdict depends on it), reading SPI
- *	  results by column, and formatting sizes and names.
+ *	  statistics are (every "unused" verdict depends on it), formatting
+ *	  sizes and names, and the limit and threshold arguments (spi.c reads
+ *	  SPI results by column).
  *
  *-------------------------------------------------------------------------
  */

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * util.c
- *	  Helpers shared by pgscale's files: quoted names, the extension's own
- *	  objects, switching to the extension owner, and running a step under a
- *	  lock timeout with retries.
+ *	  Helpers shared by pgscale's files: the extension's own objects,
+ *	  switching to the extension owner, running a step under a lock
+ *	  timeout with retries, and who runs the maintenance.  (Names of
+ *	  relations and the catalog are read in catalog.c, SQL is run through
+ *	  spi.c.)
  *
  *-------------------------------------------------------------------------
  */
