@@ -292,6 +292,128 @@ match_extensions(List *indexes, AttrNumber timeatt)
 /* ---------- what the conversion needs to know ---------- */
 
 /*
+ * key_kind
+ *		Which kind of unique key an index is, for the refusals below:
+ *		CONSTRAINT_PRIMARY, CONSTRAINT_UNIQUE, or 0 for a unique index that
+ *		backs no constraint.
+ */
+static char
+key_kind(CvIndex *ix)
+{
+	if (ix->contype == CONSTRAINT_PRIMARY)
+		return CONSTRAINT_PRIMARY;
+	return OidIsValid(ix->conoid) ? CONSTRAINT_UNIQUE : 0;
+}
+
+/*
+ * refuse_key_lacks_time
+ *		A key without the time column, and extend_keys not given.  One message for each kind of key.
+ */
+static void
+refuse_key_lacks_time(Oid relid, CvIndex *ix, const char *timecol)
+{
+	switch (key_kind(ix))
+	{
+		case CONSTRAINT_PRIMARY:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("cannot partition table %s: primary key %s does not include column \"%s\"",
+							pgs_display_name(relid), quote_identifier(ix->name), timecol),
+					 errdetail("The table was not changed."),
+					 errhint("On a partitioned table every primary key and unique constraint must include the partition column. Pass extend_keys => true to add \"%s\" to them (uniqueness then holds per value of \"%s\").", timecol, timecol)));
+			break;
+		case CONSTRAINT_UNIQUE:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("cannot partition table %s: unique constraint %s does not include column \"%s\"",
+							pgs_display_name(relid), quote_identifier(ix->name), timecol),
+					 errdetail("The table was not changed."),
+					 errhint("On a partitioned table every primary key and unique constraint must include the partition column. Pass extend_keys => true to add \"%s\" to them (uniqueness then holds per value of \"%s\").", timecol, timecol)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+					 errmsg("cannot partition table %s: unique index %s does not include column \"%s\"",
+							pgs_display_name(relid), quote_identifier(ix->name), timecol),
+					 errdetail("The table was not changed."),
+					 errhint("On a partitioned table every primary key and unique constraint must include the partition column. Pass extend_keys => true to add \"%s\" to them (uniqueness then holds per value of \"%s\").", timecol, timecol)));
+			break;
+	}
+}
+
+/*
+ * refuse_key_not_extendable
+ *		A key without the time column that pgscale cannot extend.  One message for each kind of key.
+ */
+static void
+refuse_key_not_extendable(Oid relid, CvIndex *ix, const char *timecol)
+{
+	switch (key_kind(ix))
+	{
+		case CONSTRAINT_PRIMARY:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot partition table %s: primary key %s cannot be extended with column \"%s\"",
+							pgs_display_name(relid), quote_identifier(ix->name), timecol),
+					 errdetail("The table was not changed."),
+					 errhint("pgscale extends only btree keys on plain columns with default operator classes and sort order. Create the extended unique index yourself, with \"%s\" after the key columns, and run the call again.", timecol)));
+			break;
+		case CONSTRAINT_UNIQUE:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot partition table %s: unique constraint %s cannot be extended with column \"%s\"",
+							pgs_display_name(relid), quote_identifier(ix->name), timecol),
+					 errdetail("The table was not changed."),
+					 errhint("pgscale extends only btree keys on plain columns with default operator classes and sort order. Create the extended unique index yourself, with \"%s\" after the key columns, and run the call again.", timecol)));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot partition table %s: unique index %s cannot be extended with column \"%s\"",
+							pgs_display_name(relid), quote_identifier(ix->name), timecol),
+					 errdetail("The table was not changed."),
+					 errhint("pgscale extends only btree keys on plain columns with default operator classes and sort order. Create the extended unique index yourself, with \"%s\" after the key columns, and run the call again.", timecol)));
+			break;
+	}
+}
+
+/*
+ * refuse_key_created_meanwhile
+ *		A key without the time column that appeared after step 2.  One message for each kind of key.
+ */
+static void
+refuse_key_created_meanwhile(Oid relid, CvIndex *ix, const char *timecol)
+{
+	switch (key_kind(ix))
+	{
+		case CONSTRAINT_PRIMARY:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot partition table %s: primary key %s was created during the conversion",
+							pgs_display_name(relid), quote_identifier(ix->name)),
+					 errdetail("The table was not changed."),
+					 errhint("Run the call again.")));
+			break;
+		case CONSTRAINT_UNIQUE:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot partition table %s: unique constraint %s was created during the conversion",
+							pgs_display_name(relid), quote_identifier(ix->name)),
+					 errdetail("The table was not changed."),
+					 errhint("Run the call again.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot partition table %s: unique index %s was created during the conversion",
+							pgs_display_name(relid), quote_identifier(ix->name)),
+					 errdetail("The table was not changed."),
+					 errhint("Run the call again.")));
+			break;
+	}
+}
+
+/*
  * cv_check_structure
  *		The refusals that depend on the table's definition, checked in
  *		step 1 and again under the lock of the swap (the table may have
@@ -472,8 +594,6 @@ cv_check_structure(Conversion *cv, bool at_swap)
 	foreach(lc, indexes)
 	{
 		CvIndex    *ix = (CvIndex *) lfirst(lc);
-		const char *what = ix->contype == CONSTRAINT_PRIMARY ? "primary key" :
-		OidIsValid(ix->conoid) ? "unique constraint" : "unique index";
 
 		if (!ix->valid && !(ix->stale && cv->extend_keys && !at_swap))
 			ereport(ERROR,
@@ -492,28 +612,13 @@ cv_check_structure(Conversion *cv, bool at_swap)
 		if (!ix->unique || ix->has_time || ix->is_extension || !ix->valid)
 			continue;
 		if (!cv->extend_keys)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
-					 errmsg("cannot partition table %s: %s %s does not include column \"%s\"",
-							pgs_display_name(relid), what, quote_identifier(ix->name), cv->timecol),
-					 errdetail("The table was not changed."),
-					 errhint("On a partitioned table every primary key and unique constraint must include the partition column. Pass extend_keys => true to add \"%s\" to them (uniqueness then holds per value of \"%s\").", cv->timecol, cv->timecol)));
+			refuse_key_lacks_time(relid, ix, cv->timecol);
 		if (ix->extension)
 			continue;
 		if (!ix->extendable)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot partition table %s: %s %s cannot be extended with column \"%s\"",
-							pgs_display_name(relid), what, quote_identifier(ix->name), cv->timecol),
-					 errdetail("The table was not changed."),
-					 errhint("pgscale extends only btree keys on plain columns with default operator classes and sort order. Create the extended unique index yourself, with \"%s\" after the key columns, and run the call again.", cv->timecol)));
+			refuse_key_not_extendable(relid, ix, cv->timecol);
 		if (at_swap)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("cannot partition table %s: %s %s was created during the conversion",
-							pgs_display_name(relid), what, quote_identifier(ix->name)),
-					 errdetail("The table was not changed."),
-					 errhint("Run the call again.")));
+			refuse_key_created_meanwhile(relid, ix, cv->timecol);
 	}
 	return indexes;
 }
