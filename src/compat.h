@@ -120,7 +120,7 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #include "varatt.h"
 #endif
 
-/* ---- Online conversion (issue 3) ---- */
+/* ---- Online conversion (convert*.c, split.c) ---- */
 
 /* Schema privileges: object_aclcheck() since 16. */
 #if PG_VERSION_NUM >= 160000
@@ -131,7 +131,7 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 	pg_namespace_aclcheck((nspid), (roleid), (mode))
 #endif
 
-/* ---- The worker (issue 22) ---- */
+/* ---- The worker (worker.c) ---- */
 
 /* Database privileges: object_aclcheck() since 16. */
 #if PG_VERSION_NUM >= 160000
@@ -159,12 +159,12 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #define pgs_index_nulls_not_distinct(form) false
 #endif
 
-/* ---- end of online conversion (issue 3) ---- */
+/* ---- end of online conversion ---- */
 
-/* ---- Diagnostics (issue 4): begin ---------------------------------------- */
+/* ---- Diagnostics (diag_*.c): begin ----------------------------------- */
 
 /*
- * Measuring a relation's files without opening it (relsize.c): the
+ * Measuring a relation's files without opening it (diag_relsize.c): the
  * "no backend" number was renamed with ProcNumber in 17, the relation map
  * speaks of file numbers since 16, and GetRelationPath() returns a
  * RelPathStr by value since 18.
@@ -204,6 +204,6 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #define PGSCALE_HAVE_STATS_FETCH_CONSISTENCY 1
 #endif
 
-/* ---- Diagnostics (issue 4): end ------------------------------------------ */
+/* ---- Diagnostics (diag_*.c): end ------------------------------------- */
 
 #endif							/* PGSCALE_COMPAT_H */

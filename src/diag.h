@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * diag.h
- *	  Declarations shared by the diagnostic functions (issue 4): sizes
+ *	  Declarations shared by the diagnostic functions (diag_*.c): sizes
  *	  measured without ever waiting on a lock, the age of the cumulative
- *	  statistics, small SPI helpers, and the collectors that
+ *	  statistics, formatting, and the collectors that
  *	  pgscale_health() and pgscale_scaling_advice() reuse.
  *
  *	  Every collector runs inside the caller's SPI session and allocates
@@ -45,7 +45,7 @@
 	" (SELECT o.option_value FROM pg_catalog.pg_options_to_table(" rel ".reloptions) o" \
 	"   WHERE o.option_name = '" name "') END)"
 
-/* relsize.c: sizes read from the files, never waiting on a lock */
+/* diag_relsize.c: sizes read from the files, never waiting on a lock */
 typedef enum PgsSizeStatus
 {
 	PGS_SIZE_OK,				/* measured */
@@ -68,10 +68,11 @@ extern PgsSizeStatus pgs_table_bytes(Oid relid, PgsTableBytes *bytes);
 extern PgsSizeStatus pgs_index_oids_bytes(List *oids, int64 *bytes, int *nrels);
 extern PgsSizeStatus pgs_index_list_bytes(Datum oids, bool isnull,
 										  int64 *bytes, int *nrels);
+extern bool pgs_sum_table_bytes(Datum oids, bool isnull, PgsTableBytes *sum);
 extern void pgs_reset_skipped(void);
 extern List *pgs_skipped_relations(void);
 
-/* diagutil.c: statistics age, SPI result access, formatting */
+/* diag_util.c: statistics age, formatting, arguments */
 typedef struct PgsStatsAge
 {
 	bool		known;			/* false: no reset time recorded anywhere */
@@ -88,17 +89,6 @@ extern bool pgs_stats_young(const PgsStatsAge *age);
 extern char *pgs_stats_age_phrase(const PgsStatsAge *age);
 extern const char *pgs_per_node_note(const PgsStatsAge *age);
 
-extern void pgs_spi_query(const char *sql, int nargs, Oid *argtypes,
-						  Datum *values, const char *nulls);
-extern bool pgs_isnull(int row, int col);
-extern int64 pgs_get_int8(int row, int col);
-extern int32 pgs_get_int4(int row, int col);
-extern double pgs_get_float8(int row, int col);
-extern bool pgs_get_bool(int row, int col);
-extern Oid	pgs_get_oid(int row, int col);
-extern char *pgs_get_text(int row, int col);
-extern Datum pgs_get_datum(int row, int col, bool *isnull);
-
 extern char *pgs_size_text(int64 bytes);
 extern char *pgs_quote_qualified(const char *schema, const char *name);
 extern Datum pgs_name_datum(const char *name);
@@ -107,7 +97,7 @@ extern int32 pgs_limit_arg(FunctionCallInfo fcinfo, int argno,
 extern int64 pgs_threshold_arg(FunctionCallInfo fcinfo, int argno,
 							   const char *argname);
 
-/* indexes.c */
+/* diag_indexes.c: unused, duplicate and missing indexes */
 typedef struct PgsUnusedIndex
 {
 	char	   *schema_name;
@@ -140,7 +130,6 @@ extern List *pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 										bool measure);
 extern List *pgs_collect_duplicate_indexes(void);
 
-/* tables.c */
 typedef struct PgsMissingIndex
 {
 	char	   *schema_name;
@@ -156,6 +145,9 @@ typedef struct PgsMissingIndex
 	char	   *advice;
 } PgsMissingIndex;
 
+extern List *pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age);
+
+/* diag_tables.c: where the space goes */
 typedef struct PgsSpaceRow
 {
 	Oid			relid;
@@ -171,10 +163,9 @@ typedef struct PgsSpaceRow
 	bool		partitioned;
 } PgsSpaceRow;
 
-extern List *pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age);
 extern List *pgs_collect_space(void);
 
-/* bloat.c */
+/* diag_bloat.c */
 typedef struct PgsBloatRow
 {
 	char	   *schema_name;
@@ -195,7 +186,7 @@ typedef struct PgsBloatRow
 
 extern List *pgs_collect_bloat(bool exact, int64 min_bytes);
 
-/* statements.c: pg_stat_statements, whichever version is installed */
+/* diag_statements.c: pg_stat_statements, whichever version is installed */
 typedef struct PgsStatements
 {
 	char	   *relation;		/* quoted schema.pg_stat_statements */
@@ -207,7 +198,7 @@ typedef struct PgsStatements
 extern bool pgs_statements_ready(PgsStatements *pgss, const char **why,
 								 const char **hint);
 
-/* growth.c */
+/* diag_growth.c */
 typedef struct PgsForecast
 {
 	char	   *schema_name;
@@ -223,5 +214,26 @@ typedef struct PgsForecast
 } PgsForecast;
 
 extern List *pgs_collect_forecast(Interval *horizon);
+
+/* diag_health.c: one row of pgscale_health() */
+typedef struct PgsCheck
+{
+	const char *name;
+	const char *status;
+	char	   *value;
+	char	   *threshold;
+	char	   *advice;
+} PgsCheck;
+
+extern void pgs_add_check(List **checks, const char *name, const char *status,
+						  char *value, char *threshold, char *advice);
+
+/* diag_health_tables.c: the checks about tables */
+extern void pgs_health_sequences(List **checks);
+extern void pgs_health_growth(List **checks);
+extern void pgs_health_retention(List **checks);
+extern void pgs_health_blocked_by_references(List **checks);
+extern void pgs_health_null_times(List **checks);
+extern void pgs_health_partition_gaps(List **checks);
 
 #endif							/* PGSCALE_DIAG_H */

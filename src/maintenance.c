@@ -39,15 +39,6 @@ PG_FUNCTION_INFO_V1(pgscale_run_maintenance);
 PG_FUNCTION_INFO_V1(pgscale_run_maintenance_proc);
 
 /*
- * How the last cycle run by CALL went, for the worker's status: how many
- * errors, the last one, and whether it was skipped (another cycle held the
- * lock, or the server is in recovery).
- */
-int			pgs_last_cycle_errors = 0;
-char		pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
-bool		pgs_last_cycle_skipped = false;
-
-/*
  * The lock of a real cycle (pgscale.h: PGSCALE_LOCK_*) is an advisory lock
  * tag of a class of its own, which no advisory lock function can take or
  * wait for: no role can keep the cycles from running by holding it.
@@ -563,11 +554,8 @@ pgscale_run_maintenance(PG_FUNCTION_ARGS)
 	Cycle		cycle;
 	ListCell   *lc;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dry_run must not be NULL"),
-				 errhint("Pass true to preview, false to run the cycle.")));
+	pgs_require_arg(fcinfo, 0, "dry_run",
+					"Pass true to preview, false to run the cycle.");
 	memset(&cycle, 0, sizeof(cycle));
 	cycle.dry_run = PG_GETARG_BOOL(0);
 
@@ -610,13 +598,10 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 {
 	Cycle		cycle;
 	ListCell   *lc;
-	int			errors = 0;
+	PgsCycleResult result;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dry_run must not be NULL"),
-				 errhint("Pass true to preview, false to run the cycle.")));
+	pgs_require_arg(fcinfo, 0, "dry_run",
+					"Pass true to preview, false to run the cycle.");
 	memset(&cycle, 0, sizeof(cycle));
 	cycle.dry_run = PG_GETARG_BOOL(0);
 	cycle.nonatomic = fcinfo->context != NULL &&
@@ -625,26 +610,27 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 
 	SPI_connect_ext(cycle.nonatomic ? SPI_OPT_NONATOMIC : 0);
 	(void) run_cycle(&cycle);
-	pgs_last_cycle_error[0] = '\0';
+	memset(&result, 0, sizeof(result));
 	foreach(lc, cycle.actions)
 	{
 		CycleAction *a = (CycleAction *) lfirst(lc);
 
 		if (strcmp(a->action, "error") != 0)
 			continue;
-		errors++;
+		result.errors++;
 		if (a->detail != NULL)
-			strlcpy(pgs_last_cycle_error, a->detail, PGS_LAST_ERROR_LEN);
+			strlcpy(result.last_error, a->detail, PGS_LAST_ERROR_LEN);
 	}
 	SPI_finish();
 
-	pgs_last_cycle_errors = errors;
-	pgs_last_cycle_skipped = cycle.skipped;
+	result.skipped = cycle.skipped;
+	if (pgs_worker_cycle != NULL)
+		*pgs_worker_cycle = result;
 	report_skip_to_cron(&cycle);
 	if (cycle.actions != NIL)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance: %d actions, %d errors%s",
-						list_length(cycle.actions), errors,
+						list_length(cycle.actions), result.errors,
 						cycle.dry_run ? " (dry run)" : "")));
 	PG_RETURN_VOID();
 }

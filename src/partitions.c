@@ -1,22 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * partitions.c
- *	  Monthly range partitions: pgscale_create_month_partitions() premakes
- *	  them, pgscale_set_partitioning() records how many months ahead the
- *	  maintenance cycle keeps, and pgs_partition_bounds() reads a
- *	  partition's range for retention.
- *
- *	  A new partition is created as a table of its own, given the parent's
- *	  owner, grants, indexes, tablespace and replica identity, the storage
- *	  parameters of the newest partition (where a user tunes autovacuum)
- *	  and, when the newest partition is itself partitioned, its partition
- *	  key and sub-partitions; it is filled with the rows the default
- *	  partition holds for its month, and then attached.  Attaching takes
- *	  only SHARE UPDATE EXCLUSIVE on the parent, so the application keeps
- *	  reading and writing; the parent is locked first, as queries do, under
- *	  pgscale.lock_timeout.  A default partition is locked ACCESS EXCLUSIVE
- *	  by the attach until the transaction ends: every month of a call is
- *	  filled before the first attach, so that lock never covers a move.
+ *	  Reading monthly range partitions: a partition's bounds (for
+ *	  retention), the partitions of a table, what their ranges cover and
+ *	  leave uncovered, the newest one; and pgscale_set_partitioning(),
+ *	  which records how many months ahead the maintenance cycle keeps
+ *	  premade (premake.c creates them).
  *
  *-------------------------------------------------------------------------
  */
@@ -57,34 +46,10 @@
 #include "utils/timestamp.h"
 
 #include "pgscale.h"
+#include "clone.h"
+#include "month.h"
 
-PG_FUNCTION_INFO_V1(pgscale_create_month_partitions);
 PG_FUNCTION_INFO_V1(pgscale_set_partitioning);
-
-/* One call never creates more partitions than this (ten years). */
-#define PGS_MAX_NEW_PARTITIONS 120
-
-/*
- * pgs_datum_as_timestamp
- *		A date, timestamp or timestamptz value as int64 microseconds, dates
- *		at midnight, so that bounds and cutoffs compare directly.
- */
-int64
-pgs_datum_as_timestamp(Datum value, Oid typid)
-{
-	switch (getBaseType(typid))
-	{
-		case DATEOID:
-			return DatumGetTimestamp(DirectFunctionCall1(date_timestamp, value));
-		case TIMESTAMPOID:
-			return DatumGetTimestamp(value);
-		case TIMESTAMPTZOID:
-			return DatumGetTimestampTz(value);
-		default:
-			elog(ERROR, "unexpected partition bound type %u", typid);
-	}
-	return 0;
-}
 
 /*
  * pgs_partition_bounds
@@ -266,138 +231,15 @@ pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype)
 	*keytype = typid;
 }
 
-/* ---------- months ---------- */
-
-/* Months are counted as year * 12 + (month - 1). */
-int
-pgs_month_of_date(DateADT date)
-{
-	int			year,
-				month,
-				day;
-
-	j2date(date + POSTGRES_EPOCH_JDATE, &year, &month, &day);
-	return year * 12 + month - 1;
-}
-
-DateADT
-pgs_first_day_of(int month)
-{
-	return date2j(month / 12, month % 12 + 1, 1) - POSTGRES_EPOCH_JDATE;
-}
+/* ---------- what the partitions cover ---------- */
 
 /*
- * pgs_current_month
- *		This month: by the session's calendar for date and timestamp keys,
- *		in the policy's time zone (UTC by default) for timestamptz keys.
- */
-int
-pgs_current_month(Oid keytype, const char *tz)
-{
-	if (keytype == TIMESTAMPTZOID)
-	{
-		Datum		local;
-
-		local = DirectFunctionCall2(timestamptz_zone, CStringGetTextDatum(tz),
-									TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
-		return pgs_month_of_date(DatumGetDateADT(DirectFunctionCall1(timestamp_date, local)));
-	}
-	return pgs_month_of_date(GetSQLCurrentDate());
-}
-
-/*
- * pgs_month_bound
- *		Midnight on the first of the month, as a value of the key's type;
- *		for timestamptz, midnight in the given time zone.
- */
-Datum
-pgs_month_bound(int month, Oid keytype, const char *tz)
-{
-	Datum		date = DateADTGetDatum(pgs_first_day_of(month));
-	Datum		ts;
-
-	if (keytype == DATEOID)
-		return date;
-	ts = DirectFunctionCall1(date_timestamp, date);
-	if (keytype == TIMESTAMPOID)
-		return ts;
-	return DirectFunctionCall2(timestamp_zone, CStringGetTextDatum(tz), ts);
-}
-
-/*
- * pgs_month_partition_name
- *		<parent>_YYYY_MM; past NAMEDATALEN the parent's name is clipped (at
- *		a character boundary) and a hash of it keeps clipped names apart.
- */
-char *
-pgs_month_partition_name(const char *parent, int month)
-{
-	char		suffix[16];
-	int			len = strlen(parent);
-	int			clip;
-
-	snprintf(suffix, sizeof(suffix), "_%04d_%02d", month / 12, month % 12 + 1);
-	if (len + strlen(suffix) < NAMEDATALEN)
-		return psprintf("%s%s", parent, suffix);
-
-	clip = pg_mbcliplen(parent, len, NAMEDATALEN - 1 - strlen(suffix) - 5);
-	return psprintf("%.*s_%04x%s", clip, parent,
-					hash_bytes((const unsigned char *) parent, len) & 0xffff,
-					suffix);
-}
-
-/*
- * pgs_piece_name
- *		<month partition name>_gapN, clipped like the month's name.
- */
-static char *
-pgs_piece_name(const char *month_name, int piece)
-{
-	char		suffix[16];
-	int			len = strlen(month_name);
-	int			clip;
-
-	snprintf(suffix, sizeof(suffix), "_gap%d", piece);
-	if (len + strlen(suffix) < NAMEDATALEN)
-		return psprintf("%s%s", month_name, suffix);
-	/* keep the _YYYY_MM end, clip before it */
-	clip = pg_mbcliplen(month_name, len - 8, NAMEDATALEN - 1 - strlen(suffix) - 8);
-	return psprintf("%.*s%s%s", clip, month_name, month_name + len - 8, suffix);
-}
-
-/* ---------- creating one month ---------- */
-
-typedef struct MonthStep
-{
-	Oid			parent;
-	Oid			keytype;
-	const char *keycol;
-	const char *tz;
-	int			month;
-	bool		piece;			/* only [piece_lo, piece_hi) of the month */
-	Datum		piece_lo;
-	Datum		piece_hi;
-	const char *piece_name;
-	Oid			created;		/* out: the new partition, or InvalidOid */
-	int64		moved;			/* out: rows taken from the default */
-	/* between preparing and attaching */
-	Oid			default_part;	/* the default partition, if any */
-	Oid			template_rel;	/* whose storage and replica identity it copies */
-	bool		failed;
-	TimestampTz started;
-} MonthStep;
-
-static void month_piece(List **steps, List **created, Oid parent, int month,
-						int piece, int64 lo, int64 hi, const char *keycol,
-						Oid keytype, const char *tz, bool dry_run);
-
-/*
- * covering_partition
+ * pgs_covering_partition
  *		A partition of parent whose range overlaps [lo, hi), or InvalidOid;
  *		*default_part receives the default partition, if any.
  */
-static Oid
-covering_partition(Oid parent, int64 lo, int64 hi, Oid *default_part)
+Oid
+pgs_covering_partition(Oid parent, int64 lo, int64 hi, Oid *default_part)
 {
 	PgsPartition *parts;
 	int			n = pgs_read_partitions(parent, &parts);
@@ -418,16 +260,12 @@ covering_partition(Oid parent, int64 lo, int64 hi, Oid *default_part)
 	return result;
 }
 
-/* The ranges of a parent's partitions, read once per call. */
-typedef struct RangeList
-{
-	int			n;
-	int64	   *lo;				/* PG_INT64_MIN: MINVALUE */
-	int64	   *hi;				/* PG_INT64_MAX: MAXVALUE */
-} RangeList;
-
-static void
-read_ranges(Oid parent, RangeList *ranges)
+/*
+ * pgs_read_ranges
+ *		The ranges of a parent's partitions, read once per call.
+ */
+void
+pgs_read_ranges(Oid parent, PgsRangeList *ranges)
 {
 	PgsPartition *parts;
 	int			n = pgs_read_partitions(parent, &parts);
@@ -448,8 +286,12 @@ read_ranges(Oid parent, RangeList *ranges)
 	}
 }
 
-static bool
-range_covered(RangeList *ranges, int64 lo, int64 hi)
+/*
+ * pgs_range_covered
+ *		Whether some range overlaps [lo, hi).
+ */
+bool
+pgs_range_covered(PgsRangeList *ranges, int64 lo, int64 hi)
 {
 	int			i;
 
@@ -460,14 +302,14 @@ range_covered(RangeList *ranges, int64 lo, int64 hi)
 }
 
 /*
- * range_gaps
+ * pgs_range_gaps
  *		The parts of [lo, hi) that no range covers, in order, as pairs
  *		(gap_lo[i], gap_hi[i]); returns how many.  Existing partitions made
  *		at another time zone's midnight, or by week, cover a month only in
  *		part: the rest must still get a partition.
  */
-static int
-range_gaps(RangeList *ranges, int64 lo, int64 hi, int64 **gap_lo, int64 **gap_hi)
+int
+pgs_range_gaps(PgsRangeList *ranges, int64 lo, int64 hi, int64 **gap_lo, int64 **gap_hi)
 {
 	int64		cur = lo;
 	int			n = 0;
@@ -510,17 +352,17 @@ int
 pgs_uncovered_ranges(Oid parent, int first_month, int last_month, Oid keytype,
 					 const char *tz)
 {
-	RangeList	ranges;
+	PgsRangeList	ranges;
 	int			month;
 	int			gaps = 0;
 
-	read_ranges(parent, &ranges);
+	pgs_read_ranges(parent, &ranges);
 	for (month = first_month; month <= last_month; month++)
 	{
 		int64	   *glo;
 		int64	   *ghi;
 
-		gaps += range_gaps(&ranges,
+		gaps += pgs_range_gaps(&ranges,
 						   pgs_datum_as_timestamp(pgs_month_bound(month, keytype, tz), keytype),
 						   pgs_datum_as_timestamp(pgs_month_bound(month + 1, keytype, tz), keytype),
 						   &glo, &ghi);
@@ -529,24 +371,14 @@ pgs_uncovered_ranges(Oid parent, int first_month, int last_month, Oid keytype,
 }
 
 /*
- * timestamp_as_datum
- *		The inverse of pgs_datum_as_timestamp for a bound of keytype.
+ * pgs_newest_partition
+ *		The range partition with the highest upper bound.  With
+ *		tables_only, of the ordinary tables among them: the one whose
+ *		storage parameters a new partition copies; else of any kind: a new
+ *		month is partitioned like it.
  */
-static Datum
-timestamp_as_datum(int64 value, Oid keytype)
-{
-	if (getBaseType(keytype) == DATEOID)
-		return DirectFunctionCall1(timestamp_date, TimestampGetDatum(value));
-	return Int64GetDatum(value);
-}
-
-/*
- * newest_partition
- *		The non-default partition with the highest upper bound: the one
- *		whose storage parameters a new partition copies.
- */
-static Oid
-newest_partition(Oid parent)
+Oid
+pgs_newest_partition(Oid parent, bool tables_only)
 {
 	PgsPartition *parts;
 	int			n = pgs_read_partitions(parent, &parts);
@@ -559,873 +391,12 @@ newest_partition(Oid parent)
 		PgsPartBounds *b = &parts[i].bounds;
 
 		if (!b->is_range || b->hi_unbounded || b->hi <= best_hi ||
-			get_rel_relkind(parts[i].relid) != RELKIND_RELATION)
+			(tables_only && get_rel_relkind(parts[i].relid) != RELKIND_RELATION))
 			continue;
 		best = parts[i].relid;
 		best_hi = b->hi;
 	}
 	return best;
-}
-
-/*
- * spi_exec
- *		Run one statement, raising an error if SPI itself fails.
- */
-static void
-spi_exec(const char *sql)
-{
-	int			ret = SPI_execute(sql, false, 0);
-
-	if (ret < 0)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(ret));
-}
-
-/*
- * pgs_storage_clause
- *		" WITH (...)" carrying the reloptions of a template table, or "".
- */
-char *
-pgs_storage_clause(Oid template_rel)
-{
-	HeapTuple	tuple;
-	Datum		d;
-	bool		isnull;
-	StringInfoData buf;
-	Datum	   *opts;
-	int			nopts;
-	int			i;
-
-	if (!OidIsValid(template_rel))
-		return "";
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(template_rel));
-	if (!HeapTupleIsValid(tuple))
-		return "";
-	d = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_reloptions, &isnull);
-	if (isnull)
-	{
-		ReleaseSysCache(tuple);
-		return "";
-	}
-	deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-					  &opts, NULL, &nopts);
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, " WITH (");
-	for (i = 0; i < nopts; i++)
-	{
-		char	   *opt = TextDatumGetCString(opts[i]);
-		char	   *eq = strchr(opt, '=');
-
-		if (eq == NULL)
-			continue;
-		*eq = '\0';
-		appendStringInfo(&buf, "%s%s = %s", i > 0 ? ", " : "",
-						 quote_identifier(opt), quote_literal_cstr(eq + 1));
-	}
-	appendStringInfoChar(&buf, ')');
-	ReleaseSysCache(tuple);
-	return buf.data;
-}
-
-/*
- * pgs_copy_grants
- *		Grant on "to" what is granted on "from" (kind is TABLE or SEQUENCE):
- *		object and column privileges, except the owner's own, which come
- *		with ownership.
- */
-void
-pgs_copy_grants(Oid from, Oid to, const char *kind)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(from)};
-	char	   *qto = pgs_qualified_name(to);
-	int			ret;
-	uint64		i;
-	List	   *grants = NIL;
-	ListCell   *lc;
-
-	ret = SPI_execute_with_args("SELECT a.privilege_type, NULL::pg_catalog.text,"
-								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
-								" FROM pg_catalog.pg_class c,"
-								" LATERAL pg_catalog.aclexplode(c.relacl) a"
-								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-								" WHERE c.oid OPERATOR(pg_catalog.=) $1"
-								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner"
-								" UNION ALL"
-								" SELECT a.privilege_type, pg_catalog.quote_ident(t.attname),"
-								" CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
-								" ELSE pg_catalog.quote_ident(r.rolname) END, a.is_grantable"
-								" FROM pg_catalog.pg_attribute t"
-								" JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.attrelid,"
-								" LATERAL pg_catalog.aclexplode(t.attacl) a"
-								" LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
-								" WHERE t.attrelid OPERATOR(pg_catalog.=) $1 AND t.attnum OPERATOR(pg_catalog.>) 0"
-								" AND NOT t.attisdropped"
-								" AND a.grantee OPERATOR(pg_catalog.<>) c.relowner",
-								1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the grants of %s", pgs_display_name(from));
-	for (i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *column = SPI_getvalue(tup, desc, 2);
-		bool		isnull;
-		bool		grantable = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-
-		grants = lappend(grants,
-						 psprintf("GRANT %s%s%s%s ON %s %s TO %s%s",
-								  SPI_getvalue(tup, desc, 1),
-								  column ? " (" : "", column ? column : "",
-								  column ? ")" : "", kind, qto,
-								  SPI_getvalue(tup, desc, 3),
-								  grantable ? " WITH GRANT OPTION" : ""));
-	}
-	foreach(lc, grants)
-		spi_exec((char *) lfirst(lc));
-}
-
-/*
- * relreplident
- *		pg_class.relreplident of a relation.
- */
-static char
-relreplident(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	char		ident = REPLICA_IDENTITY_DEFAULT;
-
-	if (HeapTupleIsValid(tuple))
-	{
-		ident = ((Form_pg_class) GETSTRUCT(tuple))->relreplident;
-		ReleaseSysCache(tuple);
-	}
-	return ident;
-}
-
-/*
- * pgs_copy_replica_identity
- *		Give child the replica identity of parent (or, when the parent has
- *		the default, of the template partition).
- */
-void
-pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child)
-{
-	char		ident = relreplident(parent);
-	char	   *qchild = pgs_qualified_name(child);
-
-	if (ident == REPLICA_IDENTITY_DEFAULT && OidIsValid(template_rel))
-	{
-		char		tident = relreplident(template_rel);
-
-		if (tident == REPLICA_IDENTITY_FULL || tident == REPLICA_IDENTITY_NOTHING)
-			ident = tident;
-	}
-	if (ident == REPLICA_IDENTITY_FULL)
-		spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY FULL", qchild));
-	else if (ident == REPLICA_IDENTITY_NOTHING)
-		spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY NOTHING", qchild));
-	else if (ident == REPLICA_IDENTITY_INDEX)
-	{
-		Oid			argtypes[2] = {OIDOID, OIDOID};
-		Datum		values[2] = {ObjectIdGetDatum(parent), ObjectIdGetDatum(child)};
-		int			ret;
-
-		/* the child's index attached to the parent's replica identity index */
-		ret = SPI_execute_with_args("SELECT ci.relname FROM pg_catalog.pg_index pi"
-									" JOIN pg_catalog.pg_inherits h ON h.inhparent OPERATOR(pg_catalog.=) pi.indexrelid"
-									" JOIN pg_catalog.pg_index x ON x.indexrelid OPERATOR(pg_catalog.=) h.inhrelid"
-									" JOIN pg_catalog.pg_class ci ON ci.oid OPERATOR(pg_catalog.=) x.indexrelid"
-									" WHERE pi.indrelid OPERATOR(pg_catalog.=) $1 AND pi.indisreplident"
-									" AND x.indrelid OPERATOR(pg_catalog.=) $2",
-									2, argtypes, values, NULL, false, 1);
-		if (ret == SPI_OK_SELECT && SPI_processed == 1)
-			spi_exec(psprintf("ALTER TABLE %s REPLICA IDENTITY USING INDEX %s", qchild,
-							  quote_identifier(SPI_getvalue(SPI_tuptable->vals[0],
-															SPI_tuptable->tupdesc, 1))));
-	}
-}
-
-/*
- * pgs_column_list
- *		The parent's stored columns (not dropped, not generated), quoted and
- *		comma-separated, for moving rows between partitions.
- */
-char *
-pgs_column_list(Oid relid)
-{
-	Relation	rel = table_open(relid, NoLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	StringInfoData buf;
-	int			i;
-
-	initStringInfo(&buf);
-	for (i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		if (att->attisdropped || att->attgenerated)
-			continue;
-		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
-						 quote_identifier(NameStr(att->attname)));
-	}
-	table_close(rel, NoLock);
-	return buf.data;
-}
-
-/*
- * pgs_bound_literal
- *		A partition bound as an SQL literal that reads back as the same value
- *		whatever the session's DateStyle, TimeZone and IntervalStyle: ISO
- *		8601, a timestamptz in UTC with its numeric offset.  (The type's
- *		output function follows DateStyle and prints
- *		zone abbreviations such as CST that read back as another zone.)
- */
-char *
-pgs_bound_literal(Datum value, Oid keytype)
-{
-	char		buf[MAXDATELEN + 1];
-	struct pg_tm tm;
-	fsec_t		fsec;
-	Oid			typoutput;
-	bool		isvarlena;
-
-	switch (keytype)
-	{
-		case DATEOID:
-			if (DATE_NOT_FINITE(DatumGetDateADT(value)))
-				break;
-			j2date(DatumGetDateADT(value) + POSTGRES_EPOCH_JDATE,
-				   &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-			EncodeDateOnly(&tm, USE_ISO_DATES, buf);
-			return quote_literal_cstr(buf);
-		case TIMESTAMPOID:
-			if (TIMESTAMP_NOT_FINITE(DatumGetTimestamp(value)) ||
-				timestamp2tm(DatumGetTimestamp(value), NULL, &tm, &fsec, NULL, NULL) != 0)
-				break;
-			EncodeDateTime(&tm, fsec, false, 0, NULL, USE_ISO_DATES, buf);
-			return quote_literal_cstr(buf);
-		case TIMESTAMPTZOID:
-			/* no time zone given: the fields are those of UTC */
-			if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(value)) ||
-				timestamp2tm(DatumGetTimestampTz(value), NULL, &tm, &fsec, NULL, NULL) != 0)
-				break;
-			tm.tm_isdst = 0;	/* else EncodeDateTime leaves out the offset */
-			EncodeDateTime(&tm, fsec, true, 0, NULL, USE_ISO_DATES, buf);
-			return quote_literal_cstr(buf);
-		default:
-			break;
-	}
-	/* infinite values and other key types print the same in every style */
-	getTypeOutputInfo(keytype, &typoutput, &isvarlena);
-	return quote_literal_cstr(OidOutputFunctionCall(typoutput, value));
-}
-
-/*
- * pgs_pin_output_settings
- *		Until AtEOXact_GUC(true, nest) with the level returned: DateStyle
- *		ISO, IntervalStyle postgres and extra_float_digits 1, so that the
- *		definitions pgscale reads back (pg_get_constraintdef, pg_get_expr,
- *		pg_get_indexdef, pg_get_partkeydef) and runs again mean the same
- *		values whatever the session's settings: under DateStyle SQL a
- *		timestamptz constant prints with a zone abbreviation (CST) that
- *		reads back as another zone, an interval in sql_standard style reads
- *		back differently under another IntervalStyle, and a float printed
- *		with fewer digits reads back as another number.  ISO prints a
- *		timestamptz with its numeric offset, so TimeZone need not be fixed
- *		(and is not: "today" must stay the session's).
- */
-int
-pgs_pin_output_settings(void)
-{
-	int			nest = NewGUCNestLevel();
-
-	(void) set_config_option("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	return nest;
-}
-
-/*
- * month_range
- *		The range [lo, hi) a step creates a partition for.
- */
-static void
-month_range(MonthStep *step, Datum *lo, Datum *hi)
-{
-	*lo = step->piece ? step->piece_lo :
-		pgs_month_bound(step->month, step->keytype, step->tz);
-	*hi = step->piece ? step->piece_hi :
-		pgs_month_bound(step->month + 1, step->keytype, step->tz);
-}
-
-/*
- * newest_sibling
- *		The range partition with the highest upper bound, of any kind: a
- *		new month is partitioned like it.
- */
-static Oid
-newest_sibling(Oid parent)
-{
-	PgsPartition *parts;
-	int			n = pgs_read_partitions(parent, &parts);
-	int			i;
-	Oid			best = InvalidOid;
-	int64		best_hi = PG_INT64_MIN;
-
-	for (i = 0; i < n; i++)
-	{
-		PgsPartBounds *b = &parts[i].bounds;
-
-		if (!b->is_range || b->hi_unbounded || b->hi <= best_hi)
-			continue;
-		best = parts[i].relid;
-		best_hi = b->hi;
-	}
-	return best;
-}
-
-/*
- * create_subpartitions
- *		Give child, a new month partitioned like sibling, the same
- *		sub-partitions (the same hash moduli and remainders, list values or
- *		ranges, read back from sibling's bounds), named like sibling's with
- *		the month's name in front, with their storage parameters and
- *		tablespaces, the parent's owner and grants.  One level only.
- */
-static void
-create_subpartitions(Oid parent, Oid sibling, Oid child, Oid owner)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(sibling)};
-	char	   *sname = get_rel_name(sibling);
-	char	   *cname = get_rel_name(child);
-	Oid			nsp = get_rel_namespace(child);
-	char	   *qchild = pgs_qualified_name(child);
-	int			ret;
-	uint64		i;
-	uint64		nsubs;
-	Oid		   *subs;
-	char	  **names;
-	char	   *kinds;
-	char	  **bounds;
-
-	ret = SPI_execute_with_args("SELECT c.oid, c.relname::pg_catalog.text, c.relkind::pg_catalog.text,"
-								" pg_catalog.pg_get_expr(c.relpartbound, c.oid)"
-								" FROM pg_catalog.pg_inherits h"
-								" JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) h.inhrelid"
-								" WHERE h.inhparent OPERATOR(pg_catalog.=) $1 ORDER BY 2",
-								1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the partitions of %s", pgs_display_name(sibling));
-	nsubs = SPI_processed;
-	subs = palloc(sizeof(Oid) * Max(nsubs, 1));
-	names = palloc(sizeof(char *) * Max(nsubs, 1));
-	kinds = palloc(Max(nsubs, 1));
-	bounds = palloc(sizeof(char *) * Max(nsubs, 1));
-	for (i = 0; i < nsubs; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		subs[i] = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
-		names[i] = SPI_getvalue(tup, desc, 2);
-		kinds[i] = SPI_getvalue(tup, desc, 3)[0];
-		bounds[i] = SPI_getvalue(tup, desc, 4);
-	}
-
-	for (i = 0; i < nsubs; i++)
-	{
-		char	   *name;
-		char	   *qname;
-		Oid			sub;
-		Oid			tablespace = get_rel_tablespace(subs[i]);
-		size_t		slen = strlen(sname);
-
-		if (kinds[i] != RELKIND_RELATION)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("cannot create a monthly partition of %s like %s: its partition %s is itself partitioned",
-							pgs_display_name(parent), pgs_display_name(sibling),
-							pgs_display_name(subs[i])),
-					 errdetail("pgscale copies one level of sub-partitions."),
-					 errhint("Create the month's partition by hand, like the others, or partition the months one level deep.")));
-		if (strncmp(names[i], sname, slen) == 0 && names[i][slen] != '\0' &&
-			strlen(cname) + strlen(names[i] + slen) < NAMEDATALEN)
-			name = psprintf("%s%s", cname, names[i] + slen);
-		else
-			name = ChooseRelationName(cname, NULL, psprintf("sub%d", (int) i + 1), nsp, false);
-		qname = quote_qualified_identifier(get_namespace_name(nsp), name);
-		if (OidIsValid(get_relname_relid(name, nsp)))
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_TABLE),
-					 errmsg("relation %s already exists", qname),
-					 errdetail("pgscale names the sub-partitions of a new month like those of %s.",
-							   pgs_display_name(sibling)),
-					 errhint("Rename or drop it.")));
-		spi_exec(psprintf("CREATE TABLE %s PARTITION OF %s %s%s%s%s",
-						  qname, qchild, bounds[i], pgs_storage_clause(subs[i]),
-						  OidIsValid(tablespace) ? " TABLESPACE " : "",
-						  OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : ""));
-		CommandCounterIncrement();
-		sub = get_relname_relid(name, nsp);
-		if (owner != GetUserId())
-			spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
-							  quote_identifier(GetUserNameFromId(owner, false))));
-		pgs_copy_grants(parent, sub, "TABLE");
-	}
-}
-
-/*
- * move_from_default
- *		Move the rows of [lo, hi) from the default partition into child;
- *		returns how many.  In blocks: each statement reads at most
- *		PGS_MOVE_BLOCKS pages of the default by ctid range, so no
- *		statement is long and the whole move reads the default once.
- *		Rows added behind the last block counted are left to the caller.
- */
-#define PGS_MOVE_BLOCKS 1024
-
-static int64
-move_from_default(Oid default_part, Oid child, const char *keycol, Oid keytype,
-				  Datum lo, Datum hi, bool in_blocks)
-{
-	char	   *cols = pgs_column_list(default_part);
-	const char *qcol = quote_identifier(keycol);
-	Oid			argtypes[2] = {keytype, keytype};
-	Datum		values[2] = {lo, hi};
-	BlockNumber nblocks = 0;
-	BlockNumber b = 0;
-	int64		moved = 0;
-
-	if (in_blocks && get_rel_relkind(default_part) == RELKIND_RELATION)
-	{
-		Relation	rel = table_open(default_part, AccessShareLock);
-
-		nblocks = RelationGetNumberOfBlocks(rel);
-		table_close(rel, AccessShareLock);
-	}
-	else
-		in_blocks = false;
-
-	do
-	{
-		const char *where = in_blocks ?
-			psprintf(" AND ctid OPERATOR(pg_catalog.>=) '(%u,0)'::pg_catalog.tid"
-					 " AND ctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid",
-					 b, b + PGS_MOVE_BLOCKS) : "";
-		int			ret;
-
-		CHECK_FOR_INTERRUPTS();
-		ret = SPI_execute_with_args(psprintf("WITH moved AS (DELETE FROM %s"
-											 " WHERE %s OPERATOR(pg_catalog.>=) $1"
-											 " AND %s OPERATOR(pg_catalog.<) $2%s RETURNING %s)"
-											 " INSERT INTO %s (%s) SELECT %s FROM moved",
-											 pgs_qualified_name(default_part), qcol, qcol,
-											 where, cols, pgs_qualified_name(child), cols, cols),
-									2, argtypes, values, NULL, false, 0);
-		if (ret != SPI_OK_INSERT)
-			elog(ERROR, "could not move rows out of %s", pgs_display_name(default_part));
-		moved += (int64) SPI_processed;
-		b += PGS_MOVE_BLOCKS;
-	} while (in_blocks && b < nblocks);
-	return moved;
-}
-
-/*
- * prepare_month_step
- *		Create the partition of one month as a table of its own, with the
- *		parent's indexes, a validated CHECK constraint proving its range
- *		(so that attaching it reads none of its rows) and, when the newest
- *		partition is itself partitioned, the same sub-partitions; then move
- *		into it the rows the default partition holds for the month.  No
- *		lock here keeps anyone out: the parent is held SHARE UPDATE
- *		EXCLUSIVE, the default only ROW EXCLUSIVE (readers go on seeing the
- *		rows there until the transaction commits), the new table is
- *		nobody else's.  Runs under pgs_run_guarded_as.
- */
-static void
-prepare_month_step(void *arg)
-{
-	MonthStep  *step = (MonthStep *) arg;
-	Datum		lo;
-	Datum		hi;
-	char	   *qparent = pgs_qualified_name(step->parent);
-	Oid			nsp = get_rel_namespace(step->parent);
-	char	   *name;
-	char	   *qname;
-	Oid			default_part;
-	Oid			sibling;
-	bool		subpartitioned;
-	Oid			child;
-	Oid			owner;
-	Oid			tablespace;
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(step->parent)};
-	List	   *not_valid = NIL;
-	ListCell   *lc;
-	int			nest;
-	int			ret;
-	uint64		i;
-
-	step->created = InvalidOid;
-	step->moved = 0;
-	month_range(step, &lo, &hi);
-
-	/* parent first, as queries lock it; serializes concurrent premakes */
-	spi_exec(psprintf("LOCK TABLE ONLY %s IN SHARE UPDATE EXCLUSIVE MODE", qparent));
-
-	if (OidIsValid(covering_partition(step->parent,
-									  pgs_datum_as_timestamp(lo, step->keytype),
-									  pgs_datum_as_timestamp(hi, step->keytype),
-									  &default_part)))
-		return;					/* made meanwhile, or covered by a wider one */
-
-	name = step->piece ? pstrdup(step->piece_name) :
-		pgs_month_partition_name(get_rel_name(step->parent), step->month);
-	qname = quote_qualified_identifier(get_namespace_name(nsp), name);
-	if (OidIsValid(get_relname_relid(name, nsp)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DUPLICATE_TABLE),
-				 errmsg("relation %s already exists", qname),
-				 errdetail("It is not a partition of %s.", pgs_display_name(step->parent)),
-				 errhint("Rename or drop it: pgscale names monthly partitions <table>_YYYY_MM.")));
-
-	nest = pgs_pin_output_settings();
-	step->template_rel = newest_partition(step->parent);
-	sibling = newest_sibling(step->parent);
-	subpartitioned = OidIsValid(sibling) &&
-		get_rel_relkind(sibling) == RELKIND_PARTITIONED_TABLE;
-	tablespace = get_rel_tablespace(step->parent);
-	spi_exec(psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS"
-					  " INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMMENTS"
-					  " INCLUDING INDEXES)%s%s%s%s",
-					  qname, qparent,
-					  subpartitioned ?
-					  psprintf(" PARTITION BY %s",
-							   TextDatumGetCString(DirectFunctionCall1(pg_get_partkeydef,
-																	   ObjectIdGetDatum(sibling)))) : "",
-					  subpartitioned ? "" : pgs_storage_clause(step->template_rel),
-					  OidIsValid(tablespace) ? " TABLESPACE " : "",
-					  OidIsValid(tablespace) ? quote_identifier(get_tablespace_name(tablespace)) : ""));
-	CommandCounterIncrement();
-	child = get_relname_relid(name, nsp);
-
-	owner = pgs_relation_owner(step->parent);
-	if (owner != GetUserId())
-		spi_exec(psprintf("ALTER TABLE %s OWNER TO %s", qname,
-						  quote_identifier(GetUserNameFromId(owner, false))));
-	pgs_copy_grants(step->parent, child, "TABLE");
-	if (subpartitioned)
-		create_subpartitions(step->parent, sibling, child, owner);
-
-	/* the range, proven before any row goes in */
-	spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT pgscale_month_range"
-					  " CHECK (%s IS NOT NULL AND %s OPERATOR(pg_catalog.>=) %s::%s"
-					  " AND %s OPERATOR(pg_catalog.<) %s::%s)",
-					  qname, quote_identifier(step->keycol),
-					  quote_identifier(step->keycol), pgs_bound_literal(lo, step->keytype),
-					  format_type_be_qualified(step->keytype),
-					  quote_identifier(step->keycol), pgs_bound_literal(hi, step->keytype),
-					  format_type_be_qualified(step->keytype)));
-
-	/*
-	 * LIKE copies the parent's NOT VALID checks as valid ones, which rows
-	 * of the default may violate: put them back NOT VALID after the move.
-	 */
-	ret = SPI_execute_with_args("SELECT conname::pg_catalog.text, pg_catalog.pg_get_constraintdef(oid)"
-								" FROM pg_catalog.pg_constraint"
-								" WHERE conrelid OPERATOR(pg_catalog.=) $1"
-								" AND contype OPERATOR(pg_catalog.=) 'c' AND NOT convalidated"
-								" ORDER BY 1",
-								1, argtypes, values, NULL, false, 0);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not read the constraints of %s", pgs_display_name(step->parent));
-	for (i = 0; i < SPI_processed; i++)
-		not_valid = lappend(not_valid,
-							list_make2(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
-									   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
-	foreach(lc, not_valid)
-		spi_exec(psprintf("ALTER TABLE %s DROP CONSTRAINT %s", qname,
-						  quote_identifier((char *) linitial((List *) lfirst(lc)))));
-
-	if (OidIsValid(default_part))
-		step->moved = move_from_default(default_part, child, step->keycol,
-										step->keytype, lo, hi, true);
-
-	foreach(lc, not_valid)
-		spi_exec(psprintf("ALTER TABLE %s ADD CONSTRAINT %s %s", qname,
-						  quote_identifier((char *) linitial((List *) lfirst(lc))),
-						  (char *) lsecond((List *) lfirst(lc))));
-	AtEOXact_GUC(true, nest);
-
-	step->default_part = default_part;
-	step->created = child;
-}
-
-/*
- * attach_month_step
- *		Attach a partition prepare_month_step made.  With a default
- *		partition, this is the only moment it is held ACCESS EXCLUSIVE (as
- *		ATTACH PARTITION must, to check that it keeps no row of the new
- *		range): first the rows written into it for the month since the
- *		move are moved too, then the partition is attached, which reads
- *		the default once but none of the new partition's rows.
- */
-static void
-attach_month_step(void *arg)
-{
-	MonthStep  *step = (MonthStep *) arg;
-	Datum		lo;
-	Datum		hi;
-	char	   *qchild = pgs_qualified_name(step->created);
-
-	month_range(step, &lo, &hi);
-	if (OidIsValid(step->default_part))
-	{
-		spi_exec(psprintf("LOCK TABLE %s IN ACCESS EXCLUSIVE MODE",
-						  pgs_qualified_name(step->default_part)));
-		step->moved += move_from_default(step->default_part, step->created,
-										 step->keycol, step->keytype, lo, hi, false);
-	}
-	spi_exec(psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-					  pgs_qualified_name(step->parent), qchild,
-					  pgs_bound_literal(lo, step->keytype), pgs_bound_literal(hi, step->keytype)));
-	spi_exec(psprintf("ALTER TABLE %s DROP CONSTRAINT pgscale_month_range", qchild));
-	if (get_rel_relkind(step->created) == RELKIND_RELATION)
-		pgs_copy_replica_identity(step->parent, step->template_rel, step->created);
-}
-
-/*
- * undo_month_step
- *		A prepared month could not be attached: its rows go back into the
- *		default partition and its table is dropped.
- */
-static void
-undo_month_step(void *arg)
-{
-	MonthStep  *step = (MonthStep *) arg;
-	char	   *qchild = pgs_qualified_name(step->created);
-
-	if (OidIsValid(step->default_part) && step->moved > 0)
-	{
-		char	   *cols = pgs_column_list(step->parent);
-
-		spi_exec(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s",
-						  pgs_qualified_name(step->default_part), cols, cols, qchild));
-	}
-	spi_exec(psprintf("DROP TABLE %s", qchild));
-}
-
-/*
- * month_failed
- *		Report a month that could not be made: a warning, the log, an entry
- *		of the result.
- */
-static void
-month_failed(List **created, MonthStep *step, ErrorData *edata, TimestampTz started)
-{
-	PgsNewPartition *np;
-
-	ereport(WARNING,
-			(errcode(edata->sqlerrcode),
-			 errmsg("pgscale could not create the partition of %04d-%02d for %s: %s",
-					step->month / 12, step->month % 12 + 1, pgs_display_name(step->parent),
-					edata->message),
-			 edata->hint ? errhint("%s", edata->hint) : 0));
-	pgs_log_action(step->parent, "error", NULL, 0, false, started,
-				   psprintf("create partition %04d-%02d: %s",
-							step->month / 12, step->month % 12 + 1, edata->message));
-	np = palloc0(sizeof(PgsNewPartition));
-	np->error = psprintf("create partition %04d-%02d: %s",
-						 step->month / 12, step->month % 12 + 1, edata->message);
-	*created = lappend(*created, np);
-	FreeErrorData(edata);
-}
-
-/*
- * pgs_create_month_partitions
- *		Create the missing monthly partitions of parent from first_month
- *		through last_month (in a dry run, only find them); returns a list
- *		of PgsNewPartition.  Failures (after retries) are reported as
- *		warnings and logged; the other months go on.  SPI must be
- *		connected.
- *
- *		Every month is prepared first (created, filled from the default
- *		partition), and only then are they attached, one after another: a
- *		default partition, which attaching locks ACCESS EXCLUSIVE until the
- *		transaction ends, is held only for those attaches, never while
- *		rows are moved.
- */
-List *
-pgs_create_month_partitions(Oid parent, int first_month, int last_month,
-							const char *keycol, Oid keytype, const char *tz,
-							bool dry_run)
-{
-	List	   *created = NIL;
-	List	   *steps = NIL;
-	int			month;
-	RangeList	ranges;
-	ListCell   *lc;
-
-	/* months already covered are skipped without locking anything */
-	read_ranges(parent, &ranges);
-	for (month = first_month; month <= last_month; month++)
-	{
-		int64		mlo = pgs_datum_as_timestamp(pgs_month_bound(month, keytype, tz), keytype);
-		int64		mhi = pgs_datum_as_timestamp(pgs_month_bound(month + 1, keytype, tz), keytype);
-		int64	   *glo;
-		int64	   *ghi;
-		int			ngaps;
-		int			g;
-
-		if (!range_covered(&ranges, mlo, mhi))
-		{
-			month_piece(&steps, &created, parent, month, -1, 0, 0, keycol, keytype, tz,
-						dry_run);
-			continue;
-		}
-
-		/*
-		 * Partly covered (partitions made at another zone's midnight, or by
-		 * week): each uncovered piece gets a partition of its own, named
-		 * <table>_YYYY_MM_gapN, so that every instant stays covered.
-		 */
-		ngaps = range_gaps(&ranges, mlo, mhi, &glo, &ghi);
-		for (g = 0; g < ngaps; g++)
-			month_piece(&steps, &created, parent, month, g + 1, glo[g], ghi[g],
-						keycol, keytype, tz, dry_run);
-	}
-	if (dry_run)
-		return created;
-
-	/* first every month made and filled, without a lock that stops anyone */
-	foreach(lc, steps)
-	{
-		MonthStep  *step = (MonthStep *) lfirst(lc);
-		ErrorData  *edata = NULL;
-
-		step->started = GetCurrentTimestamp();
-		if (!pgs_run_guarded_as(parent, prepare_month_step, step, &edata))
-		{
-			step->created = InvalidOid;
-			step->failed = true;
-			month_failed(&created, step, edata, step->started);
-		}
-	}
-
-	/* then the attaches, the only moments the default partition is locked */
-	foreach(lc, steps)
-	{
-		MonthStep  *step = (MonthStep *) lfirst(lc);
-		ErrorData  *edata = NULL;
-		PgsNewPartition *np;
-
-		if (step->failed || !OidIsValid(step->created))
-			continue;
-		if (!pgs_run_guarded_as(parent, attach_month_step, step, &edata))
-		{
-			ErrorData  *edata2 = NULL;
-
-			if (!pgs_run_guarded_as(parent, undo_month_step, step, &edata2))
-				ReThrowError(edata2);	/* roll everything back: no row is lost */
-			month_failed(&created, step, edata, step->started);
-			continue;
-		}
-		np = palloc0(sizeof(PgsNewPartition));
-		np->relid = step->created;
-		np->name = pgs_display_name(step->created);
-		np->moved = step->moved;
-		created = lappend(created, np);
-		pgs_log_action(parent, "create_partition", np->name,
-					   step->moved, step->moved > 0, step->started,
-					   step->moved > 0 ? "rows moved from the default partition" :
-					   (step->piece ? "the part of the month no partition covered" : NULL));
-	}
-	return created;
-}
-
-/*
- * month_piece
- *		Plan the partition of one month (piece < 0), or of piece number
- *		"piece" of it, [lo, hi): appended to *steps, or in a dry run its
- *		name to *created.
- */
-static void
-month_piece(List **steps, List **created, Oid parent, int month, int piece,
-			int64 lo, int64 hi, const char *keycol, Oid keytype, const char *tz,
-			bool dry_run)
-{
-	MonthStep  *step;
-	char	   *name = pgs_month_partition_name(get_rel_name(parent), month);
-
-	if (piece > 0)
-		name = pgs_piece_name(name, piece);
-	if (dry_run)
-	{
-		PgsNewPartition *np = palloc0(sizeof(PgsNewPartition));
-
-		np->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)),
-											  name);
-		*created = lappend(*created, np);
-		return;
-	}
-
-	step = palloc0(sizeof(MonthStep));
-	step->parent = parent;
-	step->keytype = keytype;
-	step->keycol = keycol;
-	step->tz = tz;
-	step->month = month;
-	if (piece > 0)
-	{
-		step->piece = true;
-		step->piece_lo = timestamp_as_datum(lo, keytype);
-		step->piece_hi = timestamp_as_datum(hi, keytype);
-		step->piece_name = name;
-	}
-	*steps = lappend(*steps, step);
-}
-
-/*
- * pgs_premake_range
- *		The months to premake: from first (default: this month) through
- *		this month + months_ahead, checked against the per-call limit.
- */
-void
-pgs_premake_range(Oid relid, Oid keytype, const char *tz, int months_ahead,
-				  bool have_from, DateADT from, int *first, int *last)
-{
-	int			now = pgs_current_month(keytype, tz);
-
-	if (months_ahead < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("months_ahead must not be negative"),
-				 errhint("Give how many months after this one should exist, for example 3.")));
-	if (months_ahead > PGS_MAX_NEW_PARTITIONS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("months_ahead must be at most %d", PGS_MAX_NEW_PARTITIONS),
-				 errhint("Premake a few months; the maintenance cycle adds the next ones in time.")));
-	if (have_from && DATE_NOT_FINITE(from))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("from_month must be a finite date"),
-				 errhint("Give the first month to create, for example '2025-01-01'.")));
-	*first = have_from ? pgs_month_of_date(from) : now;
-	*last = now + months_ahead;
-	if (*last - *first + 1 > PGS_MAX_NEW_PARTITIONS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("this call would create up to %d partitions of %s",
-						*last - *first + 1, pgs_display_name(relid)),
-				 errdetail("One call creates at most %d monthly partitions.", PGS_MAX_NEW_PARTITIONS),
-				 errhint("Pass a later from_month, or create the range in several calls.")));
 }
 
 /*
@@ -1438,63 +409,6 @@ pgs_policy_time_zone(Oid relid)
 	PgsPolicy  *pol = pgs_find_policy(relid);
 
 	return (pol != NULL && pol->time_zone != NULL) ? pol->time_zone : "UTC";
-}
-
-/*
- * pgscale_create_month_partitions(relation regclass, months_ahead integer
- *		DEFAULT 3, from_month date DEFAULT NULL) RETURNS SETOF regclass
- */
-Datum
-pgscale_create_month_partitions(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			relid;
-	char	   *keycol;
-	Oid			keytype;
-	const char *tz;
-	int			first;
-	int			last;
-	List	   *created;
-	ListCell   *lc;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "months_ahead"),
-				 errhint("Pass a value for every argument that has no default.")));
-	relid = PG_GETARG_OID(0);
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		pgs_no_such_relation(relid);
-	pgs_check_month_partitioned(relid, &keycol, &keytype);
-	pgs_check_owner(relid, "create its partitions");
-
-	pgs_init_materialized_srf_scalar(fcinfo);
-	SPI_connect();
-	tz = pgs_policy_time_zone(relid);
-	pgs_premake_range(relid, keytype, tz, PG_GETARG_INT32(1),
-					  !PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_DATEADT(2),
-					  &first, &last);
-	/* a conversion may premake nothing; a caller naming from_month means it */
-	if (first > last)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("from_month %04d-%02d is after the last month to create, %04d-%02d",
-						first / 12, first % 12 + 1, last / 12, last % 12 + 1),
-				 errdetail("Months are created from from_month through this month plus months_ahead."),
-				 errhint("Pass a larger months_ahead, or an earlier from_month.")));
-	created = pgs_create_month_partitions(relid, first, last, keycol, keytype,
-										  tz, false);
-	foreach(lc, created)
-	{
-		PgsNewPartition *np = (PgsNewPartition *) lfirst(lc);
-		Datum		value = ObjectIdGetDatum(np->relid);
-		bool		isnull = false;
-
-		if (OidIsValid(np->relid))
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
-	}
-	SPI_finish();
-	return (Datum) 0;
 }
 
 /*
@@ -1516,14 +430,17 @@ pgscale_set_partitioning(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", PG_ARGISNULL(0) ? "relation" : "months_ahead"),
-				 errhint("Pass a value for every argument that has no default.")));
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
+	pgs_require_arg(fcinfo, 1, "months_ahead", NULL);
 	relid = PG_GETARG_OID(0);
 	months_ahead = PG_GETARG_INT32(1);
-	pgs_validate_table(relid, "set its partitioning");
+	pgs_validate_table(relid);
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to set its partitioning",
+						pgs_display_name(relid)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 	pgs_check_month_partitioned(relid, &keycol, &keytype);
 	if (months_ahead < 0 || months_ahead > PGS_MAX_NEW_PARTITIONS)
 		ereport(ERROR,

@@ -17,6 +17,8 @@
 #include "utils/elog.h"
 
 #include "compat.h"
+#include "catalog.h"
+#include "spi.h"
 
 /* guc.c: settings */
 extern int	pgscale_lock_timeout;
@@ -55,29 +57,16 @@ typedef enum PgsSource
 	PGS_SOURCE_CRON
 } PgsSource;
 
-/* Set by the background worker for the cycles it runs. */
-extern bool pgs_running_in_worker;
 extern PgsSource pgs_current_source(void);
 extern const char *pgs_source_name(PgsSource source);
 
-/* util.c: names, the extension's own objects, user switching, retries */
-extern char *pgs_qualified_name(Oid relid);
-extern void pgs_no_such_relation(Oid relid);
-extern char *pgs_display_name(Oid relid);
+/* util.c: the extension's own objects, user switching, retries */
 extern Oid	pgs_schema_of_extension(Oid extoid);
 extern Oid	pgs_extension_schema(void);
 extern const char *pgs_ext_table(const char *name);
 extern Oid	pgs_extension_owner(void);
-extern Oid	pgs_relation_owner(Oid relid);
 extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);
 extern void pgs_restore_user(Oid save_userid, int save_sec_context);
-extern uint64 pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes,
-								Datum *values, const char *nulls);
-extern int64 pgs_spi_int8_as_owner(const char *sql, int nargs, Oid *argtypes,
-								   Datum *values, const char *nulls);
-extern bool pgs_is_extension_member(Oid relid);
-extern void pgs_check_owner(Oid relid, const char *action);
-extern bool pgs_owns(Oid relid);
 
 typedef void (*PgsAction) (void *arg);
 extern bool pgs_run_guarded(PgsAction action, void *arg, ErrorData **error);
@@ -92,8 +81,6 @@ extern void pgs_begin_step_timeouts(void);
 extern void pgs_end_step_timeouts(void);
 extern bool pgs_step_timed_out(ErrorData *edata);
 
-extern int64 pgs_spi_int8(const char *sql, int nargs, Oid *argtypes,
-						  Datum *values, const char *nulls, bool read_only);
 
 /* policy.c: the pgscale_policy table */
 typedef struct PgsPolicy
@@ -116,7 +103,6 @@ typedef struct PgsPolicy
 #define PGS_REF_CASCADE 'c'
 #define PGS_REF_KEEP	'k'
 
-extern void pgs_validate_table(Oid relid, const char *action);
 extern List *pgs_load_policies(Oid relid);
 extern PgsPolicy *pgs_find_policy(Oid relid);
 extern void pgs_check_retention(Interval *retention);
@@ -125,7 +111,7 @@ extern const char *pgs_policy_time_column_if_valid(PgsPolicy *pol);
 extern Oid	pgs_time_column_type(Oid relid, const char *colname, bool missing_ok);
 extern char *pgs_range_partition_column(Oid relid);
 
-/* partitions.c: reading partition bounds, making monthly partitions */
+/* partitions.c: reading partition bounds and what they cover */
 typedef struct PgsPartBounds
 {
 	bool		is_default;
@@ -144,8 +130,32 @@ typedef struct PgsPartition
 
 extern bool pgs_partition_bounds(Oid relid, PgsPartBounds *bounds);
 extern int	pgs_read_partitions(Oid parent, PgsPartition **parts);
-extern int64 pgs_datum_as_timestamp(Datum value, Oid typid);
 extern void pgs_check_month_partitioned(Oid relid, char **column, Oid *keytype);
+
+/* The ranges of a parent's partitions. */
+typedef struct PgsRangeList
+{
+	int			n;
+	int64	   *lo;				/* PG_INT64_MIN: MINVALUE */
+	int64	   *hi;				/* PG_INT64_MAX: MAXVALUE */
+} PgsRangeList;
+
+extern Oid	pgs_covering_partition(Oid parent, int64 lo, int64 hi,
+								   Oid *default_part);
+extern void pgs_read_ranges(Oid parent, PgsRangeList *ranges);
+extern bool pgs_range_covered(PgsRangeList *ranges, int64 lo, int64 hi);
+extern int	pgs_range_gaps(PgsRangeList *ranges, int64 lo, int64 hi,
+						   int64 **gap_lo, int64 **gap_hi);
+extern Oid	pgs_newest_partition(Oid parent, bool tables_only);
+extern const char *pgs_policy_time_zone(Oid relid);
+extern int	pgs_uncovered_ranges(Oid parent, int first_month, int last_month,
+								 Oid keytype, const char *tz);
+
+/* premake.c: creating monthly partitions */
+
+/* One call never creates more partitions than this (ten years). */
+#define PGS_MAX_NEW_PARTITIONS 120
+
 extern void pgs_premake_range(Oid relid, Oid keytype, const char *tz,
 							  int months_ahead, bool have_from, DateADT from,
 							  int *first, int *last);
@@ -157,27 +167,10 @@ typedef struct PgsNewPartition
 	char	   *error;			/* set when the month could not be made */
 } PgsNewPartition;
 
-extern int	pgs_uncovered_ranges(Oid parent, int first_month, int last_month,
-								 Oid keytype, const char *tz);
 extern List *pgs_create_month_partitions(Oid parent, int first_month,
 										 int last_month, const char *keycol,
 										 Oid keytype, const char *tz,
 										 bool dry_run);
-extern const char *pgs_policy_time_zone(Oid relid);
-
-/* ---- Online conversion (issue 3): partitions.c helpers used by convert.c ---- */
-extern int	pgs_month_of_date(DateADT date);
-extern DateADT pgs_first_day_of(int month);
-extern int	pgs_current_month(Oid keytype, const char *tz);
-extern Datum pgs_month_bound(int month, Oid keytype, const char *tz);
-extern char *pgs_month_partition_name(const char *parent, int month);
-extern char *pgs_storage_clause(Oid template_rel);
-extern void pgs_copy_grants(Oid from, Oid to, const char *kind);
-extern void pgs_copy_replica_identity(Oid parent, Oid template_rel, Oid child);
-extern char *pgs_column_list(Oid relid);
-extern char *pgs_bound_literal(Datum value, Oid keytype);
-extern int	pgs_pin_output_settings(void);
-/* ---- end of online conversion (issue 3) ---- */
 
 /* log.c: the pgscale_log table */
 extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
@@ -187,17 +180,27 @@ extern void pgs_log_update(int64 id, int64 rows, TimestampTz started,
 						   const char *detail);
 extern int64 pgs_log_prune(void);
 
-/* maintenance.c: how the last cycle run by CALL went */
+/* maintenance.c: how a cycle run by CALL went, for the worker that ran it */
 #define PGS_LAST_ERROR_LEN 512
+
+typedef struct PgsCycleResult
+{
+	int			errors;			/* actions that failed */
+	char		last_error[PGS_LAST_ERROR_LEN]; /* the last one's message */
+	bool		skipped;		/* another cycle held the lock, or recovery */
+} PgsCycleResult;
+
+/*
+ * Set by the background worker, for the cycle it runs, to where the cycle
+ * reports how it went; NULL in every other session.
+ */
+extern PgsCycleResult *pgs_worker_cycle;
 
 /* worker.c: for pgscale_health() */
 extern bool pgs_worker_missing(void);
 
 /* How many databases pgscale.databases may list (the launcher's slots). */
 #define PGS_MAX_DATABASES 64
-extern int	pgs_last_cycle_errors;
-extern char pgs_last_cycle_error[PGS_LAST_ERROR_LEN];
-extern bool pgs_last_cycle_skipped;
 
 /* retention.c: one policy's retention, for the maintenance cycle */
 typedef struct PgsTrimmed
@@ -216,10 +219,8 @@ typedef struct PgsRetentionResult
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 } PgsRetentionResult;
 
-extern float4 pgs_estimated_rows(Oid relid);
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 								PgsRetentionResult *result);
-
 /* references.c: foreign keys referencing a table with a retention */
 typedef struct PgsFk
 {
@@ -241,7 +242,6 @@ typedef struct PgsRefTable
 	List	   *selfs;			/* its self-references */
 	int64		rows;			/* rows deleted (or counted) in it */
 } PgsRefTable;
-
 typedef struct PgsRefs
 {
 	Oid			root;			/* the policy's table */
@@ -253,7 +253,6 @@ typedef struct PgsRefs
 	char	   *blocked;		/* why a cascade cannot run, or NULL */
 	int			aliases;		/* for the SQL written */
 } PgsRefs;
-
 /* Appends "the row alias is one of those meant" to buf. */
 typedef void (*PgsRowPred) (StringInfo buf, const char *alias, void *arg);
 
@@ -279,7 +278,6 @@ extern char *pgs_references_check(PgsRefs *refs, const char *from,
 								  PgsRowPred expired, void *arg,
 								  Oid cutoff_type, Datum cutoff);
 extern void pgs_references_immediate(PgsRefs *refs, bool on);
-
 /* batch.c: deleting expired rows of one table in batches */
 typedef struct PgsBatchState PgsBatchState;
 extern PgsBatchState *pgs_batch_begin(Oid relid, const char *time_column,
@@ -289,5 +287,4 @@ extern char *pgs_batch_describe(PgsBatchState *state);
 extern int64 pgs_batch_next(PgsBatchState *state, bool *done);
 extern int64 pgs_batch_count(PgsBatchState *state);
 extern int64 pgs_batch_skipped(PgsBatchState *state);
-
 #endif							/* PGSCALE_H */

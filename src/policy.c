@@ -42,88 +42,6 @@ PG_FUNCTION_INFO_V1(pgscale_forget_dropped);
 #define PGS_MAX_RETENTION_SECONDS (5000.0 * 365.25 * 86400.0)
 
 /*
- * pgs_require_arg
- *		Reject a NULL argument with a message naming it.
- */
-static void
-pgs_require_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", argname),
-				 errhint("Pass a value for every argument that has no default.")));
-}
-
-/*
- * pgs_validate_table
- *		Check that relid is a table pgscale may manage for the current user:
- *		an ordinary or partitioned table, not a partition, not a system
- *		catalog, not a table of an extension, not temporary, and owned by
- *		the caller.  "action" words the ownership error.
- */
-void
-pgs_validate_table(Oid relid, const char *action)
-{
-	HeapTuple	tuple;
-	Form_pg_class classform;
-	char		relkind;
-	bool		ispartition;
-	char		relpersistence;
-	Oid			relnamespace;
-
-	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tuple))
-		pgs_no_such_relation(relid);
-	classform = (Form_pg_class) GETSTRUCT(tuple);
-	relkind = classform->relkind;
-	ispartition = classform->relispartition;
-	relpersistence = classform->relpersistence;
-	relnamespace = classform->relnamespace;
-	ReleaseSysCache(tuple);
-
-	if (IsCatalogNamespace(relnamespace) || IsToastNamespace(relnamespace) ||
-		IsCatalogRelationOid(relid) ||
-		strcmp(get_namespace_name(relnamespace), "information_schema") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: \"%s\" is a system catalog",
-						get_rel_name(relid)),
-				 errhint("pgscale manages application tables only.")));
-
-	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table", pgs_display_name(relid)),
-				 errhint("Policies apply to ordinary and partitioned tables.")));
-
-	if (ispartition)
-	{
-		Oid			parent = get_partition_parent_compat(relid);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("table %s is a partition", pgs_display_name(relid)),
-				 errhint("Set the policy on the partitioned table %s; it covers every partition.",
-						 pgs_display_name(parent))));
-	}
-
-	if (relpersistence == RELPERSISTENCE_TEMP)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("table \"%s\" is temporary", get_rel_name(relid)),
-				 errhint("Only permanent tables can be maintained by pgscale.")));
-
-	if (pgs_is_extension_member(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("table %s belongs to an extension", pgs_display_name(relid)),
-				 errhint("pgscale does not manage extensions' tables, its own included.")));
-
-	pgs_check_owner(relid, action);
-}
-
-/*
  * pgs_time_column_type
  *		Base type of a column that can tell a row's age (date, timestamp or
  *		timestamptz).  Raises an error for an unknown column or another
@@ -476,8 +394,8 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	char		nulls[4] = {' ', ' ', ' ', ' '};
 	char	   *onref = NULL;
 
-	pgs_require_arg(fcinfo, 0, "relation");
-	pgs_require_arg(fcinfo, 1, "retention");
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
+	pgs_require_arg(fcinfo, 1, "retention", NULL);
 	relid = PG_GETARG_OID(0);
 	retention = PG_GETARG_INTERVAL_P(1);
 	if (PG_NARGS() > 3 && !PG_ARGISNULL(3))
@@ -492,7 +410,13 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 					 errhint("Use 'error' (touch nothing and report), 'cascade' (delete the referencing rows first) or 'keep' (keep those rows).")));
 	}
 
-	pgs_validate_table(relid, "set its retention");
+	pgs_validate_table(relid);
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to set its retention",
+						pgs_display_name(relid)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 	pgs_check_retention(retention);
 
 	SPI_connect();
@@ -552,9 +476,15 @@ pgscale_protect(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {REGCLASSOID};
 	Datum		values[1];
 
-	pgs_require_arg(fcinfo, 0, "relation");
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
 	relid = PG_GETARG_OID(0);
-	pgs_validate_table(relid, "protect it");
+	pgs_validate_table(relid);
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to protect it",
+						pgs_display_name(relid)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 
 	SPI_connect();
 
@@ -589,11 +519,16 @@ pgscale_remove_policy(PG_FUNCTION_ARGS)
 	Datum		values[1];
 	uint64		removed;
 
-	pgs_require_arg(fcinfo, 0, "relation");
+	pgs_require_arg(fcinfo, 0, "relation", NULL);
 	relid = PG_GETARG_OID(0);
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		pgs_no_such_relation(relid);
-	pgs_check_owner(relid, "remove its policy");
+	if (!pgs_owns(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to remove its policy",
+						pgs_display_name(relid)),
+				 errhint("Run it as the table's owner or as a member of the owning role.")));
 
 	SPI_connect();
 	values[0] = ObjectIdGetDatum(relid);

@@ -22,6 +22,11 @@
  *	  The procedure commits after every batch and every dropped partition,
  *	  so no transaction runs long however many rows expire.
  *
+ *	  The files of retention: retention.c (this one: a run's bookkeeping,
+ *	  trimming with DELETE, one policy, foreign keys), retention_parts.c
+ *	  (dropping expired partitions, walking a partitioned table) and
+ *	  cleanup.c (the SQL functions and their options).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -47,68 +52,14 @@
 #include "utils/timestamp.h"
 
 #include "pgscale.h"
-
-PG_FUNCTION_INFO_V1(pgscale_cleanup);
-PG_FUNCTION_INFO_V1(pgscale_cleanup_proc);
-
-/* The largest "days" accepted: as for retention, 5000 years. */
-#define PGS_MAX_DAYS (5000 * 366)
-
-/* What the caller asked for. */
-typedef struct CleanupOptions
-{
-	bool		dry_run;
-	bool		have_days;
-	int			days;
-	Oid			relid;			/* InvalidOid: every policy */
-	int			batch_size;
-	bool		nonatomic;		/* may commit between steps */
-} CleanupOptions;
-
-/* One policy being enforced. */
-typedef struct TableRun
-{
-	const CleanupOptions *opt;
-	Oid			relid;
-	const char *time_column;
-	Oid			cutoff_type;	/* TIMESTAMPOID or TIMESTAMPTZOID */
-	Datum		cutoff;
-	TimestampTz cutoff_report;
-	int			partitions_dropped;
-	int64		rows_deleted;
-	bool		failed;
-	bool		stopped;		/* a step timed out: leave the table */
-	PgsRefs    *refs;			/* foreign keys that reference the table */
-	List	   *blockers;		/* sessions a partition drop gave way to */
-	int			deferred;		/* expired partitions left for them */
-	List	   *errors;			/* messages of the steps that failed */
-	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
-	TimestampTz started;
-	TimestampTz finished;
-} TableRun;
-
-/* Where a partition stands against the cutoff. */
-typedef enum PartitionFate
-{
-	PART_KEEP,					/* every row is newer than the cutoff */
-	PART_TRIM,					/* straddles the cutoff, or is the default */
-	PART_DROP					/* every row is older: drop it whole */
-} PartitionFate;
-
-typedef struct ExpiredPartition
-{
-	Oid			relid;
-	int64		upper;			/* upper bound, as a timestamp */
-} ExpiredPartition;
-
-static void process_relation(TableRun *run, Oid relid);
+#include "retention.h"
 
 /*
- * set_synchronous_commit
+ * rt_set_synchronous_commit
  *		Set synchronous_commit for the current transaction only.
  */
-static void
-set_synchronous_commit(bool on)
+void
+rt_set_synchronous_commit(bool on)
 {
 	(void) set_config_option("synchronous_commit", on ? "on" : "off",
 							 PGC_USERSET, PGC_S_SESSION,
@@ -116,7 +67,7 @@ set_synchronous_commit(bool on)
 }
 
 /*
- * commit_if_allowed
+ * rt_commit_if_allowed
  *		In the procedure, end the transaction after a step so that locks
  *		are released and no transaction grows long.
  *
@@ -125,44 +76,121 @@ set_synchronous_commit(bool on)
  *		again, and the procedure's last commit is synchronous, which makes
  *		every earlier one durable too.
  */
-static void
-commit_if_allowed(TableRun *run)
+void
+rt_commit_if_allowed(TableRun *run)
 {
 	if (run->opt->nonatomic)
 	{
 		pgs_spi_commit();
-		set_synchronous_commit(false);
+		rt_set_synchronous_commit(false);
+	}
+}
+
+static const char *const run_step_what[] = {
+	[STEP_PREPARE_DELETE] = "prepare to delete from",
+	[STEP_DELETE] = "delete expired rows from",
+	[STEP_COUNT_REFERENCING] = "count the rows referencing",
+	[STEP_DROP_PARTITION] = "drop expired partition",
+	[STEP_CHECK_REFERENCES] = "check the foreign keys referencing",
+	[STEP_APPLY_POLICY] = "apply the retention of"
+};
+
+/*
+ * step_detail / step_hint
+ *		The detail and hint of the warning for a failed step; called within
+ *		ereport(), like errdetail() and errhint().
+ */
+static int
+step_detail(ErrorData *edata)
+{
+	return edata->detail ? errdetail_internal("%s", edata->detail) : 0;
+}
+
+static int
+step_hint(TableRun *run)
+{
+	if (run->stopped)
+		return errhint("The rest of this table is left for the next run; the error is recorded in pgscale_log.");
+	return errhint("The error is recorded in pgscale_log; the next run retries.");
+}
+
+/*
+ * warn_step_failed
+ *		The warning for a step that failed after its retries.
+ */
+static void
+warn_step_failed(TableRun *run, RunStep kind, const char *name, ErrorData *edata)
+{
+	switch (kind)
+	{
+		case STEP_PREPARE_DELETE:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not prepare to delete from %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_DELETE:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not delete expired rows from %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_COUNT_REFERENCING:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not count the rows referencing %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_DROP_PARTITION:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not drop expired partition %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_CHECK_REFERENCES:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not check the foreign keys referencing %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_APPLY_POLICY:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not apply the retention of %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
 	}
 }
 
 /*
- * record_error
+ * rt_record_error
  *		A step failed (after its retries): tell the caller and keep a
  *		record, then go on with the rest.
  */
-static void
-record_error(TableRun *run, Oid object, const char *what, ErrorData *edata,
+void
+rt_record_error(TableRun *run, Oid object, RunStep kind, ErrorData *edata,
 			 TimestampTz started)
 {
+	const char *what = run_step_what[kind];
+
 	run->failed = true;
 	if (pgs_step_timed_out(edata))
 		run->stopped = true;
 	run->errors = lappend(run->errors,
 						  psprintf("%s %s: %s", what, pgs_display_name(object),
 								   edata->message));
-	ereport(WARNING,
-			(errcode(edata->sqlerrcode),
-			 errmsg("pgscale could not %s %s: %s", what,
-					pgs_display_name(object), edata->message),
-			 edata->detail ? errdetail_internal("%s", edata->detail) : 0,
-			 errhint(run->stopped ?
-					 "The rest of this table is left for the next run; the error is recorded in pgscale_log." :
-					 "The error is recorded in pgscale_log; the next run retries.")));
+	warn_step_failed(run, kind, pgs_display_name(object), edata);
 	if (!run->opt->dry_run)
 	{
 		pgs_log_action(run->relid, "error", pgs_display_name(object), 0, false,
 					   started, psprintf("%s: %s", what, edata->message));
-		commit_if_allowed(run);
+		rt_commit_if_allowed(run);
 	}
 	FreeErrorData(edata);
 }
@@ -260,12 +288,12 @@ trim_batch_step(void *arg)
 }
 
 /*
- * trim_relation
+ * rt_trim_relation
  *		Delete the expired rows of a plain table or leaf partition in
  *		batches (or count them, in a dry run).
  */
-static void
-trim_relation(TableRun *run, Oid relid)
+void
+rt_trim_relation(TableRun *run, Oid relid)
 {
 	TrimStep	step;
 	ErrorData  *edata = NULL;
@@ -279,7 +307,7 @@ trim_relation(TableRun *run, Oid relid)
 
 	if (!pgs_run_guarded_as(relid, trim_begin_step, &step, &edata))
 	{
-		record_error(run, relid, "prepare to delete from", edata, started);
+		rt_record_error(run, relid, STEP_PREPARE_DELETE, edata, started);
 		return;
 	}
 	if (step.gone)
@@ -307,7 +335,7 @@ trim_relation(TableRun *run, Oid relid)
 				pgs_log_action(run->relid, "delete", pgs_display_name(relid),
 							   total, true, started,
 							   "stopped by the error that follows");
-			record_error(run, relid, "delete expired rows from", edata, started);
+			rt_record_error(run, relid, STEP_DELETE, edata, started);
 			return;
 		}
 		total += step.rows;
@@ -326,7 +354,7 @@ trim_relation(TableRun *run, Oid relid)
 				pgs_log_update(log_id, total, started, "in progress");
 		}
 		if (!step.done)
-			commit_if_allowed(run);
+			rt_commit_if_allowed(run);
 	} while (!step.done);
 
 	if (pgs_batch_skipped(step.batch) > 0)
@@ -352,368 +380,7 @@ trim_relation(TableRun *run, Oid relid)
 						   true, started,
 						   pgs_batch_describe(step.batch));
 	}
-	commit_if_allowed(run);
-}
-
-/* ---------- dropping whole partitions ---------- */
-
-typedef struct DropStep
-{
-	TableRun   *run;
-	Oid			parent;
-	Oid			child;
-	bool		gone;			/* done by someone else meanwhile */
-	bool		foreign;		/* a foreign table: only its definition goes */
-	bool		referenced;		/* foreign keys reference the parent */
-	bool		count_only;		/* dry run: count what the cascade deletes */
-} DropStep;
-
-static void pred_all(StringInfo buf, const char *alias, void *arg);
-static char *referenced_rows(TableRun *run, Oid relid, const char *from,
-							 PgsRowPred pred);
-
-/*
- * cascade_partition
- *		With on_referenced = 'cascade': delete (or, in a dry run, count) the
- *		rows that reference the rows of an expired partition, referencing
- *		tables first, before the partition goes.
- */
-static void
-cascade_partition(TableRun *run, Oid child, bool count_only)
-{
-	PgsRefs    *refs = run->refs;
-	PgsRootRows root;
-	ListCell   *lc;
-
-	if (refs->mode != PGS_REF_CASCADE || refs->blocked != NULL)
-		return;
-	root.from = psprintf("ONLY %s", pgs_qualified_name(child));
-	root.pred = pred_all;
-	root.arg = NULL;
-	foreach(lc, refs->tables)
-	{
-		PgsRefTable *t = (PgsRefTable *) lfirst(lc);
-
-		/* the partition's own rows go with it, unless they have descendants */
-		if (t->relid == refs->root && t->selfs == NIL)
-			continue;
-		if (count_only)
-			t->rows += pgs_spi_int8(pgs_references_count_sql(refs, t, &root),
-									0, NULL, NULL, NULL, true);
-		else
-		{
-			if (SPI_execute(pgs_references_delete_sql(refs, t, &root), false, 0) != SPI_OK_DELETE)
-				elog(ERROR, "cascade from %s failed", pgs_display_name(child));
-			if (t->relid != refs->root)
-				t->rows += (int64) SPI_processed;
-		}
-	}
-}
-
-static PartitionFate partition_fate(TableRun *run, PgsPartBounds *bounds,
-									int64 *upper);
-
-/*
- * drop_step
- *		Drop one expired partition.  Another cleanup (pg_cron's and the
- *		worker's can overlap) may have dropped it since the partitions were
- *		read, or a person may have detached it or attached it again with
- *		other bounds: after the locks are held, the partition is checked
- *		again and left alone unless it is still an expired partition of
- *		this parent.  A foreign table is dropped with DROP FOREIGN TABLE,
- *		which removes its definition only; its rows stay on the foreign
- *		server.
- */
-static void
-drop_step(void *arg)
-{
-	DropStep   *step = (DropStep *) arg;
-	PgsPartBounds bounds;
-	int64		upper;
-	int			ret;
-
-	/*
-	 * Dropping a partition needs ACCESS EXCLUSIVE on its parent.  Take it
-	 * first, then the partition's, which is the order queries lock them
-	 * in; taking the partition's first would invite deadlocks with readers.
-	 * Acquiring a lock processes invalidations, so the catalog lookups
-	 * below see whatever was committed before it was granted.
-	 */
-	LockRelationOid(step->parent, AccessExclusiveLock);
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->child)) ||
-		!has_superclass(step->child) ||
-		get_partition_parent_compat(step->child) != step->parent)
-	{
-		step->gone = true;
-		return;
-	}
-	LockRelationOid(step->child, AccessExclusiveLock);
-	if (!pgs_partition_bounds(step->child, &bounds) ||
-		partition_fate(step->run, &bounds, &upper) != PART_DROP)
-	{
-		step->gone = true;
-		return;
-	}
-	if (step->count_only)
-	{
-		cascade_partition(step->run, step->child, true);
-		return;
-	}
-	step->foreign = get_rel_relkind(step->child) == RELKIND_FOREIGN_TABLE;
-
-	/*
-	 * A partition of a table that foreign keys reference cannot be dropped
-	 * while attached: the rows that reference it go first (cascade), then
-	 * it is detached, which checks that nothing references it any more.
-	 */
-	if (step->referenced)
-	{
-		pgs_references_immediate(step->run->refs, true);
-		cascade_partition(step->run, step->child, false);
-		ret = SPI_execute(psprintf("ALTER TABLE %s DETACH PARTITION %s",
-								   pgs_qualified_name(step->parent),
-								   pgs_qualified_name(step->child)), false, 0);
-		if (ret != SPI_OK_UTILITY)
-			elog(ERROR, "DETACH PARTITION failed: %s", SPI_result_code_string(ret));
-		pgs_references_immediate(step->run->refs, false);
-	}
-	ret = SPI_execute(psprintf("DROP %s %s",
-							   step->foreign ? "FOREIGN TABLE" : "TABLE",
-							   pgs_qualified_name(step->child)), false, 0);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
-}
-
-/*
- * pgs_estimated_rows
- *		pg_class.reltuples: what the log can say of a dropped partition's
- *		size without counting it, and how much a trim changed a table.
- *		Negative when never analyzed.
- */
-float4
-pgs_estimated_rows(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	float4		reltuples = -1;
-
-	if (HeapTupleIsValid(tuple))
-	{
-		reltuples = ((Form_pg_class) GETSTRUCT(tuple))->reltuples;
-		ReleaseSysCache(tuple);
-	}
-	return reltuples;
-}
-
-static void
-drop_partition(TableRun *run, Oid parent, Oid child)
-{
-	DropStep	step;
-	ErrorData  *edata = NULL;
-	TimestampTz started = GetCurrentTimestamp();
-	char	   *name = pgs_display_name(child);
-	float4		reltuples;
-
-	memset(&step, 0, sizeof(step));
-	step.run = run;
-	step.parent = parent;
-	step.child = child;
-	step.referenced = run->refs != NULL &&
-		(run->refs->incoming != NIL || pgs_root_table(run->refs)->selfs != NIL);
-
-	/* 'keep': a partition that holds referenced rows is trimmed instead */
-	if (step.referenced && run->refs->mode == PGS_REF_KEEP &&
-		referenced_rows(run, child, psprintf("ONLY %s", pgs_qualified_name(child)),
-						pred_all) != NULL)
-	{
-		trim_relation(run, child);
-		return;
-	}
-
-	if (run->opt->dry_run)
-	{
-		run->partitions_dropped++;
-		if (step.referenced)
-		{
-			step.count_only = true;
-			if (!pgs_run_guarded_as(child, drop_step, &step, &edata))
-				record_error(run, child, "count the rows referencing", edata, started);
-		}
-		if (get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
-			ereport(NOTICE,
-					(errmsg("expired partition %s is a foreign table: cleanup would drop it with DROP FOREIGN TABLE",
-							name),
-					 errdetail("Only the table's definition is dropped; its rows stay on the foreign server.")));
-		return;
-	}
-
-	/*
-	 * A drop of this table already gave way to sessions holding its
-	 * parent: while one of them still does, the next drop would only queue
-	 * behind it and stall the application again.  Leave it for the next
-	 * run.
-	 */
-	if (run->blockers != NIL && pgs_holders_remain(run->blockers, parent))
-	{
-		run->deferred++;
-		return;
-	}
-
-	reltuples = pgs_estimated_rows(child);
-	if (!pgs_run_guarded_locking(child, parent, drop_step, &step, &edata))
-	{
-		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
-			run->blockers = pgs_lock_holders(parent);
-		record_error(run, child, "drop expired partition", edata, started);
-		return;
-	}
-	if (step.gone)
-		return;					/* dropped or changed by someone else */
-	run->partitions_dropped++;
-	pgs_log_action(run->relid, "drop_partition", name, 0, false, started,
-				   step.foreign ?
-				   "foreign table: its definition was dropped, its rows stay on the foreign server" :
-				   reltuples >= 0 ?
-				   psprintf("about %.0f rows", (double) reltuples) : NULL);
-	commit_if_allowed(run);
-}
-
-/* ---------- partitioned tables ---------- */
-
-/*
- * partition_fate
- *		Compare a partition's range with the cutoff.  *upper receives the
- *		upper bound of a partition to drop, to drop the oldest first.
- */
-static PartitionFate
-partition_fate(TableRun *run, PgsPartBounds *bounds, int64 *upper)
-{
-	int64		cutoff = DatumGetInt64(run->cutoff);
-
-	if (bounds->is_default || !bounds->is_range)
-		return PART_TRIM;
-	if (!bounds->hi_unbounded && bounds->hi <= cutoff)
-	{
-		*upper = bounds->hi;
-		return PART_DROP;
-	}
-	if (!bounds->lo_unbounded && bounds->lo >= cutoff)
-		return PART_KEEP;
-	return PART_TRIM;
-}
-
-static int
-compare_expired(const ListCell *a, const ListCell *b)
-{
-	ExpiredPartition *pa = (ExpiredPartition *) lfirst(a);
-	ExpiredPartition *pb = (ExpiredPartition *) lfirst(b);
-
-	if (pa->upper != pb->upper)
-		return pa->upper < pb->upper ? -1 : 1;
-	return 0;
-}
-
-/*
- * process_partitioned
- *		Enforce the cutoff on a partitioned table: when it is partitioned
- *		by range on the time column, keep the partitions wholly inside the
- *		retention window untouched, trim the straddling and default ones,
- *		then drop the expired ones, oldest first.  Partitioned otherwise
- *		(by tenant, say), every partition is processed in turn.
- */
-static void
-process_partitioned(TableRun *run, Oid parent)
-{
-	char	   *keycol = pgs_range_partition_column(parent);
-	bool		by_time = keycol != NULL && strcmp(keycol, run->time_column) == 0;
-	PgsPartition *parts;
-	int			nparts = pgs_read_partitions(parent, &parts);
-	List	   *expired = NIL;
-	ListCell   *lc;
-	int			i;
-
-	for (i = 0; i < nparts; i++)
-	{
-		Oid			child = parts[i].relid;
-		int64		upper = 0;
-
-		if (!by_time)
-		{
-			process_relation(run, child);
-			continue;
-		}
-		switch (partition_fate(run, &parts[i].bounds, &upper))
-		{
-			case PART_KEEP:
-				break;
-			case PART_TRIM:
-				process_relation(run, child);
-				break;
-			case PART_DROP:
-				{
-					ExpiredPartition *ep = palloc(sizeof(ExpiredPartition));
-
-					ep->relid = child;
-					ep->upper = upper;
-					expired = lappend(expired, ep);
-				}
-				break;
-		}
-	}
-
-	list_sort(expired, compare_expired);
-	foreach(lc, expired)
-	{
-		if (run->stopped)
-			break;
-		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
-	}
-	if (run->deferred > 0)
-	{
-		ereport(WARNING,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("pgscale left %d more expired partitions of %s for the next run",
-						run->deferred, pgs_display_name(parent)),
-				 errdetail("%s still holds a lock on the table.",
-						   pgs_describe_holder(linitial_int(run->blockers))),
-				 errhint("Cleanup gives way to long transactions instead of stalling the queries behind them; "
-						 "the next run drops them.")));
-		run->deferred = 0;
-	}
-	run->blockers = NIL;
-}
-
-/*
- * process_relation
- *		Enforce the cutoff on one relation of the managed table's tree.
- */
-static void
-process_relation(TableRun *run, Oid relid)
-{
-	CHECK_FOR_INTERRUPTS();
-	if (run->stopped)
-		return;
-
-	switch (get_rel_relkind(relid))
-	{
-		case RELKIND_PARTITIONED_TABLE:
-			process_partitioned(run, relid);
-			break;
-		case RELKIND_RELATION:
-		case RELKIND_FOREIGN_TABLE:
-			trim_relation(run, relid);
-			/* children of old-style (INHERITS) partitioning */
-			if (has_subclass(relid))
-			{
-				ListCell   *lc;
-
-				foreach(lc, find_inheritance_children(relid, NoLock))
-					process_relation(run, lfirst_oid(lc));
-			}
-			break;
-		default:
-			/* dropped meanwhile, or nothing that holds rows */
-			break;
-	}
+	rt_commit_if_allowed(run);
 }
 
 /* ---------- one policy ---------- */
@@ -792,8 +459,8 @@ pred_expired(StringInfo buf, const char *alias, void *arg)
 }
 
 /* every row of the relation */
-static void
-pred_all(StringInfo buf, const char *alias, void *arg)
+void
+rt_pred_all(StringInfo buf, const char *alias, void *arg)
 {
 	appendStringInfoString(buf, "true");
 }
@@ -817,13 +484,13 @@ ref_check_step(void *arg)
 }
 
 /*
- * referenced_rows
- *		Whether rows of "from" (all of them with pred_all, the expired ones
+ * rt_referenced_rows
+ *		Whether rows of "from" (all of them with rt_pred_all, the expired ones
  *		with pred_expired) are referenced by rows that stay; the message
  *		saying through what, or NULL.  Runs as the table's owner.
  */
-static char *
-referenced_rows(TableRun *run, Oid relid, const char *from, PgsRowPred pred)
+char *
+rt_referenced_rows(TableRun *run, Oid relid, const char *from, PgsRowPred pred)
 {
 	RefCheckStep step;
 	ErrorData  *edata = NULL;
@@ -834,7 +501,7 @@ referenced_rows(TableRun *run, Oid relid, const char *from, PgsRowPred pred)
 	step.found = NULL;
 	if (!pgs_run_guarded_as(relid, ref_check_step, &step, &edata))
 	{
-		record_error(run, relid, "check the foreign keys referencing", edata,
+		rt_record_error(run, relid, STEP_CHECK_REFERENCES, edata,
 					 GetCurrentTimestamp());
 		return NULL;
 	}
@@ -860,7 +527,7 @@ blocked_by_references(TableRun *run, PgsPolicy *pol)
 	if (refs->mode == PGS_REF_KEEP ||
 		(refs->mode == PGS_REF_CASCADE && refs->blocked == NULL))
 		return false;
-	found = referenced_rows(run, run->relid, pgs_qualified_name(run->relid),
+	found = rt_referenced_rows(run, run->relid, pgs_qualified_name(run->relid),
 							pred_expired);
 	if (run->failed)
 		return true;
@@ -885,7 +552,7 @@ blocked_by_references(TableRun *run, PgsPolicy *pol)
 	{
 		pgs_log_action(run->relid, "error", pgs_display_name(run->relid), 0, false,
 					   GetCurrentTimestamp(), msg);
-		commit_if_allowed(run);
+		rt_commit_if_allowed(run);
 	}
 	(void) pol;
 	return true;
@@ -913,7 +580,7 @@ log_cascades(TableRun *run)
 					   true, run->started,
 					   psprintf("cascade through constraint \"%s\"", t->via->conname));
 	}
-	commit_if_allowed(run);
+	rt_commit_if_allowed(run);
 }
 
 /*
@@ -942,13 +609,13 @@ run_policy(TableRun *run, PgsPolicy *pol)
 
 	if (!pgs_run_guarded(prepare_step, &step, &edata))
 	{
-		record_error(run, pol->relid, "apply the retention of", edata,
+		rt_record_error(run, pol->relid, STEP_APPLY_POLICY, edata,
 					 GetCurrentTimestamp());
 		return;
 	}
 	if (blocked_by_references(run, pol))
 		return;
-	process_relation(run, pol->relid);
+	rt_process_relation(run, pol->relid);
 	log_cascades(run);
 }
 
@@ -993,12 +660,12 @@ pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 }
 
 /*
- * run_policies
+ * rt_run_policies
  *		Enforce each of the policies the caller may enforce; returns the
  *		list of finished TableRuns.
  */
-static List *
-run_policies(const CleanupOptions *opt, List *policies)
+List *
+rt_run_policies(const CleanupOptions *opt, List *policies)
 {
 	List	   *runs = NIL;
 	ListCell   *lc;
@@ -1030,247 +697,3 @@ run_policies(const CleanupOptions *opt, List *policies)
 	return runs;
 }
 
-/*
- * run_cleanup
- *		The body shared by the function and the procedure.  Returns the
- *		list of finished TableRuns.  SPI must be connected.
- */
-static List *
-run_cleanup(const CleanupOptions *opt)
-{
-	List	   *policies;
-	List	   *volatile runs = NIL;
-
-	if (OidIsValid(opt->relid))
-	{
-		PgsPolicy  *pol;
-
-		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(opt->relid)))
-			pgs_no_such_relation(opt->relid);
-		/* first: a role that does not own the table cannot see its policy */
-		pgs_check_owner(opt->relid, "clean it up");
-		pol = pgs_find_policy(opt->relid);
-		if (pol == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("table %s has no pgscale policy",
-							pgs_display_name(opt->relid)),
-					 errhint("Set one with pgscale_set_retention().")));
-		if (pol->is_protected)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table %s is protected", pgs_display_name(opt->relid)),
-					 errdetail("Protected tables hold core data that cleanup never deletes."),
-					 errhint("Leave it out of the call; cleanup without a table skips it.")));
-		if (!pol->has_retention)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("table %s has no retention", pgs_display_name(opt->relid)),
-					 errhint("Set one with pgscale_set_retention().")));
-		policies = list_make1(pol);
-	}
-	else
-		policies = pgs_load_policies(InvalidOid);
-
-	if (opt->nonatomic)
-	{
-		set_synchronous_commit(false);
-		pgs_begin_step_timeouts();
-	}
-
-	PG_TRY();
-	{
-		runs = run_policies(opt, policies);
-	}
-	PG_FINALLY();
-	{
-		pgs_end_step_timeouts();
-	}
-	PG_END_TRY();
-
-	if (!opt->dry_run)
-		pgs_log_prune();
-	if (opt->nonatomic)
-	{
-		set_synchronous_commit(true);
-		pgs_spi_commit();
-	}
-	return runs;
-}
-
-/*
- * read_options
- *		Check and collect the arguments common to the function and the
- *		procedure: (dry_run, days, relation, batch_size).
- */
-static void
-read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
-{
-	memset(opt, 0, sizeof(*opt));
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("dry_run must not be NULL"),
-				 errhint("Pass true to preview, false to clean up.")));
-	opt->dry_run = PG_GETARG_BOOL(0);
-
-	opt->have_days = !PG_ARGISNULL(1);
-	if (opt->have_days)
-	{
-		opt->days = PG_GETARG_INT32(1);
-		/*
-		 * days => 0 would mean "everything before today" for a date column
-		 * but "everything before now" for a timestamp one; a positive
-		 * number of days means the same for every type.
-		 */
-		if (opt->days <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("days must be positive"),
-					 errhint("Give how many days of rows to keep, for example 180.")));
-		if (opt->days > PGS_MAX_DAYS)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("days is too large"),
-					 errdetail("The largest value accepted is %d.", PGS_MAX_DAYS),
-					 errhint("Give how many days of rows to keep, for example 180.")));
-	}
-
-	opt->relid = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
-
-	if (PG_ARGISNULL(3))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("batch_size must not be NULL"),
-				 errhint("Leave it out to use the default of 10000 rows.")));
-	opt->batch_size = PG_GETARG_INT32(3);
-	if (opt->batch_size <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be positive"),
-				 errhint("Leave it out to use the default of 10000 rows.")));
-}
-
-/*
- * run_duration
- *		How long a run took, as an interval Datum.
- */
-static Datum
-run_duration(TableRun *run)
-{
-	return DirectFunctionCall2(timestamp_mi,
-							   TimestampTzGetDatum(run->finished),
-							   TimestampTzGetDatum(run->started));
-}
-
-/*
- * pgscale_cleanup(dry_run, days, relation, batch_size)
- *		Enforce retention in the caller's transaction; one row per policy.
- */
-Datum
-pgscale_cleanup(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	CleanupOptions opt;
-	List	   *runs;
-	ListCell   *lc;
-
-	read_options(fcinfo, &opt);
-	pgs_init_materialized_srf(fcinfo);
-
-	SPI_connect();
-	runs = run_cleanup(&opt);
-	foreach(lc, runs)
-	{
-		TableRun   *run = (TableRun *) lfirst(lc);
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, true};
-		ListCell   *lc2;
-
-		values[0] = ObjectIdGetDatum(run->relid);
-		values[1] = TimestampTzGetDatum(run->cutoff_report);
-		values[2] = Int32GetDatum(run->partitions_dropped);
-		values[3] = Int64GetDatum(run->rows_deleted);
-		values[4] = run_duration(run);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-
-		/* then each table a cascade deleted from (or would) */
-		if (run->refs == NULL)
-			continue;
-		foreach(lc2, run->refs->tables)
-		{
-			PgsRefTable *t = (PgsRefTable *) lfirst(lc2);
-
-			if (t->relid == run->relid || t->rows == 0)
-				continue;
-			values[0] = ObjectIdGetDatum(t->relid);
-			values[2] = Int32GetDatum(0);
-			values[3] = Int64GetDatum(t->rows);
-			values[5] = CStringGetTextDatum(t->via->conname);
-			nulls[5] = false;
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
-	}
-	SPI_finish();
-	return (Datum) 0;
-}
-
-/*
- * pgscale_cleanup_proc(dry_run, days, relation, batch_size)
- *		CALL form: commits after every batch and every dropped partition.
- *		Inside a transaction block it cannot commit, so it says so and
- *		works like the function.  Reports one NOTICE per policy.
- */
-Datum
-pgscale_cleanup_proc(PG_FUNCTION_ARGS)
-{
-	CleanupOptions opt;
-	List	   *runs;
-	ListCell   *lc;
-
-	read_options(fcinfo, &opt);
-	opt.nonatomic = fcinfo->context != NULL &&
-		IsA(fcinfo->context, CallContext) &&
-		!castNode(CallContext, fcinfo->context)->atomic;
-	if (!opt.nonatomic)
-		ereport(NOTICE,
-				(errmsg("pgscale_cleanup_proc is running in a single transaction"),
-				 errdetail("It was called inside a transaction block or a function, where it cannot commit."),
-				 errhint("CALL it on its own to commit after every batch.")));
-
-	SPI_connect_ext(opt.nonatomic ? SPI_OPT_NONATOMIC : 0);
-	runs = run_cleanup(&opt);
-	foreach(lc, runs)
-	{
-		TableRun   *run = (TableRun *) lfirst(lc);
-
-		ereport(NOTICE,
-				(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted%s",
-						pgs_display_name(run->relid),
-						run->partitions_dropped, run->rows_deleted,
-						opt.dry_run ? " (dry run)" : ""),
-				 errdetail("Cutoff %s, done in %s.",
-						   timestamptz_to_str(run->cutoff_report),
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   run_duration(run))))));
-		if (run->refs != NULL)
-		{
-			ListCell   *lc2;
-
-			foreach(lc2, run->refs->tables)
-			{
-				PgsRefTable *t = (PgsRefTable *) lfirst(lc2);
-
-				if (t->relid == run->relid || t->rows == 0)
-					continue;
-				ereport(NOTICE,
-						(errmsg("%s: " INT64_FORMAT " rows deleted%s, through constraint \"%s\"",
-								pgs_display_name(t->relid), t->rows,
-								opt.dry_run ? " (dry run)" : "", t->via->conname)));
-			}
-		}
-	}
-	SPI_finish();
-	PG_RETURN_VOID();
-}

@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * util.c
- *	  Helpers shared by pgscale's files: quoted names, the extension's own
- *	  objects, switching to the extension owner, and running a step under a
- *	  lock timeout with retries.
+ *	  Helpers shared by pgscale's files: the extension's own objects,
+ *	  switching to the extension owner, running a step under a lock
+ *	  timeout with retries, and who runs the maintenance.  (Names of
+ *	  relations and the catalog are read in catalog.c, SQL is run through
+ *	  spi.c.)
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +38,8 @@
 
 #include "pgscale.h"
 
-bool		pgs_running_in_worker = false;
+/* see pgscale.h */
+PgsCycleResult *pgs_worker_cycle = NULL;
 
 /*
  * The longest one step may run, in a run that commits between its steps
@@ -48,55 +51,6 @@ static int	guard_depth = 0;
 
 static bool run_guarded(PgsAction action, void *arg, Oid lockrel,
 						ErrorData **error);
-
-/*
- * pgs_qualified_name
- *		Schema-qualified, quoted name of a relation, safe to paste into SQL.
- */
-char *
-pgs_qualified_name(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-	char	   *nspname;
-
-	if (relname == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("The table may have been dropped while pgscale was working on it.")));
-	nspname = get_namespace_name(get_rel_namespace(relid));
-	return quote_qualified_identifier(nspname, relname);
-}
-
-/*
- * pgs_no_such_relation
- *		The error for a regclass argument whose relation does not exist
- *		(an OID passed as a number, or a table dropped meanwhile).
- */
-void
-pgs_no_such_relation(Oid relid)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_TABLE),
-			 errmsg("relation with OID %u does not exist", relid),
-			 errhint("Pass the name of an existing table.")));
-}
-
-/*
- * pgs_display_name
- *		The name a person reads in messages: qualified, quoted only where
- *		needed.  Never fails for a dropped relation.
- */
-char *
-pgs_display_name(Oid relid)
-{
-	char	   *relname = get_rel_name(relid);
-
-	if (relname == NULL)
-		return psprintf("%u", relid);
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  relname);
-}
 
 /*
  * pgs_schema_of_extension
@@ -173,23 +127,6 @@ pgs_extension_owner(void)
 }
 
 /*
- * pgs_relation_owner
- *		pg_class.relowner of a relation.
- */
-Oid
-pgs_relation_owner(Oid relid)
-{
-	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
-	ReleaseSysCache(tuple);
-	return owner;
-}
-
-/*
  * pgs_become_owner / pgs_restore_user
  *		Act as the extension owner to write pgscale's own tables, the way
  *		the server runs referential-integrity checks as the table owner.
@@ -209,83 +146,6 @@ void
 pgs_restore_user(Oid save_userid, int save_sec_context)
 {
 	SetUserIdAndSecContext(save_userid, save_sec_context);
-}
-
-/*
- * pgs_exec_as_owner
- *		Run a statement on pgscale's own tables as the extension owner.
- */
-uint64
-pgs_exec_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-				  const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int			ret;
-
-	pgs_become_owner(&save_userid, &save_sec);
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-	pgs_restore_user(save_userid, save_sec);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	return SPI_processed;
-}
-
-/*
- * pgs_spi_int8_as_owner
- *		pgs_spi_int8 of a statement on pgscale's own tables, run as the
- *		extension owner (an INSERT ... RETURNING id, say).
- */
-int64
-pgs_spi_int8_as_owner(const char *sql, int nargs, Oid *argtypes, Datum *values,
-					  const char *nulls)
-{
-	Oid			save_userid;
-	int			save_sec;
-	int64		result;
-
-	pgs_become_owner(&save_userid, &save_sec);
-	result = pgs_spi_int8(sql, nargs, argtypes, values, nulls, false);
-	pgs_restore_user(save_userid, save_sec);
-	return result;
-}
-
-/*
- * pgs_is_extension_member
- *		True when the relation belongs to an extension (pgscale's own
- *		tables, or any other extension's): no policy may manage those.
- */
-bool
-pgs_is_extension_member(Oid relid)
-{
-	return OidIsValid(getExtensionOfObject(RelationRelationId, relid));
-}
-
-/*
- * pgs_owns
- *		Whether the current user owns the relation or is a member of the
- *		owning role.
- */
-bool
-pgs_owns(Oid relid)
-{
-	return pgs_class_ownercheck(relid, GetUserId());
-}
-
-/*
- * pgs_check_owner
- *		Raise insufficient_privilege unless the current user may manage the
- *		relation; "action" names what was attempted, for the message.
- */
-void
-pgs_check_owner(Oid relid, const char *action)
-{
-	if (!pgs_owns(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s to %s",
-						pgs_display_name(relid), action),
-				 errhint("Run it as the table's owner or as a member of the owning role.")));
 }
 
 /*
@@ -684,40 +544,6 @@ pgs_run_guarded_locking(Oid relid, Oid lockrel, PgsAction action, void *arg,
 }
 
 /*
- * pgs_spi_int8
- *		Run a query returning one bigint-compatible value (or none) and
- *		return it, 0 when the query returns no row or NULL.
- */
-int64
-pgs_spi_int8(const char *sql, int nargs, Oid *argtypes, Datum *values,
-			 const char *nulls, bool read_only)
-{
-	int			ret;
-	bool		isnull;
-	Datum		d;
-
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls,
-								read_only, 1);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0 || SPI_tuptable == NULL)
-		return 0;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return 0;
-	switch (SPI_gettypeid(SPI_tuptable->tupdesc, 1))
-	{
-		case INT8OID:
-			return DatumGetInt64(d);
-		case INT4OID:
-			return (int64) DatumGetInt32(d);
-		default:
-			elog(ERROR, "pgs_spi_int8: unexpected result type");
-	}
-	return 0;
-}
-
-/*
  * pgs_current_source
  *		Who is running this maintenance: pgscale's worker, pg_cron, or a
  *		person.  pg_cron runs jobs either over libpq with application_name
@@ -728,7 +554,7 @@ pgs_current_source(void)
 {
 	const char *appname;
 
-	if (pgs_running_in_worker)
+	if (pgs_worker_cycle != NULL)
 		return PGS_SOURCE_WORKER;
 	if (MyBgworkerEntry != NULL &&
 		(strstr(MyBgworkerEntry->bgw_type, "pg_cron") != NULL ||

@@ -12,7 +12,7 @@
  *	  The launcher starts only once recovery has finished, so a hot standby
  *	  writes nothing and a promoted standby takes over.  Its state, and
  *	  each database's last cycle, live in shared memory for
- *	  pgscale_worker_status().
+ *	  pgscale_worker_status() (worker_status.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -53,8 +53,7 @@
 #include "utils/varlena.h"
 
 #include "pgscale.h"
-
-PG_FUNCTION_INFO_V1(pgscale_worker_status);
+#include "worker.h"
 
 PGDLLEXPORT void pgscale_launcher_main(Datum main_arg);
 PGDLLEXPORT void pgscale_worker_main(Datum main_arg);
@@ -74,35 +73,19 @@ PGDLLEXPORT void pgscale_worker_main(Datum main_arg);
  */
 #define PGS_START_GRACE_MS (10 * 1000)
 
-/* One database's state, in shared memory. */
-typedef struct PgsDbState
-{
-	bool		in_use;
-	char		dbname[NAMEDATALEN];
-	bool		running;
-	int			pid;
-	TimestampTz last_start;
-	TimestampTz last_end;
-	TimestampTz next_run;
-	TimestampTz last_error_at;
-	char		outcome[64];
-	char		last_error[PGS_LAST_ERROR_LEN];
-	int64		cycles;
-	TimestampTz launched_at;	/* when the launcher registered the worker */
-	int			failures;		/* start failures in a row (back-off) */
-	int			cycle_failures; /* failed or killed cycles in a row */
-	char		problem[PGS_LAST_ERROR_LEN];	/* last reason logged, to log
-												 * it once */
-} PgsDbState;
-
-typedef struct PgsWorkerShared
-{
-	LWLock	   *lock;
-	int			launcher_pid;
-	PgsDbState	db[PGS_MAX_DATABASES];
-} PgsWorkerShared;
 
 static PgsWorkerShared *shared = NULL;
+
+/*
+ * pgs_worker_shared
+ *		The launcher's and the workers' state in shared memory, NULL when
+ *		pgscale is not preloaded.
+ */
+PgsWorkerShared *
+pgs_worker_shared(void)
+{
+	return shared;
+}
 
 #ifdef PGSCALE_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -820,6 +803,7 @@ pgscale_worker_main(Datum main_arg)
 	Oid			roleoid;
 	Oid			extoid;
 	char	   *sql;
+	PgsCycleResult cycle;		/* what the CALL below reports */
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	memcpy(&roleoid, MyBgworkerEntry->bgw_extra + sizeof(Oid), sizeof(Oid));
@@ -844,7 +828,8 @@ pgscale_worker_main(Datum main_arg)
 	SetConfigOption("datestyle", "ISO, MDY", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("extra_float_digits", "1", PGC_USERSET, PGC_S_SESSION);
-	pgs_running_in_worker = true;
+	memset(&cycle, 0, sizeof(cycle));
+	pgs_worker_cycle = &cycle;
 
 	set_state(slot, "running", true, false, NULL);
 
@@ -878,131 +863,11 @@ pgscale_worker_main(Datum main_arg)
 	PG_END_TRY();
 
 	pgstat_report_activity(STATE_IDLE, NULL);
-	if (pgs_last_cycle_skipped)
+	if (cycle.skipped)
 		set_state(slot, "skipped", false, true, NULL);
-	else if (pgs_last_cycle_errors > 0)
-		set_state(slot, "errors logged", false, true, pgs_last_cycle_error);
+	else if (cycle.errors > 0)
+		set_state(slot, "errors logged", false, true, cycle.last_error);
 	else
 		set_state(slot, "ok", false, true, NULL);
 	proc_exit(0);
-}
-
-/* ---------- pgscale_worker_status() ---------- */
-
-/*
- * launcher_alive
- *		Whether a launcher runs: preloaded, it recorded its PID, and that
- *		process exists.  A launcher that could not be registered (too few
- *		max_worker_processes) never records one.
- */
-static bool
-launcher_alive(void)
-{
-	int			pid;
-
-	if (shared == NULL)
-		return false;
-	LWLockAcquire(shared->lock, LW_SHARED);
-	pid = shared->launcher_pid;
-	LWLockRelease(shared->lock);
-	return pid != 0 && kill(pid, 0) == 0;
-}
-
-/*
- * pgs_worker_missing
- *		For pgscale_health(): whether the current database is listed in
- *		pgscale.databases while no launcher runs to maintain it.
- */
-bool
-pgs_worker_missing(void)
-{
-	char	   *raw = pstrdup(pgscale_databases ? pgscale_databases : "");
-	char	   *me = get_database_name(MyDatabaseId);
-	List	   *names = NIL;
-	ListCell   *lc;
-	bool		listed = false;
-
-	if (me == NULL || !SplitIdentifierString(raw, ',', &names))
-		return false;
-	foreach(lc, names)
-		if (strcmp((char *) lfirst(lc), me) == 0)
-			listed = true;
-	return listed && !launcher_alive() && !RecoveryInProgress();
-}
-
-/*
- * pgscale_worker_status()
- *		Per database: is a cycle running, when the last one started and
- *		ended, how it went, when the next is due, the last error.  The last
- *		error can name any table the worker's role maintains, so its text
- *		is shown only to members of pg_monitor (and superusers), as the
- *		rows of pgscale_log are; others see that there is one.
- */
-Datum
-pgscale_worker_status(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	bool		see_errors = has_privs_of_role(GetUserId(), ROLE_PG_MONITOR);
-	int			i;
-
-	pgs_init_materialized_srf(fcinfo);
-	if (shared == NULL)
-	{
-		ereport(NOTICE,
-				(errmsg("the pgscale background worker is not running"),
-				 errhint("Add pgscale to shared_preload_libraries and list databases in pgscale.databases.")));
-		return (Datum) 0;
-	}
-	/* (a standby has no launcher until it is promoted) */
-	if (!launcher_alive() && !RecoveryInProgress())
-	{
-		/* a row, not an empty result: nothing maintains the listed databases */
-		Datum		values[10];
-		bool		nulls[10];
-
-		memset(values, 0, sizeof(values));
-		memset(nulls, true, sizeof(nulls));
-		values[1] = BoolGetDatum(false);
-		nulls[1] = false;
-		values[5] = CStringGetTextDatum("launcher not running");
-		nulls[5] = false;
-		values[7] = CStringGetTextDatum("the pgscale launcher is not running; if the server log says "
-										"\"too many background workers\", raise max_worker_processes");
-		nulls[7] = false;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-
-	LWLockAcquire(shared->lock, LW_SHARED);
-	for (i = 0; i < PGS_MAX_DATABASES; i++)
-	{
-		PgsDbState *db = &shared->db[i];
-		Datum		values[10];
-		bool		nulls[10];
-
-		if (!db->in_use)
-			continue;
-		memset(nulls, 0, sizeof(nulls));
-		values[0] = CStringGetTextDatum(db->dbname);
-		values[1] = BoolGetDatum(db->running);
-		values[2] = Int32GetDatum(db->pid);
-		nulls[2] = !db->running;
-		values[3] = TimestampTzGetDatum(db->last_start);
-		nulls[3] = db->last_start == 0;
-		values[4] = TimestampTzGetDatum(db->last_end);
-		nulls[4] = db->last_end == 0 || db->running;
-		values[5] = CStringGetTextDatum(db->outcome);
-		values[6] = TimestampTzGetDatum(db->next_run);
-		nulls[6] = db->running || !pgscale_enabled;
-		if (see_errors)
-			values[7] = CStringGetTextDatum(db->last_error);
-		else
-			values[7] = CStringGetTextDatum("(hidden: only members of pg_monitor see the worker's errors)");
-		nulls[7] = db->last_error[0] == '\0';
-		values[8] = TimestampTzGetDatum(db->last_error_at);
-		nulls[8] = db->last_error_at == 0;
-		values[9] = Int64GetDatum(db->cycles);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-	LWLockRelease(shared->lock);
-	return (Datum) 0;
 }

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * statements.c
+ * diag_statements.c
  *	  Slow queries, from pg_stat_statements when it is there.
  *
  *	  The view's columns changed names in pg_stat_statements 1.8
@@ -98,7 +98,8 @@ pgs_statements_ready(PgsStatements *pgss, const char **why, const char **hint)
  * pgscale_slow_queries
  *		SQL: pgscale_slow_queries(lim integer DEFAULT 20)
  *		The statements of this database with the highest mean time (the
- *		seed's query), with their share of the total time and cache hits.
+ *		usual pg_stat_statements query), with their share of the total time
+ *		and cache hits.
  */
 Datum
 pgscale_slow_queries(PG_FUNCTION_ARGS)

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * relsize.c
+ * diag_relsize.c
  *	  Sizes of relations, measured without ever waiting on a lock.
  *
  *	  pg_relation_size() and its friends open the relation and so queue
@@ -395,4 +395,44 @@ pgs_index_list_bytes(Datum oids, bool isnull, int64 *bytes, int *nrels)
 		}
 	}
 	return pgs_index_oids_bytes(list, bytes, nrels);
+}
+
+/*
+ * pgs_sum_table_bytes
+ *		Sum pgs_table_bytes() over the tables of an oid[].  Returns false
+ *		when any of them is locked.
+ */
+bool
+pgs_sum_table_bytes(Datum oids, bool isnull, PgsTableBytes *sum)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			nelems;
+	int			i;
+
+	memset(sum, 0, sizeof(*sum));
+	if (isnull)
+		return true;
+	arr = DatumGetArrayTypeP(oids);
+	deconstruct_array(arr, OIDOID, sizeof(Oid), true, TYPALIGN_INT,
+					  &elems, &nulls, &nelems);
+	for (i = 0; i < nelems; i++)
+	{
+		PgsTableBytes one;
+		PgsSizeStatus status;
+
+		if (nulls[i])
+			continue;
+		status = pgs_table_bytes(DatumGetObjectId(elems[i]), &one);
+		if (status == PGS_SIZE_LOCKED)
+		{
+			memset(sum, 0, sizeof(*sum));
+			return false;
+		}
+		sum->table_bytes += one.table_bytes;
+		sum->toast_bytes += one.toast_bytes;
+		sum->index_bytes += one.index_bytes;
+	}
+	return true;
 }

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * bloat.c
+ * diag_bloat.c
  *	  Wasted space in tables and btree indexes.
  *
  *	  The estimate reads only the catalogs: the pages a relation has

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * indexes.c
+ * diag_indexes.c
  *	  Unused and duplicate indexes, listed so that they can be trusted.
  *
  *	  An unused-index list is only useful when every row on it may really
@@ -16,6 +16,10 @@
  *	  kept) or a btree whose key columns lead a wider btree.  An index that
  *	  backs a constraint, a replica identity or a partitioned index is
  *	  never offered for dropping.
+ *
+ *	  A missing index is a table read by sequential scans more than ten
+ *	  times as often as through an index ("seq_scan > idx_scan * 10"),
+ *	  counting the tables that have no index at all.
  *
  *-------------------------------------------------------------------------
  */
@@ -38,6 +42,7 @@
 #include "diag.h"
 
 PG_FUNCTION_INFO_V1(pgscale_unused_indexes);
+PG_FUNCTION_INFO_V1(pgscale_missing_indexes);
 PG_FUNCTION_INFO_V1(pgscale_duplicate_indexes);
 
 /* Relations of an extension: neither listed nor offered for dropping. */
@@ -554,5 +559,159 @@ pgscale_duplicate_indexes(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * Tables read mostly by sequential scans.  The counters of partitions are
+ * summed at their topmost partitioned table, where an index is created.
+ * idx_scan is NULL when no member has any index, and the rule then counts
+ * it as 0 (a plain "seq_scan > idx_scan * 10" query would skip such tables).  $1 is min_rows.
+ */
+static const char *missing_sql =
+"WITH ix AS ("
+"  SELECT i.indrelid,"
+"         pg_catalog.sum(pg_catalog.pg_stat_get_numscans(i.indexrelid)) AS idx_scan"
+"    FROM pg_catalog.pg_index i GROUP BY i.indrelid"
+"), tab AS ("
+"  SELECT CASE WHEN c.relispartition"
+"              THEN pg_catalog.pg_partition_root(c.oid) ELSE c.oid END AS root,"
+"         c.oid,"
+"         pg_catalog.pg_stat_get_numscans(c.oid) AS seq_scan,"
+"         pg_catalog.pg_stat_get_tuples_returned(c.oid) AS seq_tup_read,"
+"         ix.idx_scan,"
+"         pg_catalog.pg_stat_get_live_tuples(c.oid) AS live"
+"    FROM pg_catalog.pg_class c"
+"    LEFT JOIN ix ON ix.indrelid = c.oid"
+"   WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'"
+"), grp AS ("
+"  SELECT x.root,"
+"         pg_catalog.sum(x.seq_scan)::bigint AS seq_scan,"
+"         pg_catalog.sum(x.seq_tup_read)::bigint AS seq_tup_read,"
+"         pg_catalog.sum(x.idx_scan)::bigint AS idx_scan,"
+"         pg_catalog.sum(x.live)::bigint AS live,"
+"         pg_catalog.array_agg(x.oid) AS leaves"
+"    FROM tab x GROUP BY x.root"
+")"
+"SELECT n.nspname, r.relname, g.seq_scan, g.seq_tup_read, g.idx_scan, g.live,"
+"       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_index i"
+"         WHERE i.indrelid = g.root)::integer,"
+"       g.leaves"
+"  FROM grp g"
+"  JOIN pg_catalog.pg_class r ON r.oid = g.root"
+"  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
+" WHERE g.live > $1"
+"   AND g.seq_scan > coalesce(g.idx_scan, 0) * 10"
+"   AND " PGS_USER_SCHEMA_FILTER("n")
+" ORDER BY g.seq_tup_read DESC, n.nspname, r.relname";
+
+/*
+ * pgs_collect_missing_indexes
+ *		Tables with more than min_rows live rows that are read by sequential
+ *		scans more than ten times as often as through an index.
+ */
+List *
+pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1];
+	List	   *result = NIL;
+	uint64		row;
+
+	values[0] = Int64GetDatum(min_rows);
+	pgs_spi_query(missing_sql, 1, argtypes, values, NULL);
+
+	for (row = 0; row < SPI_processed; row++)
+	{
+		PgsMissingIndex *mi = palloc0(sizeof(PgsMissingIndex));
+		bool		leaves_null;
+		Datum		leaves = pgs_get_datum(row, 8, &leaves_null);
+		PgsTableBytes bytes;
+		StringInfoData advice;
+
+		CHECK_FOR_INTERRUPTS();
+
+		mi->schema_name = pgs_get_text(row, 1);
+		mi->table_name = pgs_get_text(row, 2);
+		mi->seq_scan = pgs_get_int8(row, 3);
+		mi->seq_tup_read = pgs_get_int8(row, 4);
+		mi->idx_scan_null = pgs_isnull(row, 5);
+		mi->idx_scan = pgs_get_int8(row, 5);
+		mi->live_rows = pgs_get_int8(row, 6);
+		mi->index_count = pgs_get_int4(row, 7);
+		mi->bytes_known = pgs_sum_table_bytes(leaves, leaves_null, &bytes);
+		mi->table_bytes = bytes.table_bytes + bytes.toast_bytes;
+
+		initStringInfo(&advice);
+		if (mi->idx_scan_null)
+			appendStringInfoString(&advice,
+								   "no index at all: add a primary key, then index the columns its frequent queries filter on");
+		else
+			appendStringInfo(&advice,
+							 "mostly sequential scans (%.0f per index scan, about " INT64_FORMAT " rows read each): index the columns its frequent queries filter on",
+							 (double) mi->seq_scan / (double) Max(mi->idx_scan, 1),
+							 mi->seq_scan > 0 ? mi->seq_tup_read / mi->seq_scan : 0);
+		appendStringInfoString(&advice, " (pgscale_slow_queries() shows them)");
+		if (pgs_stats_young(age))
+			appendStringInfo(&advice, "; %s", pgs_stats_age_phrase(age));
+		if (!mi->bytes_known)
+			appendStringInfoString(&advice, "; size skipped: the table is locked");
+		mi->advice = advice.data;
+
+		result = lappend(result, mi);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * pgscale_missing_indexes
+ *		SQL: pgscale_missing_indexes(min_rows bigint DEFAULT 10000)
+ */
+Datum
+pgscale_missing_indexes(PG_FUNCTION_ARGS)
+{
+	int64		min_rows = pgs_threshold_arg(fcinfo, 0, "min_rows");
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PgsStatsAge age;
+	List	   *rows;
+	ListCell   *lc;
+	int			nestlevel;
+
+	pgs_init_materialized_srf(fcinfo);
+	nestlevel = pgs_begin_stats_snapshot();
+	SPI_connect();
+	pgs_get_stats_age(&age);
+	rows = pgs_collect_missing_indexes(min_rows, &age);
+
+	foreach(lc, rows)
+	{
+		PgsMissingIndex *mi = lfirst(lc);
+		Datum		values[10];
+		bool		nulls[10] = {0};
+
+		values[0] = pgs_name_datum(mi->schema_name);
+		values[1] = pgs_name_datum(mi->table_name);
+		values[2] = Int64GetDatum(mi->seq_scan);
+		values[3] = Int64GetDatum(mi->seq_tup_read);
+		values[4] = Int64GetDatum(mi->idx_scan);
+		nulls[4] = mi->idx_scan_null;
+		values[5] = Int64GetDatum(mi->live_rows);
+		values[6] = Int32GetDatum(mi->index_count);
+		if (mi->bytes_known)
+		{
+			values[7] = Int64GetDatum(mi->table_bytes);
+			values[8] = CStringGetTextDatum(pgs_size_text(mi->table_bytes));
+		}
+		else
+		{
+			nulls[7] = true;
+			values[8] = CStringGetTextDatum("skipped (locked)");
+		}
+		values[9] = CStringGetTextDatum(mi->advice);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	pgs_end_stats_snapshot(nestlevel);
 	return (Datum) 0;
 }

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
- * diagutil.c
+ * diag_util.c
  *	  Helpers shared by the diagnostic functions: how old the cumulative
- *	  statistics are (every "unused" verdict depends on it), reading SPI
- *	  results by column, and formatting sizes and names.
+ *	  statistics are (every "unused" verdict depends on it), formatting
+ *	  sizes and names, and the limit and threshold arguments (spi.c reads
+ *	  SPI results by column).
  *
  *-------------------------------------------------------------------------
  */
@@ -141,123 +142,6 @@ pgs_per_node_note(const PgsStatsAge *age)
 }
 
 /*
- * pgs_spi_query
- *		Run a read-only query through SPI; any failure is an error.
- */
-void
-pgs_spi_query(const char *sql, int nargs, Oid *argtypes, Datum *values,
-			  const char *nulls)
-{
-	int			ret;
-
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, true, 0);
-	if (ret < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s",
-			 SPI_result_code_string(ret));
-}
-
-/*
- * pgs_get_datum and friends
- *		Column "col" (1-based) of row "row" of the last SPI result.  The
- *		typed getters return 0 / false / NULL for an SQL NULL.
- */
-Datum
-pgs_get_datum(int row, int col, bool *isnull)
-{
-	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
-						 col, isnull);
-}
-
-bool
-pgs_isnull(int row, int col)
-{
-	bool		isnull;
-
-	(void) pgs_get_datum(row, col, &isnull);
-	return isnull;
-}
-
-int64
-pgs_get_int8(int row, int col)
-{
-	bool		isnull;
-	Datum		d = pgs_get_datum(row, col, &isnull);
-
-	if (isnull)
-		return 0;
-	switch (SPI_gettypeid(SPI_tuptable->tupdesc, col))
-	{
-		case INT8OID:
-			return DatumGetInt64(d);
-		case INT4OID:
-			return (int64) DatumGetInt32(d);
-		case INT2OID:
-			return (int64) DatumGetInt16(d);
-		case FLOAT8OID:
-			return (int64) DatumGetFloat8(d);
-		case FLOAT4OID:
-			return (int64) DatumGetFloat4(d);
-		default:
-			elog(ERROR, "column %d is not an integer", col);
-	}
-	return 0;
-}
-
-int32
-pgs_get_int4(int row, int col)
-{
-	return (int32) pgs_get_int8(row, col);
-}
-
-double
-pgs_get_float8(int row, int col)
-{
-	bool		isnull;
-	Datum		d = pgs_get_datum(row, col, &isnull);
-
-	if (isnull)
-		return 0.0;
-	switch (SPI_gettypeid(SPI_tuptable->tupdesc, col))
-	{
-		case FLOAT8OID:
-			return DatumGetFloat8(d);
-		case FLOAT4OID:
-			return (double) DatumGetFloat4(d);
-		case INT8OID:
-			return (double) DatumGetInt64(d);
-		case INT4OID:
-			return (double) DatumGetInt32(d);
-		default:
-			elog(ERROR, "column %d is not a number", col);
-	}
-	return 0.0;
-}
-
-bool
-pgs_get_bool(int row, int col)
-{
-	bool		isnull;
-	Datum		d = pgs_get_datum(row, col, &isnull);
-
-	return isnull ? false : DatumGetBool(d);
-}
-
-Oid
-pgs_get_oid(int row, int col)
-{
-	bool		isnull;
-	Datum		d = pgs_get_datum(row, col, &isnull);
-
-	return isnull ? InvalidOid : DatumGetObjectId(d);
-}
-
-char *
-pgs_get_text(int row, int col)
-{
-	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
-}
-
-/*
  * pgs_size_text
  *		pg_size_pretty() of a byte count.
  */
@@ -289,20 +173,6 @@ pgs_name_datum(const char *name)
 }
 
 /*
- * pgs_null_arg_error
- *		Reject a NULL argument, naming it.
- */
-static void
-pgs_null_arg_error(FunctionCallInfo fcinfo, int argno, const char *argname)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be NULL", argname),
-				 errhint("Leave the argument out to use its default.")));
-}
-
-/*
  * pgs_limit_arg
  *		An integer argument that counts rows to return: at least 1.
  */
@@ -311,7 +181,8 @@ pgs_limit_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	int32		value;
 
-	pgs_null_arg_error(fcinfo, argno, argname);
+	pgs_require_arg(fcinfo, argno, argname,
+					"Leave the argument out to use its default.");
 	value = PG_GETARG_INT32(argno);
 	if (value < 1)
 		ereport(ERROR,
@@ -330,7 +201,8 @@ pgs_threshold_arg(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	int64		value;
 
-	pgs_null_arg_error(fcinfo, argno, argname);
+	pgs_require_arg(fcinfo, argno, argname,
+					"Leave the argument out to use its default.");
 	value = PG_GETARG_INT64(argno);
 	if (value < 0)
 		ereport(ERROR,

@@ -1,0 +1,283 @@
+/*-------------------------------------------------------------------------
+ *
+ * cleanup.c
+ *	  pgscale_cleanup() and CALL pgscale_cleanup_proc(): their options,
+ *	  the policies they run (retention.c enforces each), and what they
+ *	  report.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+#include "retention.h"
+
+PG_FUNCTION_INFO_V1(pgscale_cleanup);
+PG_FUNCTION_INFO_V1(pgscale_cleanup_proc);
+
+/* The largest "days" accepted: as for retention, 5000 years. */
+#define PGS_MAX_DAYS (5000 * 366)
+
+/*
+ * run_cleanup
+ *		The body shared by the function and the procedure.  Returns the
+ *		list of finished TableRuns.  SPI must be connected.
+ */
+static List *
+run_cleanup(const CleanupOptions *opt)
+{
+	List	   *policies;
+	List	   *volatile runs = NIL;
+
+	if (OidIsValid(opt->relid))
+	{
+		PgsPolicy  *pol;
+
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(opt->relid)))
+			pgs_no_such_relation(opt->relid);
+		/* first: a role that does not own the table cannot see its policy */
+		if (!pgs_owns(opt->relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("must be owner of table %s to clean it up",
+							pgs_display_name(opt->relid)),
+					 errhint("Run it as the table's owner or as a member of the owning role.")));
+		pol = pgs_find_policy(opt->relid);
+		if (pol == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("table %s has no pgscale policy",
+							pgs_display_name(opt->relid)),
+					 errhint("Set one with pgscale_set_retention().")));
+		if (pol->is_protected)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s is protected", pgs_display_name(opt->relid)),
+					 errdetail("Protected tables hold core data that cleanup never deletes."),
+					 errhint("Leave it out of the call; cleanup without a table skips it.")));
+		if (!pol->has_retention)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("table %s has no retention", pgs_display_name(opt->relid)),
+					 errhint("Set one with pgscale_set_retention().")));
+		policies = list_make1(pol);
+	}
+	else
+		policies = pgs_load_policies(InvalidOid);
+
+	if (opt->nonatomic)
+	{
+		rt_set_synchronous_commit(false);
+		pgs_begin_step_timeouts();
+	}
+
+	PG_TRY();
+	{
+		runs = rt_run_policies(opt, policies);
+	}
+	PG_FINALLY();
+	{
+		pgs_end_step_timeouts();
+	}
+	PG_END_TRY();
+
+	if (!opt->dry_run)
+		pgs_log_prune();
+	if (opt->nonatomic)
+	{
+		rt_set_synchronous_commit(true);
+		pgs_spi_commit();
+	}
+	return runs;
+}
+
+/*
+ * read_options
+ *		Check and collect the arguments common to the function and the
+ *		procedure: (dry_run, days, relation, batch_size).
+ */
+static void
+read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
+{
+	memset(opt, 0, sizeof(*opt));
+
+	pgs_require_arg(fcinfo, 0, "dry_run",
+					"Pass true to preview, false to clean up.");
+	opt->dry_run = PG_GETARG_BOOL(0);
+
+	opt->have_days = !PG_ARGISNULL(1);
+	if (opt->have_days)
+	{
+		opt->days = PG_GETARG_INT32(1);
+		/*
+		 * days => 0 would mean "everything before today" for a date column
+		 * but "everything before now" for a timestamp one; a positive
+		 * number of days means the same for every type.
+		 */
+		if (opt->days <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("days must be positive"),
+					 errhint("Give how many days of rows to keep, for example 180.")));
+		if (opt->days > PGS_MAX_DAYS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("days is too large"),
+					 errdetail("The largest value accepted is %d.", PGS_MAX_DAYS),
+					 errhint("Give how many days of rows to keep, for example 180.")));
+	}
+
+	opt->relid = PG_ARGISNULL(2) ? InvalidOid : PG_GETARG_OID(2);
+
+	pgs_require_arg(fcinfo, 3, "batch_size",
+					"Leave it out to use the default of 10000 rows.");
+	opt->batch_size = PG_GETARG_INT32(3);
+	if (opt->batch_size <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be positive"),
+				 errhint("Leave it out to use the default of 10000 rows.")));
+}
+
+/*
+ * run_duration
+ *		How long a run took, as an interval Datum.
+ */
+static Datum
+run_duration(TableRun *run)
+{
+	return DirectFunctionCall2(timestamp_mi,
+							   TimestampTzGetDatum(run->finished),
+							   TimestampTzGetDatum(run->started));
+}
+
+/*
+ * pgscale_cleanup(dry_run, days, relation, batch_size)
+ *		Enforce retention in the caller's transaction; one row per policy.
+ */
+Datum
+pgscale_cleanup(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CleanupOptions opt;
+	List	   *runs;
+	ListCell   *lc;
+
+	read_options(fcinfo, &opt);
+	pgs_init_materialized_srf(fcinfo);
+
+	SPI_connect();
+	runs = run_cleanup(&opt);
+	foreach(lc, runs)
+	{
+		TableRun   *run = (TableRun *) lfirst(lc);
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, true};
+		ListCell   *lc2;
+
+		values[0] = ObjectIdGetDatum(run->relid);
+		values[1] = TimestampTzGetDatum(run->cutoff_report);
+		values[2] = Int32GetDatum(run->partitions_dropped);
+		values[3] = Int64GetDatum(run->rows_deleted);
+		values[4] = run_duration(run);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+
+		/* then each table a cascade deleted from (or would) */
+		if (run->refs == NULL)
+			continue;
+		foreach(lc2, run->refs->tables)
+		{
+			PgsRefTable *t = (PgsRefTable *) lfirst(lc2);
+
+			if (t->relid == run->relid || t->rows == 0)
+				continue;
+			values[0] = ObjectIdGetDatum(t->relid);
+			values[2] = Int32GetDatum(0);
+			values[3] = Int64GetDatum(t->rows);
+			values[5] = CStringGetTextDatum(t->via->conname);
+			nulls[5] = false;
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * pgscale_cleanup_proc(dry_run, days, relation, batch_size)
+ *		CALL form: commits after every batch and every dropped partition.
+ *		Inside a transaction block it cannot commit, so it says so and
+ *		works like the function.  Reports one NOTICE per policy.
+ */
+Datum
+pgscale_cleanup_proc(PG_FUNCTION_ARGS)
+{
+	CleanupOptions opt;
+	List	   *runs;
+	ListCell   *lc;
+
+	read_options(fcinfo, &opt);
+	opt.nonatomic = fcinfo->context != NULL &&
+		IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+	if (!opt.nonatomic)
+		ereport(NOTICE,
+				(errmsg("pgscale_cleanup_proc is running in a single transaction"),
+				 errdetail("It was called inside a transaction block or a function, where it cannot commit."),
+				 errhint("CALL it on its own to commit after every batch.")));
+
+	SPI_connect_ext(opt.nonatomic ? SPI_OPT_NONATOMIC : 0);
+	runs = run_cleanup(&opt);
+	foreach(lc, runs)
+	{
+		TableRun   *run = (TableRun *) lfirst(lc);
+
+		ereport(NOTICE,
+				(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted%s",
+						pgs_display_name(run->relid),
+						run->partitions_dropped, run->rows_deleted,
+						opt.dry_run ? " (dry run)" : ""),
+				 errdetail("Cutoff %s, done in %s.",
+						   timestamptz_to_str(run->cutoff_report),
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   run_duration(run))))));
+		if (run->refs != NULL)
+		{
+			ListCell   *lc2;
+
+			foreach(lc2, run->refs->tables)
+			{
+				PgsRefTable *t = (PgsRefTable *) lfirst(lc2);
+
+				if (t->relid == run->relid || t->rows == 0)
+					continue;
+				ereport(NOTICE,
+						(errmsg("%s: " INT64_FORMAT " rows deleted%s, through constraint \"%s\"",
+								pgs_display_name(t->relid), t->rows,
+								opt.dry_run ? " (dry run)" : "", t->via->conname)));
+			}
+		}
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
+}

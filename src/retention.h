@@ -1,0 +1,93 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention.h
+ *	  Private to retention: what retention.c, retention_parts.c and
+ *	  cleanup.c share.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGSCALE_RETENTION_H
+#define PGSCALE_RETENTION_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/elog.h"
+
+#include "pgscale.h"
+
+/* What the caller asked for. */
+typedef struct CleanupOptions
+{
+	bool		dry_run;
+	bool		have_days;
+	int			days;
+	Oid			relid;			/* InvalidOid: every policy */
+	int			batch_size;
+	bool		nonatomic;		/* may commit between steps */
+} CleanupOptions;
+
+/* One policy being enforced. */
+typedef struct TableRun
+{
+	const CleanupOptions *opt;
+	Oid			relid;
+	const char *time_column;
+	Oid			cutoff_type;	/* TIMESTAMPOID or TIMESTAMPTZOID */
+	Datum		cutoff;
+	TimestampTz cutoff_report;
+	int			partitions_dropped;
+	int64		rows_deleted;
+	bool		failed;
+	bool		stopped;		/* a step timed out: leave the table */
+	PgsRefs    *refs;			/* foreign keys that reference the table */
+	List	   *blockers;		/* sessions a partition drop gave way to */
+	int			deferred;		/* expired partitions left for them */
+	List	   *errors;			/* messages of the steps that failed */
+	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
+	TimestampTz started;
+	TimestampTz finished;
+} TableRun;
+
+/* Where a partition stands against the cutoff. */
+typedef enum PartitionFate
+{
+	PART_KEEP,					/* every row is newer than the cutoff */
+	PART_TRIM,					/* straddles the cutoff, or is the default */
+	PART_DROP					/* every row is older: drop it whole */
+} PartitionFate;
+
+typedef struct ExpiredPartition
+{
+	Oid			relid;
+	int64		upper;			/* upper bound, as a timestamp */
+} ExpiredPartition;
+
+/* The steps of a run that can fail, and what each did, for pgscale_log. */
+typedef enum RunStep
+{
+	STEP_PREPARE_DELETE,
+	STEP_DELETE,
+	STEP_COUNT_REFERENCING,
+	STEP_DROP_PARTITION,
+	STEP_CHECK_REFERENCES,
+	STEP_APPLY_POLICY
+} RunStep;
+
+/* retention.c */
+extern void rt_set_synchronous_commit(bool on);
+extern void rt_commit_if_allowed(TableRun *run);
+extern void rt_record_error(TableRun *run, Oid object, RunStep kind,
+							ErrorData *edata, TimestampTz started);
+extern void rt_trim_relation(TableRun *run, Oid relid);
+extern void rt_pred_all(StringInfo buf, const char *alias, void *arg);
+extern char *rt_referenced_rows(TableRun *run, Oid relid, const char *from,
+								PgsRowPred pred);
+extern List *rt_run_policies(const CleanupOptions *opt, List *policies);
+
+/* retention_parts.c */
+extern void rt_process_relation(TableRun *run, Oid relid);
+
+#endif							/* PGSCALE_RETENTION_H */

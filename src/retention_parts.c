@@ -1,0 +1,372 @@
+/*-------------------------------------------------------------------------
+ *
+ * retention_parts.c
+ *	  Retention on a range-partitioned table: each partition's fate against
+ *	  the cutoff, expired partitions dropped whole (after the rows that
+ *	  reference them, under on_referenced => 'cascade'), the partition that
+ *	  straddles the cutoff and the default partition trimmed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_class.h"
+#include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pgscale.h"
+#include "retention.h"
+
+static PartitionFate partition_fate(TableRun *run, PgsPartBounds *bounds,
+									int64 *upper);
+
+/* ---------- dropping whole partitions ---------- */
+
+typedef struct DropStep
+{
+	TableRun   *run;
+	Oid			parent;
+	Oid			child;
+	bool		gone;			/* done by someone else meanwhile */
+	bool		foreign;		/* a foreign table: only its definition goes */
+	bool		referenced;		/* foreign keys reference the parent */
+	bool		count_only;		/* dry run: count what the cascade deletes */
+} DropStep;
+
+/*
+ * cascade_partition
+ *		With on_referenced = 'cascade': delete (or, in a dry run, count) the
+ *		rows that reference the rows of an expired partition, referencing
+ *		tables first, before the partition goes.
+ */
+static void
+cascade_partition(TableRun *run, Oid child, bool count_only)
+{
+	PgsRefs    *refs = run->refs;
+	PgsRootRows root;
+	ListCell   *lc;
+
+	if (refs->mode != PGS_REF_CASCADE || refs->blocked != NULL)
+		return;
+	root.from = psprintf("ONLY %s", pgs_qualified_name(child));
+	root.pred = rt_pred_all;
+	root.arg = NULL;
+	foreach(lc, refs->tables)
+	{
+		PgsRefTable *t = (PgsRefTable *) lfirst(lc);
+
+		/* the partition's own rows go with it, unless they have descendants */
+		if (t->relid == refs->root && t->selfs == NIL)
+			continue;
+		if (count_only)
+			t->rows += pgs_spi_int8(pgs_references_count_sql(refs, t, &root),
+									0, NULL, NULL, NULL, true);
+		else
+		{
+			if (SPI_execute(pgs_references_delete_sql(refs, t, &root), false, 0) != SPI_OK_DELETE)
+				elog(ERROR, "cascade from %s failed", pgs_display_name(child));
+			if (t->relid != refs->root)
+				t->rows += (int64) SPI_processed;
+		}
+	}
+}
+
+/*
+ * drop_step
+ *		Drop one expired partition.  Another cleanup (pg_cron's and the
+ *		worker's can overlap) may have dropped it since the partitions were
+ *		read, or a person may have detached it or attached it again with
+ *		other bounds: after the locks are held, the partition is checked
+ *		again and left alone unless it is still an expired partition of
+ *		this parent.  A foreign table is dropped with DROP FOREIGN TABLE,
+ *		which removes its definition only; its rows stay on the foreign
+ *		server.
+ */
+static void
+drop_step(void *arg)
+{
+	DropStep   *step = (DropStep *) arg;
+	PgsPartBounds bounds;
+	int64		upper;
+	int			ret;
+
+	/*
+	 * Dropping a partition needs ACCESS EXCLUSIVE on its parent.  Take it
+	 * first, then the partition's, which is the order queries lock them
+	 * in; taking the partition's first would invite deadlocks with readers.
+	 * Acquiring a lock processes invalidations, so the catalog lookups
+	 * below see whatever was committed before it was granted.
+	 */
+	LockRelationOid(step->parent, AccessExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->child)) ||
+		!has_superclass(step->child) ||
+		get_partition_parent_compat(step->child) != step->parent)
+	{
+		step->gone = true;
+		return;
+	}
+	LockRelationOid(step->child, AccessExclusiveLock);
+	if (!pgs_partition_bounds(step->child, &bounds) ||
+		partition_fate(step->run, &bounds, &upper) != PART_DROP)
+	{
+		step->gone = true;
+		return;
+	}
+	if (step->count_only)
+	{
+		cascade_partition(step->run, step->child, true);
+		return;
+	}
+	step->foreign = get_rel_relkind(step->child) == RELKIND_FOREIGN_TABLE;
+
+	/*
+	 * A partition of a table that foreign keys reference cannot be dropped
+	 * while attached: the rows that reference it go first (cascade), then
+	 * it is detached, which checks that nothing references it any more.
+	 */
+	if (step->referenced)
+	{
+		pgs_references_immediate(step->run->refs, true);
+		cascade_partition(step->run, step->child, false);
+		ret = SPI_execute(psprintf("ALTER TABLE %s DETACH PARTITION %s",
+								   pgs_qualified_name(step->parent),
+								   pgs_qualified_name(step->child)), false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "DETACH PARTITION failed: %s", SPI_result_code_string(ret));
+		pgs_references_immediate(step->run->refs, false);
+	}
+	ret = SPI_execute(psprintf("DROP %s %s",
+							   step->foreign ? "FOREIGN TABLE" : "TABLE",
+							   pgs_qualified_name(step->child)), false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
+}
+
+static void
+drop_partition(TableRun *run, Oid parent, Oid child)
+{
+	DropStep	step;
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	char	   *name = pgs_display_name(child);
+	float4		reltuples;
+
+	memset(&step, 0, sizeof(step));
+	step.run = run;
+	step.parent = parent;
+	step.child = child;
+	step.referenced = run->refs != NULL &&
+		(run->refs->incoming != NIL || pgs_root_table(run->refs)->selfs != NIL);
+
+	/* 'keep': a partition that holds referenced rows is trimmed instead */
+	if (step.referenced && run->refs->mode == PGS_REF_KEEP &&
+		rt_referenced_rows(run, child, psprintf("ONLY %s", pgs_qualified_name(child)),
+						rt_pred_all) != NULL)
+	{
+		rt_trim_relation(run, child);
+		return;
+	}
+
+	if (run->opt->dry_run)
+	{
+		run->partitions_dropped++;
+		if (step.referenced)
+		{
+			step.count_only = true;
+			if (!pgs_run_guarded_as(child, drop_step, &step, &edata))
+				rt_record_error(run, child, STEP_COUNT_REFERENCING, edata, started);
+		}
+		if (get_rel_relkind(child) == RELKIND_FOREIGN_TABLE)
+			ereport(NOTICE,
+					(errmsg("expired partition %s is a foreign table: cleanup would drop it with DROP FOREIGN TABLE",
+							name),
+					 errdetail("Only the table's definition is dropped; its rows stay on the foreign server.")));
+		return;
+	}
+
+	/*
+	 * A drop of this table already gave way to sessions holding its
+	 * parent: while one of them still does, the next drop would only queue
+	 * behind it and stall the application again.  Leave it for the next
+	 * run.
+	 */
+	if (run->blockers != NIL && pgs_holders_remain(run->blockers, parent))
+	{
+		run->deferred++;
+		return;
+	}
+
+	reltuples = pgs_estimated_rows(child);
+	if (!pgs_run_guarded_locking(child, parent, drop_step, &step, &edata))
+	{
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			run->blockers = pgs_lock_holders(parent);
+		rt_record_error(run, child, STEP_DROP_PARTITION, edata, started);
+		return;
+	}
+	if (step.gone)
+		return;					/* dropped or changed by someone else */
+	run->partitions_dropped++;
+	pgs_log_action(run->relid, "drop_partition", name, 0, false, started,
+				   step.foreign ?
+				   "foreign table: its definition was dropped, its rows stay on the foreign server" :
+				   reltuples >= 0 ?
+				   psprintf("about %.0f rows", (double) reltuples) : NULL);
+	rt_commit_if_allowed(run);
+}
+
+/* ---------- partitioned tables ---------- */
+
+/*
+ * partition_fate
+ *		Compare a partition's range with the cutoff.  *upper receives the
+ *		upper bound of a partition to drop, to drop the oldest first.
+ */
+static PartitionFate
+partition_fate(TableRun *run, PgsPartBounds *bounds, int64 *upper)
+{
+	int64		cutoff = DatumGetInt64(run->cutoff);
+
+	if (bounds->is_default || !bounds->is_range)
+		return PART_TRIM;
+	if (!bounds->hi_unbounded && bounds->hi <= cutoff)
+	{
+		*upper = bounds->hi;
+		return PART_DROP;
+	}
+	if (!bounds->lo_unbounded && bounds->lo >= cutoff)
+		return PART_KEEP;
+	return PART_TRIM;
+}
+
+static int
+compare_expired(const ListCell *a, const ListCell *b)
+{
+	ExpiredPartition *pa = (ExpiredPartition *) lfirst(a);
+	ExpiredPartition *pb = (ExpiredPartition *) lfirst(b);
+
+	if (pa->upper != pb->upper)
+		return pa->upper < pb->upper ? -1 : 1;
+	return 0;
+}
+
+/*
+ * process_partitioned
+ *		Enforce the cutoff on a partitioned table: when it is partitioned
+ *		by range on the time column, keep the partitions wholly inside the
+ *		retention window untouched, trim the straddling and default ones,
+ *		then drop the expired ones, oldest first.  Partitioned otherwise
+ *		(by tenant, say), every partition is processed in turn.
+ */
+static void
+process_partitioned(TableRun *run, Oid parent)
+{
+	char	   *keycol = pgs_range_partition_column(parent);
+	bool		by_time = keycol != NULL && strcmp(keycol, run->time_column) == 0;
+	PgsPartition *parts;
+	int			nparts = pgs_read_partitions(parent, &parts);
+	List	   *expired = NIL;
+	ListCell   *lc;
+	int			i;
+
+	for (i = 0; i < nparts; i++)
+	{
+		Oid			child = parts[i].relid;
+		int64		upper = 0;
+
+		if (!by_time)
+		{
+			rt_process_relation(run, child);
+			continue;
+		}
+		switch (partition_fate(run, &parts[i].bounds, &upper))
+		{
+			case PART_KEEP:
+				break;
+			case PART_TRIM:
+				rt_process_relation(run, child);
+				break;
+			case PART_DROP:
+				{
+					ExpiredPartition *ep = palloc(sizeof(ExpiredPartition));
+
+					ep->relid = child;
+					ep->upper = upper;
+					expired = lappend(expired, ep);
+				}
+				break;
+		}
+	}
+
+	list_sort(expired, compare_expired);
+	foreach(lc, expired)
+	{
+		if (run->stopped)
+			break;
+		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
+	}
+	if (run->deferred > 0)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("pgscale left %d more expired partitions of %s for the next run",
+						run->deferred, pgs_display_name(parent)),
+				 errdetail("%s still holds a lock on the table.",
+						   pgs_describe_holder(linitial_int(run->blockers))),
+				 errhint("Cleanup gives way to long transactions instead of stalling the queries behind them; "
+						 "the next run drops them.")));
+		run->deferred = 0;
+	}
+	run->blockers = NIL;
+}
+
+/*
+ * rt_process_relation
+ *		Enforce the cutoff on one relation of the managed table's tree.
+ */
+void
+rt_process_relation(TableRun *run, Oid relid)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (run->stopped)
+		return;
+
+	switch (get_rel_relkind(relid))
+	{
+		case RELKIND_PARTITIONED_TABLE:
+			process_partitioned(run, relid);
+			break;
+		case RELKIND_RELATION:
+		case RELKIND_FOREIGN_TABLE:
+			rt_trim_relation(run, relid);
+			/* children of old-style (INHERITS) partitioning */
+			if (has_subclass(relid))
+			{
+				ListCell   *lc;
+
+				foreach(lc, find_inheritance_children(relid, NoLock))
+					rt_process_relation(run, lfirst_oid(lc));
+			}
+			break;
+		default:
+			/* dropped meanwhile, or nothing that holds rows */
+			break;
+	}
+}
+
