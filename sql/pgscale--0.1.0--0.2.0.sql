@@ -131,20 +131,44 @@ ALTER TABLE @extschema@.pgscale_policy
 COMMENT ON COLUMN @extschema@.pgscale_policy.on_referenced IS
     'expired rows still referenced by a foreign key: error (touch nothing, report), cascade (delete the referencing rows first), keep (keep them)';
 
+--
+-- Blast-radius limits: the largest share of a table's rows one cleanup may
+-- remove (NULL: pgscale.max_delete_fraction), and when a real cleanup of
+-- the table last finished (NULL: never, so the first may catch up on the
+-- table's history).  Tables cleaned under 0.1.0 have their last cleanup in
+-- the log.
+--
+ALTER TABLE @extschema@.pgscale_policy
+    ADD COLUMN max_delete_fraction real,
+    ADD COLUMN cleaned_at timestamptz,
+    ADD CONSTRAINT pgscale_policy_max_delete_fraction_check
+        CHECK (max_delete_fraction > 0 AND max_delete_fraction <= 1);
+
+COMMENT ON COLUMN @extschema@.pgscale_policy.max_delete_fraction IS
+    'largest share of the table''s rows one cleanup may remove without force => true; NULL: pgscale.max_delete_fraction';
+COMMENT ON COLUMN @extschema@.pgscale_policy.cleaned_at IS
+    'when a real cleanup of the table last finished; NULL: never';
+
+UPDATE @extschema@.pgscale_policy p
+SET cleaned_at = (SELECT pg_catalog.max(l.logged_at) FROM @extschema@.pgscale_log l
+                  WHERE l.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid
+                    AND l.action OPERATOR(pg_catalog.=) ANY ('{delete,drop_partition}'));
+
 DROP FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name);
 
 CREATE FUNCTION @extschema@.pgscale_set_retention(
     relation regclass,
     retention interval,
     time_column name DEFAULT NULL,
-    on_referenced text DEFAULT NULL)
+    on_referenced text DEFAULT NULL,
+    max_delete_fraction real DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgscale_set_retention';
 
-COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text) IS
-    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference';
+COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text, real) IS
+    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference, max_delete_fraction how much of the table one cleanup may remove';
 
 DROP FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer);
 
@@ -152,7 +176,8 @@ CREATE FUNCTION @extschema@.pgscale_cleanup(
     dry_run boolean DEFAULT false,
     days integer DEFAULT NULL,
     relation regclass DEFAULT NULL,
-    batch_size integer DEFAULT 10000)
+    batch_size integer DEFAULT 10000,
+    force boolean DEFAULT false)
 RETURNS TABLE (
     table_name regclass,
     cutoff timestamptz,
@@ -164,8 +189,22 @@ LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgscale_cleanup';
 
-COMMENT ON FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer) IS
-    'delete expired rows and drop expired partitions of every table with a retention policy; one row per table touched, with the foreign key a cascade reached it through';
+COMMENT ON FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer, boolean) IS
+    'delete expired rows and drop expired partitions of every table with a retention policy; one row per table touched, with the foreign key a cascade reached it through; force goes past the blast-radius limits';
+
+DROP PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer);
+
+CREATE PROCEDURE @extschema@.pgscale_cleanup_proc(
+    dry_run boolean DEFAULT false,
+    days integer DEFAULT NULL,
+    relation regclass DEFAULT NULL,
+    batch_size integer DEFAULT 10000,
+    force boolean DEFAULT false)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgscale_cleanup_proc';
+
+COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean) IS
+    'pgscale_cleanup committing after every batch and every dropped partition';
 -- Issue 12, item 3: who may read pgscale's tables.  A role sees the rows
 -- of the tables it owns (or whose owning role it has the privileges of, as
 -- PostgreSQL's ownership checks go), members of pg_monitor see every row;

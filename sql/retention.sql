@@ -315,7 +315,10 @@ WHERE action = 'error' AND relid IN ('renamed'::regclass, 'retyped'::regclass);
 SELECT count(*) > 2 AS other_policies_ran FROM pgscale_cleanup(dry_run => true);
 -- setting the retention again binds the named column afresh
 SELECT pgscale_set_retention('renamed', '10 days', 'made');
+-- (every value of the new column is old, as with a wrong column: refused
+-- but for force => true)
 SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'renamed');
+SELECT rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'renamed', force => true);
 
 RESET search_path;
 DROP SCHEMA ret CASCADE;

@@ -165,7 +165,7 @@ RESET ROLE;
 -- a log row of a table that is gone, and a size snapshot of everything
 CREATE TABLE rls.gone (d date NOT NULL);
 SELECT pgscale_set_retention('rls.gone', '1 day', 'd');
-INSERT INTO rls.gone VALUES (current_date - 10);
+INSERT INTO rls.gone VALUES (current_date - 10), (current_date);
 SELECT rows_deleted FROM pgscale_cleanup(relation => 'rls.gone');
 DROP TABLE rls.gone;
 SELECT pgscale_snapshot_sizes() > 0 AS snapshot_taken;

@@ -17,6 +17,8 @@ SET search_path = steps, public;
 CREATE TABLE slow (id int, ts timestamptz NOT NULL, filler text);
 INSERT INTO slow SELECT g, now() - interval '100 days', repeat('x', 1500)
 FROM generate_series(1, 50) g;
+-- (and one row that stays: a cleanup that would delete every row is refused)
+INSERT INTO slow VALUES (0, now(), 'kept');
 CREATE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql AS
 $$BEGIN PERFORM pg_sleep(0.05); RETURN OLD; END$$;
 CREATE TRIGGER slow_down BEFORE DELETE ON slow

@@ -93,8 +93,18 @@ SELECT count(*) AS superuser_policies FROM pgscale_policy;
 -- the policies of 0.1.0 refuse to delete referenced rows (on_referenced =
 -- 'error'), and pgscale_cleanup() says through which key a table was reached
 SELECT string_agg(DISTINCT on_referenced, ',') AS on_referenced FROM pgscale_policy;
-SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integer)'::regprocedure)
+SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integer, boolean)'::regprocedure)
        LIKE '%reached_through text%' AS cleanup_says_reached_through,
-       pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text)'::regprocedure)
-       LIKE '%on_referenced text DEFAULT NULL%' AS set_retention_takes_on_referenced;
+       pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text, real)'::regprocedure)
+       LIKE '%on_referenced text DEFAULT NULL%max_delete_fraction real DEFAULT NULL%'
+       AS set_retention_takes_on_referenced;
+-- the blast-radius limits: cleanup and its procedure take force, and a
+-- table 0.1.0 already cleaned has its last cleanup from the log (so its
+-- next run gets no catch-up allowance); the protected one was never cleaned
+SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, integer, boolean)'::regprocedure)
+       LIKE '%force boolean DEFAULT false%' AS cleanup_takes_force,
+       pg_get_function_arguments('pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean)'::regprocedure)
+       LIKE '%force boolean DEFAULT false%' AS cleanup_proc_takes_force;
+SELECT table_name, cleaned_at IS NOT NULL AS cleaned, max_delete_fraction
+FROM pgscale_policy ORDER BY table_name::text;
 DROP TABLE upgrade_ev, upgrade_kept;

@@ -157,6 +157,16 @@ read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch_size must be positive"),
 				 errhint("Leave it out to use the default of 10000 rows.")));
+
+	if (PG_NARGS() > 4)
+	{
+		if (PG_ARGISNULL(4))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("force must not be NULL"),
+					 errhint("Leave it out to keep the blast-radius limits, or pass true to go past them once.")));
+		opt->force = PG_GETARG_BOOL(4);
+	}
 }
 
 /*

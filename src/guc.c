@@ -18,6 +18,7 @@
 int			pgscale_lock_timeout = 500;
 int			pgscale_lock_retries = 5;
 int			pgscale_step_timeout = 5 * 60 * 1000;
+double		pgscale_max_delete_fraction = 0.5;
 int			pgscale_log_retention = 90 * 24 * 60;
 char	   *pgscale_databases = NULL;
 int			pgscale_naptime = 3600;
@@ -110,6 +111,19 @@ pgs_define_gucs(void)
 							5 * 60 * 1000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("pgscale.max_delete_fraction",
+							 "Largest share of a table's rows one cleanup may remove.",
+							 "A cleanup that would remove more (partitions dropped included) "
+							 "refuses the table unless called with force => true; a policy's "
+							 "own max_delete_fraction takes precedence. The first cleanup of a "
+							 "table never cleaned before may remove up to 0.9. 1 turns the "
+							 "limit off; a run that would delete every dated row is refused "
+							 "whatever the limit.",
+							 &pgscale_max_delete_fraction,
+							 0.5, 0.01, 1.0,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pgscale.log_retention",
 							"How long entries of pgscale_log are kept.",

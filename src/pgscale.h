@@ -24,6 +24,7 @@
 extern int	pgscale_lock_timeout;
 extern int	pgscale_lock_retries;
 extern int	pgscale_step_timeout;
+extern double pgscale_max_delete_fraction;
 extern int	pgscale_log_retention;
 extern char *pgscale_databases;
 extern int	pgscale_naptime;
@@ -96,6 +97,8 @@ typedef struct PgsPolicy
 	char	   *time_zone;		/* NULL: UTC */
 	bool		enabled;
 	char		on_referenced;	/* PGS_REF_ERROR, _CASCADE or _KEEP */
+	double		max_delete_fraction;	/* 0: pgscale.max_delete_fraction */
+	bool		ever_cleaned;	/* a real cleanup of it has finished */
 } PgsPolicy;
 
 /* pgscale_policy.on_referenced */

@@ -13,6 +13,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
@@ -312,7 +314,7 @@ pgs_load_policies(Oid relid)
 	sql = psprintf("SELECT table_name::pg_catalog.oid, time_column::pg_catalog.text,"
 				   " retention, protected, premake_months, time_zone, enabled,"
 				   " time_attnum::pg_catalog.int4, time_type::pg_catalog.oid,"
-				   " on_referenced"
+				   " on_referenced, max_delete_fraction, cleaned_at IS NOT NULL"
 				   " FROM %s%s ORDER BY table_name::pg_catalog.oid",
 				   pgs_ext_table("pgscale_policy"),
 				   OidIsValid(relid) ?
@@ -366,6 +368,9 @@ pgs_load_policies(Oid relid)
 				strcmp(onref, "cascade") == 0 ? PGS_REF_CASCADE :
 				strcmp(onref, "keep") == 0 ? PGS_REF_KEEP : PGS_REF_ERROR;
 		}
+		d = SPI_getbinval(tup, desc, 11, &isnull);
+		pol->max_delete_fraction = isnull ? 0 : DatumGetFloat4(d);
+		pol->ever_cleaned = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
 		result = lappend(result, pol);
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -375,12 +380,15 @@ pgs_load_policies(Oid relid)
 /*
  * pgscale_set_retention(relation regclass, retention interval,
  *						 time_column name DEFAULT NULL,
- *						 on_referenced text DEFAULT NULL)
+ *						 on_referenced text DEFAULT NULL,
+ *						 max_delete_fraction real DEFAULT NULL)
  *		Keep the rows of a table for "retention", judged by time_column
  *		(default: the range partition key).  on_referenced says what to do
  *		with expired rows that foreign keys still reference: 'error' (the
- *		default for a new policy), 'cascade' or 'keep'; NULL leaves an
- *		existing policy's choice as it is.
+ *		default for a new policy), 'cascade' or 'keep'; max_delete_fraction
+ *		the largest share of the table one cleanup may remove (default
+ *		pgscale.max_delete_fraction).  NULL leaves an existing policy's
+ *		choice as it is.
  */
 Datum
 pgscale_set_retention(PG_FUNCTION_ARGS)
@@ -389,9 +397,9 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	Interval   *retention;
 	char	   *colname;
 	PgsPolicy  *existing;
-	Oid			argtypes[4] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			argtypes[5] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID, FLOAT4OID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', 'n'};
 	char	   *onref = NULL;
 
 	pgs_require_arg(fcinfo, 0, "relation", NULL);
@@ -408,6 +416,19 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 					 errmsg("invalid value for on_referenced: \"%s\"", onref),
 					 errdetail("It says what cleanup does with expired rows that foreign keys still reference."),
 					 errhint("Use 'error' (touch nothing and report), 'cascade' (delete the referencing rows first) or 'keep' (keep those rows).")));
+	}
+	if (PG_NARGS() > 4 && !PG_ARGISNULL(4))
+	{
+		float4		fraction = PG_GETARG_FLOAT4(4);
+
+		if (isnan(fraction) || fraction <= 0 || fraction > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_delete_fraction must be greater than 0 and at most 1"),
+					 errdetail("It is the largest share of the table's rows one cleanup may remove."),
+					 errhint("For example 0.5 refuses a run that would remove more than half of the rows; 1 turns the limit off.")));
+		values[4] = Float4GetDatum(fraction);
+		nulls[4] = ' ';
 	}
 
 	pgs_validate_table(relid);
@@ -448,16 +469,18 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 		values[3] = CStringGetTextDatum(onref);
 	else
 		nulls[3] = 'n';
-	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention, on_referenced)"
-							   " VALUES ($1, $2::pg_catalog.name, $3, coalesce($4, 'error'))"
+	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention, on_referenced,"
+							   " max_delete_fraction)"
+							   " VALUES ($1, $2::pg_catalog.name, $3, coalesce($4, 'error'), $5)"
 							   " ON CONFLICT (table_name) DO UPDATE"
 							   " SET time_column = EXCLUDED.time_column,"
 							   " time_attnum = NULL,"
 							   " retention = EXCLUDED.retention,"
 							   " on_referenced = coalesce($4, p.on_referenced),"
+							   " max_delete_fraction = coalesce($5, p.max_delete_fraction),"
 							   " updated_at = pg_catalog.now()",
 							   pgs_ext_table("pgscale_policy")),
-					  4, argtypes, values, nulls);
+					  5, argtypes, values, nulls);
 
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -92,7 +92,8 @@ static const char *const run_step_what[] = {
 	[STEP_COUNT_REFERENCING] = "count the rows referencing",
 	[STEP_DROP_PARTITION] = "drop expired partition",
 	[STEP_CHECK_REFERENCES] = "check the foreign keys referencing",
-	[STEP_APPLY_POLICY] = "apply the retention of"
+	[STEP_APPLY_POLICY] = "apply the retention of",
+	[STEP_MEASURE] = "measure the cleanup of"
 };
 
 /*
@@ -162,6 +163,13 @@ warn_step_failed(TableRun *run, RunStep kind, const char *name, ErrorData *edata
 			ereport(WARNING,
 					(errcode(edata->sqlerrcode),
 					 errmsg("pgscale could not apply the retention of %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_MEASURE:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not measure the cleanup of %s: %s",
 							name, edata->message),
 					 step_detail(edata), step_hint(run)));
 			break;
@@ -615,8 +623,11 @@ run_policy(TableRun *run, PgsPolicy *pol)
 	}
 	if (blocked_by_references(run, pol))
 		return;
+	if (rt_refused_by_limits(run, pol))
+		return;
 	rt_process_relation(run, pol->relid);
 	log_cascades(run);
+	rt_mark_cleaned(run, pol);
 }
 
 /*

@@ -26,6 +26,7 @@ typedef struct CleanupOptions
 	int			days;
 	Oid			relid;			/* InvalidOid: every policy */
 	int			batch_size;
+	bool		force;			/* past the blast-radius limits */
 	bool		nonatomic;		/* may commit between steps */
 } CleanupOptions;
 
@@ -73,7 +74,8 @@ typedef enum RunStep
 	STEP_COUNT_REFERENCING,
 	STEP_DROP_PARTITION,
 	STEP_CHECK_REFERENCES,
-	STEP_APPLY_POLICY
+	STEP_APPLY_POLICY,
+	STEP_MEASURE
 } RunStep;
 
 /* retention.c */
@@ -89,5 +91,11 @@ extern List *rt_run_policies(const CleanupOptions *opt, List *policies);
 
 /* retention_parts.c */
 extern void rt_process_relation(TableRun *run, Oid relid);
+extern PartitionFate rt_partition_fate(PgsPartBounds *bounds, int64 cutoff,
+									   int64 *upper);
+
+/* guard.c */
+extern bool rt_refused_by_limits(TableRun *run, PgsPolicy *pol);
+extern void rt_mark_cleaned(TableRun *run, PgsPolicy *pol);
 
 #endif							/* PGSCALE_RETENTION_H */

@@ -33,8 +33,6 @@
 #include "pgscale.h"
 #include "retention.h"
 
-static PartitionFate partition_fate(TableRun *run, PgsPartBounds *bounds,
-									int64 *upper);
 
 /* ---------- dropping whole partitions ---------- */
 
@@ -123,7 +121,7 @@ drop_step(void *arg)
 	}
 	LockRelationOid(step->child, AccessExclusiveLock);
 	if (!pgs_partition_bounds(step->child, &bounds) ||
-		partition_fate(step->run, &bounds, &upper) != PART_DROP)
+		rt_partition_fate(&bounds, DatumGetInt64(step->run->cutoff), &upper) != PART_DROP)
 	{
 		step->gone = true;
 		return;
@@ -234,15 +232,13 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 /* ---------- partitioned tables ---------- */
 
 /*
- * partition_fate
+ * rt_partition_fate
  *		Compare a partition's range with the cutoff.  *upper receives the
  *		upper bound of a partition to drop, to drop the oldest first.
  */
-static PartitionFate
-partition_fate(TableRun *run, PgsPartBounds *bounds, int64 *upper)
+PartitionFate
+rt_partition_fate(PgsPartBounds *bounds, int64 cutoff, int64 *upper)
 {
-	int64		cutoff = DatumGetInt64(run->cutoff);
-
 	if (bounds->is_default || !bounds->is_range)
 		return PART_TRIM;
 	if (!bounds->hi_unbounded && bounds->hi <= cutoff)
@@ -295,7 +291,7 @@ process_partitioned(TableRun *run, Oid parent)
 			rt_process_relation(run, child);
 			continue;
 		}
-		switch (partition_fate(run, &parts[i].bounds, &upper))
+		switch (rt_partition_fate(&parts[i].bounds, DatumGetInt64(run->cutoff), &upper))
 		{
 			case PART_KEEP:
 				break;
