@@ -29,6 +29,8 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pgscale'
 pgscale.databases = 'postgres'
+# the test expires most rows again and again: no blast-radius limit
+pgscale.max_delete_fraction = 1
 pgscale.naptime = 1
 pgscale.enabled = off
 max_connections = 50
