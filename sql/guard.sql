@@ -9,8 +9,9 @@
 -- The tables have no statistics (no ANALYZE), so the shares are counted
 -- and the messages exact; the last case has statistics.
 --
-SET client_min_messages = notice;
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgscale;
+SET client_min_messages = notice;
 CREATE SCHEMA guard;
 SET search_path = guard, public;
 \set VERBOSITY terse
@@ -148,6 +149,8 @@ TRUNCATE pgscale_log;
 SELECT count(*) > 0 AS cycle_ran FROM pgscale_run_maintenance();
 SELECT string_agg(object_name, ',' ORDER BY object_name) AS refused FROM pgscale_log WHERE action = 'refused';
 SELECT count(*) AS fine_expired FROM fine WHERE ts < now() - interval '90 days';
+-- pgscale_health() names them
+SELECT status, value FROM pgscale_health() WHERE check_name = 'retention refused by its limits';
 
 -- with statistics the shares are the planner's estimates: still refused
 CREATE TABLE big (ts timestamptz);
@@ -163,6 +166,11 @@ EXCEPTION WHEN program_limit_exceeded THEN
     RAISE NOTICE 'refused, estimated: %', SQLERRM LIKE '%about 6_\%%';
 END $$;
 SELECT count(*) AS big_rows_kept FROM big;
+-- once forced, the table is cleaned and no longer refused
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'ev', force => true);
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'ev2', force => true);
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'stale', force => true);
+SELECT status, value FROM pgscale_health() WHERE check_name = 'retention refused by its limits';
 
 RESET search_path;
 DROP SCHEMA guard CASCADE;

@@ -233,6 +233,7 @@ extern void pgs_health_sequences(List **checks);
 extern void pgs_health_growth(List **checks);
 extern void pgs_health_retention(List **checks);
 extern void pgs_health_blocked_by_references(List **checks);
+extern void pgs_health_refused(List **checks);
 extern void pgs_health_null_times(List **checks);
 extern void pgs_health_partition_gaps(List **checks);
 

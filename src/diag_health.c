@@ -633,6 +633,7 @@ pgscale_health(PG_FUNCTION_ARGS)
 	pgs_health_growth(&checks);
 	pgs_health_retention(&checks);
 	pgs_health_blocked_by_references(&checks);
+	pgs_health_refused(&checks);
 	pgs_health_null_times(&checks);
 	check_worker(&checks);
 	pgs_health_partition_gaps(&checks);

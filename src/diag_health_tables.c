@@ -464,6 +464,45 @@ pgs_health_blocked_by_references(List **checks)
 }
 
 /*
+ * pgs_health_refused
+ *		Policies whose last run refused the table because it would have
+ *		removed more of it than its limit allows, or every dated row: their
+ *		expired rows stay until someone looks.
+ */
+void
+pgs_health_refused(List **checks)
+{
+	int64		refused;
+	char	   *first;
+
+	pgs_spi_query(psprintf("SELECT pg_catalog.count(*),"
+						   "       (pg_catalog.array_agg(p.table_name::pg_catalog.text ORDER BY p.table_name::pg_catalog.text))[1]"
+						   "  FROM %s p"
+						   "  JOIN LATERAL (SELECT g.action FROM %s g"
+						   "                 WHERE g.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid"
+						   "                   AND g.action OPERATOR(pg_catalog.<>) 'analyze'"
+						   "                 ORDER BY g.id DESC LIMIT 1) l ON true"
+						   " WHERE p.enabled AND p.retention IS NOT NULL"
+						   "   AND l.action OPERATOR(pg_catalog.=) 'refused'",
+						   pgs_ext_table("pgscale_policy"), pgs_ext_table("pgscale_log")),
+				  0, NULL, NULL, NULL);
+	refused = pgs_get_int8(0, 1);
+	first = pgs_get_text(0, 2);
+	SPI_freetuptable(SPI_tuptable);
+
+	pgs_add_check(checks, "retention refused by its limits", refused > 0 ? "warn" : "ok",
+				  refused > 0 ?
+				  psprintf(INT64_FORMAT " policies (first: %s)", refused, first) :
+				  pstrdup("none"),
+				  pstrdup("warn when a policy's last run deleted nothing because it would have removed more than "
+						  "max_delete_fraction of the table, or every row with a time value"),
+				  pstrdup("pgscale_log (action = 'refused') says why. If rows stopped arriving or the policy names "
+						  "the wrong column, fix that; if the share is meant, run "
+						  "pgscale_cleanup(relation => ..., force => true) once, or raise the policy's "
+						  "max_delete_fraction with pgscale_set_retention()."));
+}
+
+/*
  * pgs_health_null_times
  *		Rows whose time column is NULL are never expired: retention keeps
  *		them forever.  Estimated from the planner's statistics (null_frac),
