@@ -18,7 +18,8 @@
  *	  drops whole counts with all its rows, a trimmed relation with its
  *	  expired rows.  Where the planner has statistics on the time column,
  *	  both figures are its estimates (so that measuring costs no scan of a
- *	  large table); where it has none, they are counted.  A dry run
+ *	  large table); where it has none, they are counted, in a large table
+ *	  in a fixed sample of its blocks.  A dry run
  *	  measures with the same function, so it refuses exactly when the real
  *	  run would.  Whether any dated row stays is never estimated: it is
  *	  looked up, newest blocks first.
@@ -48,6 +49,9 @@
 
 /* what the first cleanup of a never cleaned table may remove */
 #define PGS_CATCH_UP_FRACTION 0.9
+
+/* blocks of a heap without statistics read to measure it */
+#define PGS_SAMPLE_BLOCKS 1000
 
 /* blocks at the end of a heap looked at first for a row that stays */
 #define PGS_TAIL_BLOCKS 1024
@@ -142,13 +146,22 @@ has_statistics(Oid relid, const char *column)
 /*
  * leaf_rows
  *		A relation's rows (ONLY it) and, when expired is not NULL, how many
- *		of them are older than the cutoff.
+ *		of them are older than the cutoff: the planner's estimates where
+ *		the column has statistics; else counted in one scan, or in a heap
+ *		of more than PGS_SAMPLE_BLOCKS blocks, in a sample of that many
+ *		blocks (the same blocks every time, so that a dry run and the run
+ *		after it agree), scaled to the whole table.
  */
 static void
 leaf_rows(GuardWalk *w, Oid relid, double *rows, double *expired)
 {
 	char	   *from = psprintf("ONLY %s", pgs_qualified_name(relid));
 	const char *qcol = quote_identifier(w->column);
+	Oid			argtypes[1] = {w->cutoff_type};
+	Datum		values[1] = {w->cutoff};
+	BlockNumber nblocks = 0;
+	char	   *sample = "";
+	double		scale = 1;
 
 	if (has_statistics(relid, w->column))
 	{
@@ -160,18 +173,30 @@ leaf_rows(GuardWalk *w, Oid relid, double *rows, double *expired)
 												 from, qcol, w->cutoff_literal)));
 		return;
 	}
-	if (expired)
-	{
-		Oid			argtypes[1] = {w->cutoff_type};
-		Datum		values[1] = {w->cutoff};
 
-		*expired = (double) pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s"
-												  " WHERE %s OPERATOR(pg_catalog.<) $1",
-												  from, qcol),
-										 1, argtypes, values, NULL, true);
+	if (get_rel_relkind(relid) == RELKIND_RELATION)
+	{
+		Relation	rel = table_open(relid, AccessShareLock);
+
+		nblocks = RelationGetNumberOfBlocks(rel);
+		table_close(rel, AccessShareLock);
 	}
-	*rows = (double) pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s", from),
-								  0, NULL, NULL, NULL, true);
+	if (nblocks > PGS_SAMPLE_BLOCKS)
+	{
+		double		percent = 100.0 * PGS_SAMPLE_BLOCKS / nblocks;
+
+		sample = psprintf(" TABLESAMPLE SYSTEM (%.6f) REPEATABLE (0)", percent);
+		scale = 100.0 / percent;
+		w->m->estimated = true;
+	}
+	pgs_spi_query(psprintf("SELECT pg_catalog.count(*) FILTER (WHERE %s OPERATOR(pg_catalog.<) $1),"
+						   " pg_catalog.count(*) FROM %s%s",
+						   qcol, from, sample),
+				  1, argtypes, values, NULL);
+	if (expired)
+		*expired = pgs_get_int8(0, 1) * scale;
+	*rows = pgs_get_int8(0, 2) * scale;
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* Every row of a relation and what it inherits, as leaf_rows counts them. */

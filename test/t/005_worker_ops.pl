@@ -166,8 +166,10 @@ for my $db (qw(nocon broken))
 # 3. the cycles of ops run as opsrole, which owns nothing there; a member
 # of pg_monitor, it sees every policy (pgscale_policy hides the policies of
 # other roles' tables from the others) and fails on the ones it cannot run
-$t = now_ts();
+# (a cycle that starts after the policy is committed: one that began
+# before it ends ok, with nothing to do)
 $node->safe_psql('ops', sql_plain_table('owned', 40, 30));
+$t = now_ts();
 $st = wait_for_cycle_after($node, 'ops', 'ops', $t, 30);
 is($st && $st->{outcome}, 'errors logged',
 	'a role that owns no table: the cycle ends "errors logged", not ok');
