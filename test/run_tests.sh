@@ -314,7 +314,7 @@ suite_pgtap() {
 		psql -X -q -d postgres -c "DROP DATABASE $db WITH (FORCE)"
 	done
 	pgs_log_crashes "$PGS_CLUSTER_DIR/server.log"
-	pgs_cluster_stop
+	pgs_cluster_stop "$PGS_CLUSTER_DIR"
 	tally pgtap "$pass" "$fail"
 }
 
@@ -354,7 +354,8 @@ suite_tap() {
 	chmod 755 "$copy"
 	for f in "${TAP[@]}"; do
 		out=$WORK/tap_$(basename "$f" .pl).out
-		pgs_as_postgres timeout -k 10 "$TIMEOUT" env TEMP_CONFIG="$copy/tap_extra.conf" \
+		# (TESTDIR: PGXS sets it on 15 only; the tests read their data files from it)
+		pgs_as_postgres timeout -k 10 "$TIMEOUT" env TESTDIR="$copy" TEMP_CONFIG="$copy/tap_extra.conf" \
 			make -C "$copy" -s installcheck PG_CONFIG="$PG_CONFIG" REGRESS= \
 			ISOLATION= PROVE_TESTS="$f" PROVE_FLAGS=-v 2>&1 | tee "$out"
 		rc=${PIPESTATUS[0]}
