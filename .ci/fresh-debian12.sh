@@ -20,7 +20,7 @@ CHROOT=${PGS_CHROOT:-/var/tmp/pgscale-debian12}
 COMMAND=${1:-bash .ci/run}
 
 # test/chroot.sh makes the chroot (the same script makes the test run's 17
-# and 18 chroots), clones HEAD into /root/pgscale and runs the command there
+# and 18 chroots), clones HEAD into a directory of its own under /root and runs the command there
 # with private /proc, /dev, /sys, /tmp and /run, in its own PID namespace.
 exec "$ROOT/test/chroot.sh" --dir "$CHROOT" ${FRESH:+--fresh} --clone "$ROOT" \
 	--setenv CI=true bookworm bash -c "$COMMAND"

@@ -11,8 +11,9 @@
 #     --include PKGS     packages (comma- or space-separated) to put in when
 #                        the chroot is made, and to apt-get into an existing
 #                        one that lacks them
-#     --copy DIR         copy DIR (without .git) to /root/pgscale in the
-#                        chroot, the command's working directory
+#     --copy DIR         copy DIR (without .git) to /root/pgscale.XXXXXX in
+#                        the chroot, the command's working directory
+#                        (removed at the end)
 #     --clone DIR        same with a git clone of DIR's committed HEAD
 #     --setenv VAR=VAL   set a variable for the command (repeatable)
 #     --dir PATH         the chroot (default /var/tmp/pgscale-chroot-SUITE)
@@ -110,24 +111,27 @@ if [ -n "$INCLUDE" ]; then
 	fi
 fi
 
+# The copy gets a directory of its own, removed at the end, so that runs of
+# several checkouts can share a chroot at once.
 WORKDIR=/root
 if [ -n "$COPY" ] || [ -n "$CLONE" ]; then
-	WORKDIR=/root/pgscale
-	rm -rf "$DIR/root/pgscale"
+	WORK=$(mktemp -d "$DIR/root/pgscale.XXXXXX")
+	chmod 755 "$WORK"
+	trap 'rm -rf "$WORK"' EXIT
+	WORKDIR=/root/${WORK##*/}
 	if [ -n "$CLONE" ]; then
-		git clone -q "$CLONE" "$DIR/root/pgscale"
-		git -C "$DIR/root/pgscale" checkout -q "$(git -C "$CLONE" rev-parse HEAD)"
+		git clone -q "$CLONE" "$WORK"
+		git -C "$WORK" checkout -q "$(git -C "$CLONE" rev-parse HEAD)"
 	else
-		mkdir "$DIR/root/pgscale"
 		tar -C "$COPY" --exclude=./.git --exclude=./results --exclude=./output_iso \
 			--exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - . |
-			tar -C "$DIR/root/pgscale" -xf -
+			tar -C "$WORK" -xf -
 	fi
 fi
 
 # Private mounts and PIDs; the namespace takes the mounts with it.
 # shellcheck disable=SC2016  # expanded by the inner bash
-exec unshare --mount --pid --fork --propagation private bash -c '
+unshare --mount --pid --fork --propagation private bash -c '
 	set -e
 	R=$1 W=$2
 	shift 2
