@@ -26,8 +26,8 @@
 #
 # ROWS=n: about n rows in metrics_aiusagedaily (730 days of ROWS / 730
 # members, rounded; the default is the seed's 2250 members, 1,642,500
-# rows).  Issue 21 measures ROWS=1100000 (1,095,000 rows) and ROWS=5500000
-# (5,475,000 rows).
+# rows).  Issue 21 measures ROWS=1100000 (1,100,110 rows) and ROWS=5500000
+# (5,499,820 rows).
 # SPLIT=0: leave out pgscale_split_legacy (it takes minutes at 5.5M rows).
 #
 # TRACE=1: where the longest stall of pgscale_partition_table comes from
