@@ -59,64 +59,7 @@
 #include "utils/syscache.h"
 
 #include "pgscale.h"
-
-typedef struct PgsBatchStrategy
-{
-	const char *name;
-	void		(*prepare) (PgsBatchState *state);
-	int64		(*next) (PgsBatchState *state, bool *done);
-} PgsBatchStrategy;
-
-struct PgsBatchState
-{
-	const PgsBatchStrategy *strategy;
-	Oid			relid;
-	char	   *qualname;		/* quoted, qualified table name */
-	char	   *qcolumn;		/* quoted time column */
-	Oid			coltype;		/* base type of the time column */
-	Oid			cutoff_type;	/* TIMESTAMPOID or TIMESTAMPTZOID */
-	Datum		cutoff;
-	int			batch_size;
-	int64		batches;		/* DELETE statements run */
-	char	   *batch_sql;
-	char	   *count_sql;
-
-	/* "tid" strategy */
-	BlockNumber cursor;			/* next block to read */
-	BlockNumber base_blocks;	/* blocks that hold about batch_size rows */
-	BlockNumber step;			/* blocks in the next batch */
-	TransactionId horizon;		/* oldest transaction unfinished at start */
-	bool		verifying;		/* cursor done, rechecking recent pages */
-	List	   *recheck;		/* BlockRuns still to recheck */
-	BlockNumber rechecked;		/* blocks read again at the end */
-	char	   *plain_sql;		/* delete a run of blocks' expired rows */
-	char	   *locked_sql;		/* the expired rows left in a run of blocks */
-	char	   *wait_sql;		/* delete given rows, waiting for their locks */
-	char	   *skip_sql;		/* delete given rows, skipping locked ones */
-	char	   *left_sql;		/* which of given rows are still expired */
-	ItemPointerData *locked;	/* rows skipped as locked, to come back to */
-	int			nlocked;
-	int			maxlocked;
-	int			locked_rounds;	/* times the locked rows were come back to */
-	int64		skipped;		/* rows left locked at the end */
-
-	/* foreign keys to follow (references.c), or NULL */
-	PgsRefs    *refs;
-	bool		fk;				/* delete through the statements below */
-	char	   *fk_select_sql;	/* lock a run of blocks' expired rows */
-	char	   *fk_wait_sql;	/* lock given rows, waiting */
-	char	   *fk_skip_sql;	/* lock given rows, skipping locked ones */
-	List	   *fk_delete_sql;	/* per table of refs->tables: its DELETE */
-
-	/* "time range" strategy: last value deleted */
-	bool		have_last;
-	Datum		last_value;
-	char	   *bound_sql;
-	char	   *bound_sql_first;
-	char	   *batch_sql_first;
-	char	   *last_sql;
-	char	   *last_sql_first;
-};
+#include "batch.h"
 
 /* ---------- "tid" strategy ---------- */
 
@@ -739,95 +682,6 @@ tid_next(PgsBatchState *state, bool *done)
 
 #endif							/* PGSCALE_HAVE_TID_RANGE_SCAN */
 
-/* ---------- "time range" strategy ---------- */
-
-static void
-range_prepare(PgsBatchState *state)
-{
-	const char *col = state->qcolumn;
-	const char *rel = state->qualname;
-
-	/* $1 last value deleted (column type), $2 cutoff, $3 offset */
-	state->bound_sql_first = psprintf("SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.<) $2"
-									  " ORDER BY 1 OFFSET $3 LIMIT 1",
-									  col, rel, col);
-	state->bound_sql = psprintf("SELECT %s FROM %s WHERE %s OPERATOR(pg_catalog.<) $2"
-								" AND %s OPERATOR(pg_catalog.>) $1"
-								" ORDER BY 1 OFFSET $3 LIMIT 1",
-								col, rel, col, col);
-	/* $1 last value deleted, $2 upper bound (inclusive, column type) */
-	state->batch_sql_first = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<=) $2",
-									  rel, col);
-	state->batch_sql = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<=) $2"
-								" AND %s OPERATOR(pg_catalog.>) $1",
-								rel, col, col);
-	/* the last batch: $1 last value, $2 cutoff */
-	state->last_sql_first = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) $2",
-									 rel, col);
-	state->last_sql = psprintf("DELETE FROM %s WHERE %s OPERATOR(pg_catalog.<) $2"
-							   " AND %s OPERATOR(pg_catalog.>) $1",
-							   rel, col, col);
-	state->have_last = false;
-}
-
-static int64
-range_next(PgsBatchState *state, bool *done)
-{
-	Oid			argtypes[3] = {state->coltype, state->cutoff_type, INT4OID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	int			ret;
-	bool		isnull;
-	Datum		bound;
-	int16		typlen;
-	bool		typbyval;
-
-	get_typlenbyval(state->coltype, &typlen, &typbyval);
-
-	values[0] = state->have_last ? state->last_value : (Datum) 0;
-	if (!state->have_last)
-		nulls[0] = 'n';
-	values[1] = state->cutoff;
-	values[2] = Int32GetDatum(state->batch_size - 1);
-
-	ret = SPI_execute_with_args(state->have_last ? state->bound_sql : state->bound_sql_first,
-								3, argtypes, values, nulls, true, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "could not find the next batch of %s: %s", state->qualname,
-			 SPI_result_code_string(ret));
-
-	if (SPI_processed == 0)
-	{
-		/* fewer than batch_size rows left: delete them all */
-		ret = SPI_execute_with_args(state->have_last ? state->last_sql : state->last_sql_first,
-									2, argtypes, values, nulls, false, 0);
-		state->batches++;
-		if (ret != SPI_OK_DELETE)
-			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-				 SPI_result_code_string(ret));
-		*done = true;
-		return (int64) SPI_processed;
-	}
-
-	bound = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	bound = datumCopy(bound, typbyval, typlen);
-
-	argtypes[1] = state->coltype;
-	values[1] = bound;
-	ret = SPI_execute_with_args(state->have_last ? state->batch_sql : state->batch_sql_first,
-								2, argtypes, values, nulls, false, 0);
-	state->batches++;
-	if (ret != SPI_OK_DELETE)
-		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
-			 SPI_result_code_string(ret));
-
-	state->last_value = bound;
-	state->have_last = true;
-	*done = false;
-	return (int64) SPI_processed;
-}
-
-static const PgsBatchStrategy range_strategy = {"time range", range_prepare, range_next};
 
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
 static const PgsBatchStrategy tid_strategy = {"tid", tid_prepare, tid_next};
@@ -882,13 +736,13 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 	state->refs = refs;
 	state->fk = refs != NULL && pgs_references_matter(refs);
 
-	state->strategy = &range_strategy;
+	state->strategy = &pgs_batch_range_strategy;
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
 	if (pgscale_batch_strategy == PGS_BATCH_AUTO &&
 		relkind == RELKIND_RELATION && !pgs_is_distributed(relid))
 		state->strategy = &tid_strategy;
 #endif
-	if (state->fk && state->strategy == &range_strategy)
+	if (state->fk && state->strategy == &pgs_batch_range_strategy)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cleanup of %s cannot follow its foreign keys with the time range strategy",
