@@ -425,6 +425,37 @@ pgs_health_retention(List **checks)
 }
 
 /*
+ * policies_last_logged
+ *		How many enabled retention policies have, as the last action of
+ *		their table's log (ANALYZE aside), "action" with a detail LIKE
+ *		"detail"; *first receives the first such table's name.
+ */
+static int64
+policies_last_logged(const char *action, const char *detail, char **first)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(action), CStringGetTextDatum(detail)};
+	int64		count;
+
+	pgs_spi_query(psprintf("SELECT pg_catalog.count(*),"
+						   "       (pg_catalog.array_agg(p.table_name::pg_catalog.text ORDER BY p.table_name::pg_catalog.text))[1]"
+						   "  FROM %s p"
+						   "  JOIN LATERAL (SELECT g.action, g.detail FROM %s g"
+						   "                 WHERE g.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid"
+						   "                   AND g.action OPERATOR(pg_catalog.<>) 'analyze'"
+						   "                 ORDER BY g.id DESC LIMIT 1) l ON true"
+						   " WHERE p.enabled AND p.retention IS NOT NULL"
+						   "   AND l.action OPERATOR(pg_catalog.=) $1"
+						   "   AND COALESCE(l.detail, ''::pg_catalog.text) LIKE $2",
+						   pgs_ext_table("pgscale_policy"), pgs_ext_table("pgscale_log")),
+				  2, argtypes, values, NULL);
+	count = pgs_get_int8(0, 1);
+	*first = pgs_get_text(0, 2);
+	SPI_freetuptable(SPI_tuptable);
+	return count;
+}
+
+/*
  * pgs_health_blocked_by_references
  *		Policies whose last run refused the table because foreign keys
  *		reference its expired rows (on_referenced = 'error'): their expired
@@ -436,21 +467,7 @@ pgs_health_blocked_by_references(List **checks)
 	int64		blocked;
 	char	   *first;
 
-	pgs_spi_query(psprintf("SELECT pg_catalog.count(*),"
-						   "       (pg_catalog.array_agg(p.table_name::pg_catalog.text ORDER BY p.table_name::pg_catalog.text))[1]"
-						   "  FROM %s p"
-						   "  JOIN LATERAL (SELECT g.action, g.detail FROM %s g"
-						   "                 WHERE g.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid"
-						   "                   AND g.action OPERATOR(pg_catalog.<>) 'analyze'"
-						   "                 ORDER BY g.id DESC LIMIT 1) l ON true"
-						   " WHERE p.enabled AND p.retention IS NOT NULL"
-						   "   AND l.action OPERATOR(pg_catalog.=) 'error'"
-						   "   AND l.detail LIKE 'blocked by foreign keys:%%'",
-						   pgs_ext_table("pgscale_policy"), pgs_ext_table("pgscale_log")),
-				  0, NULL, NULL, NULL);
-	blocked = pgs_get_int8(0, 1);
-	first = pgs_get_text(0, 2);
-	SPI_freetuptable(SPI_tuptable);
+	blocked = policies_last_logged("error", "blocked by foreign keys:%", &first);
 
 	pgs_add_check(checks, "retention blocked by foreign keys", blocked > 0 ? "warn" : "ok",
 			  blocked > 0 ?
@@ -475,20 +492,7 @@ pgs_health_refused(List **checks)
 	int64		refused;
 	char	   *first;
 
-	pgs_spi_query(psprintf("SELECT pg_catalog.count(*),"
-						   "       (pg_catalog.array_agg(p.table_name::pg_catalog.text ORDER BY p.table_name::pg_catalog.text))[1]"
-						   "  FROM %s p"
-						   "  JOIN LATERAL (SELECT g.action FROM %s g"
-						   "                 WHERE g.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid"
-						   "                   AND g.action OPERATOR(pg_catalog.<>) 'analyze'"
-						   "                 ORDER BY g.id DESC LIMIT 1) l ON true"
-						   " WHERE p.enabled AND p.retention IS NOT NULL"
-						   "   AND l.action OPERATOR(pg_catalog.=) 'refused'",
-						   pgs_ext_table("pgscale_policy"), pgs_ext_table("pgscale_log")),
-				  0, NULL, NULL, NULL);
-	refused = pgs_get_int8(0, 1);
-	first = pgs_get_text(0, 2);
-	SPI_freetuptable(SPI_tuptable);
+	refused = policies_last_logged("refused", "%", &first);
 
 	pgs_add_check(checks, "retention refused by its limits", refused > 0 ? "warn" : "ok",
 				  refused > 0 ?
