@@ -261,16 +261,23 @@ pgscale_cleanup_proc(PG_FUNCTION_ARGS)
 	foreach(lc, runs)
 	{
 		TableRun   *run = (TableRun *) lfirst(lc);
+		const char *took = DatumGetCString(DirectFunctionCall1(interval_out,
+															   run_duration(run)));
 
-		ereport(NOTICE,
-				(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted%s",
-						pgs_display_name(run->relid),
-						run->partitions_dropped, run->rows_deleted,
-						opt.dry_run ? " (dry run)" : ""),
-				 errdetail("Cutoff %s, done in %s.",
-						   timestamptz_to_str(run->cutoff_report),
-						   DatumGetCString(DirectFunctionCall1(interval_out,
-															   run_duration(run))))));
+		if (opt.dry_run)
+			ereport(NOTICE,
+					(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted (dry run)",
+							pgs_display_name(run->relid),
+							run->partitions_dropped, run->rows_deleted),
+					 errdetail("Cutoff %s, done in %s.",
+							   timestamptz_to_str(run->cutoff_report), took)));
+		else
+			ereport(NOTICE,
+					(errmsg("%s: %d partitions dropped, " INT64_FORMAT " rows deleted",
+							pgs_display_name(run->relid),
+							run->partitions_dropped, run->rows_deleted),
+					 errdetail("Cutoff %s, done in %s.",
+							   timestamptz_to_str(run->cutoff_report), took)));
 		if (run->refs != NULL)
 		{
 			ListCell   *lc2;
@@ -281,10 +288,16 @@ pgscale_cleanup_proc(PG_FUNCTION_ARGS)
 
 				if (t->relid == run->relid || t->rows == 0)
 					continue;
-				ereport(NOTICE,
-						(errmsg("%s: " INT64_FORMAT " rows deleted%s, through constraint \"%s\"",
-								pgs_display_name(t->relid), t->rows,
-								opt.dry_run ? " (dry run)" : "", t->via->conname)));
+				if (opt.dry_run)
+					ereport(NOTICE,
+							(errmsg("%s: " INT64_FORMAT " rows deleted (dry run), through constraint \"%s\"",
+									pgs_display_name(t->relid), t->rows,
+									t->via->conname)));
+				else
+					ereport(NOTICE,
+							(errmsg("%s: " INT64_FORMAT " rows deleted, through constraint \"%s\"",
+									pgs_display_name(t->relid), t->rows,
+									t->via->conname)));
 			}
 		}
 	}

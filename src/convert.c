@@ -325,11 +325,12 @@ loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
  *		directory and port, this database, the session user, then the
  *		caller's current role, pgscale.lock_timeout, and the settings
  *		pgs_pin_search_path() pins, so that statements built here read the
- *		same over there.  Errors out, saying what to allow, when the
- *		connection cannot be made.
+ *		same over there.  Errors out, naming the table being converted
+ *		(relid) and saying what to allow, when the connection cannot be
+ *		made.
  */
 static PGconn *
-loop_connect(const char *what)
+loop_connect(Oid relid)
 {
 	const char *keywords[7];
 	const char *values[7];
@@ -346,7 +347,8 @@ loop_connect(const char *what)
 	if (!SplitDirectoriesString(dirs, ',', &dirlist) || dirlist == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("cannot build %s concurrently: the server listens on no Unix socket", what),
+				 errmsg("cannot build the unique indexes of %s concurrently: the server listens on no Unix socket",
+						pgs_display_name(relid)),
 				 errdetail("pgscale builds it over a local connection to this server; the table was not converted."),
 				 errhint("Set unix_socket_directories, or create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
 	keywords[0] = "host";
@@ -382,8 +384,9 @@ loop_connect(const char *what)
 		if (PQstatus(conn) != CONNECTION_OK)
 			ereport(ERROR,
 					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("cannot build %s concurrently: could not connect to this server as role %s: %s",
-							what, quote_identifier(user), pchomp(PQerrorMessage(conn))),
+					 errmsg("cannot build the unique indexes of %s concurrently: could not connect to this server as role %s: %s",
+							pgs_display_name(relid), quote_identifier(user),
+							pchomp(PQerrorMessage(conn))),
 					 errdetail("pgscale builds it over a local connection to database %s through socket directory %s; the table was not converted.",
 							   quote_identifier(dbname), values[0]),
 					 errhint("Allow that connection without a password in pg_hba.conf (a \"local\" line with trust or peer for this role), or create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
@@ -405,8 +408,8 @@ loop_connect(const char *what)
 			PQclear(res);
 			ereport(ERROR,
 					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-					 errmsg("cannot build %s concurrently: could not set up the loopback connection as role %s: %s",
-							what, quote_identifier(role), pchomp(msg)),
+					 errmsg("cannot build the unique indexes of %s concurrently: could not set up the loopback connection as role %s: %s",
+							pgs_display_name(relid), quote_identifier(role), pchomp(msg)),
 					 errdetail("The table was not converted."),
 					 errhint("Create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
 		}
@@ -552,7 +555,7 @@ build_extensions(Conversion *cv, List *indexes)
 					(errmsg("dropping invalid index %s, left by an earlier build", qname),
 					 errdetail("A failed or cancelled CREATE INDEX CONCURRENTLY leaves an invalid index; pgscale builds it again.")));
 			if (conn == NULL)
-				conn = loop_connect("the unique indexes with the time column");
+				conn = loop_connect(cv->relid);
 			pgs_spi_commit();
 			if (loop_drop_invalid(conn, qname))
 				pgs_log_action(cv->relid, "convert", qname, 0, false, started,
@@ -586,7 +589,7 @@ build_extensions(Conversion *cv, List *indexes)
 										 quote_identifier(cv->timecol))),
 					 errdetail("Reads and writes go on while it builds.")));
 			if (conn == NULL)
-				conn = loop_connect(psprintf("unique index %s", quote_identifier(name)));
+				conn = loop_connect(cv->relid);
 			pgs_spi_commit();
 
 			for (attempt = 0;; attempt++)

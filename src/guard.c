@@ -436,22 +436,27 @@ measure_unlocked(GuardStep *step, ErrorData **edata)
 }
 
 /*
- * refuse
+ * refusal_level
  *		A blast-radius limit stops the table before anything is deleted:
- *		an error when the caller named the table, else a warning, and a
- *		"refused" row in the log of a real run.
+ *		an error when the caller named the table, else a warning and the
+ *		cycle goes on.
+ */
+static int
+refusal_level(TableRun *run)
+{
+	return OidIsValid(run->opt->relid) ? ERROR : WARNING;
+}
+
+/*
+ * record_refusal
+ *		After the warning of a refusal: the table counts as failed, and a
+ *		real run logs a "refused" row saying why.
  */
 static void
-refuse(TableRun *run, int sqlerrcode, const char *reason, const char *detail,
-	   const char *hint)
+record_refusal(TableRun *run, const char *reason, const char *detail)
 {
 	const char *name = pgs_display_name(run->relid);
 
-	ereport(OidIsValid(run->opt->relid) ? ERROR : WARNING,
-			(errcode(sqlerrcode),
-			 errmsg("pgscale refused to clean up %s: %s", name, reason),
-			 errdetail("%s", detail),
-			 errhint("%s", hint)));
 	run->failed = true;
 	run->errors = lappend(run->errors, psprintf("%s: refused: %s", name, reason));
 	if (!run->opt->dry_run)
@@ -492,32 +497,46 @@ rt_refused_by_limits(TableRun *run, PgsPolicy *pol)
 
 	if (!step.m.dated_row_stays)
 	{
-		refuse(run, ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-			   psprintf("the newest value of column %s is older than the cutoff",
-						quote_identifier(run->time_column)),
-			   psprintf("The newest value is %s and the cutoff %s: the run would delete every row that has a time value. "
-						"Rows may have stopped arriving, the clock may be wrong, or the policy may name the wrong column.",
-						step.newest ? step.newest : "unknown",
-						timestamptz_to_str(run->cutoff_report)),
-			   psprintf("Check what writes to the table and which column the policy uses; "
-						"to delete the rows anyway, run %s.", force_hint));
+		const char *newest = step.newest ? step.newest : "unknown";
+		const char *cutoff = timestamptz_to_str(run->cutoff_report);
+
+		ereport(refusal_level(run),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pgscale refused to clean up %s: the newest value of column %s is older than the cutoff",
+						pgs_display_name(run->relid), quote_identifier(run->time_column)),
+				 errdetail("The newest value is %s and the cutoff %s: the run would delete every row that has a time value. "
+						   "Rows may have stopped arriving, the clock may be wrong, or the policy may name the wrong column.",
+						   newest, cutoff),
+				 errhint("Check what writes to the table and which column the policy uses; "
+						 "to delete the rows anyway, run %s.", force_hint)));
+		record_refusal(run,
+					   psprintf("the newest value of column %s is older than the cutoff",
+								quote_identifier(run->time_column)),
+					   psprintf("The newest value is %s and the cutoff %s.", newest, cutoff));
 		return true;
 	}
 
 	limit = guard_limit(pol, &base, &catch_up);
 	if (step.m.fraction > limit)
 	{
-		refuse(run, ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-			   psprintf("it would remove %s%.0f%% of the table's rows",
-						step.m.estimated ? "about " : "", step.m.fraction * 100),
-			   psprintf("The run would remove %s%.0f of %.0f rows; the limit is %.0f%%, %s.",
-						step.m.estimated ? "about " : "", step.m.removed, step.m.total,
-						limit * 100,
-						catch_up ? "allowed once for a table never cleaned before" :
-						pol->max_delete_fraction > 0 ? "the policy's max_delete_fraction" :
-						"pgscale.max_delete_fraction"),
-			   psprintf("If that is meant, run %s once, or raise the table's limit with "
-						"pgscale_set_retention(..., max_delete_fraction => ...).", force_hint));
+		const char *about = step.m.estimated ? "about " : "";
+		const char *whose = catch_up ? "allowed once for a table never cleaned before" :
+			pol->max_delete_fraction > 0 ? "the policy's max_delete_fraction" :
+			"pgscale.max_delete_fraction";
+
+		ereport(refusal_level(run),
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("pgscale refused to clean up %s: it would remove %s%.0f%% of the table's rows",
+						pgs_display_name(run->relid), about, step.m.fraction * 100),
+				 errdetail("The run would remove %s%.0f of %.0f rows; the limit is %.0f%%, %s.",
+						   about, step.m.removed, step.m.total, limit * 100, whose),
+				 errhint("If that is meant, run %s once, or raise the table's limit with "
+						 "pgscale_set_retention(..., max_delete_fraction => ...).", force_hint)));
+		record_refusal(run,
+					   psprintf("it would remove %s%.0f%% of the table's rows",
+								about, step.m.fraction * 100),
+					   psprintf("The run would remove %s%.0f of %.0f rows; the limit is %.0f%%, %s.",
+								about, step.m.removed, step.m.total, limit * 100, whose));
 		return true;
 	}
 	if (catch_up && step.m.fraction > base)

@@ -627,10 +627,13 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 	if (pgs_worker_cycle != NULL)
 		*pgs_worker_cycle = result;
 	report_skip_to_cron(&cycle);
-	if (cycle.actions != NIL)
+	if (cycle.actions != NIL && cycle.dry_run)
 		ereport(NOTICE,
-				(errmsg("pgscale maintenance: %d actions, %d errors%s",
-						list_length(cycle.actions), result.errors,
-						cycle.dry_run ? " (dry run)" : "")));
+				(errmsg("pgscale maintenance: %d actions, %d errors (dry run)",
+						list_length(cycle.actions), result.errors)));
+	else if (cycle.actions != NIL)
+		ereport(NOTICE,
+				(errmsg("pgscale maintenance: %d actions, %d errors",
+						list_length(cycle.actions), result.errors)));
 	PG_RETURN_VOID();
 }
