@@ -18,8 +18,9 @@
  *	  drops whole counts with all its rows, a trimmed relation with its
  *	  expired rows.  Where the planner has statistics on the time column,
  *	  both figures are its estimates (so that measuring costs no scan of a
- *	  large table); where it has none, they are counted, in a large table
- *	  in a fixed sample of its blocks.  A dry run
+ *	  large table); where it has none, a whole partition's rows are the
+ *	  planner's estimate from its size, and expired rows are counted, in a
+ *	  large table in a fixed sample of its blocks.  A dry run
  *	  measures with the same function, so it refuses exactly when the real
  *	  run would.  Whether any dated row stays is never estimated: it is
  *	  looked up, newest blocks first.
@@ -52,6 +53,13 @@
 
 /* blocks of a heap without statistics read to measure it */
 #define PGS_SAMPLE_BLOCKS 1000
+
+/*
+ * blocks of a heap without statistics above which its rows, when all of
+ * them count (a partition dropped or kept whole), are the planner's
+ * estimate from its size rather than counted
+ */
+#define PGS_COUNT_BLOCKS 128
 
 /* blocks at the end of a heap looked at first for a row that stays */
 #define PGS_TAIL_BLOCKS 1024
@@ -147,10 +155,14 @@ has_statistics(Oid relid, const char *column)
  * leaf_rows
  *		A relation's rows (ONLY it) and, when expired is not NULL, how many
  *		of them are older than the cutoff: the planner's estimates where
- *		the column has statistics; else counted in one scan, or in a heap
- *		of more than PGS_SAMPLE_BLOCKS blocks, in a sample of that many
- *		blocks (the same blocks every time, so that a dry run and the run
- *		after it agree), scaled to the whole table.
+ *		the column has statistics; else, when only the rows are asked for
+ *		(a partition dropped or kept whole) and the heap has more than
+ *		PGS_COUNT_BLOCKS blocks, the planner's estimate from its size (a
+ *		count of every partition would cost a scan of the whole table);
+ *		else counted in one scan, or in a heap of more than
+ *		PGS_SAMPLE_BLOCKS blocks, in a sample of that many blocks (the same
+ *		blocks every time, so that a dry run and the run after it agree),
+ *		scaled to the whole table.
  */
 static void
 leaf_rows(GuardWalk *w, Oid relid, double *rows, double *expired)
@@ -180,6 +192,12 @@ leaf_rows(GuardWalk *w, Oid relid, double *rows, double *expired)
 
 		nblocks = RelationGetNumberOfBlocks(rel);
 		table_close(rel, AccessShareLock);
+	}
+	if (expired == NULL && nblocks > PGS_COUNT_BLOCKS)
+	{
+		w->m->estimated = true;
+		*rows = planned_rows(psprintf("SELECT 1 FROM %s", from));
+		return;
 	}
 	if (nblocks > PGS_SAMPLE_BLOCKS)
 	{
