@@ -336,3 +336,284 @@ $$;
 CREATE TRIGGER pgscale_policy_refuse_duplicate
     BEFORE INSERT ON @extschema@.pgscale_policy
     FOR EACH ROW EXECUTE FUNCTION @extschema@.pgscale_policy_refuse_duplicate();
+
+--
+-- The report as one self-contained HTML page: the monitoring checklist at a
+-- glance, for a browser.  psql -Atc 'SELECT pgscale_report_html()' > report.html
+-- No script, no external file: the charts are inline SVG, the style is in
+-- the page.  Every name and text from the database goes through
+-- pgscale_html_text(), so a table called <script> shows as text.
+--
+CREATE FUNCTION @extschema@.pgscale_html_text(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+               COALESCE(t, ''), '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'), '''', '&#39;')
+$$;
+
+COMMENT ON FUNCTION @extschema@.pgscale_html_text(text) IS
+    'text escaped for HTML (& < > " and ''), as pgscale_report_html() writes every name';
+
+CREATE FUNCTION @extschema@.pgscale_report_html()
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $report$
+DECLARE
+    page text;
+    part text;
+    r record;
+    n integer;
+    -- chart geometry: a plot of W x H inside margins of M
+    w constant integer := 640;
+    h constant integer := 180;
+    m constant integer := 48;
+    x0 double precision;
+    x1 double precision;
+    ymax double precision;
+BEGIN
+    page := '<!DOCTYPE html>' || E'\n'
+        || '<html lang="en"><head><meta charset="utf-8">'
+        || '<title>pgscale report: ' || @extschema@.pgscale_html_text(current_database()) || '</title>'
+        || '<style>'
+        || 'body{font-family:sans-serif;margin:2em;max-width:72em;color:#222}'
+        || 'h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}'
+        || 'table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:.25em .5em;text-align:left;vertical-align:top}'
+        || 'th{background:#f4f4f4}code{font-size:.9em;background:#f6f6f6;padding:0 .2em}'
+        || '.now,.critical,.no{color:#b00020;font-weight:bold}.plan,.warn{color:#a05a00;font-weight:bold}.ok,.yes{color:#1b5e20}'
+        || 'svg.chart{background:#fafafa;border:1px solid #ddd;margin:.3em 0 1em 0}'
+        || '.history{fill:none;stroke:#1565c0;stroke-width:2}.forecast{stroke:#1565c0;stroke-width:2;stroke-dasharray:6 4}'
+        || '.steady{stroke:#2e7d32;stroke-width:1.5;stroke-dasharray:2 3}.bar{fill:#6a1b9a}.axis{stroke:#999}'
+        || 'svg text{font-size:11px;fill:#555}'
+        || '</style></head><body>' || E'\n'
+        || format('<h1>pgscale report: database %s</h1><p>%s, PostgreSQL %s</p>',
+                  @extschema@.pgscale_html_text(current_database()),
+                  @extschema@.pgscale_html_text(to_char(now(), 'YYYY-MM-DD HH24:MI TZ')),
+                  @extschema@.pgscale_html_text(current_setting('server_version'))) || E'\n';
+
+    -- the scaling tier and what to do next
+    part := '';
+    n := 0;
+    FOR r IN SELECT * FROM @extschema@.pgscale_scaling_advice() a
+             WHERE a.verdict IN ('now', 'plan') ORDER BY a.tier, a.verdict DESC
+    LOOP
+        part := part || format('<tr><td>%s</td><td>%s</td><td>%s</td><td class="%s">%s</td><td>%s</td></tr>',
+                               r.tier, @extschema@.pgscale_html_text(r.tier_name),
+                               @extschema@.pgscale_html_text(r.action), r.verdict, r.verdict,
+                               @extschema@.pgscale_html_text(r.measured));
+        n := n + 1;
+    END LOOP;
+    page := page || '<section id="tier"><h2>Scaling tier</h2>'
+        || CASE WHEN n = 0 THEN '<p>Nothing to do now or to plan: the current tier holds.</p>'
+                ELSE '<table><tr><th>tier</th><th>name</th><th>action</th><th>verdict</th><th>because</th></tr>'
+                     || part || '</table>' END
+        || '</section>' || E'\n';
+
+    -- size history per large table: the snapshots, the forecast line and,
+    -- where a retention applies, the size it levels off at
+    page := page || '<section id="growth"><h2>Table sizes</h2>'
+        || '<p>The largest tables with size snapshots: solid, the snapshots; dashed, '
+        || 'the forecast 90 days ahead (pgscale_growth_forecast); dotted, where a retention '
+        || 'makes the table level off at its growth rate.</p>';
+    n := 0;
+    FOR r IN
+        SELECT f.*, p.retention,
+               extract(epoch FROM f.first_snapshot) AS t_first,
+               extract(epoch FROM f.last_snapshot) AS t_last,
+               extract(epoch FROM f.last_snapshot + interval '90 days') AS t_end,
+               CASE WHEN p.retention IS NOT NULL AND NOT p.protected AND f.bytes_per_day > 0
+                    THEN f.bytes_per_day * extract(epoch FROM p.retention) / 86400 END AS steady
+        FROM @extschema@.pgscale_growth_forecast('90 days') f
+        LEFT JOIN @extschema@.pgscale_policy p
+               ON p.table_name::oid OPERATOR(pg_catalog.=)
+                  to_regclass(quote_ident(f.schema_name) || '.' || quote_ident(f.table_name))::oid
+        WHERE f.samples >= 2
+        ORDER BY f.current_bytes DESC NULLS LAST, f.schema_name, f.table_name
+        LIMIT 8
+    LOOP
+        x0 := r.t_first;
+        x1 := greatest(r.t_end, x0 + 1);
+        SELECT greatest(max(s.total_bytes), r.forecast_bytes, r.steady, 1)
+          INTO ymax
+          FROM @extschema@.pgscale_size_history s
+         WHERE s.schema_name = r.schema_name AND s.table_name = r.table_name;
+        page := page || format('<h3>%s</h3>', @extschema@.pgscale_html_text(
+                                   quote_ident(r.schema_name) || '.' || quote_ident(r.table_name)))
+            || format('<svg class="chart" data-table="%s" width="%s" height="%s" viewBox="0 0 %s %s" role="img">',
+                      @extschema@.pgscale_html_text(r.schema_name || '.' || r.table_name),
+                      w + 2 * m, h + 2 * m, w + 2 * m, h + 2 * m)
+            || format('<line class="axis" x1="%s" y1="%s" x2="%s" y2="%s"/><line class="axis" x1="%s" y1="%s" x2="%s" y2="%s"/>',
+                      m, m + h, m + w, m + h, m, m, m, m + h)
+            || format('<text x="%s" y="%s">%s</text><text x="%s" y="%s">0</text>',
+                      2, m, pg_size_pretty(ymax::bigint), 2, m + h)
+            || format('<text x="%s" y="%s">%s</text><text x="%s" y="%s" text-anchor="end">%s</text>',
+                      m, m + h + 16, to_char(r.first_snapshot, 'YYYY-MM-DD'),
+                      m + w, m + h + 16, to_char(r.last_snapshot + interval '90 days', 'YYYY-MM-DD'))
+            || (SELECT format('<polyline class="history" data-points="%s" points="%s"/>',
+                              count(*),
+                              string_agg(format('%s,%s',
+                                                round((m + w * (extract(epoch FROM s.taken_at) - x0) / (x1 - x0))::numeric, 1),
+                                                round((m + h - h * s.total_bytes / ymax)::numeric, 1)),
+                                         ' ' ORDER BY s.taken_at))
+                  FROM @extschema@.pgscale_size_history s
+                 WHERE s.schema_name = r.schema_name AND s.table_name = r.table_name
+                   AND s.total_bytes IS NOT NULL)
+            || CASE WHEN r.forecast_bytes IS NOT NULL THEN
+                   format('<line class="forecast" x1="%s" y1="%s" x2="%s" y2="%s"><title>forecast: %s in 90 days</title></line>',
+                          round((m + w * (r.t_last - x0) / (x1 - x0))::numeric, 1),
+                          round((m + h - h * r.current_bytes / ymax)::numeric, 1),
+                          round((m + w * (r.t_end - x0) / (x1 - x0))::numeric, 1),
+                          round((m + h - h * r.forecast_bytes / ymax)::numeric, 1),
+                          @extschema@.pgscale_html_text(r.forecast_size))
+               ELSE '' END
+            || CASE WHEN r.steady IS NOT NULL THEN
+                   format('<line class="steady" x1="%s" y1="%s" x2="%s" y2="%s"><title>steady state with retention %s: %s</title></line>',
+                          m, round((m + h - h * r.steady / ymax)::numeric, 1),
+                          m + w, round((m + h - h * r.steady / ymax)::numeric, 1),
+                          @extschema@.pgscale_html_text(r.retention::text),
+                          pg_size_pretty(r.steady::bigint))
+               ELSE '' END
+            || '</svg>'
+            || format('<p>now %s, %s a day over %s snapshots, in 90 days %s%s</p>',
+                      pg_size_pretty(r.current_bytes),
+                      coalesce(pg_size_pretty(r.bytes_per_day), 'unknown'), r.samples,
+                      @extschema@.pgscale_html_text(r.forecast_size),
+                      CASE WHEN r.steady IS NOT NULL
+                           THEN format('; with its retention of %s it levels off near %s (dotted line)',
+                                       @extschema@.pgscale_html_text(r.retention::text),
+                                       pg_size_pretty(r.steady::bigint))
+                           ELSE '' END);
+        n := n + 1;
+    END LOOP;
+    IF n = 0 THEN
+        page := page || '<p>No size history yet: the worker takes a snapshot daily (or run <code>SELECT pgscale_snapshot_sizes()</code>).</p>';
+    END IF;
+    page := page || '</section>' || E'\n';
+
+    -- rows removed, one bar per day of the last 30 with a removal
+    SELECT count(*), max(d.rows), string_agg(d.day::text || '=' || d.rows, ' ' ORDER BY d.day)
+      INTO r
+      FROM (SELECT (l.logged_at AT TIME ZONE current_setting('TimeZone'))::date AS day,
+                   sum(l.rows)::double precision AS rows
+              FROM @extschema@.pgscale_log l
+             WHERE l.action IN ('delete', 'drop') AND l.rows > 0
+               AND l.logged_at > now() - interval '30 days'
+             GROUP BY 1) d;
+    page := page || '<section id="removed"><h2>Rows removed per day (last 30 days)</h2>';
+    IF r.count = 0 THEN
+        page := page || '<p>No rows removed in the last 30 days.</p>';
+    ELSE
+        page := page
+            || format('<svg class="chart" data-table="" width="%s" height="%s" viewBox="0 0 %s %s" role="img">',
+                      w + 2 * m, h + 2 * m, w + 2 * m, h + 2 * m)
+            || format('<line class="axis" x1="%s" y1="%s" x2="%s" y2="%s"/>', m, m + h, m + w, m + h)
+            || format('<text x="%s" y="%s">%s</text>', 2, m, round(r.max::numeric))
+            || (SELECT string_agg(format('<rect class="bar" x="%s" y="%s" width="%s" height="%s"><title>%s: %s rows</title></rect>',
+                                         round((m + (w / 30.0) * (29 - (current_date - d.day)))::numeric, 1),
+                                         round((m + h - h * d.rows / r.max)::numeric, 1),
+                                         round((w / 30.0 - 2)::numeric, 1),
+                                         round((h * d.rows / r.max)::numeric, 1),
+                                         d.day, round(d.rows::numeric)), '' ORDER BY d.day)
+                  FROM (SELECT (l.logged_at AT TIME ZONE current_setting('TimeZone'))::date AS day,
+                               sum(l.rows)::double precision AS rows
+                          FROM @extschema@.pgscale_log l
+                         WHERE l.action IN ('delete', 'drop') AND l.rows > 0
+                           AND l.logged_at > now() - interval '30 days'
+                         GROUP BY 1) d)
+            || format('<text x="%s" y="%s">%s</text><text x="%s" y="%s" text-anchor="end">%s</text>',
+                      m, m + h + 16, current_date - 29, m + w, m + h + 16, current_date)
+            || '</svg>';
+    END IF;
+    page := page || '</section>' || E'\n';
+
+    -- every policy's compliance
+    part := '';
+    n := 0;
+    FOR r IN
+        SELECT p.table_name, p.retention, p.protected, p.premake_months, p.time_column, p.enabled,
+               (SELECT max(l.logged_at) FROM @extschema@.pgscale_log l
+                WHERE l.relid OPERATOR(pg_catalog.=) p.table_name::oid
+                  AND l.action NOT IN ('error', 'refused')) AS last_action,
+               (SELECT l.detail FROM @extschema@.pgscale_log l
+                WHERE l.relid OPERATOR(pg_catalog.=) p.table_name::oid
+                  AND l.action IN ('error', 'refused')
+                  AND l.logged_at > coalesce((SELECT max(l2.logged_at) FROM @extschema@.pgscale_log l2
+                                              WHERE l2.relid OPERATOR(pg_catalog.=) p.table_name::oid
+                                                AND l2.action NOT IN ('error', 'refused', 'analyze')),
+                                             '-infinity')
+                ORDER BY l.id DESC LIMIT 1) AS failing
+        FROM @extschema@.pgscale_policy p ORDER BY p.table_name::text
+    LOOP
+        part := part || format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="%s">%s</td></tr>',
+                               @extschema@.pgscale_html_text(r.table_name::text),
+                               CASE WHEN r.protected THEN 'kept forever (protected)'
+                                    WHEN r.retention IS NOT NULL
+                                    THEN @extschema@.pgscale_html_text(format('%s by %s', r.retention, r.time_column))
+                                    ELSE 'no retention' END,
+                               coalesce(r.premake_months::text, ''),
+                               coalesce(to_char(r.last_action, 'YYYY-MM-DD HH24:MI'), 'never'),
+                               CASE WHEN r.failing IS NOT NULL THEN 'no' ELSE 'yes' END,
+                               CASE WHEN r.failing IS NOT NULL
+                                    THEN 'failing: ' || @extschema@.pgscale_html_text(r.failing)
+                                    ELSE 'yes' END);
+        n := n + 1;
+    END LOOP;
+    page := page || '<section id="compliance"><h2>Policies</h2>'
+        || CASE WHEN n = 0
+                THEN '<p>No policies: <code>SELECT pgscale_set_retention(''table'', ''365 days'', ''time_column'')</code>.</p>'
+                ELSE '<table><tr><th>table</th><th>keeps</th><th>months premade</th><th>last action</th><th>enforced</th></tr>'
+                     || part || '</table>' END
+        || '</section>' || E'\n';
+
+    -- indexes to drop, with their statements
+    part := '';
+    n := 0;
+    FOR r IN
+        SELECT 'unused' AS kind, quote_ident(u.schema_name) || '.' || quote_ident(u.index_name) AS index_name, u.index_size AS size, u.reason AS why,
+               u.drop_statement, u.index_bytes
+          FROM @extschema@.pgscale_unused_indexes() u
+        UNION ALL
+        SELECT d.kind, quote_ident(d.schema_name) || '.' || quote_ident(d.index_name), pg_size_pretty(d.index_bytes), 'covered by ' || d.covered_by::text,
+               d.drop_statement, d.index_bytes
+          FROM @extschema@.pgscale_duplicate_indexes() d
+        ORDER BY index_bytes DESC NULLS LAST, index_name
+        LIMIT 20
+    LOOP
+        part := part || format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td><code>%s</code></td></tr>',
+                               @extschema@.pgscale_html_text(r.kind), @extschema@.pgscale_html_text(r.index_name),
+                               @extschema@.pgscale_html_text(r.size), @extschema@.pgscale_html_text(r.why),
+                               @extschema@.pgscale_html_text(r.drop_statement));
+        n := n + 1;
+    END LOOP;
+    page := page || '<section id="indexes"><h2>Indexes to drop</h2>'
+        || CASE WHEN n = 0 THEN '<p>None.</p>'
+                ELSE '<table><tr><th>kind</th><th>index</th><th>size</th><th>why</th><th>statement</th></tr>'
+                     || part || '</table>' END
+        || '</section>' || E'\n';
+
+    -- every health check that is not ok, with its advice
+    part := '';
+    n := 0;
+    FOR r IN SELECT * FROM @extschema@.pgscale_health() c WHERE c.status <> 'ok'
+             ORDER BY CASE c.status WHEN 'critical' THEN 0 WHEN 'warn' THEN 1 ELSE 2 END, c.check_name
+    LOOP
+        part := part || format('<tr><td class="%s">%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
+                               @extschema@.pgscale_html_text(r.status), @extschema@.pgscale_html_text(r.status),
+                               @extschema@.pgscale_html_text(r.check_name), @extschema@.pgscale_html_text(r.value),
+                               @extschema@.pgscale_html_text(r.threshold), @extschema@.pgscale_html_text(r.advice));
+        n := n + 1;
+    END LOOP;
+    page := page || '<section id="health"><h2>Health checks that are not ok</h2>'
+        || CASE WHEN n = 0 THEN '<p>Every check is ok.</p>'
+                ELSE '<table><tr><th>status</th><th>check</th><th>value</th><th>threshold</th><th>advice</th></tr>'
+                     || part || '</table>' END
+        || '</section>' || E'\n';
+
+    RETURN page || '</body></html>' || E'\n';
+END
+$report$;
+
+COMMENT ON FUNCTION @extschema@.pgscale_report_html() IS
+    'the report as one self-contained HTML page (inline SVG charts, no script): tier, table sizes with forecast and retention steady state, rows removed, policies, indexes to drop, health';

@@ -107,4 +107,7 @@ SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, in
        LIKE '%force boolean DEFAULT false%' AS cleanup_proc_takes_force;
 SELECT table_name, cleaned_at IS NOT NULL AS cleaned, max_delete_fraction
 FROM pgscale_policy ORDER BY table_name::text;
+-- the HTML report comes with the update, and escapes what it writes
+SELECT pgscale_report_html() LIKE '<!DOCTYPE html>%</html>%' AS report_is_a_page,
+       pgscale_html_text('<a href="x">&''') = '&lt;a href=&quot;x&quot;&gt;&amp;&#39;' AS escapes;
 DROP TABLE upgrade_ev, upgrade_kept;
