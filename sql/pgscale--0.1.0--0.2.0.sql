@@ -336,3 +336,38 @@ $$;
 CREATE TRIGGER pgscale_policy_refuse_duplicate
     BEFORE INSERT ON @extschema@.pgscale_policy
     FOR EACH ROW EXECUTE FUNCTION @extschema@.pgscale_policy_refuse_duplicate();
+
+--
+-- Issue 20: compliance and job state per policy.  One row per policy the
+-- caller sees (pgscale_policy's row security: pg_monitor sees all, a role
+-- the policies of its own tables).  The oldest row is found cheaply (see
+-- oldest_row_source); a locked table is reported with NULLs, never waited
+-- for.
+--
+CREATE FUNCTION @extschema@.pgscale_policy_status()
+RETURNS TABLE (
+    table_name              regclass,
+    enabled                 boolean,
+    retention               interval,
+    time_column             name,
+    oldest_row              timestamptz,
+    oldest_row_age          interval,
+    oldest_row_source       text,
+    compliant               boolean,
+    last_run                timestamptz,
+    last_success            timestamptz,
+    last_error              text,
+    last_error_at           timestamptz,
+    consecutive_failures    integer,
+    rows_removed_30d        bigint,
+    partitions_removed_30d  integer,
+    months_ahead            integer,
+    default_rows            bigint,
+    partition_gaps          integer,
+    next_run                timestamptz)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_policy_status';
+
+COMMENT ON FUNCTION @extschema@.pgscale_policy_status() IS
+    'per policy: whether the table keeps to its retention, and how its maintenance goes';

@@ -108,3 +108,12 @@ SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, in
 SELECT table_name, cleaned_at IS NOT NULL AS cleaned, max_delete_fraction
 FROM pgscale_policy ORDER BY table_name::text;
 DROP TABLE upgrade_ev, upgrade_kept;
+-- issue 20: the per-policy status, callable after the update (one row
+-- per policy; nothing has failed in a row)
+CREATE TABLE upgrade_status (ts timestamptz NOT NULL);
+SELECT pgscale_set_retention('upgrade_status', interval '30 days', 'ts');
+SELECT table_name, oldest_row_source, compliant, consecutive_failures
+FROM pgscale_policy_status() WHERE table_name = 'upgrade_status'::regclass;
+SELECT pg_catalog.has_function_privilege('public', 'pgscale_policy_status()', 'EXECUTE')
+       AS public_may_call_status;
+DROP TABLE upgrade_status;
