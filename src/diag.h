@@ -267,6 +267,7 @@ typedef struct PgsPolicyStatus
 	TimestampTz next_run;
 } PgsPolicyStatus;
 
+extern bool pgs_lock_tree_nowait(Oid relid);
 extern List *pgs_collect_policy_status(void);
 extern void pgs_health_policy_status(List **checks);
 

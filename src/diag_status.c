@@ -92,15 +92,15 @@ typedef struct StatusProbe
 } StatusProbe;
 
 /*
- * lock_tree_nowait
+ * pgs_lock_tree_nowait
  *		ACCESS SHARE on relid, every partition under it and all their
  *		indexes, each taken only if that is possible without waiting (the
  *		planner locks every index of a relation it plans for).  Returns
  *		false as soon as one is held against readers; the locks taken stay
  *		to the end of the transaction, as a query's would.
  */
-static bool
-lock_tree_nowait(Oid relid)
+bool
+pgs_lock_tree_nowait(Oid relid)
 {
 	List	   *rels;
 	ListCell   *lc;
@@ -517,7 +517,7 @@ policy_status(PgsPolicy *pol, bool have_next, TimestampTz next_run)
 	probe.by_column = partitioned && probe.column != NULL &&
 		strcmp(keycol, probe.column) == 0;
 
-	if (!lock_tree_nowait(pol->relid))
+	if (!pgs_lock_tree_nowait(pol->relid))
 	{
 		st->oldest_source = "locked";
 		return st;
