@@ -600,6 +600,7 @@ pgscale_policy_status(PG_FUNCTION_ARGS)
 
 	pgs_init_materialized_srf(fcinfo);
 	SPI_connect();
+	pgs_reset_skipped();
 	rows = pgs_collect_policy_status();
 	foreach(lc, rows)
 	{
