@@ -75,6 +75,47 @@ is( $node->safe_psql('alert',
 	$node, 'alert',
 	"SELECT consecutive_failures >= 3 FROM pgscale_policy_status()", 't', 60);
 
+# with the worker switched off: no next run; a cleanup run by hand sends
+# no alert (its caller sees the error), one run by pg_cron does, with an
+# error cut so that the payload stays under NOTIFY's 8000 bytes
+$node->safe_psql('alert', 'ALTER SYSTEM SET pgscale.enabled = off');
+$node->safe_psql('alert', 'SELECT pg_reload_conf()');
+ok( poll_until(
+		$node, 'alert',
+		"SELECT next_run IS NULL FROM pgscale_policy_status()
+		 WHERE table_name = 'refusing'::regclass",
+		't', 30),
+	'pgscale.enabled off: no next run');
+ok( poll_until(
+		$node, 'alert',
+		"SELECT count(*) FROM pgscale_worker_status() WHERE running", '0', 30),
+	'... and no cycle running');
+$node->safe_psql('alert', q{
+	CREATE TABLE longerr (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);
+	INSERT INTO longerr (ts) SELECT now() - g * interval '1 day' FROM generate_series(1, 40) g;
+	CREATE FUNCTION refuse_long() RETURNS trigger LANGUAGE plpgsql AS
+	  $$BEGIN RAISE EXCEPTION 'long: %', repeat('x', 10000); END$$;
+	CREATE TRIGGER refuse BEFORE DELETE ON longerr FOR EACH ROW EXECUTE FUNCTION refuse_long();
+	SELECT pgscale_set_retention('longerr', interval '30 days', 'ts');
+});
+$listener->query_safe('SELECT 1');    # what came before is read and dropped
+my $manual = $listener->query(
+	"SET client_min_messages = error; SELECT count(*) FROM pgscale_cleanup(relation => 'longerr')");
+unlike($manual, qr/pgscale_alert/, 'a cleanup run by hand sends no alert');
+my $cron = $listener->query(
+	"SET application_name = 'pg_cron'; SELECT count(*) FROM pgscale_cleanup(relation => 'longerr')");
+my ($long) = $cron =~ /Asynchronous notification "pgscale_alert" with payload "(.*)" received/;
+ok(defined $long, 'a cleanup run by pg_cron sends one');
+$long //= '{}';
+ok(length($long) < 8000, 'the payload stays under 8000 bytes (' . length($long) . ')');
+$q = $long;
+$q =~ s/'/''/g;
+is( $node->safe_psql('alert',
+		"SELECT concat_ws('|', j->>'table', length(j->>'error') BETWEEN 1000 AND 4000,
+		                  j->>'consecutive_failures')
+		 FROM (SELECT '$q'::json AS j) s"),
+	'public.longerr|t|2', '... valid JSON, its error cut, the failures in a row counted');
+
 $listener->quit;
 $node->stop;
 done_testing();
