@@ -277,12 +277,12 @@ oldest_by_bounds(StatusProbe *p)
 	bool	   *done = palloc0(sizeof(bool) * Max(n, 1));
 	int			k;
 
+	/* the range partitions in order of their lower bounds */
 	for (k = 0; k < n; k++)
 	{
 		int			best = -1;
 		int			i;
 
-		/* the next range partition by lower bound */
 		for (i = 0; i < n; i++)
 		{
 			PgsPartBounds *b = &parts[i].bounds;
@@ -307,7 +307,7 @@ oldest_by_bounds(StatusProbe *p)
 		p->source = "partition bounds";
 		break;
 	}
-	if (k == n || p->source == NULL)
+	if (p->source == NULL)
 	{
 		/* no range partition holds rows: the default one may */
 		if (!OidIsValid(p->default_part))
@@ -657,7 +657,7 @@ pgscale_policy_status(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Errors in a row: a warning from this many, critical from the second. */
+/* Errors since the last success: a warning from the first, critical from the second. */
 #define FAILURES_WARN			3
 #define FAILURES_CRITICAL		10
 
@@ -674,17 +674,17 @@ pgs_health_policy_status(List **checks)
 {
 	List	   *rows = pgs_collect_policy_status();
 	ListCell   *lc;
-	int			late = 0,
-				failing = 0,
-				failing_critical = 0,
-				short_ahead = 0,
-				none_ahead = 0,
-				defaults = 0;
+	int			late = 0;
+	int			failing = 0;
+	int			failing_critical = 0;
+	int			short_ahead = 0;
+	int			none_ahead = 0;
+	int			defaults = 0;
 	int64		default_rows = 0;
-	char	   *late_first = NULL,
-			   *failing_first = NULL,
-			   *short_first = NULL,
-			   *default_first = NULL;
+	char	   *late_first = NULL;
+	char	   *failing_first = NULL;
+	char	   *short_first = NULL;
+	char	   *default_first = NULL;
 
 	foreach(lc, rows)
 	{
