@@ -528,42 +528,43 @@ BEGIN
     END IF;
     page := page || '</section>' || E'\n';
 
-    -- every policy's compliance
+    -- every policy's compliance (pgscale_policy_status)
     part := '';
     n := 0;
-    FOR r IN
-        SELECT p.table_name, p.retention, p.protected, p.premake_months, p.time_column, p.enabled,
-               (SELECT max(l.logged_at) FROM @extschema@.pgscale_log l
-                WHERE l.relid OPERATOR(pg_catalog.=) p.table_name::oid
-                  AND l.action NOT IN ('error', 'refused')) AS last_action,
-               (SELECT l.detail FROM @extschema@.pgscale_log l
-                WHERE l.relid OPERATOR(pg_catalog.=) p.table_name::oid
-                  AND l.action IN ('error', 'refused')
-                  AND l.logged_at > coalesce((SELECT max(l2.logged_at) FROM @extschema@.pgscale_log l2
-                                              WHERE l2.relid OPERATOR(pg_catalog.=) p.table_name::oid
-                                                AND l2.action NOT IN ('error', 'refused', 'analyze')),
-                                             '-infinity')
-                ORDER BY l.id DESC LIMIT 1) AS failing
-        FROM @extschema@.pgscale_policy p ORDER BY p.table_name::text
+    FOR r IN SELECT s.*, p.protected
+               FROM @extschema@.pgscale_policy_status() s
+               JOIN @extschema@.pgscale_policy p ON p.table_name OPERATOR(pg_catalog.=) s.table_name
+              ORDER BY s.table_name::text
     LOOP
-        part := part || format('<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class="%s">%s</td></tr>',
+        part := part || format('<tr><td>%s</td><td>%s</td><td class="%s">%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>',
                                @extschema@.pgscale_html_text(r.table_name::text),
                                CASE WHEN r.protected THEN 'kept forever (protected)'
                                     WHEN r.retention IS NOT NULL
                                     THEN @extschema@.pgscale_html_text(format('%s by %s', r.retention, r.time_column))
                                     ELSE 'no retention' END,
-                               coalesce(r.premake_months::text, ''),
-                               coalesce(to_char(r.last_action, 'YYYY-MM-DD HH24:MI'), 'never'),
-                               CASE WHEN r.failing IS NOT NULL THEN 'no' ELSE 'yes' END,
-                               CASE WHEN r.failing IS NOT NULL
-                                    THEN 'failing: ' || @extschema@.pgscale_html_text(r.failing)
-                                    ELSE 'yes' END);
+                               CASE WHEN r.compliant THEN 'yes' WHEN NOT r.compliant THEN 'no' ELSE '' END,
+                               CASE WHEN r.compliant THEN 'yes' WHEN NOT r.compliant THEN 'no' ELSE 'not judged' END,
+                               CASE WHEN r.oldest_row_age IS NULL THEN coalesce(r.oldest_row_source, '')
+                                    ELSE @extschema@.pgscale_html_text(format('%s (%s)',
+                                             date_trunc('minute', r.oldest_row_age), r.oldest_row_source)) END,
+                               coalesce(to_char(r.last_success, 'YYYY-MM-DD HH24:MI'), 'never'),
+                               CASE WHEN r.consecutive_failures > 0
+                                    THEN format('<span class="no">%s in a row</span>: %s', r.consecutive_failures,
+                                                @extschema@.pgscale_html_text(r.last_error))
+                                    ELSE 'none' END,
+                               format('%s rows, %s partitions', r.rows_removed_30d, r.partitions_removed_30d),
+                               CASE WHEN r.months_ahead IS NULL THEN ''
+                                    ELSE format('%s ahead%s%s', r.months_ahead,
+                                                CASE WHEN r.default_rows > 0 THEN format(', %s rows in default', r.default_rows) ELSE '' END,
+                                                CASE WHEN r.partition_gaps > 0 THEN format(', %s gaps', r.partition_gaps) ELSE '' END) END,
+                               coalesce(to_char(r.next_run, 'YYYY-MM-DD HH24:MI'), ''));
         n := n + 1;
     END LOOP;
     page := page || '<section id="compliance"><h2>Policies</h2>'
         || CASE WHEN n = 0
                 THEN '<p>No policies: <code>SELECT pgscale_set_retention(''table'', ''365 days'', ''time_column'')</code>.</p>'
-                ELSE '<table><tr><th>table</th><th>keeps</th><th>months premade</th><th>last action</th><th>enforced</th></tr>'
+                ELSE '<table><tr><th>table</th><th>keeps</th><th>compliant</th><th>oldest row</th>'
+                     || '<th>last success</th><th>failures</th><th>removed (30 days)</th><th>months</th><th>next run</th></tr>'
                      || part || '</table>' END
         || '</section>' || E'\n';
 
@@ -617,3 +618,36 @@ $report$;
 
 COMMENT ON FUNCTION @extschema@.pgscale_report_html() IS
     'the report as one self-contained HTML page (inline SVG charts, no script): tier, table sizes with forecast and retention steady state, rows removed, policies, indexes to drop, health';
+-- Issue 20: compliance and job state per policy.  One row per policy the
+-- caller sees (pgscale_policy's row security: pg_monitor sees all, a role
+-- the policies of its own tables).  The oldest row is found cheaply (see
+-- oldest_row_source); a locked table is reported with NULLs, never waited
+-- for.
+--
+CREATE FUNCTION @extschema@.pgscale_policy_status()
+RETURNS TABLE (
+    table_name              regclass,
+    enabled                 boolean,
+    retention               interval,
+    time_column             name,
+    oldest_row              timestamptz,
+    oldest_row_age          interval,
+    oldest_row_source       text,
+    compliant               boolean,
+    last_run                timestamptz,
+    last_success            timestamptz,
+    last_error              text,
+    last_error_at           timestamptz,
+    consecutive_failures    integer,
+    rows_removed_30d        bigint,
+    partitions_removed_30d  integer,
+    months_ahead            integer,
+    default_rows            bigint,
+    partition_gaps          integer,
+    next_run                timestamptz)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_policy_status';
+
+COMMENT ON FUNCTION @extschema@.pgscale_policy_status() IS
+    'per policy: whether the table keeps to its retention, and how its maintenance goes';

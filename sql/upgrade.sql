@@ -111,3 +111,12 @@ FROM pgscale_policy ORDER BY table_name::text;
 SELECT pgscale_report_html() LIKE '<!DOCTYPE html>%</html>%' AS report_is_a_page,
        pgscale_html_text('<a href="x">&''') = '&lt;a href=&quot;x&quot;&gt;&amp;&#39;' AS escapes;
 DROP TABLE upgrade_ev, upgrade_kept;
+-- issue 20: the per-policy status, callable after the update (one row
+-- per policy; nothing has failed in a row)
+CREATE TABLE upgrade_status (ts timestamptz NOT NULL);
+SELECT pgscale_set_retention('upgrade_status', interval '30 days', 'ts');
+SELECT table_name, oldest_row_source, compliant, consecutive_failures
+FROM pgscale_policy_status() WHERE table_name = 'upgrade_status'::regclass;
+SELECT pg_catalog.has_function_privilege('public', 'pgscale_policy_status()', 'EXECUTE')
+       AS public_may_call_status;
+DROP TABLE upgrade_status;

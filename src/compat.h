@@ -51,6 +51,19 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #endif
 
 /*
+ * NOTIFY from a background worker: before 15 the listening backends are
+ * signalled only by ProcessCompletedNotifies(), which PostgresMain calls
+ * after each transaction and a worker must call itself; since 15 the
+ * commit signals them.
+ */
+#if PG_VERSION_NUM >= 150000
+#define pgs_signal_listeners() ((void) 0)
+#else
+#include "commands/async.h"
+#define pgs_signal_listeners() ProcessCompletedNotifies()
+#endif
+
+/*
  * Transaction control in procedures: since 15, SPI_commit() starts the next
  * transaction itself.
  */

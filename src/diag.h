@@ -237,4 +237,38 @@ extern void pgs_health_refused(List **checks);
 extern void pgs_health_null_times(List **checks);
 extern void pgs_health_partition_gaps(List **checks);
 
+/* diag_status.c: pgscale_policy_status(), one row per policy */
+typedef struct PgsPolicyStatus
+{
+	Oid			relid;
+	bool		enabled;
+	bool		has_retention;	/* a retention, not protected */
+	Interval	retention;
+	char	   *time_column;	/* NULL: none usable */
+	bool		oldest_known;	/* the oldest row was looked up */
+	bool		oldest_null;	/* ... and there is none */
+	TimestampTz oldest;
+	const char *oldest_source;	/* "partition bounds", "index", "sample",
+								 * "locked" or NULL */
+	bool		compliant_known;
+	bool		compliant;
+	TimestampTz last_run;		/* 0: never */
+	TimestampTz last_success;
+	char	   *last_error;
+	TimestampTz last_error_at;
+	int64		consecutive_failures;
+	int64		rows_removed_30d;
+	int64		partitions_removed_30d;
+	int			months_configured;	/* -1: not partition-managed */
+	int			months_ahead;	/* -1: not known or not partitioned */
+	int64		default_rows;	/* -1: no default partition or not known */
+	int			partition_gaps; /* -1: not known or not partitioned */
+	bool		have_next_run;
+	TimestampTz next_run;
+} PgsPolicyStatus;
+
+extern bool pgs_lock_tree_nowait(Oid relid);
+extern List *pgs_collect_policy_status(void);
+extern void pgs_health_policy_status(List **checks);
+
 #endif							/* PGSCALE_DIAG_H */

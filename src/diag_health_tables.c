@@ -320,6 +320,10 @@ retention_outcome_failing(PgsPolicy *pol)
 	if (!cheap)
 		return false;
 
+	/* never wait for a table locked against readers: it is reported as skipped */
+	if (!pgs_lock_tree_nowait(pol->relid))
+		return false;
+
 	/* the cutoff of the last run, as retention.c computes it */
 	if (typid == DATEOID)
 		cutoff = "((l.at AT TIME ZONE pg_catalog.current_setting('TimeZone'))::pg_catalog.date"

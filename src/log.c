@@ -10,8 +10,13 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/dbcommands.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/timestamp.h"
 
 #include "pgscale.h"
@@ -33,6 +38,7 @@ pgs_log_action(Oid relid, const char *action, const char *object,
 	INTERVALOID, TEXTOID, TEXTOID};
 	Datum		values[8];
 	char		nulls[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int64		id;
 
 	values[0] = CStringGetTextDatum(pgs_display_name(relid));
 	values[1] = ObjectIdGetDatum(relid);
@@ -53,12 +59,92 @@ pgs_log_action(Oid relid, const char *action, const char *object,
 	else
 		nulls[7] = 'n';
 
-	return pgs_spi_int8_as_owner(psprintf("INSERT INTO %s (table_name, relid, action,"
-										  " object_name, rows, duration, source, detail)"
-										  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-										  " RETURNING id",
-										  pgs_ext_table("pgscale_log")),
-								 8, argtypes, values, nulls);
+	id = pgs_spi_int8_as_owner(psprintf("INSERT INTO %s (table_name, relid, action,"
+										" object_name, rows, duration, source, detail)"
+										" VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+										" RETURNING id",
+										pgs_ext_table("pgscale_log")),
+							   8, argtypes, values, nulls);
+	if (strcmp(action, "error") == 0 && pgs_current_source() != PGS_SOURCE_MANUAL)
+		pgs_send_alert(relid, detail);
+	return id;
+}
+
+/* The error's share of an alert: NOTIFY payloads stop at 8000 bytes. */
+#define PGS_ALERT_ERROR_BYTES 4000
+
+/*
+ * alert_action
+ *		The step an error's detail names (they begin "premake: ",
+ *		"analyze: ", "create partition YYYY-MM: ", "size snapshot: ",
+ *		"skipped: "), as one word; every other failure is retention's.
+ */
+static const char *
+alert_action(const char *detail)
+{
+	static const struct
+	{
+		const char *prefix;
+		const char *action;
+	}			steps[] = {
+		{"premake", "premake"},
+		{"create partition", "premake"},
+		{"analyze", "analyze"},
+		{"size snapshot", "snapshot"},
+		{"skipped", "skipped"},
+	};
+	size_t		i;
+
+	for (i = 0; i < lengthof(steps); i++)
+		if (detail != NULL && strncmp(detail, steps[i].prefix, strlen(steps[i].prefix)) == 0)
+			return steps[i].action;
+	return "retention";
+}
+
+/*
+ * pgs_send_alert
+ *		NOTIFY pgscale_alert with a JSON object: the database, the table,
+ *		the failed step, the error (cut to PGS_ALERT_ERROR_BYTES) and the
+ *		errors logged for the table since its last success, this one
+ *		included (as pgscale_policy_status() counts them).  NOTIFY is
+ *		transactional like the log row: sent when the cycle's transaction
+ *		commits, never for an action rolled back.  SPI must be connected.
+ */
+void
+pgs_send_alert(Oid relid, const char *detail)
+{
+	StringInfoData buf;
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	const char *error = detail ? detail : "";
+	char	   *db = get_database_name(MyDatabaseId);
+	int64		failures;
+
+	failures = pgs_spi_int8_as_owner(psprintf("SELECT pg_catalog.count(*) FROM %1$s g"
+											  " WHERE g.relid OPERATOR(pg_catalog.=) $1 AND g.action = 'error'"
+											  "   AND g.logged_at > coalesce(greatest("
+											  "       (SELECT p.cleaned_at FROM %2$s p"
+											  "         WHERE p.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1),"
+											  "       (SELECT pg_catalog.max(s.logged_at) FROM %1$s s"
+											  "         WHERE s.relid OPERATOR(pg_catalog.=) $1"
+											  "           AND s.action <> ALL ('{error,refused}'::pg_catalog.text[]))),"
+											  "       '-infinity')",
+											  pgs_ext_table("pgscale_log"),
+											  pgs_ext_table("pgscale_policy")),
+									 1, argtypes, values, NULL);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"database\": ");
+	escape_json(&buf, db ? db : "");
+	appendStringInfoString(&buf, ", \"table\": ");
+	escape_json(&buf, pgs_display_name(relid));
+	appendStringInfoString(&buf, ", \"action\": ");
+	escape_json(&buf, alert_action(detail));
+	appendStringInfoString(&buf, ", \"error\": ");
+	escape_json(&buf, pnstrdup(error, pg_mbcliplen(error, strlen(error),
+												   PGS_ALERT_ERROR_BYTES)));
+	appendStringInfo(&buf, ", \"consecutive_failures\": " INT64_FORMAT "}", failures);
+	Async_Notify("pgscale_alert", buf.data);
 }
 
 /*

@@ -182,6 +182,7 @@ extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
 extern void pgs_log_update(int64 id, int64 rows, TimestampTz started,
 						   const char *detail);
 extern int64 pgs_log_prune(void);
+extern void pgs_send_alert(Oid relid, const char *detail);
 
 /* maintenance.c: how a cycle run by CALL went, for the worker that ran it */
 #define PGS_LAST_ERROR_LEN 512
@@ -201,6 +202,7 @@ extern PgsCycleResult *pgs_worker_cycle;
 
 /* worker.c: for pgscale_health() */
 extern bool pgs_worker_missing(void);
+extern bool pgs_worker_next_run(TimestampTz *next_run);
 
 /* How many databases pgscale.databases may list (the launcher's slots). */
 #define PGS_MAX_DATABASES 64

@@ -850,6 +850,8 @@ pgscale_worker_main(Datum main_arg)
 	{
 		execute_top_level(sql);
 		CommitTransactionCommand();
+		/* the cycle's NOTIFY pgscale_alert, on the versions that need it */
+		pgs_signal_listeners();
 	}
 	PG_CATCH();
 	{

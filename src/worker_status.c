@@ -72,6 +72,38 @@ pgs_worker_missing(void)
 }
 
 /*
+ * pgs_worker_next_run
+ *		For pgscale_policy_status(): when the worker's next cycle of the
+ *		current database is due (the start of the running one, when one
+ *		runs).  False when no worker maintains this database: no launcher,
+ *		the database not listed (or not reached yet), pgscale.enabled off.
+ */
+bool
+pgs_worker_next_run(TimestampTz *next_run)
+{
+	PgsWorkerShared *shared = pgs_worker_shared();
+	char	   *me = get_database_name(MyDatabaseId);
+	bool		found = false;
+	int			i;
+
+	if (shared == NULL || me == NULL || !pgscale_enabled || !launcher_alive())
+		return false;
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+	{
+		PgsDbState *db = &shared->db[i];
+
+		if (!db->in_use || strcmp(db->dbname, me) != 0)
+			continue;
+		*next_run = db->running ? db->last_start : db->next_run;
+		found = *next_run != 0;
+		break;
+	}
+	LWLockRelease(shared->lock);
+	return found;
+}
+
+/*
  * pgscale_worker_status()
  *		Per database: is a cycle running, when the last one started and
  *		ended, how it went, when the next is due, the last error.  The last

@@ -74,7 +74,9 @@ like($html, qr/<polyline class="history" data-points="5"/,
 like($html, qr/class="steady"/, 'a retention steady-state line');
 like($html, qr/class="forecast"/, 'a forecast line');
 like($html, qr/<rect class="bar"/, 'rows removed are charted');
-like($html, qr/failing: boom/, 'the failing policy is named in the compliance table');
+like($html, qr/<span class="no">1 in a row<\/span>: boom/,
+	'the failing policy is named in the compliance table, with its error');
+like($html, qr/<td class="no">no<\/td>/, 'a policy out of compliance says so');
 
 # in the browser
 my $chromium = (grep { -x $_ } qw(/usr/bin/chromium /usr/bin/chromium-browser))[0];
