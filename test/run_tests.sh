@@ -370,13 +370,14 @@ suite_tap() {
 			echo "------ end of $log"
 			tail -n 60 "$log"
 		fi
+		# what a test keeps as artifacts (the report's page and screenshot),
+		# before the next one's prove_installcheck empties tmp_check
+		if compgen -G "$copy/tmp_check/*.png" >/dev/null; then
+			mkdir -p "$PGS_ROOT/test/artifacts"
+			cp "$copy"/tmp_check/*.png "$copy"/tmp_check/*.html "$PGS_ROOT/test/artifacts/" 2>/dev/null
+			pgs_say "artifacts kept in test/artifacts: $(cd "$PGS_ROOT/test/artifacts" && echo *)"
+		fi
 	done
-	# what the tests keep as artifacts (the report's page and screenshot)
-	if compgen -G "$copy/tmp_check/*.png" >/dev/null; then
-		mkdir -p "$PGS_ROOT/test/artifacts"
-		cp "$copy"/tmp_check/*.png "$copy"/tmp_check/*.html "$PGS_ROOT/test/artifacts/" 2>/dev/null
-		pgs_say "artifacts kept in test/artifacts: $(cd "$PGS_ROOT/test/artifacts" && echo *)"
-	fi
 	tap_cleanup "$copy"
 	tally tap "$pass" "$fail"
 }
