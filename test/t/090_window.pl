@@ -165,6 +165,16 @@ refill('ev');
 $node->safe_psql('win', sprintf($cron, '06:00')) for 1 .. 2;
 is($node->safe_psql('win', $skips), '2', 'the next closing logs one more skip');
 
+# a skip is no run: it neither hides an error from pgscale_health() nor
+# stands for the last run
+$node->safe_psql('win', "INSERT INTO pgscale_log (table_name, relid, action, source, detail)
+                         VALUES ('ev', 'ev'::regclass, 'error', 'cron', 'a failure, for the test')");
+$node->safe_psql('win', sprintf($cron, '07:00'));
+is($node->safe_psql('win', $skips), '3', 'a skip after an error is logged');
+is($node->safe_psql('win', "SELECT status || ' ' || (value LIKE '%1 failing%')::text
+                            FROM pgscale_health() WHERE check_name = 'retention policies'"),
+	'warn true', 'pgscale_health() still counts the policy failing after the skip');
+
 # ---- the window closes in the middle of a table ----
 # A trigger moves the test clock past the window's end once the first batch
 # has deleted, as the clock would move on during a long purge.
@@ -235,6 +245,35 @@ set_system('pgscale.window_test_now', '2026-01-15 03:00:00+00');
 ok(poll_until($node, 'win', "SELECT count(*) FROM pt WHERE ts < now() - interval '30 days 12 hours'",
 		'0', 60),
 	'inside the window the worker purges');
+
+# The window closes (the test clock moved by ALTER SYSTEM and a reload)
+# while the worker is in the middle of a table: it rereads its settings
+# before the next batch and stops there.  Each batch of 10,000 rows takes
+# over a second (a trigger), so the reload lands between two of them.
+$node->safe_psql('win', <<'SQL');
+CREATE TABLE ev3 (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);
+INSERT INTO ev3 (ts)
+SELECT now() - interval '40 days' - g * interval '1 second' FROM generate_series(1, 60000) g;
+INSERT INTO ev3 (ts) SELECT now() - g * interval '1 hour' FROM generate_series(0, 99) g;
+CREATE FUNCTION slow_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_sleep(1.5);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER slow_batch AFTER DELETE ON ev3
+    FOR EACH STATEMENT EXECUTE FUNCTION slow_batch();
+SELECT pgscale_set_retention('ev3', interval '30 days 12 hours', 'ts');
+SQL
+ok(poll_until($node, 'win', "SELECT count(*) > 0 FROM pgscale_log WHERE relid = 'ev3'::regclass
+                             AND action = 'delete' AND detail = 'in progress'", 't', 60),
+	'the worker is purging ev3, batch by batch');
+set_system('pgscale.window_test_now', '2026-01-15 12:00:00+00');
+ok(poll_until($node, 'win', "SELECT count(*) FROM pgscale_log WHERE relid = 'ev3'::regclass
+                             AND action = 'skipped' AND source = 'worker'
+                             AND detail LIKE 'window closed:%'", '1', 60),
+	"the worker logs 'window closed' for the table it was in");
+$left = expired('ev3');
+ok($left > 0 && $left < 60000, "and left the rest of it ($left rows) for the next window");
 
 $node->stop;
 done_testing();
