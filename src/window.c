@@ -92,6 +92,24 @@ skip_spaces(const char **p)
 }
 
 /*
+ * parse_range
+ *		Read "HH:MM-HH:MM" at *p (spaces allowed around the hyphen), moving
+ *		*p past it.  False if it is not one.
+ */
+static bool
+parse_range(const char **p, int *start, int *end)
+{
+	if (!parse_time_of_day(p, false, start))
+		return false;
+	skip_spaces(p);
+	if (**p != '-')
+		return false;
+	(*p)++;
+	skip_spaces(p);
+	return parse_time_of_day(p, true, end);
+}
+
+/*
  * pgs_check_maintenance_window
  *		GUC check hook of pgscale.maintenance_window: empty (no window), or
  *		ranges 'HH:MM-HH:MM' separated by commas.  A range whose end is
@@ -125,9 +143,7 @@ pgs_check_maintenance_window(char **newval, void **extra, GucSource source)
 								PGS_MAX_WINDOW_RANGES);
 			return false;
 		}
-		if (!parse_time_of_day(&p, false, &start) ||
-			(skip_spaces(&p), *p++ != '-') ||
-			(skip_spaces(&p), !parse_time_of_day(&p, true, &end)))
+		if (!parse_range(&p, &start, &end))
 		{
 			GUC_check_errdetail("Give the window as HH:MM-HH:MM in 24-hour time, "
 								"for example '02:00-05:00', or several separated by commas.");
