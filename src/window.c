@@ -436,10 +436,16 @@ pgs_window_skip(Oid relid, bool dry_run)
 								  pgscale_maintenance_window);
 	PgsSource	source = pgs_current_source();
 
-	if (source != PGS_SOURCE_WORKER)
+	if (source != PGS_SOURCE_WORKER && dry_run)
 		ereport(NOTICE,
-				(errmsg("pgscale %s the retention of %s: outside the maintenance window %s",
-						dry_run ? "would skip" : "skipped",
+				(errmsg("pgscale would skip the retention of %s: outside the maintenance window %s",
+						pgs_display_name(relid), pgscale_maintenance_window),
+				 errdetail("The window is read in time zone %s; partitions are premade all the same.",
+						   window_zone_name()),
+				 errhint("Run it inside the window, or leave out respect_window => true to purge now.")));
+	else if (source != PGS_SOURCE_WORKER)
+		ereport(NOTICE,
+				(errmsg("pgscale skipped the retention of %s: outside the maintenance window %s",
 						pgs_display_name(relid), pgscale_maintenance_window),
 				 errdetail("The window is read in time zone %s; partitions are premade all the same.",
 						   window_zone_name()),
@@ -465,5 +471,7 @@ pgs_window_closed_notice(Oid relid)
 	ereport(NOTICE,
 			(errmsg("pgscale stopped the retention of %s: the maintenance window %s closed",
 					pgs_display_name(relid), pgscale_maintenance_window),
-			 errdetail("The batch in progress was finished; the rest is left for the next window.")));
+			 errdetail("The batch in progress was finished and the rest of the table was left alone."),
+			 errhint("The next purge inside the window resumes where this one stopped; "
+					 "widen pgscale.maintenance_window if a table needs longer.")));
 }
