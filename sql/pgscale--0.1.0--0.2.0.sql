@@ -177,7 +177,8 @@ CREATE FUNCTION @extschema@.pgscale_cleanup(
     days integer DEFAULT NULL,
     relation regclass DEFAULT NULL,
     batch_size integer DEFAULT 10000,
-    force boolean DEFAULT false)
+    force boolean DEFAULT false,
+    respect_window boolean DEFAULT false)
 RETURNS TABLE (
     table_name regclass,
     cutoff timestamptz,
@@ -189,8 +190,8 @@ LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgscale_cleanup';
 
-COMMENT ON FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer, boolean) IS
-    'delete expired rows and drop expired partitions of every table with a retention policy; one row per table touched, with the foreign key a cascade reached it through; force goes past the blast-radius limits';
+COMMENT ON FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean) IS
+    'delete expired rows and drop expired partitions of every table with a retention policy; one row per table touched, with the foreign key a cascade reached it through; force goes past the blast-radius limits; respect_window purges only inside pgscale.maintenance_window';
 
 DROP PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer);
 
@@ -199,12 +200,45 @@ CREATE PROCEDURE @extschema@.pgscale_cleanup_proc(
     days integer DEFAULT NULL,
     relation regclass DEFAULT NULL,
     batch_size integer DEFAULT 10000,
-    force boolean DEFAULT false)
+    force boolean DEFAULT false,
+    respect_window boolean DEFAULT false)
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'pgscale_cleanup_proc';
 
-COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean) IS
+COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean) IS
     'pgscale_cleanup committing after every batch and every dropped partition';
+
+-- Issue 16, time windows: the maintenance cycle takes respect_window too
+-- (what a pg_cron job passes to purge only inside
+-- pgscale.maintenance_window; the background worker always does).
+DROP FUNCTION @extschema@.pgscale_run_maintenance(boolean);
+
+CREATE FUNCTION @extschema@.pgscale_run_maintenance(
+    dry_run boolean DEFAULT false,
+    respect_window boolean DEFAULT false)
+RETURNS TABLE (
+    table_name regclass,
+    action text,
+    object_name text,
+    rows bigint,
+    detail text)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_run_maintenance';
+
+COMMENT ON FUNCTION @extschema@.pgscale_run_maintenance(boolean, boolean) IS
+    'one maintenance cycle: premake partitions, enforce retention (only inside pgscale.maintenance_window with respect_window), analyze, snapshot sizes, prune the log';
+
+DROP PROCEDURE @extschema@.pgscale_run_maintenance_proc(boolean);
+
+CREATE PROCEDURE @extschema@.pgscale_run_maintenance_proc(
+    dry_run boolean DEFAULT false,
+    respect_window boolean DEFAULT false)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgscale_run_maintenance_proc';
+
+COMMENT ON PROCEDURE @extschema@.pgscale_run_maintenance_proc(boolean, boolean) IS
+    'pgscale_run_maintenance with a transaction per policy and per batch';
 -- Issue 12, item 3: who may read pgscale's tables.  A role sees the rows
 -- of the tables it owns (or whose owning role it has the privileges of, as
 -- PostgreSQL's ownership checks go), members of pg_monitor see every row;

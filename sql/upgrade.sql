@@ -93,7 +93,7 @@ SELECT count(*) AS superuser_policies FROM pgscale_policy;
 -- the policies of 0.1.0 refuse to delete referenced rows (on_referenced =
 -- 'error'), and pgscale_cleanup() says through which key a table was reached
 SELECT string_agg(DISTINCT on_referenced, ',') AS on_referenced FROM pgscale_policy;
-SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integer, boolean)'::regprocedure)
+SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%reached_through text%' AS cleanup_says_reached_through,
        pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text, real)'::regprocedure)
        LIKE '%on_referenced text DEFAULT NULL%max_delete_fraction real DEFAULT NULL%'
@@ -101,15 +101,28 @@ SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integ
 -- the blast-radius limits: cleanup and its procedure take force, and a
 -- table 0.1.0 already cleaned has its last cleanup from the log (so its
 -- next run gets no catch-up allowance); the protected one was never cleaned
-SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, integer, boolean)'::regprocedure)
+SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%force boolean DEFAULT false%' AS cleanup_takes_force,
-       pg_get_function_arguments('pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean)'::regprocedure)
+       pg_get_function_arguments('pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%force boolean DEFAULT false%' AS cleanup_proc_takes_force;
 SELECT table_name, cleaned_at IS NOT NULL AS cleaned, max_delete_fraction
 FROM pgscale_policy ORDER BY table_name::text;
 -- the HTML report comes with the update, and escapes what it writes
 SELECT pgscale_report_html() LIKE '<!DOCTYPE html>%</html>%' AS report_is_a_page,
        pgscale_html_text('<a href="x">&''') = '&lt;a href=&quot;x&quot;&gt;&amp;&#39;' AS escapes;
+-- the maintenance window: cleanup, its procedure and the maintenance
+-- cycle (both forms) take respect_window, last, so that calls written for
+-- 0.1.0 keep working; 0.1.0's own calls (positional) still run
+SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
+       LIKE '%force boolean DEFAULT false, respect_window boolean DEFAULT false' AS cleanup_takes_respect_window,
+       pg_get_function_arguments('pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
+       LIKE '%force boolean DEFAULT false, %respect_window boolean DEFAULT false' AS cleanup_proc_takes_respect_window,
+       pg_get_function_arguments('pgscale_run_maintenance(boolean, boolean)'::regprocedure)
+       = 'dry_run boolean DEFAULT false, respect_window boolean DEFAULT false' AS maintenance_takes_respect_window,
+       pg_get_function_arguments('pgscale_run_maintenance_proc(boolean, boolean)'::regprocedure)
+       LIKE '%dry_run boolean DEFAULT false, %respect_window boolean DEFAULT false' AS maintenance_proc_takes_respect_window;
+SELECT count(*) >= 0 AS positional_calls_run
+FROM pgscale_cleanup(true, 30, 'upgrade_ev', 100), pgscale_run_maintenance(true);
 DROP TABLE upgrade_ev, upgrade_kept;
 -- issue 20: the per-policy status, callable after the update (one row
 -- per policy; nothing has failed in a row)

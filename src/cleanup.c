@@ -114,7 +114,8 @@ run_cleanup(const CleanupOptions *opt)
 /*
  * read_options
  *		Check and collect the arguments common to the function and the
- *		procedure: (dry_run, days, relation, batch_size).
+ *		procedure: (dry_run, days, relation, batch_size, force,
+ *		respect_window).
  */
 static void
 read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
@@ -166,6 +167,13 @@ read_options(FunctionCallInfo fcinfo, CleanupOptions *opt)
 					 errmsg("force must not be NULL"),
 					 errhint("Leave it out to keep the blast-radius limits, or pass true to go past them once.")));
 		opt->force = PG_GETARG_BOOL(4);
+	}
+
+	if (PG_NARGS() > 5)
+	{
+		pgs_require_arg(fcinfo, 5, "respect_window",
+						"Pass true to purge only inside pgscale.maintenance_window, false to ignore it.");
+		opt->respect_window = PG_GETARG_BOOL(5);
 	}
 }
 

@@ -15,6 +15,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "utils/acl.h"
+#include "utils/datetime.h"
 #include "utils/guc.h"
 
 #if PG_VERSION_NUM < 130000
@@ -218,5 +219,31 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #endif
 
 /* ---- Diagnostics (diag_*.c): end ------------------------------------- */
+
+/* ---- Maintenance window (window.c) ----------------------------------- */
+
+/*
+ * DecodeDateTime() reports the details of an error through a
+ * DateTimeErrorExtra since 16; window.c only needs the error code.
+ */
+#if PG_VERSION_NUM >= 160000
+typedef DateTimeErrorExtra PgsDateTimeErrorExtra;
+#define pgs_decode_datetime(field, ftype, nf, dtype, tm, fsec, tzp, extra) \
+	DecodeDateTime((field), (ftype), (nf), (dtype), (tm), (fsec), (tzp), (extra))
+#else
+typedef int PgsDateTimeErrorExtra;
+#define pgs_decode_datetime(field, ftype, nf, dtype, tm, fsec, tzp, extra) \
+	((void) (extra), DecodeDateTime((field), (ftype), (nf), (dtype), (tm), (fsec), (tzp)))
+#endif
+
+/*
+ * The "extra" of a GUC check hook: guc_malloc() since 16, plain malloc()
+ * (which guc.c frees with free()) before.
+ */
+#if PG_VERSION_NUM >= 160000
+#define pgs_guc_malloc(size) guc_malloc(LOG, (size))
+#else
+#define pgs_guc_malloc(size) malloc(size)
+#endif
 
 #endif							/* PGSCALE_COMPAT_H */

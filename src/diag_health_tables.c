@@ -282,7 +282,8 @@ pgs_health_growth(List **checks)
  * retention_outcome_failing
  *		Whether a policy left expired data behind: rows older than its
  *		retention as of its last logged run (a later premake or ANALYZE
- *		entry does not hide that), or a column it can no longer use.
+ *		entry does not hide that; a purge skipped for the maintenance
+ *		window is no run), or a column it can no longer use.
  *		Only judged where the check is cheap: the table is partitioned by
  *		the column, or an index leads with it.
  */
@@ -334,7 +335,8 @@ retention_outcome_failing(PgsPolicy *pol)
 		cutoff = "(l.at OPERATOR(pg_catalog.-) $3)";
 	pgs_spi_query(psprintf("SELECT EXISTS (SELECT FROM"
 						   " (SELECT pg_catalog.max(g.logged_at) AS at FROM %s g"
-						   "   WHERE g.relid OPERATOR(pg_catalog.=) $1 AND $2 IS NOT NULL) l,"
+						   "   WHERE g.relid OPERATOR(pg_catalog.=) $1 AND $2 IS NOT NULL"
+						   "     AND g.action OPERATOR(pg_catalog.<>) 'skipped') l,"
 						   " LATERAL (SELECT FROM %s t WHERE t.%s OPERATOR(pg_catalog.<) %s LIMIT 1) x"
 						   " WHERE l.at IS NOT NULL)",
 						   pgs_ext_table("pgscale_log"), pgs_qualified_name(pol->relid),
@@ -366,7 +368,7 @@ pgs_health_retention(List **checks)
 						   "    FROM %s p"
 						   "    LEFT JOIN LATERAL ("
 						   "      SELECT pg_catalog.max(g.logged_at) FILTER (WHERE g.action = 'error') AS last_error,"
-						   "             pg_catalog.max(g.logged_at) FILTER (WHERE g.action <> 'error') AS last_ok"
+						   "             pg_catalog.max(g.logged_at) FILTER (WHERE g.action NOT IN ('error', 'skipped')) AS last_ok"
 						   "        FROM %s g WHERE g.relid = p.table_name::pg_catalog.oid) l ON true"
 						   "   WHERE p.retention IS NOT NULL"
 						   ")"
@@ -431,7 +433,8 @@ pgs_health_retention(List **checks)
 /*
  * policies_last_logged
  *		How many enabled retention policies have, as the last action of
- *		their table's log (ANALYZE aside), "action" with a detail LIKE
+ *		their table's log (ANALYZE and purges skipped for the maintenance
+ *		window aside), "action" with a detail LIKE
  *		"detail"; *first receives the first such table's name.
  */
 static int64
@@ -446,7 +449,7 @@ policies_last_logged(const char *action, const char *detail, char **first)
 						   "  FROM %s p"
 						   "  JOIN LATERAL (SELECT g.action, g.detail FROM %s g"
 						   "                 WHERE g.relid OPERATOR(pg_catalog.=) p.table_name::pg_catalog.oid"
-						   "                   AND g.action OPERATOR(pg_catalog.<>) 'analyze'"
+						   "                   AND g.action OPERATOR(pg_catalog.<>) ALL ('{analyze,skipped}'::pg_catalog.text[])"
 						   "                 ORDER BY g.id DESC LIMIT 1) l ON true"
 						   " WHERE p.enabled AND p.retention IS NOT NULL"
 						   "   AND l.action OPERATOR(pg_catalog.=) $1"

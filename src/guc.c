@@ -185,5 +185,39 @@ pgs_define_gucs(void)
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
 
+	DefineCustomStringVariable("pgscale.maintenance_window",
+							   "Times of day when the background worker may purge, as HH:MM-HH:MM.",
+							   "Retention (batched deletes and partition drops) runs only inside "
+							   "the window, and starts no new batch once it closes; partitions are "
+							   "premade whenever the worker runs. A range may wrap past midnight "
+							   "('22:00-02:00'), its end is exclusive, and several ranges are "
+							   "separated by commas. Calls by hand or from pg_cron ignore it unless "
+							   "they pass respect_window => true. Empty means no window: always.",
+							   &pgscale_maintenance_window,
+							   "",
+							   PGC_SIGHUP, 0,
+							   pgs_check_maintenance_window,
+							   pgs_assign_maintenance_window, NULL);
+
+	DefineCustomStringVariable("pgscale.window_time_zone",
+							   "Time zone pgscale.maintenance_window is read in.",
+							   "A name from pg_timezone_names. Empty means the session's "
+							   "TimeZone, the server's for the background worker.",
+							   &pgscale_window_time_zone,
+							   "",
+							   PGC_SIGHUP, 0,
+							   pgs_check_window_time_zone,
+							   pgs_assign_window_time_zone, NULL);
+
+	DefineCustomStringVariable("pgscale.window_test_now",
+							   "For pgscale's tests only: the time the maintenance window is judged by.",
+							   "A timestamp with time zone standing in for the clock when deciding "
+							   "whether the window is open. Empty means the real clock.",
+							   &pgscale_window_test_now,
+							   "",
+							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   pgs_check_window_test_now,
+							   pgs_assign_window_test_now, NULL);
+
 	pgs_reserve_guc_prefix("pgscale");
 }

@@ -60,6 +60,8 @@ typedef struct Cycle
 	bool		dry_run;
 	bool		nonatomic;
 	bool		skipped;		/* did not run: locked out or in recovery */
+	bool		respect_window; /* purge only in pgscale.maintenance_window */
+	bool		outside_window; /* a purge waited for the window */
 	List	   *actions;
 } Cycle;
 
@@ -345,20 +347,33 @@ policy_retention(Cycle *cycle, PolicyRun *pr)
 		!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(pol->relid)))
 		return;
 
-	if (pol->has_retention && !pol->is_protected && pol->time_column != NULL)
+	if (pol->has_retention && !pol->is_protected && pol->time_column != NULL &&
+		cycle->respect_window && !pgs_window_open())
+	{
+		/* premake ran in the first pass; the purge waits for the window */
+		report(cycle, pol->relid, "skipped", NULL, 0, false,
+			   psprintf("%s%s", pgs_window_skip(pol->relid, cycle->dry_run),
+						cycle->dry_run ? ", dry run" : ""));
+		cycle->outside_window = true;
+	}
+	else if (pol->has_retention && !pol->is_protected && pol->time_column != NULL)
 	{
 		PgsRetentionResult res;
 
-		pgs_apply_retention(pol, cycle->dry_run, cycle->nonatomic, &res);
+		pgs_apply_retention(pol, cycle->dry_run, cycle->nonatomic,
+							cycle->respect_window, &res);
 		foreach(lc, res.errors)
 			report(cycle, pol->relid, "error", NULL, 0, false, (char *) lfirst(lc));
 		report(cycle, pol->relid, "retention", NULL, res.rows_deleted, true,
-			   psprintf("%d partitions dropped, cutoff %s%s%s",
+			   psprintf("%d partitions dropped, cutoff %s%s%s%s",
 						res.partitions_dropped, timestamptz_to_str(res.cutoff),
 						res.rows_cascaded > 0 ?
 						psprintf(", " INT64_FORMAT " referencing rows deleted by the cascade",
 								 res.rows_cascaded) : "",
+						res.window_closed ?
+						", window closed: the rest is left for the next window" : "",
 						cycle->dry_run ? ", dry run" : ""));
+		cycle->outside_window |= res.window_closed;
 		changed |= res.partitions_dropped > 0;
 
 		/*
@@ -543,7 +558,26 @@ report_skip_to_cron(Cycle *cycle)
 }
 
 /*
- * pgscale_run_maintenance(dry_run boolean DEFAULT false)
+ * read_respect_window
+ *		The respect_window argument (absent from the 0.1.0 signatures); the
+ *		background worker respects the window whatever it passes.
+ */
+static void
+read_respect_window(FunctionCallInfo fcinfo, Cycle *cycle)
+{
+	if (PG_NARGS() > 1)
+	{
+		pgs_require_arg(fcinfo, 1, "respect_window",
+						"Pass true to purge only inside pgscale.maintenance_window, false to ignore it.");
+		cycle->respect_window = PG_GETARG_BOOL(1);
+	}
+	if (pgs_current_source() == PGS_SOURCE_WORKER)
+		cycle->respect_window = true;
+}
+
+/*
+ * pgscale_run_maintenance(dry_run boolean DEFAULT false,
+ *						   respect_window boolean DEFAULT false)
  *		One cycle in the caller's transaction (each policy in a
  *		subtransaction of its own steps); one row per action.
  */
@@ -558,6 +592,7 @@ pgscale_run_maintenance(PG_FUNCTION_ARGS)
 					"Pass true to preview, false to run the cycle.");
 	memset(&cycle, 0, sizeof(cycle));
 	cycle.dry_run = PG_GETARG_BOOL(0);
+	read_respect_window(fcinfo, &cycle);
 
 	pgs_init_materialized_srf(fcinfo);
 	SPI_connect();
@@ -589,9 +624,11 @@ pgscale_run_maintenance(PG_FUNCTION_ARGS)
 }
 
 /*
- * pgscale_run_maintenance_proc(dry_run boolean DEFAULT false)
+ * pgscale_run_maintenance_proc(dry_run boolean DEFAULT false,
+ *								respect_window boolean DEFAULT false)
  *		CALL form: each policy in its own transaction, and retention
- *		committing per batch.  What the worker runs.
+ *		committing per batch.  What the worker runs, always respecting the
+ *		maintenance window.
  */
 Datum
 pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
@@ -604,6 +641,7 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 					"Pass true to preview, false to run the cycle.");
 	memset(&cycle, 0, sizeof(cycle));
 	cycle.dry_run = PG_GETARG_BOOL(0);
+	read_respect_window(fcinfo, &cycle);
 	cycle.nonatomic = fcinfo->context != NULL &&
 		IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
@@ -624,6 +662,7 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	result.skipped = cycle.skipped;
+	result.outside_window = cycle.outside_window;
 	if (pgs_worker_cycle != NULL)
 		*pgs_worker_cycle = result;
 	report_skip_to_cron(&cycle);

@@ -47,6 +47,24 @@ extern int	pgscale_batch_strategy;
 #define PGS_BATCH_TIME_RANGE 1
 extern void pgs_define_gucs(void);
 
+/* window.c: the maintenance window, and its settings' hooks */
+extern char *pgscale_maintenance_window;
+extern char *pgscale_window_time_zone;
+extern char *pgscale_window_test_now;
+extern bool pgs_check_maintenance_window(char **newval, void **extra,
+										 GucSource source);
+extern void pgs_assign_maintenance_window(const char *newval, void *extra);
+extern bool pgs_check_window_time_zone(char **newval, void **extra,
+									   GucSource source);
+extern void pgs_assign_window_time_zone(const char *newval, void *extra);
+extern bool pgs_check_window_test_now(char **newval, void **extra,
+									  GucSource source);
+extern void pgs_assign_window_test_now(const char *newval, void *extra);
+extern bool pgs_window_set(void);
+extern bool pgs_window_open(void);
+extern char *pgs_window_skip(Oid relid, bool dry_run);
+extern void pgs_window_closed_notice(Oid relid);
+
 /* worker.c: the launcher and the per-database workers */
 extern void pgs_worker_init(void);
 
@@ -192,6 +210,7 @@ typedef struct PgsCycleResult
 	int			errors;			/* actions that failed */
 	char		last_error[PGS_LAST_ERROR_LEN]; /* the last one's message */
 	bool		skipped;		/* another cycle held the lock, or recovery */
+	bool		outside_window; /* a purge waits for the maintenance window */
 } PgsCycleResult;
 
 /*
@@ -222,10 +241,11 @@ typedef struct PgsRetentionResult
 	int64		rows_cascaded;	/* rows of referencing tables deleted */
 	List	   *errors;			/* messages of failed steps */
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
+	bool		window_closed;	/* the maintenance window closed midway */
 } PgsRetentionResult;
 
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
-								PgsRetentionResult *result);
+								bool respect_window, PgsRetentionResult *result);
 /* references.c: foreign keys referencing a table with a retention */
 typedef struct PgsFk
 {

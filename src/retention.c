@@ -86,6 +86,33 @@ rt_commit_if_allowed(TableRun *run)
 	}
 }
 
+/*
+ * rt_window_open
+ *		Before a batch or a partition drop: whether the run may start it.
+ *		A run that respects the maintenance window and finds it closed is
+ *		stopped, so that it starts nothing more of the table; what it has
+ *		done stays done (and committed, in the procedure), it is said once
+ *		and logged, and the next window resumes.
+ */
+bool
+rt_window_open(TableRun *run)
+{
+	if (!run->opt->respect_window || run->opt->dry_run || pgs_window_open())
+		return true;
+	if (!run->window_closed)
+	{
+		pgs_window_closed_notice(run->relid);
+		pgs_log_action(run->relid, "skipped", NULL, 0, false, GetCurrentTimestamp(),
+					   psprintf("window closed: the maintenance window %s closed during the purge, "
+								"the rest is left for the next window",
+								pgscale_maintenance_window));
+		rt_commit_if_allowed(run);
+	}
+	run->window_closed = true;
+	run->stopped = true;
+	return false;
+}
+
 static const char *const run_step_what[] = {
 	[STEP_PREPARE_DELETE] = "prepare to delete from",
 	[STEP_DELETE] = "delete expired rows from",
@@ -334,6 +361,8 @@ rt_trim_relation(TableRun *run, Oid relid)
 
 	do
 	{
+		if (!rt_window_open(run))
+			break;
 		if (!pgs_run_guarded_as(relid, trim_batch_step, &step, &edata))
 		{
 			if (log_id != 0)
@@ -637,7 +666,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
  */
 void
 pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
-					PgsRetentionResult *result)
+					bool respect_window, PgsRetentionResult *result)
 {
 	CleanupOptions opt;
 	TableRun	run;
@@ -646,6 +675,7 @@ pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 	opt.dry_run = dry_run;
 	opt.batch_size = 10000;
 	opt.nonatomic = nonatomic;
+	opt.respect_window = respect_window;
 	memset(&run, 0, sizeof(run));
 	run.opt = &opt;
 	run.started = GetCurrentTimestamp();
@@ -655,6 +685,7 @@ pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 	result->rows_deleted = run.rows_deleted;
 	result->errors = run.errors;
 	result->trimmed = run.trimmed;
+	result->window_closed = run.window_closed;
 	result->rows_cascaded = 0;
 	if (run.refs != NULL)
 	{
@@ -695,6 +726,12 @@ rt_run_policies(const CleanupOptions *opt, List *policies)
 			ereport(NOTICE,
 					(errmsg("skipping table %s: must be its owner",
 							pgs_display_name(pol->relid))));
+			continue;
+		}
+
+		if (opt->respect_window && !pgs_window_open())
+		{
+			(void) pgs_window_skip(pol->relid, opt->dry_run);
 			continue;
 		}
 

@@ -28,6 +28,7 @@ typedef struct CleanupOptions
 	int			batch_size;
 	bool		force;			/* past the blast-radius limits */
 	bool		nonatomic;		/* may commit between steps */
+	bool		respect_window; /* purge only in pgscale.maintenance_window */
 } CleanupOptions;
 
 /* One policy being enforced. */
@@ -42,7 +43,9 @@ typedef struct TableRun
 	int			partitions_dropped;
 	int64		rows_deleted;
 	bool		failed;
-	bool		stopped;		/* a step timed out: leave the table */
+	bool		stopped;		/* a step timed out, or the window closed:
+								 * leave the table */
+	bool		window_closed;	/* the maintenance window closed midway */
 	PgsRefs    *refs;			/* foreign keys that reference the table */
 	List	   *blockers;		/* sessions a partition drop gave way to */
 	int			deferred;		/* expired partitions left for them */
@@ -81,6 +84,7 @@ typedef enum RunStep
 /* retention.c */
 extern void rt_set_synchronous_commit(bool on);
 extern void rt_commit_if_allowed(TableRun *run);
+extern bool rt_window_open(TableRun *run);
 extern void rt_record_error(TableRun *run, Oid object, RunStep kind,
 							ErrorData *edata, TimestampTz started);
 extern void rt_trim_relation(TableRun *run, Oid relid);

@@ -313,7 +313,7 @@ process_partitioned(TableRun *run, Oid parent)
 	list_sort(expired, compare_expired);
 	foreach(lc, expired)
 	{
-		if (run->stopped)
+		if (run->stopped || !rt_window_open(run))
 			break;
 		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
 	}

@@ -869,6 +869,8 @@ pgscale_worker_main(Datum main_arg)
 		set_state(slot, "skipped", false, true, NULL);
 	else if (cycle.errors > 0)
 		set_state(slot, "errors logged", false, true, cycle.last_error);
+	else if (cycle.outside_window)
+		set_state(slot, "waiting for the maintenance window", false, true, NULL);
 	else
 		set_state(slot, "ok", false, true, NULL);
 	proc_exit(0);

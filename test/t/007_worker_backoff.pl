@@ -72,8 +72,8 @@ CREATE DATABASE brk;
 $node->safe_psql(
 	'brk', q{
 CREATE EXTENSION pgscale;
-ALTER EXTENSION pgscale DROP PROCEDURE pgscale_run_maintenance_proc(boolean);
-DROP PROCEDURE pgscale_run_maintenance_proc(boolean);
+ALTER EXTENSION pgscale DROP PROCEDURE pgscale_run_maintenance_proc(boolean, boolean);
+DROP PROCEDURE pgscale_run_maintenance_proc(boolean, boolean);
 });
 my $offset = -s $node->logfile;
 $node->append_conf('postgresql.conf', "pgscale.databases = 'postgres, brk'");
