@@ -55,5 +55,31 @@ SELECT rolsuper AS owner_became_superuser FROM pg_roles WHERE rolname = 'regress
 SELECT count(*) AS rows_after_conversion FROM hostile.conv;
 SELECT DISTINCT who FROM hostile.seen;
 
+-- nor can it leave settings behind in the session that ran the maintenance:
+-- a trigger that sets search_path (and a setting of its own) for the rest of
+-- the session changes neither, in any form of cleanup
+SET ROLE regress_hostile;
+CREATE TABLE hostile.leak (ts timestamptz NOT NULL);
+CREATE FUNCTION hostile.leak_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'hostile, pg_catalog', false);
+    PERFORM pg_catalog.set_config('hostile.mark', 'left behind', false);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER leak AFTER DELETE ON hostile.leak
+    FOR EACH STATEMENT EXECUTE FUNCTION hostile.leak_settings();
+INSERT INTO hostile.leak SELECT now() - g * interval '1 day' FROM generate_series(1, 40) g;
+SELECT pgscale_set_retention('hostile.leak', interval '30 days', 'ts');
+RESET ROLE;
+SET search_path = public;
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'hostile.leak', force => true);
+SELECT current_setting('search_path') AS search_path_after_function,
+       current_setting('hostile.mark', true) IS NULL OR current_setting('hostile.mark', true) = '' AS no_mark;
+INSERT INTO hostile.leak SELECT now() - g * interval '1 day' FROM generate_series(31, 35) g;
+CALL pgscale_cleanup_proc(relation => 'hostile.leak', force => true);
+SELECT current_setting('search_path') AS search_path_after_procedure,
+       current_setting('hostile.mark', true) IS NULL OR current_setting('hostile.mark', true) = '' AS no_mark;
+RESET search_path;
+
 DROP SCHEMA hostile CASCADE;
 DROP ROLE regress_hostile;

@@ -384,7 +384,14 @@ run_guarded(PgsAction action, void *arg, Oid lockrel, ErrorData **error)
 				GetCurrentTimestamp() >= deadline;
 		}
 
-		AtEOXact_GUC(true, save_nestlevel);
+		/*
+		 * Every setting made during the step goes, as after VACUUM's and
+		 * ANALYZE's calls into owner code: a trigger's set_config(..., false)
+		 * must not outlive the step in the session of whoever runs the
+		 * maintenance (a search_path left there would run the owner's
+		 * functions with that session's rights).
+		 */
+		AtEOXact_GUC(false, save_nestlevel);
 
 		if (edata == NULL)
 			return true;

@@ -176,8 +176,10 @@ is($node->safe_psql('win', "SELECT status || ' ' || (value LIKE '%1 failing%')::
 	'warn true', 'pgscale_health() still counts the policy failing after the skip');
 
 # ---- the window closes in the middle of a table ----
-# A trigger moves the test clock past the window's end once the first batch
-# has deleted, as the clock would move on during a long purge.
+# (a hand call and the worker check the window at the same place, before
+# each batch; the worker's case is below, where the clock moves by ALTER
+# SYSTEM and a reload: the table owner's code cannot move it, since every
+# setting it makes is undone after its step)
 $node->safe_psql('win', <<'SQL');
 CREATE TABLE ev2 (id bigserial PRIMARY KEY, ts timestamptz NOT NULL);
 SELECT pgscale_set_retention('ev2', interval '30 days 12 hours', 'ts');
@@ -192,26 +194,12 @@ SQL
 refill('ev2');
 ($ret, $out, $err) = $node->psql('win', <<'SQL');
 SET pgscale.window_test_now = '2026-01-15 04:59:00+00';
-SET pgscale.batch_strategy = time_range;
 CALL pgscale_cleanup_proc(relation => 'ev2', batch_size => 5, respect_window => true);
 SELECT current_setting('pgscale.window_test_now');
 SQL
-like($out, qr/05:00:00/, 'the trigger moved the test clock');
-like($err, qr/pgscale stopped the retention of public.ev2: the maintenance window 02:00-05:00 closed/,
-	'the window closing midway is said');
-my $left = expired('ev2');
-ok($left > 0 && $left < 30, "the batch in progress was finished, the rest left ($left rows)");
-is($node->safe_psql('win', "SELECT count(*) FROM pgscale_log WHERE relid = 'ev2'::regclass
-                            AND action = 'skipped' AND detail LIKE 'window closed:%'"),
-	'1', "pgscale_log says 'window closed'");
-is($node->safe_psql('win', "SELECT cleaned_at IS NULL FROM pgscale_policy WHERE table_name = 'ev2'::regclass"),
-	't', 'a table left midway is not marked cleaned');
-$node->safe_psql('win', <<'SQL');
-DROP TRIGGER close_window ON ev2;
-SET pgscale.window_test_now = '2026-01-15 03:00:00+00';
-CALL pgscale_cleanup_proc(relation => 'ev2', respect_window => true);
-SQL
-is(expired('ev2'), '0', 'the next window resumes');
+like($out, qr/04:59:00/, "the owner's trigger could not move the test clock");
+is(expired('ev2'), '0', 'so the window stayed open to the end');
+$node->safe_psql('win', 'DROP TRIGGER close_window ON ev2');
 
 # ---- the worker: premakes outside the window, purges only inside ----
 $node->safe_psql('win', <<'SQL');
@@ -272,8 +260,10 @@ ok(poll_until($node, 'win', "SELECT count(*) FROM pgscale_log WHERE relid = 'ev3
                              AND action = 'skipped' AND source = 'worker'
                              AND detail LIKE 'window closed:%'", '1', 60),
 	"the worker logs 'window closed' for the table it was in");
-$left = expired('ev3');
+my $left = expired('ev3');
 ok($left > 0 && $left < 60000, "and left the rest of it ($left rows) for the next window");
+is($node->safe_psql('win', "SELECT cleaned_at IS NULL FROM pgscale_policy WHERE table_name = 'ev3'::regclass"),
+	't', 'a table left midway is not marked cleaned');
 
 $node->stop;
 done_testing();
