@@ -685,3 +685,226 @@ AS 'MODULE_PATHNAME', 'pgscale_policy_status';
 
 COMMENT ON FUNCTION @extschema@.pgscale_policy_status() IS
     'per policy: whether the table keeps to its retention, and how its maintenance goes';
+
+--
+-- Metrics for alerting: one row per sample, from what the diagnostics
+-- already measure (none of them waits on a lock), and the same in the
+-- Prometheus text exposition format.  Per table only for the tables with a
+-- policy and the largest ones, so the series stay few.
+--
+CREATE FUNCTION @extschema@.pgscale_metrics()
+RETURNS TABLE (
+    metric  text,
+    labels  jsonb,
+    value   double precision,
+    help    text)
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
+AS $metrics$
+DECLARE
+    r record;
+BEGIN
+    -- each policy: compliance and how its maintenance goes
+    FOR r IN SELECT s.*, pg_catalog.jsonb_build_object('table', s.table_name::text) AS l
+             FROM @extschema@.pgscale_policy_status() s
+    LOOP
+        IF r.compliant IS NOT NULL THEN
+            metric := 'pgscale_policy_compliant'; labels := r.l;
+            value := CASE WHEN r.compliant THEN 1 ELSE 0 END;
+            help := 'Whether the policy''s table keeps to its retention (1) or holds rows older than it allows (0).';
+            RETURN NEXT;
+        END IF;
+        IF r.retention IS NOT NULL THEN
+            metric := 'pgscale_policy_retention_seconds'; labels := r.l;
+            value := extract(epoch FROM r.retention);
+            help := 'The retention of the policy.';
+            RETURN NEXT;
+        END IF;
+        IF r.oldest_row_age IS NOT NULL THEN
+            metric := 'pgscale_policy_oldest_row_age_seconds';
+            labels := r.l || pg_catalog.jsonb_build_object('source', r.oldest_row_source);
+            value := extract(epoch FROM r.oldest_row_age);
+            help := 'Age of the oldest row of the policy''s table, found from partition bounds, an index on the time column or a bounded sample (label source).';
+            RETURN NEXT;
+        END IF;
+        metric := 'pgscale_policy_consecutive_failures'; labels := r.l;
+        value := r.consecutive_failures;
+        help := 'Runs of the policy that failed in a row, up to the latest.';
+        RETURN NEXT;
+        metric := 'pgscale_policy_last_success_age_seconds'; labels := r.l;
+        value := CASE WHEN r.last_success IS NULL THEN 'Infinity'::double precision
+                      ELSE extract(epoch FROM pg_catalog.now() - r.last_success) END;
+        help := 'Time since the policy''s last run that succeeded (+Inf: never).';
+        RETURN NEXT;
+        metric := 'pgscale_policy_rows_removed_30d'; labels := r.l;
+        value := r.rows_removed_30d;
+        help := 'Rows deleted from the policy''s table in the last 30 days, partitions dropped included.';
+        RETURN NEXT;
+        metric := 'pgscale_policy_partitions_removed_30d'; labels := r.l;
+        value := r.partitions_removed_30d;
+        help := 'Partitions of the policy''s table dropped in the last 30 days.';
+        RETURN NEXT;
+        IF r.months_ahead IS NOT NULL THEN
+            metric := 'pgscale_policy_premade_months'; labels := r.l;
+            value := r.months_ahead;
+            help := 'Months of partitions that exist ahead of the current one.';
+            RETURN NEXT;
+        END IF;
+        IF r.default_rows IS NOT NULL THEN
+            metric := 'pgscale_policy_default_partition_rows'; labels := r.l;
+            value := r.default_rows;
+            help := 'Rows in the default partition of the policy''s table.';
+            RETURN NEXT;
+        END IF;
+        IF r.partition_gaps IS NOT NULL THEN
+            metric := 'pgscale_policy_partition_gaps'; labels := r.l;
+            value := r.partition_gaps;
+            help := 'Gaps between the partitions of the policy''s table over its premade months.';
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+
+    -- the background worker of this database
+    FOR r IN SELECT w.* FROM @extschema@.pgscale_worker_status() w
+             WHERE w.database = pg_catalog.current_database()
+    LOOP
+        metric := 'pgscale_worker_cycles_total';
+        labels := pg_catalog.jsonb_build_object('database', r.database);
+        value := r.cycles;
+        help := 'Maintenance cycles the background worker ran in this database since the server started.';
+        RETURN NEXT;
+        metric := 'pgscale_worker_running';
+        value := CASE WHEN r.running THEN 1 ELSE 0 END;
+        help := 'Whether a cycle of the background worker is running now.';
+        RETURN NEXT;
+        IF r.last_end IS NOT NULL THEN
+            metric := 'pgscale_worker_last_cycle_age_seconds';
+            value := extract(epoch FROM pg_catalog.now() - r.last_end);
+            help := 'Time since the background worker''s last cycle ended.';
+            RETURN NEXT;
+        END IF;
+    END LOOP;
+    metric := 'pgscale_worker_errors_24h';
+    labels := pg_catalog.jsonb_build_object('database', pg_catalog.current_database());
+    SELECT pg_catalog.count(*) INTO value FROM @extschema@.pgscale_log g
+     WHERE g.source OPERATOR(pg_catalog.=) 'worker' AND g.action OPERATOR(pg_catalog.=) 'error'
+       AND g.logged_at OPERATOR(pg_catalog.>) pg_catalog.now() - interval '24 hours';
+    help := 'Errors the background worker logged in pgscale_log over the last 24 hours.';
+    RETURN NEXT;
+
+    -- the largest tables (partitions summed at their parent)
+    FOR r IN SELECT sr.*, pg_catalog.jsonb_build_object(
+                        'table', pg_catalog.quote_ident(sr.schema_name) OPERATOR(pg_catalog.||) '.'
+                                 OPERATOR(pg_catalog.||) pg_catalog.quote_ident(sr.table_name)) AS l
+             FROM @extschema@.pgscale_space_report(20) sr
+    LOOP
+        metric := 'pgscale_table_bytes'; labels := r.l; value := r.table_bytes;
+        help := 'Size of the table''s heap, TOAST excluded (the 20 largest tables).';
+        RETURN NEXT;
+        metric := 'pgscale_table_index_bytes'; labels := r.l; value := r.index_bytes;
+        help := 'Size of the table''s indexes (the 20 largest tables).';
+        RETURN NEXT;
+        metric := 'pgscale_table_total_bytes'; labels := r.l; value := r.total_bytes;
+        help := 'Size of the table with its indexes and TOAST (the 20 largest tables).';
+        RETURN NEXT;
+    END LOOP;
+    metric := 'pgscale_database_bytes';
+    labels := pg_catalog.jsonb_build_object('database', pg_catalog.current_database());
+    value := pg_catalog.pg_database_size(pg_catalog.current_database());
+    help := 'Size of this database.';
+    RETURN NEXT;
+
+    -- indexes that cost space for nothing
+    metric := 'pgscale_unused_index_bytes'; labels := '{}';
+    SELECT COALESCE(pg_catalog.sum(u.index_bytes), 0) INTO value
+      FROM @extschema@.pgscale_unused_indexes() u;
+    help := 'Bytes of the indexes pgscale_unused_indexes() lists (some to verify before dropping).';
+    RETURN NEXT;
+    metric := 'pgscale_duplicate_index_bytes'; labels := '{}';
+    SELECT COALESCE(pg_catalog.sum(d.index_bytes), 0) INTO value
+      FROM @extschema@.pgscale_duplicate_indexes() d;
+    help := 'Bytes of the indexes pgscale_duplicate_indexes() lists (made redundant by another).';
+    RETURN NEXT;
+
+    -- the server
+    metric := 'pgscale_cache_hit_ratio';
+    labels := pg_catalog.jsonb_build_object('database', pg_catalog.current_database());
+    SELECT d.blks_hit::double precision
+           OPERATOR(pg_catalog./) NULLIF(d.blks_hit OPERATOR(pg_catalog.+) d.blks_read, 0)
+      INTO value
+      FROM pg_catalog.pg_stat_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+    help := 'Share of this database''s block reads found in shared buffers since its statistics were reset.';
+    IF value IS NOT NULL THEN
+        RETURN NEXT;
+    END IF;
+    FOR r IN SELECT COALESCE(a.state, 'unknown') AS state, pg_catalog.count(*) AS n
+             FROM pg_catalog.pg_stat_activity a
+             WHERE a.backend_type OPERATOR(pg_catalog.=) 'client backend'
+             GROUP BY 1
+    LOOP
+        metric := 'pgscale_connections';
+        labels := pg_catalog.jsonb_build_object('state', r.state);
+        value := r.n;
+        help := 'Client connections to the server, by state.';
+        RETURN NEXT;
+    END LOOP;
+    metric := 'pgscale_max_connections'; labels := '{}';
+    value := pg_catalog.current_setting('max_connections')::double precision;
+    help := 'The server''s max_connections.';
+    RETURN NEXT;
+    SELECT pg_catalog.age(d.datfrozenxid) AS xid, pg_catalog.mxid_age(d.datminmxid) AS mxid INTO r
+      FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database();
+    metric := 'pgscale_wraparound_age';
+    help := 'Age of this database''s oldest unfrozen transaction ID (kind xid) or multixact (kind mxid); wraparound is at 2^31.';
+    labels := pg_catalog.jsonb_build_object('database', pg_catalog.current_database(), 'kind', 'xid');
+    value := r.xid;
+    RETURN NEXT;
+    labels := pg_catalog.jsonb_build_object('database', pg_catalog.current_database(), 'kind', 'mxid');
+    value := r.mxid;
+    RETURN NEXT;
+END
+$metrics$;
+
+COMMENT ON FUNCTION @extschema@.pgscale_metrics() IS
+    'metrics for alerting, one row per sample: policy compliance and runs, the worker, table and index sizes, unused and duplicate index bytes, cache hit ratio, connections, wraparound';
+
+CREATE FUNCTION @extschema@.pgscale_metrics_text()
+RETURNS text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH m AS (
+        SELECT * FROM @extschema@.pgscale_metrics()
+    ), sample AS (
+        SELECT m.metric, m.help,
+               m.metric
+               || COALESCE(
+                      (SELECT '{' || pg_catalog.string_agg(
+                                  e.key || '="' || pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
+                                      e.value, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n') || '"',
+                                  ',' ORDER BY e.key) || '}'
+                         FROM pg_catalog.jsonb_each_text(m.labels) e
+                        HAVING pg_catalog.count(*) > 0), '')
+               || ' '
+               || CASE WHEN m.value = 'Infinity'::double precision THEN '+Inf'
+                       WHEN m.value = '-Infinity'::double precision THEN '-Inf'
+                       WHEN m.value = 'NaN'::double precision THEN 'NaN'
+                       ELSE m.value::text END AS line
+          FROM m
+    ), family AS (
+        SELECT s.metric,
+               '# HELP ' || s.metric || ' '
+               || pg_catalog.replace(pg_catalog.replace(pg_catalog.min(s.help), E'\\', E'\\\\'), E'\n', E'\\n') || E'\n'
+               || '# TYPE ' || s.metric || ' '
+               || CASE WHEN s.metric LIKE '%\_total' THEN 'counter' ELSE 'gauge' END || E'\n'
+               || pg_catalog.string_agg(s.line || E'\n', '' ORDER BY s.line) AS block
+          FROM sample s
+         GROUP BY s.metric
+    )
+    SELECT COALESCE(pg_catalog.string_agg(f.block, '' ORDER BY f.metric), '')
+      FROM family f
+$$;
+
+COMMENT ON FUNCTION @extschema@.pgscale_metrics_text() IS
+    'pgscale_metrics() in the Prometheus text exposition format (# HELP, # TYPE, escaped label values)';

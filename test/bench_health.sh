@@ -18,6 +18,10 @@
 # wraparound, bloat estimate from pg_stats, slow queries, vacuum and
 # analyze state, space); it is not PgHero's code.
 #
+# Then POLICIES (100) of the tables get a 30-day retention and
+# pgscale_metrics() and pgscale_metrics_text() are timed the same way, new
+# connection each run, against the target of 50 ms.
+#
 # Last, one table is put under ACCESS EXCLUSIVE by another session: both
 # sides run again under statement_timeout = 5s (health has nothing to
 # measure on that table while its statistics are young; the space report,
@@ -25,11 +29,12 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-pgs_pg_option --include postgresql-contrib --env TABLES --env RUNS -- "$@"
+pgs_pg_option --include postgresql-contrib --env TABLES --env RUNS --env POLICIES -- "$@"
 [ ${#PGS_ARGS[@]} -eq 0 ] || pgs_die "unknown argument ${PGS_ARGS[0]} (options: --pg 15|17|18)"
 
 TABLES=${TABLES:-2000}
 RUNS=${RUNS:-7}
+POLICIES=${POLICIES:-100}
 
 pgs_install_deps postgresql-contrib
 pgs_stage_destdir
@@ -177,6 +182,30 @@ else
 	echo "pgscale_health() median is NOT under 1 s (see the CPU column when the machine is busy)"
 fi
 echo "(load average after: $(cut -d' ' -f1-3 /proc/loadavg))"
+
+pgs_say "metrics: $POLICIES policies (30 days on app.t1 ... app.t$POLICIES), $RUNS runs each, a new connection per run"
+psql -X -q -v ON_ERROR_STOP=1 -c "SELECT count(pgscale_set_retention(format('app.t%s', i)::regclass, '30 days', 'created'))
+                                   FROM generate_series(1, $POLICIES) i" >/dev/null
+echo 'SELECT count(*) FROM pgscale_metrics();' >"$WORK/metrics.sql"
+echo 'SELECT length(pgscale_metrics_text());' >"$WORK/metrics_text.sql"
+run_ms "$WORK/metrics.sql" >/dev/null
+: >"$WORK/metrics.ms"
+: >"$WORK/metrics_text.ms"
+for i in $(seq 1 "$RUNS"); do
+	run_ms "$WORK/metrics.sql" >>"$WORK/metrics.ms"
+	run_ms "$WORK/metrics_text.sql" >>"$WORK/metrics_text.ms"
+done
+MET_MS=$(cut -d' ' -f1 "$WORK/metrics.ms" | median)
+TXT_MS=$(cut -d' ' -f1 "$WORK/metrics_text.ms" | median)
+printf '%-34s %6s ms %6s ms   (%s)\n' "pgscale_metrics(), $(psql -X -At -c 'SELECT count(*) FROM pgscale_metrics()') samples" \
+	"$MET_MS" "$(cut -d' ' -f2 "$WORK/metrics.ms" | median)" "$(tr ' ' / <"$WORK/metrics.ms" | paste -sd' ')"
+printf '%-34s %6s ms %6s ms   (%s)\n' "pgscale_metrics_text()" \
+	"$TXT_MS" "$(cut -d' ' -f2 "$WORK/metrics_text.ms" | median)" "$(tr ' ' / <"$WORK/metrics_text.ms" | paste -sd' ')"
+if awk -v a="$MET_MS" -v b="$TXT_MS" 'BEGIN { exit !(a < 50 && b < 50) }'; then
+	echo "both medians are under 50 ms: met"
+else
+	echo "a median is NOT under 50 ms"
+fi
 
 pgs_say "one table under ACCESS EXCLUSIVE in another session, statement_timeout = 5s"
 psql -X -q -c "SET application_name = 'bench_locker'" \

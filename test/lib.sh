@@ -104,7 +104,7 @@ pgs_packages() {
 	printf '%s\n' build-essential postgresql-"$v" postgresql-server-dev-"$v" \
 		postgresql-"$v"-pgtap postgresql-"$v"-cron postgresql-"$v"-partman \
 		libtap-parser-sourcehandler-pgtap-perl libipc-run-perl \
-		libfaketime faketime
+		libfaketime faketime python3-prometheus-client python3-yaml
 }
 mapfile -t PGS_PACKAGES < <(pgs_packages "$PGS_PGVERSION")
 
