@@ -288,6 +288,8 @@ pause_until_met(TableRun *run, Oid relid, const char *what, StringInfo why)
 		oldcxt = MemoryContextSwitchTo(pausecxt);
 		report_pause(relid, start, why->data);
 		MemoryContextSwitchTo(oldcxt);
+		/* measuring took a snapshot and locks on the views: let go of them */
+		rt_commit_if_allowed(run);
 		wait_ms = Min(wait_ms, left_ms);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait_ms, pgs_pacing_wait_event());
