@@ -10,10 +10,9 @@
  *	  no table lock is held) rt_pace() measures
  *
  *	  - pgscale.max_replica_lag: the largest replay lag of the walsenders
- *	    in pg_stat_replication: replay_lag, or the WAL the standby has
- *	    still to replay turned into a time at the server's recent WAL rate,
- *	    whichever is larger (replay_lag is NULL on a standby that is
- *	    caught up, and stays at its last value until the standby reports);
+ *	    in pg_stat_replication: replay_lag, or where that is NULL (a
+ *	    standby that reported being caught up) the WAL the standby has
+ *	    still to replay turned into a time at the server's recent WAL rate;
  *	  - pgscale.max_slot_wal: the WAL the replication slots retain;
  *	  - pgscale.max_wal_rate: the WAL this backend wrote since the last
  *	    batch boundary (pgWalUsage, so the application's own writes do not
@@ -39,6 +38,7 @@
 #include "postgres.h"
 
 #include "access/xlog.h"
+#include "catalog/pg_type.h"
 #include "executor/instrument.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -97,32 +97,32 @@ limit_setting(const char *what)
  * measure_replication
  *		The largest replay lag of the standbys, in milliseconds, and the
  *		most WAL a replication slot retains, in bytes (0 when there is
- *		none).  Read as the extension owner.
+ *		none).  A standby's lag is its replay_lag, or where that is NULL
+ *		(it reported being caught up, or has reported nothing yet) the WAL
+ *		it has still to replay at the server's recent WAL rate.  Read as
+ *		the extension owner.
  */
 static void
 measure_replication(RunPace *pace, double *lag_ms, double *slot_bytes)
 {
-	double		replay_ms;
-	double		behind;
+	Oid			argtypes[1] = {FLOAT8OID};
+	Datum		values[1];
 
+	values[0] = Float8GetDatum(pace->server_rate);
 	pgs_exec_as_owner("SELECT"
-					  " (SELECT pg_catalog.max(pg_catalog.date_part('epoch', replay_lag)) * 1000"
-					  "  FROM pg_catalog.pg_stat_replication),"
-					  " (SELECT pg_catalog.max(pg_catalog.pg_wal_lsn_diff("
-					  "         pg_catalog.pg_current_wal_lsn(), replay_lsn))::pg_catalog.float8"
+					  " (SELECT pg_catalog.max(COALESCE("
+					  "           pg_catalog.date_part('epoch', replay_lag) OPERATOR(pg_catalog.*) 1000,"
+					  "           CASE WHEN $1 OPERATOR(pg_catalog.>) 0 THEN"
+					  "             pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), replay_lsn)::pg_catalog.float8"
+					  "             OPERATOR(pg_catalog./) $1 OPERATOR(pg_catalog.*) 1000 END))"
 					  "  FROM pg_catalog.pg_stat_replication),"
 					  " (SELECT pg_catalog.max(pg_catalog.pg_wal_lsn_diff("
 					  "         pg_catalog.pg_current_wal_lsn(), restart_lsn))::pg_catalog.float8"
 					  "  FROM pg_catalog.pg_replication_slots)",
-					  0, NULL, NULL, NULL);
-	replay_ms = pgs_get_float8(0, 1);
-	behind = pgs_get_float8(0, 2);
-	*slot_bytes = pgs_get_float8(0, 3);
+					  1, argtypes, values, NULL);
+	*lag_ms = pgs_get_float8(0, 1);
+	*slot_bytes = pgs_get_float8(0, 2);
 	SPI_freetuptable(SPI_tuptable);
-
-	*lag_ms = replay_ms;
-	if (behind > 0 && pace->server_rate > 0)
-		*lag_ms = Max(*lag_ms, behind / pace->server_rate * 1000.0);
 }
 
 /*
