@@ -2,7 +2,8 @@
 # pause while a streaming standby lags more than pgscale.max_replica_lag
 # (replay paused on the standby with pg_wal_replay_pause()) or a
 # replication slot retains more WAL than pgscale.max_slot_wal (a logical
-# slot never consumed), and go on once under the limit.  While paused the
+# slot never consumed), and go on once under the limit; under
+# pgscale.max_wal_rate a purge takes as long as its WAL at that rate.  While paused the
 # backend holds no snapshot and no table lock, and pg_stat_activity (and
 # pgscale_worker_status(), for the worker) says why.  A pause longer than
 # pgscale.max_pause ends the table's run, logged as 'paused out'; the next
@@ -125,6 +126,25 @@ is( $primary->safe_psql(
 		          AND detail ~ 'paused [0-9.]+ s in all \\(replica lag\\)'"),
 	'1', 'the log row counts every row and the pause time');
 is($primary->safe_psql('app', 'SELECT count(*) FROM t'), '1000', 'rows within retention kept');
+
+#
+# Cleanup's own WAL rate: 1 MB a second.
+#
+$primary->wait_for_catchup($standby);
+set_conf('pgscale.max_wal_rate', '1MB');
+refill();
+my $wal_before = $primary->safe_psql('app', 'SELECT pg_current_wal_insert_lsn()');
+$primary->safe_psql('app', "CALL pgscale_cleanup_proc(relation => 't', batch_size => 500)");
+is( $primary->safe_psql(
+		'app', "SELECT count(*) FROM pgscale_log WHERE action = 'delete'
+		          AND object_name = 'public.t' AND rows = 20000
+		          AND detail ~ 'paused [0-9.]+ s in all \\(WAL rate\\)'
+		          AND extract(epoch FROM duration) * 1024 * 1024 >=
+		              0.8 * pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '$wal_before')
+		                  - 1024 * 1024"),
+	'1', 'max_wal_rate: the purge paused, and took about as long as its WAL at 1 MB/s');
+is($primary->safe_psql('app', $expired), '0', '... and finished');
+set_conf('pgscale.max_wal_rate', '0');
 
 #
 # Slot WAL: a logical slot never consumed.
