@@ -24,7 +24,9 @@ WHERE name IN ('pgscale.max_replica_lag', 'pgscale.max_slot_wal',
 ORDER BY name;
 SELECT enumvals FROM pg_settings WHERE name = 'pgscale.pacing';
 
--- reloaded settings: a session cannot change them, bad values are refused
+-- reloaded settings: a session cannot change them (55P02), bad values are
+-- refused (22023; the wording of the range changed in 17)
+\set VERBOSITY sqlstate
 SET pgscale.max_replica_lag = '1s';
 SET pgscale.pacing = strict;
 ALTER SYSTEM SET pgscale.max_replica_lag = '-1s';
@@ -33,6 +35,10 @@ ALTER SYSTEM SET pgscale.max_wal_rate = '3TB';
 ALTER SYSTEM SET pgscale.max_pause = 0;
 ALTER SYSTEM SET pgscale.pacing = 'loud';
 ALTER SYSTEM SET pgscale.max_slot_wal = '2TB';
+\set VERBOSITY terse
+-- the limits as they are in force
+SHOW pgscale.max_replica_lag;
+SHOW pgscale.max_pause;
 
 -- 200 rows, 100 of them expired: 10 batches of 10
 CREATE TABLE ev (id int GENERATED ALWAYS AS IDENTITY, ts timestamptz NOT NULL);
