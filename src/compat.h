@@ -246,4 +246,18 @@ typedef int PgsDateTimeErrorExtra;
 #define pgs_guc_malloc(size) malloc(size)
 #endif
 
+/* ---- Pacing (pacing.c) ------------------------------------------------ */
+
+/*
+ * The wait event of a pacing pause: an extension's own named event since
+ * 17 (pg_stat_activity shows wait_event PgscalePacing), the generic
+ * "Extension" before.
+ */
+#if PG_VERSION_NUM >= 170000
+#include "utils/wait_event.h"
+#define pgs_pacing_wait_event() WaitEventExtensionNew("PgscalePacing")
+#else
+#define pgs_pacing_wait_event() PG_WAIT_EXTENSION
+#endif
+
 #endif							/* PGSCALE_COMPAT_H */

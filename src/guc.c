@@ -26,10 +26,21 @@ char	   *pgscale_role = NULL;
 bool		pgscale_enabled = true;
 int			pgscale_max_workers = 2;
 int			pgscale_batch_strategy = PGS_BATCH_AUTO;
+int			pgscale_max_replica_lag = 30 * 1000;
+int			pgscale_max_slot_wal = 0;
+int			pgscale_max_wal_rate = 0;
+int			pgscale_max_pause = 10 * 60 * 1000;
+int			pgscale_pacing = PGS_PACING_NOTICE;
 
 static const struct config_enum_entry batch_strategy_options[] = {
 	{"auto", PGS_BATCH_AUTO, false},
 	{"time_range", PGS_BATCH_TIME_RANGE, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry pacing_options[] = {
+	{"notice", PGS_PACING_NOTICE, false},
+	{"strict", PGS_PACING_STRICT, false},
 	{NULL, 0, false}
 };
 
@@ -218,6 +229,57 @@ pgs_define_gucs(void)
 							   PGC_SUSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   pgs_check_window_test_now,
 							   pgs_assign_window_test_now, NULL);
+
+	DefineCustomIntVariable("pgscale.max_replica_lag",
+							"Largest replay lag of a streaming standby that cleanup keeps going under.",
+							"Between two batches, CALL pgscale_cleanup_proc() and the worker pause "
+							"while a standby in pg_stat_replication is further behind than this "
+							"(its replay_lag, or the WAL it has still to replay at the recent WAL "
+							"rate). Zero turns the limit off.",
+							&pgscale_max_replica_lag,
+							30 * 1000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgscale.max_slot_wal",
+							"Most WAL a replication slot may hold back while cleanup keeps going.",
+							"Between two batches, CALL pgscale_cleanup_proc() and the worker pause "
+							"while a slot in pg_replication_slots retains more WAL than this. "
+							"Zero turns the limit off.",
+							&pgscale_max_slot_wal,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgscale.max_wal_rate",
+							"Most WAL per second cleanup itself may write.",
+							"Between two batches, CALL pgscale_cleanup_proc() and the worker pause "
+							"until the WAL the last batch wrote, spread over the time since the "
+							"batch before, is under this rate (the value is per second). "
+							"Zero turns the limit off.",
+							&pgscale_max_wal_rate,
+							0, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pgscale.max_pause",
+							"Longest one pause for pgscale.max_replica_lag, max_slot_wal or max_wal_rate may last.",
+							"A longer pause ends the cleanup of that table for the run, logged as "
+							"'paused out' in pgscale_log; the next run goes on with it.",
+							&pgscale_max_pause,
+							10 * 60 * 1000, 1, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pgscale.pacing",
+							 "What pgscale_cleanup() and pgscale_run_maintenance() do when a pacing limit is exceeded.",
+							 "They run in one transaction and cannot pause: notice says so and goes "
+							 "on; strict refuses with an error, which rolls the call back. The "
+							 "procedures and the worker pause instead, whatever this says.",
+							 &pgscale_pacing,
+							 PGS_PACING_NOTICE, pacing_options,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	pgs_reserve_guc_prefix("pgscale");
 }

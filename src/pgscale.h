@@ -45,6 +45,14 @@ extern int	pgscale_batch_strategy;
 
 #define PGS_BATCH_AUTO 0
 #define PGS_BATCH_TIME_RANGE 1
+extern int	pgscale_max_replica_lag;
+extern int	pgscale_max_slot_wal;
+extern int	pgscale_max_wal_rate;
+extern int	pgscale_max_pause;
+extern int	pgscale_pacing;
+
+#define PGS_PACING_NOTICE 0
+#define PGS_PACING_STRICT 1
 extern void pgs_define_gucs(void);
 
 /* window.c: the maintenance window, and its settings' hooks */
@@ -222,6 +230,9 @@ extern PgsCycleResult *pgs_worker_cycle;
 /* worker.c: for pgscale_health() */
 extern bool pgs_worker_missing(void);
 extern bool pgs_worker_next_run(TimestampTz *next_run);
+
+/* worker.c: what pgscale_worker_status() shows while a cycle runs */
+extern void pgs_worker_report_outcome(const char *outcome);
 
 /* How many databases pgscale.databases may list (the launcher's slots). */
 #define PGS_MAX_DATABASES 64

@@ -391,7 +391,12 @@ rt_trim_relation(TableRun *run, Oid relid)
 				pgs_log_update(log_id, total, started, "in progress");
 		}
 		if (!step.done)
+		{
 			rt_commit_if_allowed(run);
+			/* a pause past pgscale.max_pause leaves the rest for next time */
+			if (!rt_pace(run, relid))
+				break;
+		}
 	} while (!step.done);
 
 	if (pgs_batch_skipped(step.batch) > 0)
@@ -405,17 +410,18 @@ rt_trim_relation(TableRun *run, Oid relid)
 	if (total > 0 || pgs_batch_skipped(step.batch) > 0)
 	{
 		PgsTrimmed *t = palloc(sizeof(PgsTrimmed));
+		const char *detail = rt_pace_detail(run, relid,
+											pgs_batch_describe(step.batch));
 
 		t->relid = relid;
 		t->rows = total;
 		run->trimmed = lappend(run->trimmed, t);
+
 		if (log_id != 0)
-			pgs_log_update(log_id, total, started,
-						   pgs_batch_describe(step.batch));
+			pgs_log_update(log_id, total, started, detail);
 		else
 			pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
-						   true, started,
-						   pgs_batch_describe(step.batch));
+						   true, started, detail);
 	}
 	rt_commit_if_allowed(run);
 }

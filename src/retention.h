@@ -31,6 +31,22 @@ typedef struct CleanupOptions
 	bool		respect_window; /* purge only in pgscale.maintenance_window */
 } CleanupOptions;
 
+/*
+ * Pacing (pacing.c): what was measured at the last batch boundary, and the
+ * pauses of the relation being trimmed.
+ */
+typedef struct RunPace
+{
+	TimestampTz at;				/* last measure; 0: none yet */
+	uint64		own_wal;		/* this backend's WAL bytes then */
+	uint64		server_lsn;		/* the server's WAL insert position then */
+	double		server_rate;	/* the server's WAL rate, bytes per second */
+	Oid			relid;			/* relation the pause total is for */
+	int64		paused_us;		/* pauses while trimming it */
+	const char *reason;			/* which limit made the last pause */
+	bool		noticed;		/* function form: said it cannot pause */
+} RunPace;
+
 /* One policy being enforced. */
 typedef struct TableRun
 {
@@ -53,6 +69,7 @@ typedef struct TableRun
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 	TimestampTz started;
 	TimestampTz finished;
+	RunPace		pace;			/* pacing.c */
 } TableRun;
 
 /* Where a partition stands against the cutoff. */
@@ -97,6 +114,10 @@ extern List *rt_run_policies(const CleanupOptions *opt, List *policies);
 extern void rt_process_relation(TableRun *run, Oid relid);
 extern PartitionFate rt_partition_fate(PgsPartBounds *bounds, int64 cutoff,
 									   int64 *upper);
+
+/* pacing.c */
+extern bool rt_pace(TableRun *run, Oid relid);
+extern const char *rt_pace_detail(TableRun *run, Oid relid, const char *detail);
 
 /* guard.c */
 extern bool rt_refused_by_limits(TableRun *run, PgsPolicy *pol);

@@ -795,6 +795,30 @@ set_state(int slot, const char *outcome, bool started, bool ended,
 	LWLockRelease(shared->lock);
 }
 
+/*
+ * pgs_worker_report_outcome
+ *		While a cycle runs, change what pgscale_worker_status() shows as its
+ *		outcome (a pause, say, and "running" again after it).  Does nothing
+ *		outside the worker.
+ */
+void
+pgs_worker_report_outcome(const char *outcome)
+{
+	int			i;
+
+	if (shared == NULL || pgs_worker_cycle == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < PGS_MAX_DATABASES; i++)
+	{
+		PgsDbState *db = &shared->db[i];
+
+		if (db->in_use && db->running && db->pid == MyProcPid)
+			strlcpy(db->outcome, outcome, sizeof(db->outcome));
+	}
+	LWLockRelease(shared->lock);
+}
+
 void
 pgscale_worker_main(Datum main_arg)
 {
