@@ -537,31 +537,45 @@ rt_refused_by_limits(TableRun *run, PgsPolicy *pol)
 	limit = guard_limit(pol, &base, &catch_up);
 	if (step.m.fraction > limit)
 	{
-		const char *about = step.m.estimated ? "about " : "";
 		const char *whose = catch_up ? "allowed once for a table never cleaned before" :
 			pol->max_delete_fraction > 0 ? "the policy's max_delete_fraction" :
 			"pgscale.max_delete_fraction";
+		const char *hint = psprintf("If that is meant, run %s once, or raise the table's limit with "
+									"pgscale_set_retention(..., max_delete_fraction => ...).", force_hint);
 
-		ereport(refusal_level(run),
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("pgscale refused to clean up %s: it would remove %s%.0f%% of the table's rows",
-						pgs_display_name(run->relid), about, step.m.fraction * 100),
-				 errdetail("The run would remove %s%.0f of %.0f rows; the limit is %.0f%%, %s.",
-						   about, step.m.removed, step.m.total, limit * 100, whose),
-				 errhint("If that is meant, run %s once, or raise the table's limit with "
-						 "pgscale_set_retention(..., max_delete_fraction => ...).", force_hint)));
+		if (step.m.estimated)
+			ereport(refusal_level(run),
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("pgscale refused to clean up %s: it would remove about %.0f%% of the table's rows",
+							pgs_display_name(run->relid), step.m.fraction * 100),
+					 errdetail("The run would remove about %.0f of %.0f rows; the limit is %.0f%%, %s.",
+							   step.m.removed, step.m.total, limit * 100, whose),
+					 errhint("%s", hint)));
+		else
+			ereport(refusal_level(run),
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("pgscale refused to clean up %s: it would remove %.0f%% of the table's rows",
+							pgs_display_name(run->relid), step.m.fraction * 100),
+					 errdetail("The run would remove %.0f of %.0f rows; the limit is %.0f%%, %s.",
+							   step.m.removed, step.m.total, limit * 100, whose),
+					 errhint("%s", hint)));
 		record_refusal(run,
 					   psprintf("it would remove %s%.0f%% of the table's rows",
-								about, step.m.fraction * 100),
+								step.m.estimated ? "about " : "", step.m.fraction * 100),
 					   psprintf("The run would remove %s%.0f of %.0f rows; the limit is %.0f%%, %s.",
-								about, step.m.removed, step.m.total, limit * 100, whose));
+								step.m.estimated ? "about " : "", step.m.removed, step.m.total,
+								limit * 100, whose));
 		return true;
 	}
-	if (catch_up && step.m.fraction > base)
+	if (catch_up && step.m.fraction > base && step.m.estimated)
 		ereport(NOTICE,
-				(errmsg("first cleanup of %s removes %s%.0f%% of its rows, more than its limit of %.0f%%",
-						pgs_display_name(run->relid), step.m.estimated ? "about " : "",
-						step.m.fraction * 100, base * 100),
+				(errmsg("first cleanup of %s removes about %.0f%% of its rows, more than its limit of %.0f%%",
+						pgs_display_name(run->relid), step.m.fraction * 100, base * 100),
+				 errdetail("A table never cleaned before may catch up on its history once, up to 90%%.")));
+	else if (catch_up && step.m.fraction > base)
+		ereport(NOTICE,
+				(errmsg("first cleanup of %s removes %.0f%% of its rows, more than its limit of %.0f%%",
+						pgs_display_name(run->relid), step.m.fraction * 100, base * 100),
 				 errdetail("A table never cleaned before may catch up on its history once, up to 90%%.")));
 	return false;
 }
