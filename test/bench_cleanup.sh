@@ -133,37 +133,13 @@ qs -d postgres -c "CREATE DATABASE bench"
 
 pgs_say "loading metrics_aiusagedaily: $MEMBERS members x 24 months"
 [ -n "$TIMESCALE" ] && qs -c "CREATE EXTENSION timescaledb"
-qs -v members="$MEMBERS" <<'SQL'
+qs -v members="$MEMBERS" -v bench_src="$PGS_ROOT/test/data/bench_src.sql" <<'SQL'
 CREATE EXTENSION pgscale;
 CREATE SCHEMA partman;
 CREATE EXTENSION pg_partman SCHEMA partman;
 
 -- The seed's table, without its indexes: the source every copy is made from.
-CREATE TABLE bench_src (
-    id bigint NOT NULL,
-    member_id integer NOT NULL,
-    team_id integer NOT NULL,
-    date date NOT NULL,
-    source varchar(20) NOT NULL,
-    suggestions_shown integer NOT NULL,
-    suggestions_accepted integer NOT NULL,
-    lines_suggested integer NOT NULL,
-    lines_accepted integer NOT NULL,
-    chat_messages integer NOT NULL,
-    active_minutes integer NOT NULL,
-    created_at timestamptz NOT NULL
-);
-INSERT INTO bench_src
-SELECT row_number() OVER (ORDER BY d, m), m, 1 + (m - 1) % 50, d,
-       CASE WHEN m % 3 = 0 THEN 'cursor' ELSE 'copilot' END,
-       (m * 7 + i * 13) % 400, (m * 5 + i * 11) % 120, (m * 3 + i * 17) % 900,
-       (m * 11 + i * 7) % 300, (m + i) % 40, (m * 13 + i) % 480,
-       d + time '06:00' + (m % 600) * interval '1 minute'
-  FROM generate_series((current_date - interval '24 months')::date + 1, current_date, interval '1 day') AS day(ts),
-       LATERAL (SELECT ts::date AS d, (ts::date - date '2000-01-01') AS i) AS x,
-       generate_series(1, :members) AS m
- ORDER BY d, m;
-VACUUM ANALYZE bench_src;
+\i :bench_src
 
 -- A plain copy, in the source's physical order, with the seed's indexes.
 CREATE FUNCTION bench_make_plain(tbl text) RETURNS void LANGUAGE plpgsql AS $$
