@@ -62,14 +62,11 @@
 #include "commands/defrem.h"
 #include "commands/tablespace.h"
 #include "executor/spi.h"
-#include "libpq-fe.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
-#include "postmaster/postmaster.h"
-#include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -80,10 +77,10 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-#include "utils/varlena.h"
 
 #include "pgscale.h"
 #include "convert.h"
+#include "loopback.h"
 #include "clone.h"
 #include "month.h"
 
@@ -225,244 +222,49 @@ cv_find_legacy_checks(Oid relid, List **validated)
  */
 
 /*
- * loop_wait
- *		Sleep until conn's socket is ready for events or the latch is set,
- *		then serve interrupts: the caller's cancel and termination work
- *		while the other session works.
- */
-static void
-loop_wait(PGconn *conn, int events)
-{
-	(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | events,
-							 PQsocket(conn), -1L, PG_WAIT_EXTENSION);
-	ResetLatch(MyLatch);
-	CHECK_FOR_INTERRUPTS();
-}
-
-/*
- * loop_cancel
- *		Ask the server to cancel what conn is running; used when the caller
- *		is cancelled while it waits.
- */
-static void
-loop_cancel(PGconn *conn)
-{
-	PGcancel   *cancel = PQgetCancel(conn);
-	char		errbuf[256];
-
-	if (cancel != NULL)
-	{
-		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
-		PQfreeCancel(cancel);
-	}
-}
-
-/*
- * loop_exec
- *		Run one statement over conn with text parameters and return its
- *		last result, to be PQclear()ed.  Waits in loop_wait, and cancels
- *		the statement when this backend is interrupted meanwhile.
- */
-static PGresult *
-loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
-{
-	PGresult   *volatile last = NULL;
-
-	/* this session must not hold a snapshot the other one would wait for */
-	InvalidateCatalogSnapshot();
-	if (TransactionIdIsValid(MyProc->xmin))
-		elog(ERROR, "pgscale: a snapshot is still held before a statement over the loopback connection");
-
-	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not send a statement over the loopback connection: %s",
-						pchomp(PQerrorMessage(conn))),
-				 errhint("Check the server log, and run the call again.")));
-	PG_TRY();
-	{
-		int			flushed;
-
-		while ((flushed = PQflush(conn)) == 1)
-			loop_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE);
-		for (;;)
-		{
-			PGresult   *res;
-
-			while (flushed == 0 && PQisBusy(conn))
-			{
-				loop_wait(conn, WL_SOCKET_READABLE);
-				if (!PQconsumeInput(conn))
-					break;
-			}
-			res = PQgetResult(conn);
-			if (res == NULL)
-				break;
-			PQclear(last);
-			last = res;
-			if (PQstatus(conn) == CONNECTION_BAD)
-				break;
-		}
-	}
-	PG_CATCH();
-	{
-		loop_cancel(conn);
-		PQclear(last);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	if (last == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("lost the loopback connection: %s", pchomp(PQerrorMessage(conn))),
-				 errhint("Check the server log, and run the call again.")));
-	return last;
-}
-
-/*
  * loop_connect
- *		Open the loopback connection: this server's first Unix socket
- *		directory and port, this database, the session user, then the
- *		caller's current role, pgscale.lock_timeout, and the settings
- *		pgs_pin_search_path() pins, so that statements built here read the
- *		same over there.  Errors out, naming the table being converted
- *		(relid) and saying what to allow, when the connection cannot be
- *		made.
+ *		Open the loopback connection (loopback.c) for the conversion of
+ *		relid, or error out naming the table and saying what to allow.
  */
 static PGconn *
 loop_connect(Oid relid)
 {
-	const char *keywords[7];
-	const char *values[7];
-	char	   *dirs = pstrdup(GetConfigOption("unix_socket_directories", false, false));
-	List	   *dirlist = NIL;
-	const char *dbname = get_database_name(MyDatabaseId);
-	const char *user = GetUserNameFromId(GetSessionUserId(), false);
-	const char *role = GetUserNameFromId(GetUserId(), false);
-	const char *settings[2];
-	PGconn	   *volatile conn;
-	PGresult   *res;
-	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+	PgsLoopFailure failure;
+	PGconn	   *conn = pgs_loop_connect("pgscale conversion", &failure);
 
-	if (!SplitDirectoriesString(dirs, ',', &dirlist) || dirlist == NIL)
-		ereport(ERROR,
-				(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-				 errmsg("cannot build the unique indexes of %s concurrently: the server listens on no Unix socket",
-						pgs_display_name(relid)),
-				 errdetail("pgscale builds it over a local connection to this server; the table was not converted."),
-				 errhint("Set unix_socket_directories, or create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
-	keywords[0] = "host";
-	values[0] = (const char *) linitial(dirlist);
-	keywords[1] = "port";
-	values[1] = psprintf("%d", PostPortNumber);
-	keywords[2] = "dbname";
-	values[2] = dbname;
-	keywords[3] = "user";
-	values[3] = user;
-	keywords[4] = "application_name";
-	values[4] = "pgscale conversion";
-	keywords[5] = "sslmode";
-	values[5] = "disable";
-	keywords[6] = NULL;
-	values[6] = NULL;
-
-	conn = PQconnectStartParams(keywords, values, false);
-	if (conn == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory"),
-				 errhint("Run the call again when the server has more memory free.")));
-	PG_TRY();
+	if (conn != NULL)
+		return conn;
+	switch (failure.stage)
 	{
-		while (PQstatus(conn) != CONNECTION_BAD &&
-			   status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
-		{
-			loop_wait(conn, status == PGRES_POLLING_READING ?
-					  WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE);
-			status = PQconnectPoll(conn);
-		}
-		if (PQstatus(conn) != CONNECTION_OK)
+		case PGS_LOOP_NO_SOCKET:
+			ereport(ERROR,
+					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+					 errmsg("cannot build the unique indexes of %s concurrently: the server listens on no Unix socket",
+							pgs_display_name(relid)),
+					 errdetail("pgscale builds it over a local connection to this server; the table was not converted."),
+					 errhint("Set unix_socket_directories, or create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
+			break;
+		case PGS_LOOP_CONNECT:
 			ereport(ERROR,
 					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 					 errmsg("cannot build the unique indexes of %s concurrently: could not connect to this server as role %s: %s",
-							pgs_display_name(relid), quote_identifier(user),
-							pchomp(PQerrorMessage(conn))),
+							pgs_display_name(relid), quote_identifier(failure.user),
+							failure.message),
 					 errdetail("pgscale builds it over a local connection to database %s through socket directory %s; the table was not converted.",
-							   quote_identifier(dbname), values[0]),
+							   quote_identifier(failure.dbname), failure.socket_dir),
 					 errhint("Allow that connection without a password in pg_hba.conf (a \"local\" line with trust or peer for this role), or create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
-
-		settings[0] = role;
-		settings[1] = psprintf("%dms", pgscale_lock_timeout);
-		res = loop_exec(conn,
-						"SELECT pg_catalog.set_config('role', $1, false),"
-						" pg_catalog.set_config('lock_timeout', $2, false),"
-						" pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
-						" pg_catalog.set_config('datestyle', 'ISO, MDY', false),"
-						" pg_catalog.set_config('intervalstyle', 'postgres', false),"
-						" pg_catalog.set_config('extra_float_digits', '1', false)",
-						2, settings);
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		{
-			char	   *msg = pstrdup(PQresultErrorMessage(res));
-
-			PQclear(res);
+			break;
+		case PGS_LOOP_SETUP:
 			ereport(ERROR,
 					(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
 					 errmsg("cannot build the unique indexes of %s concurrently: could not set up the loopback connection as role %s: %s",
-							pgs_display_name(relid), quote_identifier(role), pchomp(msg)),
+							pgs_display_name(relid), quote_identifier(failure.role),
+							failure.message),
 					 errdetail("The table was not converted."),
 					 errhint("Create the index yourself with CREATE UNIQUE INDEX CONCURRENTLY and run the call again: pgscale uses an existing one.")));
-		}
-		PQclear(res);
+			break;
 	}
-	PG_CATCH();
-	{
-		PQfinish(conn);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	return conn;
-}
-
-/* A remote error, in pieces. */
-typedef struct LoopError
-{
-	int			code;
-	char	   *message;
-	char	   *detail;
-	char	   *hint;
-} LoopError;
-
-/*
- * loop_run
- *		Run one statement over conn; true when it succeeded, else false with
- *		its error in *err.
- */
-static bool
-loop_run(PGconn *conn, const char *sql, LoopError *err)
-{
-	PGresult   *res = loop_exec(conn, sql, 0, NULL);
-	ExecStatusType st = PQresultStatus(res);
-	const char *state;
-	const char *field;
-
-	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-	{
-		PQclear(res);
-		return true;
-	}
-	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-	err->code = (state != NULL && strlen(state) == 5) ?
-		MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]) :
-		ERRCODE_CONNECTION_FAILURE;
-	field = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-	err->message = field ? pstrdup(field) : pchomp(PQerrorMessage(conn));
-	field = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-	err->detail = field ? pstrdup(field) : NULL;
-	field = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
-	err->hint = field ? pstrdup(field) : NULL;
-	PQclear(res);
-	return false;
+	return NULL;				/* keep compiler quiet */
 }
 
 /*
@@ -477,9 +279,9 @@ loop_drop_invalid(PGconn *conn, const char *qname)
 	const char *params[1] = {qname};
 	PGresult   *res;
 	bool		invalid;
-	LoopError	err;
+	PgsLoopError err;
 
-	res = loop_exec(conn,
+	res = pgs_loop_exec(conn,
 					"SELECT NOT (indisvalid AND indisready AND indislive)"
 					" FROM pg_catalog.pg_index"
 					" WHERE indexrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1)",
@@ -496,9 +298,9 @@ loop_drop_invalid(PGconn *conn, const char *qname)
 	 * however long they take (the caller can cancel), rather than leave
 	 * the invalid index behind.
 	 */
-	if (!loop_run(conn, "SET lock_timeout = 0", &err) ||
-		!loop_run(conn, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", qname), &err) ||
-		!loop_run(conn, psprintf("SET lock_timeout = '%dms'", pgscale_lock_timeout), &err))
+	if (!pgs_loop_run(conn, "SET lock_timeout = 0", &err) ||
+		!pgs_loop_run(conn, psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", qname), &err) ||
+		!pgs_loop_run(conn, psprintf("SET lock_timeout = '%dms'", pgscale_lock_timeout), &err))
 		ereport(ERROR,
 				(errcode(err.code),
 				 errmsg("could not drop invalid index %s: %s", qname, err.message),
@@ -572,7 +374,7 @@ build_extensions(Conversion *cv, List *indexes)
 			char	   *sql;
 			int			nest;
 			int			attempt;
-			LoopError	err;
+			PgsLoopError err;
 
 			if (!ix->unique || ix->has_time || ix->extension || ix->is_extension ||
 				!ix->valid)
@@ -594,7 +396,7 @@ build_extensions(Conversion *cv, List *indexes)
 
 			for (attempt = 0;; attempt++)
 			{
-				bool		ok = loop_run(conn, sql, &err);
+				bool		ok = pgs_loop_run(conn, sql, &err);
 				bool		dropped;
 
 				if (ok)

@@ -1,0 +1,277 @@
+/*-------------------------------------------------------------------------
+ *
+ * loopback.c
+ *	  A libpq connection back to this server, for the statements that
+ *	  cannot run through SPI or inside a transaction block: CREATE INDEX
+ *	  CONCURRENTLY (the conversion's extend_keys), ALTER TABLE ... DETACH
+ *	  PARTITION ... CONCURRENTLY (partition retention) and VACUUM (after a
+ *	  purge).  They run as top-level statements of a second session, over
+ *	  this server's own Unix socket, as this session's user with the
+ *	  caller's current role set: the same privileges are checked there as
+ *	  here.  This backend waits for them holding no snapshot (the
+ *	  concurrent forms wait for every transaction that could see the
+ *	  table, this one included), and its cancellation and termination are
+ *	  passed on to the statement.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/postmaster.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/varlena.h"
+
+#include "pgscale.h"
+#include "loopback.h"
+
+/*
+ * loop_wait
+ *		Sleep until conn's socket is ready for events or the latch is set,
+ *		then serve interrupts: the caller's cancel and termination work
+ *		while the other session works.
+ */
+static void
+loop_wait(PGconn *conn, int events)
+{
+	(void) WaitLatchOrSocket(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | events,
+							 PQsocket(conn), -1L, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * loop_cancel
+ *		Ask the server to cancel what conn is running; used when the caller
+ *		is cancelled while it waits.
+ */
+static void
+loop_cancel(PGconn *conn)
+{
+	PGcancel   *cancel = PQgetCancel(conn);
+	char		errbuf[256];
+
+	if (cancel != NULL)
+	{
+		(void) PQcancel(cancel, errbuf, sizeof(errbuf));
+		PQfreeCancel(cancel);
+	}
+}
+
+/*
+ * pgs_loop_exec
+ *		Run one statement over conn with text parameters and return its
+ *		last result, to be PQclear()ed.  Waits in loop_wait, and cancels
+ *		the statement when this backend is interrupted meanwhile.
+ */
+PGresult *
+pgs_loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	PGresult   *volatile last = NULL;
+
+	/* this session must not hold a snapshot the other one would wait for */
+	InvalidateCatalogSnapshot();
+	if (TransactionIdIsValid(MyProc->xmin))
+		elog(ERROR, "pgscale: a snapshot is still held before a statement over the loopback connection");
+
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not send a statement over the loopback connection: %s",
+						pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log, and run the call again.")));
+	PG_TRY();
+	{
+		int			flushed;
+
+		while ((flushed = PQflush(conn)) == 1)
+			loop_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE);
+		for (;;)
+		{
+			PGresult   *res;
+
+			while (flushed == 0 && PQisBusy(conn))
+			{
+				loop_wait(conn, WL_SOCKET_READABLE);
+				if (!PQconsumeInput(conn))
+					break;
+			}
+			res = PQgetResult(conn);
+			if (res == NULL)
+				break;
+			PQclear(last);
+			last = res;
+			if (PQstatus(conn) == CONNECTION_BAD)
+				break;
+		}
+	}
+	PG_CATCH();
+	{
+		loop_cancel(conn);
+		PQclear(last);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (last == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the loopback connection: %s", pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log, and run the call again.")));
+	return last;
+}
+
+/*
+ * pgs_loop_connect
+ *		Open the loopback connection: this server's first Unix socket
+ *		directory and port, this database, the session user, then the
+ *		caller's current role, pgscale.lock_timeout, and the settings
+ *		pgs_pin_search_path() pins, so that statements built here read the
+ *		same over there.  appname is the connection's application_name.
+ *		NULL, with *failure filled in for the caller's message, when the
+ *		connection cannot be made.
+ */
+PGconn *
+pgs_loop_connect(const char *appname, PgsLoopFailure *failure)
+{
+	const char *keywords[7];
+	const char *values[7];
+	char	   *dirs = pstrdup(GetConfigOption("unix_socket_directories", false, false));
+	List	   *dirlist = NIL;
+	const char *settings[2];
+	PGconn	   *volatile conn;
+	PGresult   *res;
+	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+
+	failure->user = GetUserNameFromId(GetSessionUserId(), false);
+	failure->role = GetUserNameFromId(GetUserId(), false);
+	failure->dbname = get_database_name(MyDatabaseId);
+	failure->socket_dir = NULL;
+	failure->message = NULL;
+	if (!SplitDirectoriesString(dirs, ',', &dirlist) || dirlist == NIL)
+	{
+		failure->stage = PGS_LOOP_NO_SOCKET;
+		return NULL;
+	}
+	failure->socket_dir = (const char *) linitial(dirlist);
+
+	keywords[0] = "host";
+	values[0] = failure->socket_dir;
+	keywords[1] = "port";
+	values[1] = psprintf("%d", PostPortNumber);
+	keywords[2] = "dbname";
+	values[2] = failure->dbname;
+	keywords[3] = "user";
+	values[3] = failure->user;
+	keywords[4] = "application_name";
+	values[4] = appname;
+	keywords[5] = "sslmode";
+	values[5] = "disable";
+	keywords[6] = NULL;
+	values[6] = NULL;
+
+	conn = PQconnectStartParams(keywords, values, false);
+	if (conn == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory"),
+				 errhint("Run the call again when the server has more memory free.")));
+	PG_TRY();
+	{
+		while (PQstatus(conn) != CONNECTION_BAD &&
+			   status != PGRES_POLLING_OK && status != PGRES_POLLING_FAILED)
+		{
+			loop_wait(conn, status == PGRES_POLLING_READING ?
+					  WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE);
+			status = PQconnectPoll(conn);
+		}
+		if (PQstatus(conn) != CONNECTION_OK)
+		{
+			failure->stage = PGS_LOOP_CONNECT;
+			failure->message = pchomp(PQerrorMessage(conn));
+			PQfinish(conn);
+			conn = NULL;
+		}
+		else
+		{
+			settings[0] = failure->role;
+			settings[1] = psprintf("%dms", pgscale_lock_timeout);
+			res = pgs_loop_exec(conn,
+								"SELECT pg_catalog.set_config('role', $1, false),"
+								" pg_catalog.set_config('lock_timeout', $2, false),"
+								" pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false),"
+								" pg_catalog.set_config('datestyle', 'ISO, MDY', false),"
+								" pg_catalog.set_config('intervalstyle', 'postgres', false),"
+								" pg_catalog.set_config('extra_float_digits', '1', false)",
+								2, settings);
+			if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			{
+				failure->stage = PGS_LOOP_SETUP;
+				failure->message = pchomp(PQresultErrorMessage(res));
+				PQclear(res);
+				PQfinish(conn);
+				conn = NULL;
+			}
+			else
+				PQclear(res);
+		}
+	}
+	PG_CATCH();
+	{
+		if (conn != NULL)
+			PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	return conn;
+}
+
+/*
+ * pgs_loop_run
+ *		Run one statement over conn; true when it succeeded, else false with
+ *		its error in *err.
+ */
+bool
+pgs_loop_run(PGconn *conn, const char *sql, PgsLoopError *err)
+{
+	PGresult   *res = pgs_loop_exec(conn, sql, 0, NULL);
+	ExecStatusType st = PQresultStatus(res);
+	const char *state;
+	const char *field;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+	{
+		PQclear(res);
+		return true;
+	}
+	state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+	err->code = (state != NULL && strlen(state) == 5) ?
+		MAKE_SQLSTATE(state[0], state[1], state[2], state[3], state[4]) :
+		ERRCODE_CONNECTION_FAILURE;
+	field = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	err->message = field ? pstrdup(field) : pchomp(PQerrorMessage(conn));
+	field = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	err->detail = field ? pstrdup(field) : NULL;
+	field = PQresultErrorField(res, PG_DIAG_MESSAGE_HINT);
+	err->hint = field ? pstrdup(field) : NULL;
+	PQclear(res);
+	return false;
+}
+
+/*
+ * pgs_loop_finish
+ *		Close the connection (NULL is fine).
+ */
+void
+pgs_loop_finish(PGconn *conn)
+{
+	if (conn != NULL)
+		PQfinish(conn);
+}
