@@ -918,40 +918,9 @@ COMMENT ON FUNCTION @extschema@.pgscale_metrics() IS
 
 CREATE FUNCTION @extschema@.pgscale_metrics_text()
 RETURNS text
-LANGUAGE sql VOLATILE
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH m AS (
-        SELECT * FROM @extschema@.pgscale_metrics()
-    ), sample AS (
-        SELECT m.metric, m.help,
-               m.metric
-               || COALESCE(
-                      (SELECT '{' || pg_catalog.string_agg(
-                                  e.key || '="' || pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-                                      e.value, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n') || '"',
-                                  ',' ORDER BY e.key) || '}'
-                         FROM pg_catalog.jsonb_each_text(m.labels) e
-                        HAVING pg_catalog.count(*) > 0), '')
-               || ' '
-               || CASE WHEN m.value = 'Infinity'::double precision THEN '+Inf'
-                       WHEN m.value = '-Infinity'::double precision THEN '-Inf'
-                       WHEN m.value = 'NaN'::double precision THEN 'NaN'
-                       ELSE m.value::text END AS line
-          FROM m
-    ), family AS (
-        SELECT s.metric,
-               '# HELP ' || s.metric || ' '
-               || pg_catalog.replace(pg_catalog.replace(pg_catalog.min(s.help), E'\\', E'\\\\'), E'\n', E'\\n') || E'\n'
-               || '# TYPE ' || s.metric || ' '
-               || CASE WHEN s.metric LIKE '%\_total' THEN 'counter' ELSE 'gauge' END || E'\n'
-               || pg_catalog.string_agg(s.line || E'\n', '' ORDER BY s.line) AS block
-          FROM sample s
-         GROUP BY s.metric
-    )
-    SELECT COALESCE(pg_catalog.string_agg(f.block, '' ORDER BY f.metric), '')
-      FROM family f
-$$;
+AS 'MODULE_PATHNAME', 'pgscale_metrics_text';
 
 COMMENT ON FUNCTION @extschema@.pgscale_metrics_text() IS
     'pgscale_metrics() in the Prometheus text exposition format (# HELP, # TYPE, escaped label values)';
