@@ -687,10 +687,37 @@ COMMENT ON FUNCTION @extschema@.pgscale_policy_status() IS
     'per policy: whether the table keeps to its retention, and how its maintenance goes';
 
 --
--- Metrics for alerting: one row per sample, from what the diagnostics
--- already measure (none of them waits on a lock), and the same in the
--- Prometheus text exposition format.  Per table only for the tables with a
--- policy and the largest ones, so the series stay few.
+-- Issue 20: what the metrics cannot measure cheaply on every poll (the
+-- database's size, unused and duplicate index bytes: each a walk over
+-- every relation), recorded by each size snapshot (pgscale_snapshot_sizes(),
+-- daily from the maintenance cycle) beside the table sizes it takes.  One
+-- row per snapshot; pgscale_metrics() reads the latest and exports its age.
+--
+CREATE TABLE @extschema@.pgscale_inventory (
+    taken_at                timestamptz PRIMARY KEY,
+    tables                  integer NOT NULL,
+    database_bytes          bigint,
+    unused_indexes          integer,
+    unused_index_bytes      bigint,
+    duplicate_indexes       integer,
+    duplicate_index_bytes   bigint
+);
+
+COMMENT ON TABLE @extschema@.pgscale_inventory IS
+    'per size snapshot: tables recorded, database size, unused and duplicate indexes with their bytes';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgscale_inventory', '');
+
+GRANT SELECT ON @extschema@.pgscale_inventory TO PUBLIC;
+
+--
+-- Metrics for alerting: one row per sample, and the same in the Prometheus
+-- text exposition format.  Per table only for the tables with a policy and
+-- the largest ones, so the series stay few.  Cheap enough to poll: the
+-- per-policy samples are live and exact (pgscale_policy_status(), which
+-- waits on no lock: a locked table gives no oldest-row sample), the sizes
+-- come from the latest snapshot in pgscale_inventory and
+-- pgscale_size_history, with its age as a sample of its own.
 --
 CREATE FUNCTION @extschema@.pgscale_metrics()
 RETURNS TABLE (
@@ -704,6 +731,7 @@ SET client_min_messages = warning
 AS $metrics$
 DECLARE
     r record;
+    inv @extschema@.pgscale_inventory;
 BEGIN
     -- each policy: compliance and how its maintenance goes
     FOR r IN SELECT s.*, pg_catalog.jsonb_build_object('table', s.table_name::text) AS l
@@ -793,39 +821,58 @@ BEGIN
     help := 'Errors the background worker logged in pgscale_log over the last 24 hours.';
     RETURN NEXT;
 
-    -- the largest tables (partitions summed at their parent)
-    FOR r IN SELECT sr.*, pg_catalog.jsonb_build_object(
-                        'table', pg_catalog.quote_ident(sr.schema_name) OPERATOR(pg_catalog.||) '.'
-                                 OPERATOR(pg_catalog.||) pg_catalog.quote_ident(sr.table_name)) AS l
-             FROM @extschema@.pgscale_space_report(20) sr
-    LOOP
-        metric := 'pgscale_table_bytes'; labels := r.l; value := r.table_bytes;
-        help := 'Size of the table''s heap, TOAST excluded (the 20 largest tables).';
-        RETURN NEXT;
-        metric := 'pgscale_table_index_bytes'; labels := r.l; value := r.index_bytes;
-        help := 'Size of the table''s indexes (the 20 largest tables).';
-        RETURN NEXT;
-        metric := 'pgscale_table_total_bytes'; labels := r.l; value := r.total_bytes;
-        help := 'Size of the table with its indexes and TOAST (the 20 largest tables).';
-        RETURN NEXT;
-    END LOOP;
-    metric := 'pgscale_database_bytes';
+    -- sizes, from the latest snapshot (measuring every relation on each
+    -- poll would cost more than all the rest); its age tells how old
+    SELECT i.* INTO inv FROM @extschema@.pgscale_inventory i
+     ORDER BY i.taken_at DESC LIMIT 1;
+    metric := 'pgscale_snapshot_age_seconds';
     labels := pg_catalog.jsonb_build_object('database', pg_catalog.current_database());
-    value := pg_catalog.pg_database_size(pg_catalog.current_database());
-    help := 'Size of this database.';
+    value := CASE WHEN inv.taken_at IS NULL THEN 'Infinity'::double precision
+                  ELSE extract(epoch FROM pg_catalog.now() OPERATOR(pg_catalog.-) inv.taken_at) END;
+    help := 'Time since the size snapshot (pgscale_snapshot_sizes(), daily from the maintenance cycle) that the table, database and unused or duplicate index sizes come from (+Inf: none yet).';
     RETURN NEXT;
+    IF inv.taken_at IS NOT NULL THEN
+        -- the largest tables (partitions summed at their parent)
+        FOR r IN SELECT h.*, pg_catalog.jsonb_build_object(
+                            'table', pg_catalog.quote_ident(h.schema_name) OPERATOR(pg_catalog.||) '.'
+                                     OPERATOR(pg_catalog.||) pg_catalog.quote_ident(h.table_name)) AS l
+                 FROM @extschema@.pgscale_size_history h
+                 WHERE h.taken_at OPERATOR(pg_catalog.=) inv.taken_at
+                 ORDER BY h.total_bytes DESC, h.schema_name, h.table_name
+                 LIMIT 20
+        LOOP
+            metric := 'pgscale_table_bytes'; labels := r.l; value := r.table_bytes;
+            help := 'Size of the table''s heap, TOAST excluded (the 20 largest tables, at the snapshot).';
+            RETURN NEXT;
+            metric := 'pgscale_table_index_bytes'; labels := r.l; value := r.index_bytes;
+            help := 'Size of the table''s indexes (the 20 largest tables, at the snapshot).';
+            RETURN NEXT;
+            metric := 'pgscale_table_total_bytes'; labels := r.l; value := r.total_bytes;
+            help := 'Size of the table with its indexes and TOAST (the 20 largest tables, at the snapshot).';
+            RETURN NEXT;
+        END LOOP;
+        IF inv.database_bytes IS NOT NULL THEN
+            metric := 'pgscale_database_bytes';
+            labels := pg_catalog.jsonb_build_object('database', pg_catalog.current_database());
+            value := inv.database_bytes;
+            help := 'Size of this database, at the snapshot.';
+            RETURN NEXT;
+        END IF;
 
-    -- indexes that cost space for nothing
-    metric := 'pgscale_unused_index_bytes'; labels := '{}';
-    SELECT COALESCE(pg_catalog.sum(u.index_bytes), 0) INTO value
-      FROM @extschema@.pgscale_unused_indexes() u;
-    help := 'Bytes of the indexes pgscale_unused_indexes() lists (some to verify before dropping).';
-    RETURN NEXT;
-    metric := 'pgscale_duplicate_index_bytes'; labels := '{}';
-    SELECT COALESCE(pg_catalog.sum(d.index_bytes), 0) INTO value
-      FROM @extschema@.pgscale_duplicate_indexes() d;
-    help := 'Bytes of the indexes pgscale_duplicate_indexes() lists (made redundant by another).';
-    RETURN NEXT;
+        -- indexes that cost space for nothing
+        IF inv.unused_index_bytes IS NOT NULL THEN
+            metric := 'pgscale_unused_index_bytes'; labels := '{}';
+            value := inv.unused_index_bytes;
+            help := 'Bytes of the indexes pgscale_unused_indexes() listed at the snapshot (some to verify before dropping).';
+            RETURN NEXT;
+        END IF;
+        IF inv.duplicate_index_bytes IS NOT NULL THEN
+            metric := 'pgscale_duplicate_index_bytes'; labels := '{}';
+            value := inv.duplicate_index_bytes;
+            help := 'Bytes of the indexes pgscale_duplicate_indexes() listed at the snapshot (made redundant by another).';
+            RETURN NEXT;
+        END IF;
+    END IF;
 
     -- the server
     metric := 'pgscale_cache_hit_ratio';
@@ -871,40 +918,9 @@ COMMENT ON FUNCTION @extschema@.pgscale_metrics() IS
 
 CREATE FUNCTION @extschema@.pgscale_metrics_text()
 RETURNS text
-LANGUAGE sql VOLATILE
+LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
-AS $$
-    WITH m AS (
-        SELECT * FROM @extschema@.pgscale_metrics()
-    ), sample AS (
-        SELECT m.metric, m.help,
-               m.metric
-               || COALESCE(
-                      (SELECT '{' || pg_catalog.string_agg(
-                                  e.key || '="' || pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(
-                                      e.value, E'\\', E'\\\\'), '"', E'\\"'), E'\n', E'\\n') || '"',
-                                  ',' ORDER BY e.key) || '}'
-                         FROM pg_catalog.jsonb_each_text(m.labels) e
-                        HAVING pg_catalog.count(*) > 0), '')
-               || ' '
-               || CASE WHEN m.value = 'Infinity'::double precision THEN '+Inf'
-                       WHEN m.value = '-Infinity'::double precision THEN '-Inf'
-                       WHEN m.value = 'NaN'::double precision THEN 'NaN'
-                       ELSE m.value::text END AS line
-          FROM m
-    ), family AS (
-        SELECT s.metric,
-               '# HELP ' || s.metric || ' '
-               || pg_catalog.replace(pg_catalog.replace(pg_catalog.min(s.help), E'\\', E'\\\\'), E'\n', E'\\n') || E'\n'
-               || '# TYPE ' || s.metric || ' '
-               || CASE WHEN s.metric LIKE '%\_total' THEN 'counter' ELSE 'gauge' END || E'\n'
-               || pg_catalog.string_agg(s.line || E'\n', '' ORDER BY s.line) AS block
-          FROM sample s
-         GROUP BY s.metric
-    )
-    SELECT COALESCE(pg_catalog.string_agg(f.block, '' ORDER BY f.metric), '')
-      FROM family f
-$$;
+AS 'MODULE_PATHNAME', 'pgscale_metrics_text';
 
 COMMENT ON FUNCTION @extschema@.pgscale_metrics_text() IS
     'pgscale_metrics() in the Prometheus text exposition format (# HELP, # TYPE, escaped label values)';

@@ -129,6 +129,54 @@ WHERE table_name = 'st_part'::regclass;
 SELECT check_name, status FROM pgscale_health()
 WHERE check_name IN ('retention compliance', 'failing maintenance', 'premade months')
 ORDER BY check_name;
+
+-- the oldest row read through the time index without a query: what
+-- "ORDER BY ts LIMIT 1" finds, whatever the index's direction and where it
+-- puts NULLs, on a date column too; a table whose owner is under FORCE ROW
+-- LEVEL SECURITY is read by the query, through the owner's policies
+CREATE TABLE st_desc (ts timestamptz);
+CREATE INDEX ON st_desc (ts DESC NULLS LAST);
+INSERT INTO st_desc SELECT now() - g * interval '1 day' FROM generate_series(1, 20) g;
+INSERT INTO st_desc VALUES (NULL), (NULL);
+SELECT pgscale_set_retention('st_desc', interval '30 days', 'ts');
+CREATE TABLE st_nulls (ts timestamp);
+CREATE INDEX ON st_nulls (ts NULLS FIRST);
+INSERT INTO st_nulls VALUES (NULL), ('2001-02-03 04:05:06'), (NULL), ('2001-02-04');
+SELECT pgscale_set_retention('st_nulls', interval '30 days', 'ts');
+CREATE TABLE st_date (d date NOT NULL);
+CREATE INDEX ON st_date (d);
+INSERT INTO st_date SELECT current_date - g FROM generate_series(1, 50) g;
+SELECT pgscale_set_retention('st_date', interval '30 days', 'd');
+CREATE TABLE st_rls (ts timestamptz NOT NULL);
+CREATE INDEX ON st_rls (ts);
+INSERT INTO st_rls SELECT now() - g * interval '1 day' FROM generate_series(1, 40) g;
+ALTER TABLE st_rls ENABLE ROW LEVEL SECURITY;
+ALTER TABLE st_rls FORCE ROW LEVEL SECURITY;
+CREATE POLICY recent ON st_rls USING (ts > now() - interval '20 days');
+SELECT pgscale_set_retention('st_rls', interval '30 days', 'ts');
+SELECT s.table_name, s.oldest_row_source, s.compliant,
+       s.oldest_row IS NOT DISTINCT FROM
+         CASE s.table_name
+           WHEN 'st_desc'::regclass THEN (SELECT min(ts) FROM st_desc)
+           WHEN 'st_nulls'::regclass THEN (SELECT min(ts)::timestamptz FROM st_nulls)
+           WHEN 'st_date'::regclass THEN (SELECT min(d)::timestamptz FROM st_date)
+           WHEN 'st_rls'::regclass THEN (SELECT min(ts) FROM st_rls)
+         END AS exact
+FROM pgscale_policy_status() s
+WHERE s.table_name IN ('st_desc'::regclass, 'st_nulls'::regclass, 'st_date'::regclass,
+                       'st_rls'::regclass)
+ORDER BY s.table_name::text;
+SELECT oldest_row_age < interval '21 days' AS rls_owner_sees_recent_only
+FROM pgscale_policy_status() WHERE table_name = 'st_rls'::regclass;
+-- compliance is decided at now() - retention - a day: a date 32 days
+-- back is late, one 30 days back is not
+TRUNCATE st_date;
+INSERT INTO st_date VALUES (current_date - 30);
+SELECT compliant AS within_tolerance FROM pgscale_policy_status()
+WHERE table_name = 'st_date'::regclass;
+INSERT INTO st_date VALUES (current_date - 32);
+SELECT compliant AS past_tolerance FROM pgscale_policy_status()
+WHERE table_name = 'st_date'::regclass;
 RESET ROLE;
 
 -- who sees what: the owner its policies, pg_monitor all, a stranger none

@@ -121,6 +121,14 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #define pgs_analyze_and_rewrite(parsetree, sql) \
 	pg_analyze_and_rewrite((parsetree), (sql), NULL, 0, NULL)
 #endif
+/* index_beginscan takes the scan's instrumentation from 18 on. */
+#if PG_VERSION_NUM >= 180000
+#define pgs_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), NULL, (nkeys), (norderbys))
+#else
+#define pgs_index_beginscan(heap, index, snapshot, nkeys, norderbys) \
+	index_beginscan((heap), (index), (snapshot), (nkeys), (norderbys))
+#endif
 #if PG_VERSION_NUM >= 180000
 #define pgs_portal_run(portal, dest, qc) \
 	PortalRun((portal), FETCH_ALL, true, (dest), (dest), (qc))

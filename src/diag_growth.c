@@ -7,7 +7,10 @@
  *
  *	  pgscale_snapshot_sizes() is the only diagnostic that writes: one row
  *	  per table (partitions summed at their parent) into
- *	  pgscale_size_history, as the extension owner.  pgscale's background
+ *	  pgscale_size_history, and one into pgscale_inventory (the database's
+ *	  size, unused and duplicate index bytes, which pgscale_metrics()
+ *	  reads from there rather than measure them on every poll), as the
+ *	  extension owner.  pgscale's background
  *	  worker calls it daily; pg_cron can too.  It refuses to run on a
  *	  standby or in a read-only transaction, where the history arrives by
  *	  replication anyway.
@@ -160,6 +163,75 @@ record_indexes_seen(void)
 }
 
 /*
+ * measure_inventory
+ *		What pgscale_inventory records beside the table sizes: the
+ *		database's size and the unused and duplicate indexes with their
+ *		bytes, as the caller sees them in pgscale_unused_indexes() and
+ *		pgscale_duplicate_indexes() (which measure without waiting on a
+ *		lock).  values and nulls are the five columns after tables.
+ */
+static void
+measure_inventory(Datum *values, char *nulls)
+{
+	const char *schema = get_namespace_name(pgs_extension_schema());
+	int			ret;
+	int			col;
+
+	ret = SPI_execute(psprintf("SELECT pg_catalog.pg_database_size(pg_catalog.current_database()),"
+							   " (SELECT pg_catalog.count(*)::pg_catalog.int4 FROM %1$s() u),"
+							   " (SELECT coalesce(pg_catalog.sum(u.index_bytes), 0)::pg_catalog.int8 FROM %1$s() u),"
+							   " (SELECT pg_catalog.count(*)::pg_catalog.int4 FROM %2$s() d),"
+							   " (SELECT coalesce(pg_catalog.sum(d.index_bytes), 0)::pg_catalog.int8 FROM %2$s() d)",
+							   quote_qualified_identifier(schema, "pgscale_unused_indexes"),
+							   quote_qualified_identifier(schema, "pgscale_duplicate_indexes")),
+					  true, 1);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not measure the inventory: %s", SPI_result_code_string(ret));
+	for (col = 0; col < 5; col++)
+	{
+		bool		isnull;
+
+		values[col] = pgs_get_datum(0, col + 1, &isnull);
+		nulls[col] = isnull ? 'n' : ' ';
+	}
+}
+
+/*
+ * record_inventory
+ *		One row of pgscale_inventory for this snapshot, as the extension
+ *		owner (values and nulls from measure_inventory).  Nothing to do in
+ *		a database whose extension predates the table.
+ */
+static void
+record_inventory(int32 tables, Datum *measured, char *measured_nulls)
+{
+	Oid			argtypes[6] = {INT4OID, INT8OID, INT4OID, INT8OID, INT4OID, INT8OID};
+	Datum		values[6];
+	char		nulls[6];
+	int			ret;
+
+	values[0] = Int32GetDatum(tables);
+	nulls[0] = ' ';
+	memcpy(&values[1], measured, sizeof(Datum) * 5);
+	memcpy(&nulls[1], measured_nulls, 5);
+	ret = SPI_execute_with_args(psprintf("INSERT INTO %s AS i (taken_at, tables, database_bytes,"
+										 "   unused_indexes, unused_index_bytes,"
+										 "   duplicate_indexes, duplicate_index_bytes)"
+										 " VALUES (pg_catalog.now(), $1, $2, $3, $4, $5, $6)"
+										 " ON CONFLICT (taken_at) DO UPDATE"
+										 "   SET tables = EXCLUDED.tables,"
+										 "       database_bytes = EXCLUDED.database_bytes,"
+										 "       unused_indexes = EXCLUDED.unused_indexes,"
+										 "       unused_index_bytes = EXCLUDED.unused_index_bytes,"
+										 "       duplicate_indexes = EXCLUDED.duplicate_indexes,"
+										 "       duplicate_index_bytes = EXCLUDED.duplicate_index_bytes",
+										 pgs_ext_table("pgscale_inventory")),
+								6, argtypes, values, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "could not write pgscale_inventory: %s", SPI_result_code_string(ret));
+}
+
+/*
  * pgscale_snapshot_sizes
  *		SQL: pgscale_snapshot_sizes() RETURNS integer
  *		Record every table's size now; returns the number of tables
@@ -176,6 +248,9 @@ pgscale_snapshot_sizes(PG_FUNCTION_ARGS)
 	Oid			save_userid;
 	int			save_sec;
 	int32		recorded = 0;
+	bool		inventory;
+	Datum		measured[5];
+	char		measured_nulls[5];
 
 	if (RecoveryInProgress())
 		ereport(ERROR,
@@ -190,6 +265,9 @@ pgscale_snapshot_sizes(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	rows = pgs_collect_space();
+	inventory = OidIsValid(get_relname_relid("pgscale_inventory", pgs_extension_schema()));
+	if (inventory)
+		measure_inventory(measured, measured_nulls);
 
 	plan = SPI_prepare(psprintf("INSERT INTO %s AS h (taken_at, schema_name, table_name, relid,"
 								"   total_bytes, table_bytes, index_bytes, toast_bytes, estimated_rows)"
@@ -232,6 +310,8 @@ pgscale_snapshot_sizes(PG_FUNCTION_ARGS)
 				 SPI_result_code_string(ret));
 		recorded++;
 	}
+	if (inventory)
+		record_inventory(recorded, measured, measured_nulls);
 	record_indexes_seen();
 	pgs_restore_user(save_userid, save_sec);
 

@@ -34,11 +34,19 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/relscan.h"
 #include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -46,9 +54,12 @@
 #include "storage/bufmgr.h"
 #include "storage/lmgr.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -62,15 +73,6 @@ PG_FUNCTION_INFO_V1(pgscale_policy_status);
 
 /* Rows of a default partition are counted up to this many. */
 #define PGS_STATUS_DEFAULT_CAP	1000000
-
-/*
- * The tolerance of compliance: a day, or two naptimes of the worker when
- * that is longer (a cycle may run up to one naptime after rows expire, and
- * take a while).  "p" is the SQL parameter holding pgscale.naptime.
- */
-#define PGS_STATUS_TOLERANCE_SQL(p) \
-	"greatest('1 day'::pg_catalog.interval," \
-	" pg_catalog.make_interval(secs => 2 OPERATOR(pg_catalog.*) " p "))"
 
 /* How far ahead premade months are counted (premake's own limit). */
 #define PGS_STATUS_MAX_AHEAD	PGS_MAX_NEW_PARTITIONS
@@ -132,30 +134,130 @@ pgs_lock_tree_nowait(Oid relid)
 }
 
 /*
- * has_time_index
- *		Whether a valid btree index without a predicate leads with the
- *		column (a partitioned index counts for a partitioned table).
+ * time_index
+ *		A valid btree index without a predicate that leads with the column
+ *		(a partitioned index counts for a partitioned table), InvalidOid
+ *		when there is none.  Read from the relation's index list and the
+ *		syscache, not by a query: it is asked once per policy on every
+ *		call of the status.  The relation is locked already
+ *		(pgs_lock_tree_nowait).
+ */
+static Oid
+time_index(Oid relid, const char *column)
+{
+	AttrNumber	attnum = get_attnum(relid, column);
+	Relation	rel;
+	List	   *indexes;
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+
+	if (attnum == InvalidAttrNumber)
+		return InvalidOid;
+	rel = try_relation_open(relid, NoLock);
+	if (rel == NULL)
+		return InvalidOid;
+	indexes = RelationGetIndexList(rel);
+	relation_close(rel, NoLock);
+	foreach(lc, indexes)
+	{
+		Oid			indexoid = lfirst_oid(lc);
+		HeapTuple	tup;
+		Form_pg_index index;
+		bool		usable;
+
+		tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(indexoid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tup);
+		usable = index->indisvalid && index->indnatts > 0 &&
+			index->indkey.values[0] == attnum &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL);
+		ReleaseSysCache(tup);
+		if (usable && pgs_rel_am(indexoid) == BTREE_AM_OID)
+		{
+			found = indexoid;
+			break;
+		}
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * oldest_by_index
+ *		The first non-null value of the time index of a plain table, read
+ *		by an index scan without planning a query (planning opens every
+ *		index of the table, for each policy on each call).  It finds what
+ *		"ORDER BY column LIMIT 1" finds: only used when the index orders by
+ *		the column type's default btree operator class (either direction),
+ *		the column is a date or timestamp, and no row security applies to
+ *		the owner (FORCE ROW LEVEL SECURITY).  Returns false when it does
+ *		not apply, for the query to answer.
  */
 static bool
-has_time_index(Oid relid, const char *column)
+oldest_by_index(StatusProbe *p, Oid relid, Oid indexoid)
 {
-	Oid			argtypes[2] = {OIDOID, INT2OID};
-	Datum		values[2];
-	bool		found;
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	ScanKeyData key;
+	TupleTableSlot *slot;
+	AttrNumber	attnum;
+	Oid			opclass;
+	bool		applies;
 
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = Int16GetDatum(get_attnum(relid, column));
-	pgs_spi_query("SELECT EXISTS (SELECT FROM pg_catalog.pg_index i"
-				  "  JOIN pg_catalog.pg_class ic ON ic.oid OPERATOR(pg_catalog.=) i.indexrelid"
-				  "  JOIN pg_catalog.pg_am am ON am.oid OPERATOR(pg_catalog.=) ic.relam"
-				  " WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
-				  "   AND i.indkey[0] OPERATOR(pg_catalog.=) $2"
-				  "   AND i.indisvalid AND i.indpred IS NULL"
-				  "   AND am.amname OPERATOR(pg_catalog.=) 'btree')",
-				  2, argtypes, values, NULL);
-	found = pgs_get_bool(0, 1);
-	SPI_freetuptable(SPI_tuptable);
-	return found;
+	if (get_rel_relkind(relid) != RELKIND_RELATION || !ActiveSnapshotSet() ||
+		(p->keytype != TIMESTAMPTZOID && p->keytype != TIMESTAMPOID &&
+		 p->keytype != DATEOID))
+		return false;
+	opclass = GetDefaultOpClass(p->keytype, BTREE_AM_OID);
+	if (!OidIsValid(opclass))
+		return false;
+
+	heap = table_open(relid, NoLock);
+	index = index_open(indexoid, NoLock);
+	applies = !(heap->rd_rel->relrowsecurity && heap->rd_rel->relforcerowsecurity) &&
+		index->rd_opfamily[0] == get_opclass_family(opclass) &&
+		index->rd_opcintype[0] == p->keytype;
+	if (!applies)
+	{
+		index_close(index, NoLock);
+		table_close(heap, NoLock);
+		return false;
+	}
+
+	attnum = index->rd_index->indkey.values[0];
+	ScanKeyEntryInitialize(&key, SK_ISNULL | SK_SEARCHNOTNULL, 1,
+						   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid,
+						   (Datum) 0);
+	slot = table_slot_create(heap, NULL);
+	scan = pgs_index_beginscan(heap, index, GetActiveSnapshot(), 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	p->oldest_null = true;
+	if (index_getnext_slot(scan,
+						   (index->rd_indoption[0] & INDOPTION_DESC) ?
+						   BackwardScanDirection : ForwardScanDirection,
+						   slot))
+	{
+		bool		isnull;
+		Datum		d = slot_getattr(slot, attnum, &isnull);
+
+		if (!isnull)
+		{
+			if (p->keytype == DATEOID)
+				d = DirectFunctionCall1(date_timestamptz, d);
+			else if (p->keytype == TIMESTAMPOID)
+				d = DirectFunctionCall1(timestamp_timestamptz, d);
+			p->oldest = DatumGetTimestampTz(d);
+			p->oldest_null = false;
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, NoLock);
+	table_close(heap, NoLock);
+	p->source = "index";
+	return true;
 }
 
 /*
@@ -195,8 +297,14 @@ oldest_by_scan(StatusProbe *p, Oid relid)
 	char	   *sql;
 	int			nest = NewGUCNestLevel();
 	int64		blocks;
+	Oid			indexoid = time_index(relid, p->column);
 
-	if (has_time_index(relid, p->column))
+	if (OidIsValid(indexoid) && oldest_by_index(p, relid, indexoid))
+	{
+		AtEOXact_GUC(true, nest);
+		return;
+	}
+	if (OidIsValid(indexoid))
 	{
 		/* only the ordered index scan is left to the planner */
 		(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
@@ -250,15 +358,23 @@ has_rows(Oid relid)
 static TimestampTz
 as_timestamptz(int64 bound, Oid keytype)
 {
-	Oid			argtypes[1] = {keytype};
-	Datum		values[1] = {pgs_timestamp_as_datum(bound, keytype)};
-	bool		isnull;
-	TimestampTz result;
+	Datum		d = pgs_timestamp_as_datum(bound, keytype);
 
-	pgs_spi_query("SELECT $1::pg_catalog.timestamptz", 1, argtypes, values, NULL);
-	result = DatumGetTimestampTz(pgs_get_datum(0, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	return result;
+	if (keytype == DATEOID)
+		d = DirectFunctionCall1(date_timestamptz, d);
+	else if (keytype == TIMESTAMPOID)
+		d = DirectFunctionCall1(timestamp_timestamptz, d);
+	else if (keytype != TIMESTAMPTZOID)
+	{
+		Oid			argtypes[1] = {keytype};
+		Datum		values[1] = {d};
+		bool		isnull;
+
+		pgs_spi_query("SELECT $1::pg_catalog.timestamptz", 1, argtypes, values, NULL);
+		d = pgs_get_datum(0, 1, &isnull);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	return DatumGetTimestampTz(d);
 }
 
 /*
@@ -354,67 +470,109 @@ probe_step(void *arg)
 
 /*
  * compliance_limit
- *		now() - retention - the tolerance, as keytype's int64 (to compare
- *		with partition bounds).
+ *		now() - retention - the tolerance of compliance: a day, or two
+ *		naptimes of the worker when that is longer (a cycle may run up to
+ *		one naptime after rows expire, and take a while).  Rows older than
+ *		it are late.
  */
-static void
-compliance_limit(PgsPolicyStatus *st, Oid keytype, int64 *limit)
+static TimestampTz
+compliance_limit(PgsPolicyStatus *st)
 {
-	Oid			argtypes[2] = {INTERVALOID, INT4OID};
-	Datum		values[2];
-	bool		isnull;
+	Interval	one_day;
+	Interval	naptimes;
+	Interval   *tolerance;
 	Datum		d;
 
-	values[0] = IntervalPGetDatum(&st->retention);
-	values[1] = Int32GetDatum(pgscale_naptime);
-	pgs_spi_query("SELECT pg_catalog.now() OPERATOR(pg_catalog.-) $1"
-				  " OPERATOR(pg_catalog.-) " PGS_STATUS_TOLERANCE_SQL("$2"),
-				  2, argtypes, values, NULL);
-	d = pgs_get_datum(0, 1, &isnull);
-	SPI_freetuptable(SPI_tuptable);
+	memset(&one_day, 0, sizeof(one_day));
+	one_day.day = 1;
+	memset(&naptimes, 0, sizeof(naptimes));
+	naptimes.time = (int64) 2 * pgscale_naptime * USECS_PER_SEC;
+	tolerance = DatumGetInt32(DirectFunctionCall2(interval_cmp,
+												  IntervalPGetDatum(&naptimes),
+												  IntervalPGetDatum(&one_day))) > 0 ?
+		&naptimes : &one_day;
+	d = DirectFunctionCall2(timestamptz_mi_interval,
+							TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+							IntervalPGetDatum(&st->retention));
+	d = DirectFunctionCall2(timestamptz_mi_interval, d, IntervalPGetDatum(tolerance));
+	return DatumGetTimestampTz(d);
+}
+
+/*
+ * limit_as_key
+ *		The compliance limit as keytype's int64, to compare with partition
+ *		bounds.
+ */
+static int64
+limit_as_key(TimestampTz limit, Oid keytype)
+{
+	Datum		d = TimestampTzGetDatum(limit);
+
 	if (keytype == DATEOID)
 		d = DirectFunctionCall1(timestamptz_date, d);
 	else if (keytype == TIMESTAMPOID)
 		d = DirectFunctionCall1(timestamptz_timestamp, d);
-	*limit = pgs_datum_as_timestamp(d, keytype);
+	return pgs_datum_as_timestamp(d, keytype);
+}
+
+/*
+ * prepare_read_log
+ *		The query of read_log, planned once per call of the status (it is
+ *		run for every policy; planning it each time was most of the cost),
+ *		as a generic plan so that no execution plans it again.  The plan
+ *		lives in the caller's SPI connection.
+ */
+static SPIPlanPtr
+prepare_read_log(void)
+{
+	Oid			argtypes[1] = {OIDOID};
+	SPIPlanPtr	plan;
+
+	plan = SPI_prepare_cursor(psprintf("WITH g AS ("
+								"  SELECT g.id, g.logged_at, g.action, g.rows, g.detail FROM %s g"
+								"   WHERE g.relid OPERATOR(pg_catalog.=) $1),"
+								" s AS ("
+								"  SELECT greatest((SELECT p.cleaned_at FROM %s p"
+								"                    WHERE p.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1),"
+								"                  (SELECT pg_catalog.max(g.logged_at) FROM g"
+								"                    WHERE g.action <> ALL ('{error,refused}'::pg_catalog.text[])))"
+								"         AS last_success)"
+								"SELECT greatest(s.last_success, (SELECT pg_catalog.max(g.logged_at) FROM g)),"
+								"       s.last_success,"
+								"       (SELECT g.detail FROM g WHERE g.action = 'error' ORDER BY g.id DESC LIMIT 1),"
+								"       (SELECT pg_catalog.max(g.logged_at) FROM g WHERE g.action = 'error'),"
+								"       (SELECT pg_catalog.count(*) FROM g WHERE g.action = 'error'"
+								"          AND g.logged_at > coalesce(s.last_success, '-infinity')),"
+								"       (SELECT coalesce(pg_catalog.sum(g.rows), 0)::pg_catalog.int8 FROM g"
+								"         WHERE g.action = 'delete'"
+								"           AND g.logged_at > pg_catalog.now() - '30 days'::pg_catalog.interval),"
+								"       (SELECT pg_catalog.count(*) FROM g WHERE g.action = 'drop_partition'"
+								"           AND g.logged_at > pg_catalog.now() - '30 days'::pg_catalog.interval)"
+								"  FROM s",
+								pgs_ext_table("pgscale_log"), pgs_ext_table("pgscale_policy")),
+							  1, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	return plan;
 }
 
 /*
  * read_log
  *		The policy's runs, from pgscale_log and its cleaned_at: the last
  *		run and success, the last error, the errors logged since the last
- *		success, what was removed in the last 30 days.
+ *		success, what was removed in the last 30 days.  plan is
+ *		prepare_read_log's.
  */
 static void
-read_log(PgsPolicyStatus *st)
+read_log(PgsPolicyStatus *st, SPIPlanPtr plan)
 {
-	Oid			argtypes[1] = {OIDOID};
 	Datum		values[1] = {ObjectIdGetDatum(st->relid)};
 	bool		isnull;
+	int			ret;
 
-	pgs_spi_query(psprintf("WITH g AS ("
-						   "  SELECT g.id, g.logged_at, g.action, g.rows, g.detail FROM %s g"
-						   "   WHERE g.relid OPERATOR(pg_catalog.=) $1),"
-						   " s AS ("
-						   "  SELECT greatest((SELECT p.cleaned_at FROM %s p"
-						   "                    WHERE p.table_name::pg_catalog.oid OPERATOR(pg_catalog.=) $1),"
-						   "                  (SELECT pg_catalog.max(g.logged_at) FROM g"
-						   "                    WHERE g.action <> ALL ('{error,refused}'::pg_catalog.text[])))"
-						   "         AS last_success)"
-						   "SELECT greatest(s.last_success, (SELECT pg_catalog.max(g.logged_at) FROM g)),"
-						   "       s.last_success,"
-						   "       (SELECT g.detail FROM g WHERE g.action = 'error' ORDER BY g.id DESC LIMIT 1),"
-						   "       (SELECT pg_catalog.max(g.logged_at) FROM g WHERE g.action = 'error'),"
-						   "       (SELECT pg_catalog.count(*) FROM g WHERE g.action = 'error'"
-						   "          AND g.logged_at > coalesce(s.last_success, '-infinity')),"
-						   "       (SELECT coalesce(pg_catalog.sum(g.rows), 0)::pg_catalog.int8 FROM g"
-						   "         WHERE g.action = 'delete'"
-						   "           AND g.logged_at > pg_catalog.now() - '30 days'::pg_catalog.interval),"
-						   "       (SELECT pg_catalog.count(*) FROM g WHERE g.action = 'drop_partition'"
-						   "           AND g.logged_at > pg_catalog.now() - '30 days'::pg_catalog.interval)"
-						   "  FROM s",
-						   pgs_ext_table("pgscale_log"), pgs_ext_table("pgscale_policy")),
-				  1, argtypes, values, NULL);
+	ret = SPI_execute_plan(plan, values, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(ret));
 	st->last_run = pgs_isnull(0, 1) ? 0 : DatumGetTimestampTz(pgs_get_datum(0, 1, &isnull));
 	st->last_success = pgs_isnull(0, 2) ? 0 : DatumGetTimestampTz(pgs_get_datum(0, 2, &isnull));
 	st->last_error = pgs_get_text(0, 3);
@@ -477,10 +635,11 @@ read_partitions(PgsPolicyStatus *st, PgsPolicy *pol, const char *keycol,
 
 /*
  * policy_status
- *		The status of one policy.
+ *		The status of one policy.  log_plan is prepare_read_log's.
  */
 static PgsPolicyStatus *
-policy_status(PgsPolicy *pol, bool have_next, TimestampTz next_run)
+policy_status(PgsPolicy *pol, bool have_next, TimestampTz next_run,
+			  SPIPlanPtr log_plan)
 {
 	PgsPolicyStatus *st = palloc0(sizeof(PgsPolicyStatus));
 	StatusProbe probe;
@@ -488,6 +647,7 @@ policy_status(PgsPolicy *pol, bool have_next, TimestampTz next_run)
 	Oid			keytype = InvalidOid;
 	bool		partitioned;
 	ErrorData  *edata = NULL;
+	TimestampTz limit = 0;
 
 	st->relid = pol->relid;
 	st->enabled = pol->enabled;
@@ -500,7 +660,7 @@ policy_status(PgsPolicy *pol, bool have_next, TimestampTz next_run)
 	st->partition_gaps = -1;
 	st->have_next_run = have_next && pol->enabled;
 	st->next_run = next_run;
-	read_log(st);
+	read_log(st, log_plan);
 
 	keycol = pgs_range_partition_column(pol->relid);
 	if (keycol != NULL)
@@ -528,7 +688,10 @@ policy_status(PgsPolicy *pol, bool have_next, TimestampTz next_run)
 		read_partitions(st, pol, keycol, keytype);
 	}
 	if (probe.column != NULL)
-		compliance_limit(st, probe.keytype, &probe.limit);
+	{
+		limit = compliance_limit(st);
+		probe.limit = limit_as_key(limit, probe.keytype);
+	}
 	if (!pgs_run_guarded_as(pol->relid, probe_step, &probe, &edata))
 	{
 		ereport(DEBUG1,
@@ -546,18 +709,8 @@ policy_status(PgsPolicy *pol, bool have_next, TimestampTz next_run)
 	st->oldest = probe.oldest;
 	if (st->has_retention)
 	{
-		Oid			argtypes[3] = {TIMESTAMPTZOID, INTERVALOID, INT4OID};
-		Datum		values[3];
-		char		nulls[3] = {st->oldest_null ? 'n' : ' ', ' ', ' '};
-
-		values[0] = TimestampTzGetDatum(st->oldest);
-		values[1] = IntervalPGetDatum(&st->retention);
-		values[2] = Int32GetDatum(pgscale_naptime);
 		st->compliant_known = true;
-		st->compliant = pgs_spi_int8("SELECT ($1 IS NULL OR $1 OPERATOR(pg_catalog.>=)"
-									 " (pg_catalog.now() OPERATOR(pg_catalog.-) $2"
-									 " OPERATOR(pg_catalog.-) " PGS_STATUS_TOLERANCE_SQL("$3") "))::pg_catalog.int4::pg_catalog.int8",
-									 3, argtypes, values, nulls, true) == 1;
+		st->compliant = st->oldest_null || st->oldest >= limit;
 	}
 	return st;
 }
@@ -574,6 +727,7 @@ pgs_collect_policy_status(void)
 	ListCell   *lc;
 	TimestampTz next_run = 0;
 	bool		have_next = pgs_worker_next_run(&next_run);
+	SPIPlanPtr	log_plan = prepare_read_log();
 
 	foreach(lc, policies)
 	{
@@ -582,8 +736,9 @@ pgs_collect_policy_status(void)
 		CHECK_FOR_INTERRUPTS();
 		if (!OidIsValid(get_rel_namespace(pol->relid)))
 			continue;			/* dropped meanwhile */
-		result = lappend(result, policy_status(pol, have_next, next_run));
+		result = lappend(result, policy_status(pol, have_next, next_run, log_plan));
 	}
+	SPI_freeplan(log_plan);
 	return result;
 }
 

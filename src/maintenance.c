@@ -205,9 +205,19 @@ snapshot_step(void *arg)
 {
 	int64	   *rows = (int64 *) arg;
 	const char *schema = get_namespace_name(pgs_extension_schema());
-	char	   *history = quote_qualified_identifier(schema, "pgscale_size_history");
+	char	   *history;
 	Oid			save_userid;
 	int			save_sec;
+
+	/*
+	 * A snapshot is due when the newest is 24 hours old.  pgscale_inventory,
+	 * written by every snapshot, says when that was; a database whose
+	 * extension predates it has only the size history.
+	 */
+	if (OidIsValid(get_relname_relid("pgscale_inventory", pgs_extension_schema())))
+		history = quote_qualified_identifier(schema, "pgscale_inventory");
+	else
+		history = quote_qualified_identifier(schema, "pgscale_size_history");
 
 	/* the history is written as the extension owner, like the log */
 	pgs_become_owner(&save_userid, &save_sec);

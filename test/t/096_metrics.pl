@@ -79,17 +79,61 @@ is(sample('pgscale_policy_rows_removed_30d', 'public.clean'), '11', 'rows remove
 ok(sample('pgscale_policy_premade_months', 'public.part') >= 2, 'months premade ahead');
 is(sample('pgscale_policy_default_partition_rows', 'public.part'), '3', 'rows in the default partition');
 is(sample('pgscale_policy_partition_gaps', 'public.part'), '0', 'no gaps');
-is( $node->safe_psql('postgres',
-		"SELECT string_agg(DISTINCT metric, ',' ORDER BY metric) FROM pgscale_metrics()
+
+# sizes come from the latest size snapshot: none yet, and it says so
+my $server_wide = "SELECT string_agg(DISTINCT metric, ',' ORDER BY metric) FROM pgscale_metrics()
 		  WHERE metric NOT LIKE 'pgscale\\_policy\\_%'
-		    AND metric NOT LIKE 'pgscale\\_table\\_%' AND metric NOT LIKE 'pgscale\\_worker\\_%'"),
+		    AND metric NOT LIKE 'pgscale\\_table\\_%' AND metric NOT LIKE 'pgscale\\_worker\\_%'";
+is($node->safe_psql('postgres', $server_wide),
+	'pgscale_cache_hit_ratio,pgscale_connections,pgscale_max_connections,pgscale_snapshot_age_seconds,'
+	  . 'pgscale_wraparound_age',
+	'without a snapshot: no size samples');
+is($node->safe_psql('postgres',
+		"SELECT value FROM pgscale_metrics() WHERE metric = 'pgscale_snapshot_age_seconds'"),
+	'Infinity', 'and the snapshot age is +Inf');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM pgscale_metrics() WHERE metric LIKE 'pgscale\\_table\\_%'"),
+	'0', 'no table sizes either');
+
+$node->safe_psql('postgres', 'SELECT pgscale_snapshot_sizes()');
+is($node->safe_psql('postgres', $server_wide),
 	'pgscale_cache_hit_ratio,pgscale_connections,pgscale_database_bytes,pgscale_duplicate_index_bytes,'
-	  . 'pgscale_max_connections,pgscale_unused_index_bytes,pgscale_wraparound_age',
-	'the server-wide samples');
+	  . 'pgscale_max_connections,pgscale_snapshot_age_seconds,pgscale_unused_index_bytes,pgscale_wraparound_age',
+	'the server-wide samples, after a snapshot');
+ok($node->safe_psql('postgres',
+		"SELECT value FROM pgscale_metrics() WHERE metric = 'pgscale_snapshot_age_seconds'") < 3600,
+	'the snapshot is recent');
+is( $node->safe_psql('postgres',
+		"SELECT (SELECT value FROM pgscale_metrics() WHERE metric = 'pgscale_unused_index_bytes')
+		        = (SELECT coalesce(sum(index_bytes), 0) FROM pgscale_unused_indexes()),
+		        (SELECT value FROM pgscale_metrics() WHERE metric = 'pgscale_duplicate_index_bytes')
+		        = (SELECT coalesce(sum(index_bytes), 0) FROM pgscale_duplicate_indexes()),
+		        (SELECT value FROM pgscale_metrics() WHERE metric = 'pgscale_database_bytes') > 0"),
+	't|t|t', 'unused and duplicate index bytes as the diagnostics list them, the database size');
 is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM pgscale_metrics() WHERE metric = 'pgscale_table_total_bytes'
 		    AND labels->>'table' IN ('public.late', 'public.part')"),
 	'2', 'table sizes, partitions summed at their parent');
+
+# a stale snapshot shows its age; a newer one replaces it
+$node->safe_psql('postgres',
+	"UPDATE pgscale_inventory SET taken_at = taken_at - interval '3 days';
+	 UPDATE pgscale_size_history SET taken_at = taken_at - interval '3 days'");
+ok($node->safe_psql('postgres',
+		"SELECT value FROM pgscale_metrics() WHERE metric = 'pgscale_snapshot_age_seconds'") > 3 * 86400,
+	'a stale snapshot: its age says so');
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM pgscale_metrics() WHERE metric = 'pgscale_table_total_bytes'
+		    AND labels->>'table' IN ('public.late', 'public.part')"),
+	'2', 'its sizes still exported');
+$node->safe_psql('postgres', 'SELECT pgscale_snapshot_sizes()');
+ok($node->safe_psql('postgres',
+		"SELECT value FROM pgscale_metrics() WHERE metric = 'pgscale_snapshot_age_seconds'") < 3600,
+	'the newest snapshot is the one read');
+is( $node->safe_psql('postgres',
+		"SELECT count(*) FROM pgscale_metrics() WHERE metric = 'pgscale_table_total_bytes'
+		    AND labels->>'table' = 'public.late'"),
+	'1', 'once per table');
 is( $node->safe_psql('postgres',
 		"SELECT count(*) FROM pgscale_metrics() WHERE value IS NULL OR help IS NULL OR labels IS NULL"),
 	'0', 'every sample has a value, labels and a help text');
@@ -99,12 +143,24 @@ is( $node->safe_psql('postgres',
 		"SET ROLE regress_mon; SELECT count(*) FROM pgscale_metrics() WHERE metric = 'pgscale_policy_consecutive_failures'"),
 	'5', 'a pg_monitor role reads the samples of every policy');
 
-# a table locked against readers: the answer comes at once
+# a table locked against readers: the answer comes at once, without the
+# samples that need its rows, with those of the other policies
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('BEGIN; LOCK TABLE late IN ACCESS EXCLUSIVE MODE;');
 my ($ret, $out, $err) = $node->psql('postgres',
-	"SET statement_timeout = '5s'; SELECT count(*) > 0 FROM pgscale_metrics()");
-is($ret, 0, 'pgscale_metrics() does not wait for a locked table');
+	"SET statement_timeout = '5s';
+	 SELECT count(*) FILTER (WHERE labels->>'table' = 'public.late'
+	                           AND metric IN ('pgscale_policy_compliant', 'pgscale_policy_oldest_row_age_seconds')),
+	        count(*) FILTER (WHERE labels->>'table' = 'public.late' AND metric = 'pgscale_policy_consecutive_failures'),
+	        count(*) FILTER (WHERE labels->>'table' = 'public.clean' AND metric = 'pgscale_policy_compliant'),
+	        count(*) FILTER (WHERE metric = 'pgscale_table_total_bytes' AND labels->>'table' = 'public.late')
+	   FROM pgscale_metrics()");
+is($ret, 0, 'pgscale_metrics() does not wait for a locked table') or diag($err);
+is($out, '0|1|1|1',
+	'the locked table has no compliance or oldest-row sample; its runs, the other policies and the snapshot sizes are there');
+($ret, $out, $err) = $node->psql('postgres',
+	"SET statement_timeout = '5s'; SELECT length(pgscale_metrics_text()) > 0");
+is($ret, 0, 'nor does pgscale_metrics_text()') or diag($err);
 $locker->query_safe('ROLLBACK');
 $locker->quit;
 
