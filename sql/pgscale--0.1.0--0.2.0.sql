@@ -9,7 +9,7 @@
 --
 
 --
--- Issue 12, item 4: a policy's time column is bound by attribute number.
+-- A policy's time column is bound by attribute number.
 -- time_attnum and time_type record the column and its type when the policy
 -- is written; a rename is followed (the name is kept current, so pg_dump
 -- restores it), a dropped column is remembered as time_attnum = 0 (so a new
@@ -208,7 +208,7 @@ AS 'MODULE_PATHNAME', 'pgscale_cleanup_proc';
 COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean) IS
     'pgscale_cleanup committing after every batch and every dropped partition';
 
--- Issue 16, time windows: the maintenance cycle takes respect_window too
+-- The maintenance cycle takes respect_window too
 -- (what a pg_cron job passes to purge only inside
 -- pgscale.maintenance_window; the background worker always does).
 DROP FUNCTION @extschema@.pgscale_run_maintenance(boolean);
@@ -239,7 +239,7 @@ AS 'MODULE_PATHNAME', 'pgscale_run_maintenance_proc';
 
 COMMENT ON PROCEDURE @extschema@.pgscale_run_maintenance_proc(boolean, boolean) IS
     'pgscale_run_maintenance with a transaction per policy and per batch';
--- Issue 12, item 3: who may read pgscale's tables.  A role sees the rows
+-- Who may read pgscale's tables.  A role sees the rows
 -- of the tables it owns (or whose owning role it has the privileges of, as
 -- PostgreSQL's ownership checks go), members of pg_monitor see every row;
 -- rows of relations that no longer exist are for pg_monitor only.  The
@@ -276,7 +276,7 @@ CREATE POLICY pgscale_size_history_owner_read ON @extschema@.pgscale_size_histor
                         AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
 
 --
--- Issue 12, item 16: an index's own age.  PostgreSQL keeps no creation
+-- An index's own age.  PostgreSQL keeps no creation
 -- time; pgscale_unused_indexes() judges an index over the shorter of the
 -- statistics' age and the time the index is known to have existed: since
 -- the commit of its pg_class row when track_commit_timestamp is on, else
@@ -329,7 +329,7 @@ CREATE EVENT TRIGGER pgscale_forget_indexes ON sql_drop
     EXECUTE FUNCTION @extschema@.pgscale_forget_indexes();
 
 --
--- Issue 22, item 6: a data-only restore (pg_dump --data-only, pg_restore
+-- A data-only restore (pg_dump --data-only, pg_restore
 -- --data-only) into a database whose table already has a policy.  The
 -- restored row is refused with an error that names the table, rather than
 -- by the primary key (whose message shows an OID) or, worse, by replacing
@@ -652,7 +652,7 @@ $report$;
 
 COMMENT ON FUNCTION @extschema@.pgscale_report_html() IS
     'the report as one self-contained HTML page (inline SVG charts, no script): tier, table sizes with forecast and retention steady state, rows removed, policies, indexes to drop, health';
--- Issue 20: compliance and job state per policy.  One row per policy the
+-- Compliance and job state per policy.  One row per policy the
 -- caller sees (pgscale_policy's row security: pg_monitor sees all, a role
 -- the policies of its own tables).  The oldest row is found cheaply (see
 -- oldest_row_source); a locked table is reported with NULLs, never waited
@@ -687,7 +687,7 @@ COMMENT ON FUNCTION @extschema@.pgscale_policy_status() IS
     'per policy: whether the table keeps to its retention, and how its maintenance goes';
 
 --
--- Issue 20: what the metrics cannot measure cheaply on every poll (the
+-- What the metrics cannot measure cheaply on every poll (the
 -- database's size, unused and duplicate index bytes: each a walk over
 -- every relation), recorded by each size snapshot (pgscale_snapshot_sizes(),
 -- daily from the maintenance cycle) beside the table sizes it takes.  One
@@ -709,6 +709,14 @@ COMMENT ON TABLE @extschema@.pgscale_inventory IS
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgscale_inventory', '');
 
 GRANT SELECT ON @extschema@.pgscale_inventory TO PUBLIC;
+-- Row security like every pgscale table, with one policy that shows every
+-- row: a row is database-wide totals that any role can compute from the
+-- statistics views and the size functions itself.
+ALTER TABLE @extschema@.pgscale_inventory ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY pgscale_inventory_read ON @extschema@.pgscale_inventory
+    FOR SELECT TO PUBLIC
+    USING (true);
 
 --
 -- Metrics for alerting: one row per sample, and the same in the Prometheus

@@ -307,6 +307,7 @@ ok($in_cycle, 'a manual cycle ran and its transaction stays open');
 is( $node->safe_psql('maint',
 		"SELECT count(*) FROM pg_locks
 		 WHERE locktype = 'advisory' AND granted AND mode = 'ExclusiveLock'
+		   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		   AND classid = 1885827939 AND objid = 1 AND objsubid = 28787"),
 	'1', 'its lock is the documented one (advisory 1885827939, 1, class 28787)');
 is( $node->safe_psql(
