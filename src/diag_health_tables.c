@@ -337,7 +337,7 @@ retention_outcome_failing(PgsPolicy *pol)
 						   " (SELECT pg_catalog.max(g.logged_at) AS at FROM %s g"
 						   "   WHERE g.relid OPERATOR(pg_catalog.=) $1 AND $2 IS NOT NULL"
 						   "     AND g.action OPERATOR(pg_catalog.<>) 'skipped') l,"
-						   " LATERAL (SELECT FROM %s t WHERE t.%s OPERATOR(pg_catalog.<) %s LIMIT 1) x"
+						   " LATERAL (SELECT 1 FROM %s t WHERE t.%s OPERATOR(pg_catalog.<) %s LIMIT 1) x"
 						   " WHERE l.at IS NOT NULL)",
 						   pgs_ext_table("pgscale_log"), pgs_qualified_name(pol->relid),
 						   quote_identifier(col), cutoff),
