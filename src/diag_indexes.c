@@ -40,6 +40,7 @@
 #include "utils/tuplestore.h"
 
 #include "diag.h"
+#include "diag_citus.h"
 
 PG_FUNCTION_INFO_V1(pgscale_unused_indexes);
 PG_FUNCTION_INFO_V1(pgscale_missing_indexes);
@@ -270,6 +271,9 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 	char	   *age_phrase = pgs_stats_age_phrase(age);
 	bool		stats_young = pgs_stats_young(age);
 	const char *seen = "NULL::pg_catalog.timestamptz";
+	bool		citus = pgs_citus_present();
+	SPITupleTable *candidates;
+	uint64		ncandidates;
 	uint64		row;
 
 	if (OidIsValid(get_relname_relid("pgscale_index_seen", pgs_extension_schema())))
@@ -278,8 +282,10 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 						pgs_ext_table("pgscale_index_seen"));
 	values[0] = Int64GetDatum(min_scans);
 	pgs_spi_query(psprintf(unused_sql, seen), 1, argtypes, values, NULL);
+	candidates = SPI_tuptable;
+	ncandidates = SPI_processed;
 
-	for (row = 0; row < SPI_processed; row++)
+	for (row = 0; row < ncandidates; row++)
 	{
 		PgsUnusedIndex *ix = palloc0(sizeof(PgsUnusedIndex));
 		bool		leaves_null;
@@ -299,14 +305,36 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		int			nrels;
 		PgsSizeStatus status;
 		StringInfoData reason;
+		PgsCitusCount shards = {0};
 
 		CHECK_FOR_INTERRUPTS();
+		/* (the Citus look-up below runs queries of its own) */
+		SPI_tuptable = candidates;
 
 		ix->schema_name = pgs_get_text(row, 1);
 		ix->table_name = pgs_get_text(row, 2);
 		ix->index_name = pgs_get_text(row, 3);
 		ix->idx_scan = pgs_get_int8(row, 4);
 		ix->invalid = pgs_get_bool(row, 9);
+
+		/*
+		 * A Citus table's index is scanned on the shards, not on the
+		 * coordinator's shell: count every placement, and drop the row when
+		 * they used it enough.  Its statement is then a plain DROP INDEX,
+		 * which Citus propagates to every shard.
+		 */
+		if (citus)
+		{
+			pgs_citus_index_scans(leaves, leaves_null, &shards);
+			SPI_tuptable = candidates;
+			if (shards.citus)
+			{
+				ix->idx_scan += shards.sum;
+				partitioned = true;
+				if (shards.known && ix->idx_scan >= min_scans && !ix->invalid)
+					continue;
+			}
+		}
 
 		if (measure)
 			status = pgs_index_list_bytes(leaves, leaves_null, &ix->bytes, &nrels);
@@ -317,7 +345,11 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		ix->order_bytes = ix->bytes_known ? ix->bytes : catalog_bytes;
 
 		initStringInfo(&reason);
-		if (building)
+		if (shards.citus && !shards.known)
+			appendStringInfo(&reason,
+							 "unknown: " INT64_FORMAT " of " INT64_FORMAT " shard placements of this Citus table did not answer (a node is down or unreachable), so its scans are not known",
+							 shards.failed, shards.placements);
+		else if (building)
 			appendStringInfoString(&reason,
 								   "being built: a CREATE INDEX or REINDEX is in progress on this table");
 		else if (ix->invalid)
@@ -373,6 +405,9 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		if (parts > 0)
 			appendStringInfo(&reason, "; summed over " INT64_FORMAT " partition%s",
 							 parts, parts == 1 ? "" : "s");
+		if (shards.citus && shards.known)
+			appendStringInfo(&reason, "; summed over " INT64_FORMAT " shard placement%s on the Citus nodes",
+							 shards.placements, shards.placements == 1 ? "" : "s");
 		if (node_note)
 			appendStringInfo(&reason, "; %s", node_note);
 		if (ix->skipped)
@@ -381,15 +416,16 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		ix->reason = reason.data;
 
 		verify = expression || partial || (young && !ix->invalid);
-		if (!building)
+		if (!building && !(shards.citus && !shards.known))
 			ix->drop_statement = pgs_drop_statement(ix->schema_name,
 													ix->index_name,
 													partitioned, verify);
-		ix->droppable = !building && !ix->invalid && !verify && ix->bytes_known;
+		ix->droppable = !building && !ix->invalid && !verify && ix->bytes_known
+			&& !(shards.citus && !shards.known);
 
 		result = lappend(result, ix);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(candidates);
 
 	list_sort(result, pgs_unused_index_cmp);
 	return result;

@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * diag_citus.h
+ *	  diag_citus.c: what Citus knows about a table, found at run time
+ *	  through Citus' own catalogs and functions (pgscale is never linked
+ *	  against Citus), for the diagnostics and the refusals that must see
+ *	  the shards rather than the coordinator's empty shell tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PGSCALE_DIAG_CITUS_H
+#define PGSCALE_DIAG_CITUS_H
+
+#include "postgres.h"
+
+/* What Citus reports for the placements of a set of relations. */
+typedef struct PgsCitusCount
+{
+	bool		citus;			/* some relation is a Citus table */
+	bool		known;			/* every placement answered */
+	int64		placements;		/* placements asked */
+	int64		failed;			/* ... that did not answer */
+	int64		sum;			/* summed over the placements that did */
+} PgsCitusCount;
+
+extern bool pgs_citus_present(void);
+extern const char *pgs_citus_table_kind(Oid relid);
+extern void pgs_citus_index_scans(Datum indexes, bool isnull,
+								  PgsCitusCount *count);
+
+#endif							/* PGSCALE_DIAG_CITUS_H */
