@@ -320,8 +320,10 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		/*
 		 * A Citus table's index is scanned on the shards, not on the
 		 * coordinator's shell: count every placement, and drop the row when
-		 * they used it enough.  Its statement is then a plain DROP INDEX,
-		 * which Citus propagates to every shard.
+		 * they used it enough.  Citus propagates the statement to every
+		 * shard: DROP INDEX CONCURRENTLY for a plain table (Citus 13.2 drops
+		 * the shard indexes one by one), plain DROP INDEX for a partitioned
+		 * index, as anywhere.
 		 */
 		if (citus)
 		{
@@ -330,7 +332,6 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 			if (shards.citus)
 			{
 				ix->idx_scan += shards.sum;
-				partitioned = true;
 				if (shards.known && ix->idx_scan >= min_scans && !ix->invalid)
 					continue;
 			}
