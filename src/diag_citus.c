@@ -148,3 +148,112 @@ pgs_citus_index_scans(Datum indexes, bool isnull, PgsCitusCount *count)
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
+
+/*
+ * The figures of one shard, as a JSON object; %L is the shard's name.
+ */
+#define PGS_SHARD_STATS_COMMAND \
+	"SELECT pg_catalog.json_build_object(" \
+	"'heap', pg_catalog.pg_relation_size(s.r, 'main')" \
+	" OPERATOR(pg_catalog.+) pg_catalog.pg_relation_size(s.r, 'fsm')" \
+	" OPERATOR(pg_catalog.+) pg_catalog.pg_relation_size(s.r, 'vm')" \
+	" OPERATOR(pg_catalog.+) pg_catalog.pg_relation_size(s.r, 'init')," \
+	" 'table', pg_catalog.pg_table_size(s.r)," \
+	" 'indexes', pg_catalog.pg_indexes_size(s.r)," \
+	" 'seq_scan', pg_catalog.pg_stat_get_numscans(s.r)," \
+	" 'seq_tup_read', pg_catalog.pg_stat_get_tuples_returned(s.r)," \
+	" 'idx_scan', (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_stat_get_numscans(i.indexrelid)), 0)" \
+	"   FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) s.r)," \
+	" 'live', pg_catalog.pg_stat_get_live_tuples(s.r)," \
+	" 'dead', pg_catalog.pg_stat_get_dead_tuples(s.r))" \
+	" FROM (SELECT %L::pg_catalog.regclass::pg_catalog.oid AS r) s"
+
+/*
+ * pgs_citus_filter
+ *		SQL text: " OR <relid_expr> is a Citus table" when Citus is
+ *		installed, else "", to keep the coordinator's empty shells in a
+ *		query whose filter on their own (empty) statistics would drop them.
+ */
+const char *
+pgs_citus_filter(const char *relid_expr)
+{
+	if (!pgs_citus_present())
+		return "";
+	return psprintf(" OR %s IN (SELECT p.logicalrelid::pg_catalog.oid"
+					" FROM pg_catalog.pg_dist_partition p)", relid_expr);
+}
+
+/*
+ * pgs_citus_unknown_phrase
+ *		What a diagnostic says of a Citus table some placements of which
+ *		did not answer.
+ */
+char *
+pgs_citus_unknown_phrase(int64 failed, int64 placements)
+{
+	return psprintf("unknown: " INT64_FORMAT " of " INT64_FORMAT
+					" shard placements of this Citus table did not answer (a node is down or unreachable)",
+					failed, placements);
+}
+
+/*
+ * pgs_citus_table_stats
+ *		Sizes, scans and rows of a set of tables (an oid[]: a table, or the
+ *		leaf partitions of a partitioned table) summed over every placement
+ *		of every shard, on every node; tables Citus does not manage are
+ *		left out.  stats->known is false when some placement did not
+ *		answer.  SPI must be connected; the last result is replaced.
+ */
+void
+pgs_citus_table_stats(Datum tables, bool isnull, PgsCitusTableStats *stats)
+{
+	Oid			argtypes[2] = {OIDARRAYOID, TEXTOID};
+	Datum		values[2];
+
+	memset(stats, 0, sizeof(*stats));
+	stats->known = true;
+	if (isnull || !pgs_citus_present())
+		return;
+
+	values[0] = tables;
+	values[1] = CStringGetTextDatum(PGS_SHARD_STATS_COMMAND);
+	pgs_spi_query("WITH t AS ("
+				  "  SELECT DISTINCT x.rel FROM pg_catalog.unnest($1) x(rel)"
+				  "   WHERE x.rel IN (SELECT p.logicalrelid::pg_catalog.oid"
+				  "                     FROM pg_catalog.pg_dist_partition p)"
+				  "), pl AS ("
+				  "  SELECT CASE WHEN r.success THEN r.result::pg_catalog.json END AS j"
+				  "    FROM t, LATERAL pg_catalog.run_command_on_placements("
+				  "      t.rel::pg_catalog.regclass, $2) r"
+				  ")"
+				  "SELECT (SELECT pg_catalog.count(*) FROM t),"
+				  "       pg_catalog.count(*),"
+				  "       pg_catalog.count(*) FILTER (WHERE pl.j IS NULL),"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'heap')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'table')::pg_catalog.int8"
+				  "         OPERATOR(pg_catalog.-) (pl.j OPERATOR(pg_catalog.->>) 'heap')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'indexes')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'seq_scan')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'seq_tup_read')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'idx_scan')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'live')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'dead')::pg_catalog.int8), 0)::pg_catalog.int8"
+				  "  FROM pl",
+				  2, argtypes, values, NULL);
+	if (SPI_processed == 1 && pgs_get_int8(0, 1) > 0)
+	{
+		stats->citus = true;
+		stats->placements = pgs_get_int8(0, 2);
+		stats->failed = pgs_get_int8(0, 3);
+		stats->table_bytes = pgs_get_int8(0, 4);
+		stats->toast_bytes = pgs_get_int8(0, 5);
+		stats->index_bytes = pgs_get_int8(0, 6);
+		stats->seq_scan = pgs_get_int8(0, 7);
+		stats->seq_tup_read = pgs_get_int8(0, 8);
+		stats->idx_scan = pgs_get_int8(0, 9);
+		stats->live_rows = pgs_get_int8(0, 10);
+		stats->dead_rows = pgs_get_int8(0, 11);
+		stats->known = stats->failed == 0 && stats->placements > 0;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}

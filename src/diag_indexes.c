@@ -347,9 +347,8 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 
 		initStringInfo(&reason);
 		if (shards.citus && !shards.known)
-			appendStringInfo(&reason,
-							 "unknown: " INT64_FORMAT " of " INT64_FORMAT " shard placements of this Citus table did not answer (a node is down or unreachable), so its scans are not known",
-							 shards.failed, shards.placements);
+			appendStringInfo(&reason, "%s, so its scans are not known",
+							 pgs_citus_unknown_phrase(shards.failed, shards.placements));
 		else if (building)
 			appendStringInfoString(&reason,
 								   "being built: a CREATE INDEX or REINDEX is in progress on this table");
@@ -604,6 +603,8 @@ pgscale_duplicate_indexes(PG_FUNCTION_ARGS)
  * summed at their topmost partitioned table, where an index is created.
  * idx_scan is NULL when no member has any index, and the rule then counts
  * it as 0 (a plain "seq_scan > idx_scan * 10" query would skip such tables).  $1 is min_rows.
+ * The format's argument keeps every Citus table, whose counters are on its
+ * shards: the rule is applied to them once their shards are counted.
  */
 static const char *missing_sql =
 "WITH ix AS ("
@@ -637,8 +638,8 @@ static const char *missing_sql =
 "  FROM grp g"
 "  JOIN pg_catalog.pg_class r ON r.oid = g.root"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
-" WHERE g.live > $1"
-"   AND g.seq_scan > coalesce(g.idx_scan, 0) * 10"
+" WHERE ((g.live > $1"
+"   AND g.seq_scan > coalesce(g.idx_scan, 0) * 10)%s)"
 "   AND " PGS_USER_SCHEMA_FILTER("n")
 " ORDER BY g.seq_tup_read DESC, n.nspname, r.relname";
 
@@ -653,20 +654,30 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	List	   *result = NIL;
+	bool		citus = pgs_citus_present();
+	SPITupleTable *tables;
+	uint64		ntables;
 	uint64		row;
 
 	values[0] = Int64GetDatum(min_rows);
-	pgs_spi_query(missing_sql, 1, argtypes, values, NULL);
+	pgs_spi_query(psprintf(missing_sql, pgs_citus_filter("g.root")),
+				  1, argtypes, values, NULL);
+	tables = SPI_tuptable;
+	ntables = SPI_processed;
 
-	for (row = 0; row < SPI_processed; row++)
+	for (row = 0; row < ntables; row++)
 	{
 		PgsMissingIndex *mi = palloc0(sizeof(PgsMissingIndex));
 		bool		leaves_null;
-		Datum		leaves = pgs_get_datum(row, 8, &leaves_null);
+		Datum		leaves;
 		PgsTableBytes bytes;
 		StringInfoData advice;
+		PgsCitusTableStats shards = {0};
 
 		CHECK_FOR_INTERRUPTS();
+		/* (the Citus look-up below runs queries of its own) */
+		SPI_tuptable = tables;
+		leaves = pgs_get_datum(row, 8, &leaves_null);
 
 		mi->schema_name = pgs_get_text(row, 1);
 		mi->table_name = pgs_get_text(row, 2);
@@ -679,8 +690,32 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 		mi->bytes_known = pgs_sum_table_bytes(leaves, leaves_null, &bytes);
 		mi->table_bytes = bytes.table_bytes + bytes.toast_bytes;
 
+		/*
+		 * A Citus table is read on its shards: count every placement, then
+		 * apply the rule; unknown when a placement did not answer.
+		 */
+		if (citus)
+		{
+			pgs_citus_table_stats(leaves, leaves_null, &shards);
+			SPI_tuptable = tables;
+		}
+		if (shards.citus && shards.known)
+		{
+			mi->seq_scan += shards.seq_scan;
+			mi->seq_tup_read += shards.seq_tup_read;
+			mi->idx_scan += shards.idx_scan;
+			mi->live_rows += shards.live_rows;
+			mi->table_bytes += shards.table_bytes + shards.toast_bytes;
+			if (!(mi->live_rows > min_rows &&
+				  mi->seq_scan > mi->idx_scan * 10))
+				continue;
+		}
+
 		initStringInfo(&advice);
-		if (mi->idx_scan_null)
+		if (shards.citus && !shards.known)
+			appendStringInfo(&advice, "%s, so whether it needs an index is not known",
+							 pgs_citus_unknown_phrase(shards.failed, shards.placements));
+		else if (mi->idx_scan_null)
 			appendStringInfoString(&advice,
 								   "no index at all: add a primary key, then index the columns its frequent queries filter on");
 		else
@@ -693,11 +728,14 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 			appendStringInfo(&advice, "; %s", pgs_stats_age_phrase(age));
 		if (!mi->bytes_known)
 			appendStringInfoString(&advice, "; size skipped: the table is locked");
+		if (shards.citus && shards.known)
+			appendStringInfo(&advice, "; summed over " INT64_FORMAT " shard placement%s on the Citus nodes",
+							 shards.placements, shards.placements == 1 ? "" : "s");
 		mi->advice = advice.data;
 
 		result = lappend(result, mi);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(tables);
 	return result;
 }
 
