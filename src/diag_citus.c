@@ -32,6 +32,9 @@
 #include "diag_citus.h"
 #include "pgscale.h"
 
+/* How long a placement may wait for a shard's lock before it is unknown. */
+#define PGS_SHARD_LOCK_TIMEOUT "200ms"
+
 /*
  * The scans of every index of one shard, as a JSON object keyed by the
  * index's qualified shard name; run_command_on_placements() puts the
@@ -151,6 +154,13 @@ pgs_citus_index_scans(Datum indexes, bool isnull, PgsCitusCount *count)
 
 /*
  * The figures of one shard, as a JSON object; %L is the shard's name.
+ * Measuring a size locks the shard: a shard locked by this very
+ * transaction (a partition created or dropped in the same maintenance
+ * cycle holds its shards, and the default partition's, until commit) would
+ * make the placement's connection, which is not part of the transaction,
+ * wait for ever.  So the command sets a lock_timeout first (the subquery
+ * is evaluated before the sizes: OFFSET 0 keeps it from being flattened),
+ * and a placement that times out counts as not answering.
  */
 #define PGS_SHARD_STATS_COMMAND \
 	"SELECT pg_catalog.json_build_object(" \
@@ -166,7 +176,9 @@ pgs_citus_index_scans(Datum indexes, bool isnull, PgsCitusCount *count)
 	"   FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) s.r)," \
 	" 'live', pg_catalog.pg_stat_get_live_tuples(s.r)," \
 	" 'dead', pg_catalog.pg_stat_get_dead_tuples(s.r))" \
-	" FROM (SELECT %L::pg_catalog.regclass::pg_catalog.oid AS r) s"
+	" FROM (SELECT %L::pg_catalog.regclass::pg_catalog.oid AS r," \
+	"   pg_catalog.set_config('lock_timeout', '" PGS_SHARD_LOCK_TIMEOUT "', true) AS t" \
+	"   OFFSET 0) s WHERE s.t IS NOT NULL"
 
 /*
  * pgs_citus_filter
@@ -192,7 +204,7 @@ char *
 pgs_citus_unknown_phrase(int64 failed, int64 placements)
 {
 	return psprintf("unknown: " INT64_FORMAT " of " INT64_FORMAT
-					" shard placements of this Citus table did not answer (a node is down or unreachable)",
+					" shard placements of this Citus table did not answer (a node is down or unreachable, or the shard is locked)",
 					failed, placements);
 }
 

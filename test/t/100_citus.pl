@@ -208,6 +208,31 @@ is($coord->safe_psql('postgres', q{
 	   OR (action = 'retention' AND rows > 0)}),
 	'0', 'a second cycle has nothing left to do');
 
+# The background worker's cycle on the coordinator: rows that arrive
+# already expired (they land in the default partition) are removed from
+# the shards.
+$coord->safe_psql('postgres', q{
+	INSERT INTO metrics_aiusagedaily (team_id, member_id, date, source)
+	SELECT (m - 1) / 2 + 1, m, current_date - 380, 'late' FROM generate_series(1, 16) m;
+});
+is((split /\|/, worker_rows($w1))[1] + (split /\|/, worker_rows($w2))[1],
+	16, 'sixteen late expired rows on the workers');
+my $since = $coord->safe_psql('postgres', 'SELECT now()');
+$coord->safe_psql('postgres', q{
+	ALTER SYSTEM SET pgscale.databases = 'postgres';
+	ALTER SYSTEM SET pgscale.naptime = 1;
+	SELECT pg_reload_conf();
+});
+ok(wait_for_cycle_after($coord, 'postgres', 'postgres', $since, 60),
+	'the background worker ran a cycle on the coordinator');
+is((split /\|/, worker_rows($w1))[1] . '|' . (split /\|/, worker_rows($w2))[1],
+	'0|0', 'the worker cycle removed them from the shards of both workers');
+$coord->safe_psql('postgres', q{
+	ALTER SYSTEM SET pgscale.databases = '';
+	SELECT pg_reload_conf();
+});
+$coord->safe_psql('postgres', 'TRUNCATE pgscale_log');
+
 # pgscale_partition_table on a distributed plain table: refused, with the
 # recipe in the hint.
 $coord->safe_psql('postgres', q{
@@ -256,6 +281,35 @@ my $member = $coord->safe_psql('postgres', q{
 	WHERE index_name = 'metrics_aiusagedaily_member_idx'});
 is($member, 'true|true', 'its scans are the sum over the shard placements');
 
+# The space report and the missing indexes count the shards.
+my $shard_bytes = $coord->safe_psql('postgres', q{
+	SELECT sum(citus_total_relation_size(p.logicalrelid))
+	FROM pg_dist_partition p
+	JOIN pg_class c ON c.oid = p.logicalrelid AND c.relkind = 'r'
+	WHERE p.logicalrelid IN (SELECT relid FROM pg_partition_tree('metrics_aiusagedaily'))});
+is($coord->safe_psql('postgres', qq{
+	SELECT (total_bytes >= $shard_bytes)::text || '|' || estimated_rows
+	FROM pgscale_space_report()
+	WHERE table_name = 'metrics_aiusagedaily'}),
+	'true|' . ($total_before - $expected_rows),
+	'the space report holds every shard\'s bytes and live rows');
+$coord->safe_psql('postgres', join('',
+		map { "SELECT count(*) FROM metrics_aiusagedaily WHERE suggestions = $_;\n" }
+		  1 .. 150));
+ok(poll_until($coord, 'postgres', q{
+	SELECT count(*) FROM pgscale_missing_indexes(min_rows => 1000)
+	WHERE table_name = 'metrics_aiusagedaily'
+	  AND advice LIKE '%shard placements on the Citus nodes%'}, '1', 30),
+	'a table read by sequential scans on its shards is a missing-index candidate');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pgscale_health() WHERE status = 'error'}),
+	'0', 'pgscale_health() runs on the coordinator');
+$coord->safe_psql('postgres', 'SELECT pgscale_snapshot_sizes()');
+is($coord->safe_psql('postgres', qq{
+	SELECT (total_bytes >= $shard_bytes)::text FROM pgscale_size_history
+	WHERE table_name = 'metrics_aiusagedaily' ORDER BY taken_at DESC LIMIT 1}),
+	'true', 'the size snapshot records the shards\' bytes');
+
 # A worker down: its placements do not answer; the indexes of the table
 # are "unknown", with no statement to run.
 $w2->stop('fast');
@@ -267,6 +321,10 @@ is($down,
 	'metrics_aiusagedaily_member_idx|true|true,metrics_aiusagedaily_source_idx|true|true,'
 	  . 'metrics_aiusagedaily_team_date_idx|true|true',
 	'with a worker down every index of the table is unknown, none has a DROP');
+is($coord->safe_psql('postgres', q{
+	SELECT (total_bytes IS NULL)::text || '|' || (total_size LIKE 'unknown:%')
+	FROM pgscale_space_report() WHERE table_name = 'metrics_aiusagedaily'}),
+	'true|true', 'with a worker down the table\'s size is unknown');
 $w2->start;
 
 done_testing();
