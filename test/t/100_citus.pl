@@ -310,6 +310,17 @@ is($coord->safe_psql('postgres', qq{
 	WHERE table_name = 'metrics_aiusagedaily' ORDER BY taken_at DESC LIMIT 1}),
 	'true', 'the size snapshot records the shards\' bytes');
 
+# The scaling advice: tier 4 reached, and what remains (the local copy
+# "keep" has team_id but is not distributed).
+is($coord->safe_psql('postgres', q{
+	SELECT verdict || '|' || (measured LIKE 'Citus: % distributed table% on 2 worker nodes; with a tenant column but not distributed yet: public.keep %')
+	FROM pgscale_scaling_advice() WHERE action = 'shard by tenant with Citus'}),
+	'now|true', 'the scaling advice sees the cluster and the table left to distribute');
+$coord->safe_psql('postgres', 'DROP TABLE keep');
+is($coord->safe_psql('postgres', q{
+	SELECT verdict FROM pgscale_scaling_advice() WHERE action = 'shard by tenant with Citus'}),
+	'done', 'with every tenant table distributed, tier 4 is done');
+
 # A worker down: its placements do not answer; the indexes of the table
 # are "unknown", with no statement to run.
 $w2->stop('fast');
