@@ -269,3 +269,28 @@ pgs_citus_table_stats(Datum tables, bool isnull, PgsCitusTableStats *stats)
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
+
+/*
+ * pgs_citus_any_shard
+ *		Whether any of a set of relations (an oid[] of tables or indexes)
+ *		is a shard: shards are hidden from pg_class by default, but a
+ *		session that shows them (citus.show_shards_for_app_name_prefixes,
+ *		citus.override_table_visibility) on a node that holds some would
+ *		otherwise see each shard as a table of its own, and be offered a
+ *		DROP INDEX of one shard's index.  SPI must be connected; the last
+ *		result is replaced.
+ */
+bool
+pgs_citus_any_shard(Datum relations, bool isnull)
+{
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+
+	if (isnull || !pgs_citus_present())
+		return false;
+	values[0] = relations;
+	return pgs_spi_int8("SELECT 1 FROM pg_catalog.unnest($1) x(rel)"
+						" WHERE pg_catalog.relation_is_a_known_shard(x.rel::pg_catalog.regclass)"
+						" LIMIT 1",
+						1, argtypes, values, NULL, true) == 1;
+}

@@ -42,6 +42,7 @@ typedef struct PgsCitusTableStats
 
 extern bool pgs_citus_present(void);
 extern const char *pgs_citus_filter(const char *relid_expr);
+extern bool pgs_citus_any_shard(Datum relations, bool isnull);
 extern void pgs_citus_table_stats(Datum tables, bool isnull,
 								  PgsCitusTableStats *stats);
 extern char *pgs_citus_unknown_phrase(int64 failed, int64 placements);

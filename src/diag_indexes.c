@@ -327,6 +327,12 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		 */
 		if (citus)
 		{
+			/* a shard's own index, in a session that shows shards */
+			if (pgs_citus_any_shard(leaves, leaves_null))
+			{
+				SPI_tuptable = candidates;
+				continue;
+			}
 			pgs_citus_index_scans(leaves, leaves_null, &shards);
 			SPI_tuptable = candidates;
 			if (shards.citus)
@@ -696,6 +702,12 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 		 */
 		if (citus)
 		{
+			/* a shard, in a session that shows shards */
+			if (pgs_citus_any_shard(leaves, leaves_null))
+			{
+				SPI_tuptable = tables;
+				continue;
+			}
 			pgs_citus_table_stats(leaves, leaves_null, &shards);
 			SPI_tuptable = tables;
 		}

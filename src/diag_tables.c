@@ -127,6 +127,12 @@ pgs_collect_space(void)
 		 */
 		if (citus)
 		{
+			/* a shard, in a session that shows shards */
+			if (pgs_citus_any_shard(leaves, leaves_null))
+			{
+				SPI_tuptable = tables;
+				continue;
+			}
 			pgs_citus_table_stats(leaves, leaves_null, &shards);
 			SPI_tuptable = tables;
 		}

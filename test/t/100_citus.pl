@@ -310,6 +310,16 @@ is($coord->safe_psql('postgres', qq{
 	WHERE table_name = 'metrics_aiusagedaily' ORDER BY taken_at DESC LIMIT 1}),
 	'true', 'the size snapshot records the shards\' bytes');
 
+# On a node holding shards, in a session that shows them, a shard is
+# never taken for a table of its own (nor its index offered for dropping).
+is($w1->safe_psql('postgres', q{
+	SET citus.show_shards_for_app_name_prefixes = '*';
+	SELECT (SELECT count(*) FROM pg_class WHERE relname ~ '^metrics_aiusagedaily_[0-9]+$') > 0,
+	       (SELECT count(*) FROM pgscale_unused_indexes(min_scans => 1000000)
+	         WHERE index_name ~ '_[0-9]+$'),
+	       (SELECT count(*) FROM pgscale_space_report(1000) WHERE table_name ~ '_[0-9]+$')}),
+	't|0|0', 'shards shown on a worker are neither unused indexes nor tables of the space report');
+
 # The scaling advice: tier 4 reached, and what remains (the local copy
 # "keep" has team_id but is not distributed).
 is($coord->safe_psql('postgres', q{
