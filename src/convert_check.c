@@ -51,6 +51,7 @@
 
 #include "pgscale.h"
 #include "convert.h"
+#include "diag_citus.h"
 #include "clone.h"
 #include "month.h"
 
@@ -430,6 +431,7 @@ cv_check_structure(Conversion *cv, bool at_swap)
 	bool		rowsecurity;
 	Oid			oftype;
 	char	   *dep;
+	const char *citus_kind;
 	List	   *indexes;
 	ListCell   *lc;
 
@@ -447,6 +449,13 @@ cv_check_structure(Conversion *cv, bool at_swap)
 						pgs_display_name(relid)),
 				 errdetail("The table was not changed."),
 				 errhint("Create its monthly partitions with pgscale_create_month_partitions(); if it was converted by pgscale, move the old rows with CALL pgscale_split_legacy().")));
+	if ((citus_kind = pgs_citus_table_kind(relid)) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot partition table %s: it is a Citus %s table",
+						pgs_display_name(relid), citus_kind),
+				 errdetail("Its rows are in shards on the Citus nodes, which the online conversion cannot swap. The table was not changed."),
+				 errhint("Create a new table partitioned by month with the same columns, distribute it with create_distributed_table() (its partitions are distributed with it), create its months with pgscale_create_month_partitions(), copy the rows with INSERT ... SELECT, then swap the names in one transaction; or undistribute it with undistribute_table(), convert it, and distribute it again. The README's Citus section has the statements.")));
 	if (relkind != RELKIND_RELATION)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

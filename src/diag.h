@@ -161,6 +161,7 @@ typedef struct PgsSpaceRow
 	int64		estimated_rows;
 	int32		partitions;
 	bool		partitioned;
+	char	   *unknown;		/* why it is not known, when not locked */
 } PgsSpaceRow;
 
 extern List *pgs_collect_space(void);

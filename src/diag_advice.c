@@ -70,6 +70,10 @@ typedef struct AdviceMeasures
 	const char *slow_why;		/* why not, when slow is -1 */
 	bool		has_timescale;
 	bool		has_citus;
+	int64		citus_workers;	/* active primary workers */
+	int64		citus_distributed;	/* distributed tables (not partitions) */
+	char	   *citus_remaining;	/* tables with a tenant column that are
+									 * not Citus tables, or NULL */
 
 	/* its tables */
 	AdviceTable *biggest;
@@ -159,6 +163,35 @@ measure_database(AdviceMeasures *m)
 	}
 	m->has_timescale = OidIsValid(get_extension_oid("timescaledb", true));
 	m->has_citus = OidIsValid(get_extension_oid("citus", true));
+	if (m->has_citus)
+	{
+		pgs_spi_query("SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_node d"
+					  "         WHERE d.isactive AND d.noderole = 'primary' AND d.groupid <> 0),"
+					  "       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_dist_partition p"
+					  "          JOIN pg_catalog.pg_class c ON c.oid = p.logicalrelid"
+					  "         WHERE NOT c.relispartition AND p.partmethod = 'h'),"
+					  "       (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(n.nspname) || '.'"
+					  "                  || pg_catalog.quote_ident(c.relname), ', ' ORDER BY n.nspname, c.relname)"
+					  "          FROM pg_catalog.pg_class c"
+					  "          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+					  "         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition"
+					  "           AND c.relpersistence = 'p'"
+					  "           AND " PGS_USER_SCHEMA_FILTER("n")
+					  "           AND c.oid NOT IN (SELECT p.logicalrelid::pg_catalog.oid"
+					  "                               FROM pg_catalog.pg_dist_partition p)"
+					  "           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+					  "                  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass"
+					  "                    AND d.objid = c.oid AND d.deptype = 'e')"
+					  "           AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+					  "                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+					  "                    AND a.attname IN ('team_id', 'tenant_id', 'organization_id', 'org_id',"
+					  "                        'account_id', 'customer_id', 'company_id', 'workspace_id')))",
+					  0, NULL, NULL, NULL);
+		m->citus_workers = pgs_get_int8(0, 1);
+		m->citus_distributed = pgs_get_int8(0, 2);
+		m->citus_remaining = pgs_isnull(0, 3) ? NULL : pgs_get_text(0, 3);
+		SPI_freetuptable(SPI_tuptable);
+	}
 }
 
 /*
@@ -368,13 +401,30 @@ advise_scale(ReturnSetInfo *rsinfo, AdviceMeasures *m)
 static void
 advise_enterprise(ReturnSetInfo *rsinfo, AdviceMeasures *m)
 {
+	bool		sharded = m->has_citus && m->citus_distributed > 0 &&
+		m->citus_workers > 0;
+
+	/*
+	 * With Citus: reached once some table is distributed over workers;
+	 * what remains is the tables with a tenant column not yet distributed
+	 * (or made reference tables).
+	 */
 	add_advice(rsinfo, 4, "Enterprise", "shard by tenant with Citus",
-			   psprintf("database %s (about %s in " ADVICE_HORIZON "); %s",
+			   sharded ?
+			   psprintf("Citus: " INT64_FORMAT " distributed table%s on " INT64_FORMAT " worker node%s; %s",
+						m->citus_distributed, m->citus_distributed == 1 ? "" : "s",
+						m->citus_workers, m->citus_workers == 1 ? "" : "s",
+						m->citus_remaining ?
+						psprintf("with a tenant column but not distributed yet: %s (create_distributed_table)",
+								 m->citus_remaining) :
+						"every table with a tenant column is a Citus table") :
+			   psprintf("database %s (about %s in " ADVICE_HORIZON "); %s%s",
 						pgs_size_text(m->db_bytes), pgs_size_text(m->db_later),
 						m->tenant ? psprintf("tenant column %s", m->tenant) :
-						"no tenant column (team_id, tenant_id, ...) found"),
+						"no tenant column (team_id, tenant_id, ...) found",
+						m->has_citus ? "; Citus is installed but no table is distributed over a worker yet" : ""),
 			   "database over 100 GB with a tenant column such as team_id",
-			   m->has_citus ? "done" :
+			   sharded ? (m->citus_remaining ? "now" : "done") :
 			   verdict(m->db_bytes >= SHARD_BYTES && m->tenant != NULL,
 					   m->db_later >= SHARD_BYTES && m->tenant != NULL));
 	add_advice(rsinfo, 4, "Enterprise", "move history to an analytics database or warehouse",

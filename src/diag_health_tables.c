@@ -298,6 +298,10 @@ retention_outcome_failing(PgsPolicy *pol)
 	char		nulls[3] = {' ', ' ', ' '};
 	char	   *keycol;
 	bool		cheap;
+	Oid			cutoff_type;
+	Datum		cutoff_value;
+	bool		isnull;
+	SPITupleTable *cutoff_tuples;
 
 	col = pgs_policy_time_column_if_valid(pol);
 	if (col == NULL)
@@ -333,15 +337,31 @@ retention_outcome_failing(PgsPolicy *pol)
 		cutoff = "((l.at AT TIME ZONE pg_catalog.current_setting('TimeZone')) OPERATOR(pg_catalog.-) $3)";
 	else
 		cutoff = "(l.at OPERATOR(pg_catalog.-) $3)";
-	pgs_spi_query(psprintf("SELECT EXISTS (SELECT FROM"
+	/*
+	 * The cutoff first, then the table: in one query with a LATERAL
+	 * subquery on the table, Citus cannot push a distributed table's LIMIT
+	 * down to its shards.
+	 */
+	pgs_spi_query(psprintf("SELECT %s FROM"
 						   " (SELECT pg_catalog.max(g.logged_at) AS at FROM %s g"
 						   "   WHERE g.relid OPERATOR(pg_catalog.=) $1 AND $2 IS NOT NULL"
-						   "     AND g.action OPERATOR(pg_catalog.<>) 'skipped') l,"
-						   " LATERAL (SELECT FROM %s t WHERE t.%s OPERATOR(pg_catalog.<) %s LIMIT 1) x"
-						   " WHERE l.at IS NOT NULL)",
-						   pgs_ext_table("pgscale_log"), pgs_qualified_name(pol->relid),
-						   quote_identifier(col), cutoff),
+						   "     AND g.action OPERATOR(pg_catalog.<>) 'skipped') l"
+						   " WHERE l.at IS NOT NULL",
+						   cutoff, pgs_ext_table("pgscale_log")),
 				  3, argtypes, values, nulls);
+	if (SPI_processed != 1)
+	{
+		SPI_freetuptable(SPI_tuptable);
+		return false;
+	}
+	cutoff_type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
+	cutoff_value = pgs_get_datum(0, 1, &isnull);
+	cutoff_tuples = SPI_tuptable;
+	pgs_spi_query(psprintf("SELECT EXISTS (SELECT 1 FROM %s t"
+						   " WHERE t.%s OPERATOR(pg_catalog.<) $1)",
+						   pgs_qualified_name(pol->relid), quote_identifier(col)),
+				  1, &cutoff_type, &cutoff_value, NULL);
+	SPI_freetuptable(cutoff_tuples);
 	cheap = pgs_get_bool(0, 1);
 	SPI_freetuptable(SPI_tuptable);
 	return cheap;

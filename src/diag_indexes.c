@@ -40,6 +40,7 @@
 #include "utils/tuplestore.h"
 
 #include "diag.h"
+#include "diag_citus.h"
 
 PG_FUNCTION_INFO_V1(pgscale_unused_indexes);
 PG_FUNCTION_INFO_V1(pgscale_missing_indexes);
@@ -270,6 +271,9 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 	char	   *age_phrase = pgs_stats_age_phrase(age);
 	bool		stats_young = pgs_stats_young(age);
 	const char *seen = "NULL::pg_catalog.timestamptz";
+	bool		citus = pgs_citus_present();
+	SPITupleTable *candidates;
+	uint64		ncandidates;
 	uint64		row;
 
 	if (OidIsValid(get_relname_relid("pgscale_index_seen", pgs_extension_schema())))
@@ -278,8 +282,10 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 						pgs_ext_table("pgscale_index_seen"));
 	values[0] = Int64GetDatum(min_scans);
 	pgs_spi_query(psprintf(unused_sql, seen), 1, argtypes, values, NULL);
+	candidates = SPI_tuptable;
+	ncandidates = SPI_processed;
 
-	for (row = 0; row < SPI_processed; row++)
+	for (row = 0; row < ncandidates; row++)
 	{
 		PgsUnusedIndex *ix = palloc0(sizeof(PgsUnusedIndex));
 		bool		leaves_null;
@@ -299,14 +305,43 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		int			nrels;
 		PgsSizeStatus status;
 		StringInfoData reason;
+		PgsCitusCount shards = {0};
 
 		CHECK_FOR_INTERRUPTS();
+		/* (the Citus look-up below runs queries of its own) */
+		SPI_tuptable = candidates;
 
 		ix->schema_name = pgs_get_text(row, 1);
 		ix->table_name = pgs_get_text(row, 2);
 		ix->index_name = pgs_get_text(row, 3);
 		ix->idx_scan = pgs_get_int8(row, 4);
 		ix->invalid = pgs_get_bool(row, 9);
+
+		/*
+		 * A Citus table's index is scanned on the shards, not on the
+		 * coordinator's shell: count every placement, and drop the row when
+		 * they used it enough.  Citus propagates the statement to every
+		 * shard: DROP INDEX CONCURRENTLY for a plain table (Citus 13.2 drops
+		 * the shard indexes one by one), plain DROP INDEX for a partitioned
+		 * index, as anywhere.
+		 */
+		if (citus)
+		{
+			/* a shard's own index, in a session that shows shards */
+			if (pgs_citus_any_shard(leaves, leaves_null))
+			{
+				SPI_tuptable = candidates;
+				continue;
+			}
+			pgs_citus_index_scans(leaves, leaves_null, &shards);
+			SPI_tuptable = candidates;
+			if (shards.citus)
+			{
+				ix->idx_scan += shards.sum;
+				if (shards.known && ix->idx_scan >= min_scans && !ix->invalid)
+					continue;
+			}
+		}
 
 		if (measure)
 			status = pgs_index_list_bytes(leaves, leaves_null, &ix->bytes, &nrels);
@@ -317,7 +352,10 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		ix->order_bytes = ix->bytes_known ? ix->bytes : catalog_bytes;
 
 		initStringInfo(&reason);
-		if (building)
+		if (shards.citus && !shards.known)
+			appendStringInfo(&reason, "%s, so its scans are not known",
+							 pgs_citus_unknown_phrase(shards.failed, shards.placements));
+		else if (building)
 			appendStringInfoString(&reason,
 								   "being built: a CREATE INDEX or REINDEX is in progress on this table");
 		else if (ix->invalid)
@@ -373,6 +411,9 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		if (parts > 0)
 			appendStringInfo(&reason, "; summed over " INT64_FORMAT " partition%s",
 							 parts, parts == 1 ? "" : "s");
+		if (shards.citus && shards.known)
+			appendStringInfo(&reason, "; summed over " INT64_FORMAT " shard placement%s on the Citus nodes",
+							 shards.placements, shards.placements == 1 ? "" : "s");
 		if (node_note)
 			appendStringInfo(&reason, "; %s", node_note);
 		if (ix->skipped)
@@ -381,15 +422,16 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		ix->reason = reason.data;
 
 		verify = expression || partial || (young && !ix->invalid);
-		if (!building)
+		if (!building && !(shards.citus && !shards.known))
 			ix->drop_statement = pgs_drop_statement(ix->schema_name,
 													ix->index_name,
 													partitioned, verify);
-		ix->droppable = !building && !ix->invalid && !verify && ix->bytes_known;
+		ix->droppable = !building && !ix->invalid && !verify && ix->bytes_known
+			&& !(shards.citus && !shards.known);
 
 		result = lappend(result, ix);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(candidates);
 
 	list_sort(result, pgs_unused_index_cmp);
 	return result;
@@ -567,6 +609,8 @@ pgscale_duplicate_indexes(PG_FUNCTION_ARGS)
  * summed at their topmost partitioned table, where an index is created.
  * idx_scan is NULL when no member has any index, and the rule then counts
  * it as 0 (a plain "seq_scan > idx_scan * 10" query would skip such tables).  $1 is min_rows.
+ * The format's argument keeps every Citus table, whose counters are on its
+ * shards: the rule is applied to them once their shards are counted.
  */
 static const char *missing_sql =
 "WITH ix AS ("
@@ -600,8 +644,8 @@ static const char *missing_sql =
 "  FROM grp g"
 "  JOIN pg_catalog.pg_class r ON r.oid = g.root"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
-" WHERE g.live > $1"
-"   AND g.seq_scan > coalesce(g.idx_scan, 0) * 10"
+" WHERE ((g.live > $1"
+"   AND g.seq_scan > coalesce(g.idx_scan, 0) * 10)%s)"
 "   AND " PGS_USER_SCHEMA_FILTER("n")
 " ORDER BY g.seq_tup_read DESC, n.nspname, r.relname";
 
@@ -616,20 +660,30 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	List	   *result = NIL;
+	bool		citus = pgs_citus_present();
+	SPITupleTable *tables;
+	uint64		ntables;
 	uint64		row;
 
 	values[0] = Int64GetDatum(min_rows);
-	pgs_spi_query(missing_sql, 1, argtypes, values, NULL);
+	pgs_spi_query(psprintf(missing_sql, pgs_citus_filter("g.root")),
+				  1, argtypes, values, NULL);
+	tables = SPI_tuptable;
+	ntables = SPI_processed;
 
-	for (row = 0; row < SPI_processed; row++)
+	for (row = 0; row < ntables; row++)
 	{
 		PgsMissingIndex *mi = palloc0(sizeof(PgsMissingIndex));
 		bool		leaves_null;
-		Datum		leaves = pgs_get_datum(row, 8, &leaves_null);
+		Datum		leaves;
 		PgsTableBytes bytes;
 		StringInfoData advice;
+		PgsCitusTableStats shards = {0};
 
 		CHECK_FOR_INTERRUPTS();
+		/* (the Citus look-up below runs queries of its own) */
+		SPI_tuptable = tables;
+		leaves = pgs_get_datum(row, 8, &leaves_null);
 
 		mi->schema_name = pgs_get_text(row, 1);
 		mi->table_name = pgs_get_text(row, 2);
@@ -642,8 +696,38 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 		mi->bytes_known = pgs_sum_table_bytes(leaves, leaves_null, &bytes);
 		mi->table_bytes = bytes.table_bytes + bytes.toast_bytes;
 
+		/*
+		 * A Citus table is read on its shards: count every placement, then
+		 * apply the rule; unknown when a placement did not answer.
+		 */
+		if (citus)
+		{
+			/* a shard, in a session that shows shards */
+			if (pgs_citus_any_shard(leaves, leaves_null))
+			{
+				SPI_tuptable = tables;
+				continue;
+			}
+			pgs_citus_table_stats(leaves, leaves_null, &shards);
+			SPI_tuptable = tables;
+		}
+		if (shards.citus && shards.known)
+		{
+			mi->seq_scan += shards.seq_scan;
+			mi->seq_tup_read += shards.seq_tup_read;
+			mi->idx_scan += shards.idx_scan;
+			mi->live_rows += shards.live_rows;
+			mi->table_bytes += shards.table_bytes + shards.toast_bytes;
+			if (!(mi->live_rows > min_rows &&
+				  mi->seq_scan > mi->idx_scan * 10))
+				continue;
+		}
+
 		initStringInfo(&advice);
-		if (mi->idx_scan_null)
+		if (shards.citus && !shards.known)
+			appendStringInfo(&advice, "%s, so whether it needs an index is not known",
+							 pgs_citus_unknown_phrase(shards.failed, shards.placements));
+		else if (mi->idx_scan_null)
 			appendStringInfoString(&advice,
 								   "no index at all: add a primary key, then index the columns its frequent queries filter on");
 		else
@@ -656,11 +740,14 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 			appendStringInfo(&advice, "; %s", pgs_stats_age_phrase(age));
 		if (!mi->bytes_known)
 			appendStringInfoString(&advice, "; size skipped: the table is locked");
+		if (shards.citus && shards.known)
+			appendStringInfo(&advice, "; summed over " INT64_FORMAT " shard placement%s on the Citus nodes",
+							 shards.placements, shards.placements == 1 ? "" : "s");
 		mi->advice = advice.data;
 
 		result = lappend(result, mi);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(tables);
 	return result;
 }
 

@@ -345,7 +345,7 @@ oldest_by_scan(StatusProbe *p, Oid relid)
 static bool
 has_rows(Oid relid)
 {
-	return pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM (SELECT FROM %s LIMIT 1) s",
+	return pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM (SELECT 1 FROM %s LIMIT 1) s",
 								 pgs_qualified_name(relid)),
 						0, NULL, NULL, NULL, true) > 0;
 }
@@ -456,7 +456,7 @@ probe_step(void *arg)
 
 	if (OidIsValid(p->default_part))
 		p->default_rows = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM"
-												" (SELECT FROM %s LIMIT %d) s",
+												" (SELECT 1 FROM %s LIMIT %d) s",
 												pgs_qualified_name(p->default_part),
 												PGS_STATUS_DEFAULT_CAP),
 									   0, NULL, NULL, NULL, true);

@@ -22,6 +22,7 @@
 #include "utils/tuplestore.h"
 
 #include "diag.h"
+#include "diag_citus.h"
 
 PG_FUNCTION_INFO_V1(pgscale_space_report);
 
@@ -91,16 +92,25 @@ List *
 pgs_collect_space(void)
 {
 	List	   *result = NIL;
+	bool		citus = pgs_citus_present();
+	SPITupleTable *tables;
+	uint64		ntables;
 	uint64		row;
 
 	pgs_spi_query(space_sql, 0, NULL, NULL, NULL);
-	for (row = 0; row < SPI_processed; row++)
+	tables = SPI_tuptable;
+	ntables = SPI_processed;
+	for (row = 0; row < ntables; row++)
 	{
 		PgsSpaceRow *sp = palloc0(sizeof(PgsSpaceRow));
 		bool		leaves_null;
-		Datum		leaves = pgs_get_datum(row, 4, &leaves_null);
+		Datum		leaves;
+		PgsCitusTableStats shards = {0};
 
 		CHECK_FOR_INTERRUPTS();
+		/* (the Citus look-up below runs queries of its own) */
+		SPI_tuptable = tables;
+		leaves = pgs_get_datum(row, 4, &leaves_null);
 
 		sp->relid = pgs_get_oid(row, 1);
 		sp->schema_name = pgs_get_text(row, 2);
@@ -110,12 +120,41 @@ pgs_collect_space(void)
 		sp->rows_known = pgs_get_bool(row, 8);
 		sp->partitioned = pgs_get_bool(row, 9);
 		sp->known = pgs_sum_table_bytes(leaves, leaves_null, &sp->bytes);
+
+		/*
+		 * A Citus table's rows are in its shards: add every placement's
+		 * bytes and live rows to the coordinator's (empty) shell.
+		 */
+		if (citus)
+		{
+			/* a shard, in a session that shows shards */
+			if (pgs_citus_any_shard(leaves, leaves_null))
+			{
+				SPI_tuptable = tables;
+				continue;
+			}
+			pgs_citus_table_stats(leaves, leaves_null, &shards);
+			SPI_tuptable = tables;
+		}
+		if (shards.citus && !shards.known)
+		{
+			sp->known = false;
+			sp->unknown = pgs_citus_unknown_phrase(shards.failed, shards.placements);
+		}
+		else if (shards.citus)
+		{
+			sp->bytes.table_bytes += shards.table_bytes;
+			sp->bytes.toast_bytes += shards.toast_bytes;
+			sp->bytes.index_bytes += shards.index_bytes;
+			sp->estimated_rows += shards.live_rows;
+			sp->rows_known = true;
+		}
 		sp->total_bytes = sp->bytes.table_bytes + sp->bytes.toast_bytes +
 			sp->bytes.index_bytes;
 		sp->order_bytes = sp->known ? sp->total_bytes : pgs_get_int8(row, 6);
 		result = lappend(result, sp);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_freetuptable(tables);
 
 	list_sort(result, pgs_space_cmp);
 	return result;
@@ -155,6 +194,11 @@ pgscale_space_report(PG_FUNCTION_ARGS)
 			values[4] = Int64GetDatum(sp->bytes.index_bytes);
 			values[5] = Int64GetDatum(sp->bytes.toast_bytes);
 			values[7] = CStringGetTextDatum(pgs_size_text(sp->total_bytes));
+		}
+		else if (sp->unknown)
+		{
+			nulls[2] = nulls[3] = nulls[4] = nulls[5] = true;
+			values[7] = CStringGetTextDatum(sp->unknown);
 		}
 		else
 		{

@@ -334,7 +334,7 @@ dated_row_stays(GuardWalk *w, Oid relid)
 		table_close(rel, AccessShareLock);
 		if (nblocks > PGS_TAIL_BLOCKS &&
 			pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM"
-								  " (SELECT FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.>=) '(%u,0)'"
+								  " (SELECT 1 FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.>=) '(%u,0)'"
 								  " AND %s OPERATOR(pg_catalog.>=) $1 LIMIT 1) s",
 								  qual, nblocks - PGS_TAIL_BLOCKS, qcol),
 						 1, argtypes, values, NULL, true) > 0)
@@ -342,7 +342,7 @@ dated_row_stays(GuardWalk *w, Oid relid)
 	}
 #endif
 	return pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM"
-								 " (SELECT FROM %s WHERE %s OPERATOR(pg_catalog.>=) $1 LIMIT 1) s",
+								 " (SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.>=) $1 LIMIT 1) s",
 								 qual, qcol),
 						1, argtypes, values, NULL, true) > 0;
 }

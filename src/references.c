@@ -537,7 +537,7 @@ pgs_references_append_keep(StringInfo buf, PgsRefs *refs, const char *alias,
 	{
 		PgsFk	   *fk = (PgsFk *) lfirst(lc);
 
-		appendStringInfo(buf, " AND NOT EXISTS (SELECT FROM %s r WHERE ",
+		appendStringInfo(buf, " AND NOT EXISTS (SELECT 1 FROM %s r WHERE ",
 						 pgs_qualified_name(fk->referencing));
 		append_match(buf, "r", fk->cols, alias, fk->refcols);
 		appendStringInfoChar(buf, ')');
@@ -564,14 +564,14 @@ pgs_references_append_keep(StringInfo buf, PgsRefs *refs, const char *alias,
 				appendStringInfoString(buf, " OR ");
 			append_match(buf, "z", fk->cols, "below", fk->refcols);
 		}
-		appendStringInfoString(buf, ") SELECT FROM below w WHERE (");
+		appendStringInfoString(buf, ") SELECT 1 FROM below w WHERE (");
 		expired(buf, "w", arg);
 		appendStringInfoString(buf, ") IS NOT TRUE");
 		foreach(lc, refs->incoming)
 		{
 			PgsFk	   *fk = (PgsFk *) lfirst(lc);
 
-			appendStringInfo(buf, " OR EXISTS (SELECT FROM %s r WHERE ",
+			appendStringInfo(buf, " OR EXISTS (SELECT 1 FROM %s r WHERE ",
 							 pgs_qualified_name(fk->referencing));
 			append_match(buf, "r", fk->cols, "w", fk->refcols);
 			appendStringInfoChar(buf, ')');
@@ -595,7 +595,7 @@ count_referenced(PgsFk *fk, const char *from, PgsRowPred expired, void *arg,
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "SELECT pg_catalog.count(*) FROM %s e WHERE ", from);
 	expired(&buf, "e", arg);
-	appendStringInfo(&buf, " AND EXISTS (SELECT FROM %s r WHERE ",
+	appendStringInfo(&buf, " AND EXISTS (SELECT 1 FROM %s r WHERE ",
 					 pgs_qualified_name(fk->referencing));
 	append_match(&buf, "r", fk->cols, "e", fk->refcols);
 	if (only_kept)

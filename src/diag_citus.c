@@ -1,0 +1,296 @@
+/*-------------------------------------------------------------------------
+ *
+ * diag_citus.c
+ *	  The shards of Citus tables, seen from the coordinator.
+ *
+ *	  On a Citus cluster a distributed or reference table on the
+ *	  coordinator is an empty shell: its rows, its index scans and its
+ *	  sizes are in shard placements on the nodes, which Citus also hides
+ *	  from pg_class (citus.show_shards_for_app_name_prefixes).  A
+ *	  diagnostic that reads only the coordinator's statistics would call
+ *	  every index of such a table unused, and the DROP INDEX it offers
+ *	  would be propagated to every shard.  So the diagnostics ask Citus:
+ *	  run_command_on_placements() runs a catalog query on every placement
+ *	  and says which placements did not answer; the shard of an index is
+ *	  named by shard_name().  A placement that did not answer makes the
+ *	  answer unknown, never zero.
+ *
+ *	  Everything here is found at run time (the citus extension installed
+ *	  in this database, its catalogs and functions in pg_catalog); pgscale
+ *	  is never linked against Citus, and without Citus these functions
+ *	  report that no table is a Citus table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "diag_citus.h"
+#include "pgscale.h"
+
+/* How long a placement may wait for a shard's lock before it is unknown. */
+#define PGS_SHARD_LOCK_TIMEOUT "200ms"
+
+/*
+ * The scans of every index of one shard, as a JSON object keyed by the
+ * index's qualified shard name; run_command_on_placements() puts the
+ * shard's quoted name where %L is (with format(), hence the %%).
+ */
+#define PGS_SHARD_SCANS_COMMAND \
+	"SELECT coalesce(pg_catalog.json_object_agg(" \
+	"pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) '.'" \
+	" OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname)," \
+	" pg_catalog.pg_stat_get_numscans(i.indexrelid)), '{}')" \
+	" FROM pg_catalog.pg_index i" \
+	" JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid" \
+	" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace" \
+	" WHERE i.indrelid OPERATOR(pg_catalog.=) %L::pg_catalog.regclass"
+
+/*
+ * pgs_citus_present
+ *		Whether the citus extension is installed in this database.
+ */
+bool
+pgs_citus_present(void)
+{
+	return OidIsValid(get_extension_oid("citus", true));
+}
+
+/*
+ * pgs_citus_table_kind
+ *		"distributed", "reference" or "Citus local" for a table Citus
+ *		manages (it is in pg_dist_partition), NULL for any other relation
+ *		or when Citus is not installed.  SPI must be connected.
+ */
+const char *
+pgs_citus_table_kind(Oid relid)
+{
+	char	   *kind;
+
+	if (!pgs_citus_present())
+		return NULL;
+	kind = pgs_spi_text_oid("SELECT CASE WHEN p.partmethod OPERATOR(pg_catalog.=) 'h'"
+							" OR (p.repmodel OPERATOR(pg_catalog.=) 's'"
+							"     AND p.colocationid OPERATOR(pg_catalog.<>) 0)"
+							" THEN 'distributed'"
+							" WHEN p.repmodel OPERATOR(pg_catalog.=) 't' THEN 'reference'"
+							" ELSE 'Citus local' END"
+							" FROM pg_catalog.pg_dist_partition p"
+							" WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+							relid);
+	if (kind == NULL)
+		return NULL;
+	if (strcmp(kind, "distributed") == 0)
+		return "distributed";
+	if (strcmp(kind, "reference") == 0)
+		return "reference";
+	return "Citus local";
+}
+
+/*
+ * pgs_citus_index_scans
+ *		The scans of a set of indexes (an oid[]: an index, or the leaf
+ *		indexes of a partitioned index) summed over every placement of
+ *		every shard of the Citus tables they belong to, on every node.
+ *		count->citus says whether any of them is on a Citus table;
+ *		count->known is false when some placement did not answer (a node
+ *		down) or did not have the shard index: then the sum is only a
+ *		lower bound and nobody may call the index unused.  Indexes of
+ *		tables Citus does not manage are left out (their scans are the
+ *		coordinator's own).  SPI must be connected; the last result is
+ *		replaced.
+ */
+void
+pgs_citus_index_scans(Datum indexes, bool isnull, PgsCitusCount *count)
+{
+	Oid			argtypes[2] = {OIDARRAYOID, TEXTOID};
+	Datum		values[2];
+
+	memset(count, 0, sizeof(*count));
+	count->known = true;
+	if (isnull || !pgs_citus_present())
+		return;
+
+	values[0] = indexes;
+	values[1] = CStringGetTextDatum(PGS_SHARD_SCANS_COMMAND);
+	pgs_spi_query("WITH leaf AS ("
+				  "  SELECT x.idx, i.indrelid AS rel"
+				  "    FROM pg_catalog.unnest($1) x(idx)"
+				  "    JOIN pg_catalog.pg_index i ON i.indexrelid OPERATOR(pg_catalog.=) x.idx"
+				  "   WHERE i.indrelid IN (SELECT p.logicalrelid::pg_catalog.oid"
+				  "                          FROM pg_catalog.pg_dist_partition p)"
+				  "), pl AS ("
+				  "  SELECT t.rel, r.shardid, r.success, r.result"
+				  "    FROM (SELECT DISTINCT l.rel FROM leaf l) t,"
+				  "    LATERAL pg_catalog.run_command_on_placements("
+				  "      t.rel::pg_catalog.regclass, $2) r"
+				  ")"
+				  "SELECT (SELECT pg_catalog.count(*) FROM leaf),"
+				  "       pg_catalog.count(*),"
+				  "       pg_catalog.count(*) FILTER (WHERE v.scans IS NULL),"
+				  "       coalesce(pg_catalog.sum(v.scans), 0)::pg_catalog.int8"
+				  "  FROM leaf l JOIN pl ON pl.rel OPERATOR(pg_catalog.=) l.rel"
+				  "  CROSS JOIN LATERAL (SELECT (CASE WHEN pl.success"
+				  "      THEN pl.result::pg_catalog.json END"
+				  "      OPERATOR(pg_catalog.->>) pg_catalog.shard_name("
+				  "        l.idx::pg_catalog.regclass, pl.shardid, false)"
+				  "    )::pg_catalog.int8 AS scans) v",
+				  2, argtypes, values, NULL);
+	if (SPI_processed == 1 && pgs_get_int8(0, 1) > 0)
+	{
+		count->citus = true;
+		count->placements = pgs_get_int8(0, 2);
+		count->failed = pgs_get_int8(0, 3);
+		count->sum = pgs_get_int8(0, 4);
+		/* a Citus table with no placement at all: nothing is known */
+		count->known = count->failed == 0 && count->placements > 0;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * The figures of one shard, as a JSON object; %L is the shard's name.
+ * Measuring a size locks the shard: a shard locked by this very
+ * transaction (a partition created or dropped in the same maintenance
+ * cycle holds its shards, and the default partition's, until commit) would
+ * make the placement's connection, which is not part of the transaction,
+ * wait for ever.  So the command sets a lock_timeout first (the subquery
+ * is evaluated before the sizes: OFFSET 0 keeps it from being flattened),
+ * and a placement that times out counts as not answering.
+ */
+#define PGS_SHARD_STATS_COMMAND \
+	"SELECT pg_catalog.json_build_object(" \
+	"'heap', pg_catalog.pg_relation_size(s.r, 'main')" \
+	" OPERATOR(pg_catalog.+) pg_catalog.pg_relation_size(s.r, 'fsm')" \
+	" OPERATOR(pg_catalog.+) pg_catalog.pg_relation_size(s.r, 'vm')" \
+	" OPERATOR(pg_catalog.+) pg_catalog.pg_relation_size(s.r, 'init')," \
+	" 'table', pg_catalog.pg_table_size(s.r)," \
+	" 'indexes', pg_catalog.pg_indexes_size(s.r)," \
+	" 'seq_scan', pg_catalog.pg_stat_get_numscans(s.r)," \
+	" 'seq_tup_read', pg_catalog.pg_stat_get_tuples_returned(s.r)," \
+	" 'idx_scan', (SELECT coalesce(pg_catalog.sum(pg_catalog.pg_stat_get_numscans(i.indexrelid)), 0)" \
+	"   FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) s.r)," \
+	" 'live', pg_catalog.pg_stat_get_live_tuples(s.r)," \
+	" 'dead', pg_catalog.pg_stat_get_dead_tuples(s.r))" \
+	" FROM (SELECT %L::pg_catalog.regclass::pg_catalog.oid AS r," \
+	"   pg_catalog.set_config('lock_timeout', '" PGS_SHARD_LOCK_TIMEOUT "', true) AS t" \
+	"   OFFSET 0) s WHERE s.t IS NOT NULL"
+
+/*
+ * pgs_citus_filter
+ *		SQL text: " OR <relid_expr> is a Citus table" when Citus is
+ *		installed, else "", to keep the coordinator's empty shells in a
+ *		query whose filter on their own (empty) statistics would drop them.
+ */
+const char *
+pgs_citus_filter(const char *relid_expr)
+{
+	if (!pgs_citus_present())
+		return "";
+	return psprintf(" OR %s IN (SELECT p.logicalrelid::pg_catalog.oid"
+					" FROM pg_catalog.pg_dist_partition p)", relid_expr);
+}
+
+/*
+ * pgs_citus_unknown_phrase
+ *		What a diagnostic says of a Citus table some placements of which
+ *		did not answer.
+ */
+char *
+pgs_citus_unknown_phrase(int64 failed, int64 placements)
+{
+	return psprintf("unknown: " INT64_FORMAT " of " INT64_FORMAT
+					" shard placements of this Citus table did not answer (a node is down or unreachable, or the shard is locked)",
+					failed, placements);
+}
+
+/*
+ * pgs_citus_table_stats
+ *		Sizes, scans and rows of a set of tables (an oid[]: a table, or the
+ *		leaf partitions of a partitioned table) summed over every placement
+ *		of every shard, on every node; tables Citus does not manage are
+ *		left out.  stats->known is false when some placement did not
+ *		answer.  SPI must be connected; the last result is replaced.
+ */
+void
+pgs_citus_table_stats(Datum tables, bool isnull, PgsCitusTableStats *stats)
+{
+	Oid			argtypes[2] = {OIDARRAYOID, TEXTOID};
+	Datum		values[2];
+
+	memset(stats, 0, sizeof(*stats));
+	stats->known = true;
+	if (isnull || !pgs_citus_present())
+		return;
+
+	values[0] = tables;
+	values[1] = CStringGetTextDatum(PGS_SHARD_STATS_COMMAND);
+	pgs_spi_query("WITH t AS ("
+				  "  SELECT DISTINCT x.rel FROM pg_catalog.unnest($1) x(rel)"
+				  "   WHERE x.rel IN (SELECT p.logicalrelid::pg_catalog.oid"
+				  "                     FROM pg_catalog.pg_dist_partition p)"
+				  "), pl AS ("
+				  "  SELECT CASE WHEN r.success THEN r.result::pg_catalog.json END AS j"
+				  "    FROM t, LATERAL pg_catalog.run_command_on_placements("
+				  "      t.rel::pg_catalog.regclass, $2) r"
+				  ")"
+				  "SELECT (SELECT pg_catalog.count(*) FROM t),"
+				  "       pg_catalog.count(*),"
+				  "       pg_catalog.count(*) FILTER (WHERE pl.j IS NULL),"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'heap')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'table')::pg_catalog.int8"
+				  "         OPERATOR(pg_catalog.-) (pl.j OPERATOR(pg_catalog.->>) 'heap')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'indexes')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'seq_scan')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'seq_tup_read')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'idx_scan')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'live')::pg_catalog.int8), 0)::pg_catalog.int8,"
+				  "       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'dead')::pg_catalog.int8), 0)::pg_catalog.int8"
+				  "  FROM pl",
+				  2, argtypes, values, NULL);
+	if (SPI_processed == 1 && pgs_get_int8(0, 1) > 0)
+	{
+		stats->citus = true;
+		stats->placements = pgs_get_int8(0, 2);
+		stats->failed = pgs_get_int8(0, 3);
+		stats->table_bytes = pgs_get_int8(0, 4);
+		stats->toast_bytes = pgs_get_int8(0, 5);
+		stats->index_bytes = pgs_get_int8(0, 6);
+		stats->seq_scan = pgs_get_int8(0, 7);
+		stats->seq_tup_read = pgs_get_int8(0, 8);
+		stats->idx_scan = pgs_get_int8(0, 9);
+		stats->live_rows = pgs_get_int8(0, 10);
+		stats->dead_rows = pgs_get_int8(0, 11);
+		stats->known = stats->failed == 0 && stats->placements > 0;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * pgs_citus_any_shard
+ *		Whether any of a set of relations (an oid[] of tables or indexes)
+ *		is a shard: shards are hidden from pg_class by default, but a
+ *		session that shows them (citus.show_shards_for_app_name_prefixes,
+ *		citus.override_table_visibility) on a node that holds some would
+ *		otherwise see each shard as a table of its own, and be offered a
+ *		DROP INDEX of one shard's index.  SPI must be connected; the last
+ *		result is replaced.
+ */
+bool
+pgs_citus_any_shard(Datum relations, bool isnull)
+{
+	Oid			argtypes[1] = {OIDARRAYOID};
+	Datum		values[1];
+
+	if (isnull || !pgs_citus_present())
+		return false;
+	values[0] = relations;
+	return pgs_spi_int8("SELECT 1 FROM pg_catalog.unnest($1) x(rel)"
+						" WHERE pg_catalog.relation_is_a_known_shard(x.rel::pg_catalog.regclass)"
+						" LIMIT 1",
+						1, argtypes, values, NULL, true) == 1;
+}

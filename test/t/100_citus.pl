@@ -1,0 +1,351 @@
+# pgscale on a real multi-node Citus cluster: a coordinator and two
+# workers, each its own server preloading citus and pgscale, the workers
+# added with citus_add_node(), the seed's metrics_aiusagedaily distributed
+# by team_id and partitioned by month.
+#
+# Retention is exact on every shard of every node (checked on the workers
+# directly), the premade partitions are distributed, the dry run says what
+# the real run does, pgscale_partition_table() refuses a distributed table
+# with a recipe, and pgscale_unused_indexes() counts the scans of every
+# shard placement: an index the shards use is not listed, and with a node
+# down the answer is "unknown", never "unused".
+#
+# Citus is not packaged for Debian: the test skips when citus.so is not in
+# this PostgreSQL's pkglibdir (README.md, "Citus", says how it was built).
+use strict;
+use warnings;
+use FindBin;
+use lib $FindBin::RealBin;
+use PgscaleTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $pg_config = $ENV{PG_CONFIG} // 'pg_config';
+my $pkglibdir = `$pg_config --pkglibdir`;
+chomp $pkglibdir;
+plan skip_all => "Citus is not installed (no citus.so in $pkglibdir); "
+  . "build Citus 13.2 against this PostgreSQL to run this test"
+  unless -f "$pkglibdir/citus.so";
+
+my @conf = (
+	"citus.shard_count = 4",
+	# the diagnostics read the shards' statistics right after the queries
+	"stats_fetch_consistency = none",
+	"max_connections = 60");
+my %node;
+for my $name (qw(coordinator worker1 worker2))
+{
+	$node{$name} = pgscale_node($name, preload => 'citus,pgscale', conf => \@conf);
+	$node{$name}->start;
+	$node{$name}->safe_psql('postgres', 'CREATE EXTENSION citus');
+}
+my ($coord, $w1, $w2) = @node{qw(coordinator worker1 worker2)};
+
+# the nodes find each other through the shared socket directory
+my $host = $coord->host;
+$coord->safe_psql('postgres', sprintf(q{
+	SELECT citus_set_coordinator_host('%s', %d);
+	SELECT citus_add_node('%s', %d);
+	SELECT citus_add_node('%s', %d);
+	CREATE EXTENSION pgscale;
+}, $host, $coord->port, $host, $w1->port, $host, $w2->port));
+is($coord->safe_psql('postgres',
+		'SELECT count(*) FROM citus_get_active_worker_nodes()'),
+	'2', 'the coordinator sees two active workers');
+
+# The seed's table, with the keys Citus and partitioning need (both
+# columns in every unique key), months from the oldest row through this
+# one, distributed by team_id: 16 members in 8 teams, a row per member and
+# day over 400 days.
+$coord->safe_psql('postgres', q{
+	CREATE TABLE metrics_aiusagedaily (
+	    id bigserial, team_id integer NOT NULL, member_id integer NOT NULL,
+	    date date NOT NULL, source text NOT NULL,
+	    suggestions integer NOT NULL DEFAULT 0,
+	    acceptances integer NOT NULL DEFAULT 0,
+	    created_at timestamptz NOT NULL DEFAULT now(),
+	    PRIMARY KEY (team_id, id, date),
+	    UNIQUE (team_id, member_id, date, source)) PARTITION BY RANGE (date);
+	CREATE INDEX metrics_aiusagedaily_team_date_idx
+	    ON metrics_aiusagedaily (team_id, date);
+	CREATE INDEX metrics_aiusagedaily_member_idx
+	    ON metrics_aiusagedaily (member_id);
+	CREATE INDEX metrics_aiusagedaily_source_idx
+	    ON metrics_aiusagedaily (source);
+	CREATE TABLE metrics_aiusagedaily_default PARTITION OF metrics_aiusagedaily DEFAULT;
+	SELECT count(*) FROM pgscale_create_month_partitions('metrics_aiusagedaily', 0,
+	    (current_date - 399)::date);
+	SELECT create_distributed_table('metrics_aiusagedaily', 'team_id');
+	INSERT INTO metrics_aiusagedaily (team_id, member_id, date, source, suggestions)
+	SELECT (m - 1) / 2 + 1, m, current_date - d,
+	       CASE WHEN m % 3 = 0 THEN 'cursor' ELSE 'copilot' END, d % 7
+	FROM generate_series(1, 16) m, generate_series(0, 399) d;
+	CREATE TABLE keep AS
+	    SELECT * FROM metrics_aiusagedaily WHERE date >= current_date - 365;
+	SELECT pgscale_set_retention('metrics_aiusagedaily', interval '365 days', 'date');
+	SELECT pgscale_set_partitioning('metrics_aiusagedaily', 3);
+});
+
+# The parent's shards and where each is placed.
+sub shards_on
+{
+	my ($worker) = @_;
+	return split /\n/, $coord->safe_psql('postgres', sprintf(q{
+		SELECT shard_name FROM citus_shards
+		WHERE table_name = 'metrics_aiusagedaily'::regclass AND nodeport = %d
+		ORDER BY 1}, $worker->port));
+}
+
+# On a worker, directly: rows of its shards of the table (the shard of the
+# parent is partitioned like the parent), and those before the cutoff.
+sub worker_rows
+{
+	my ($worker) = @_;
+	my @shards = shards_on($worker);
+	return '0|0' unless @shards;
+	my $union = join(' UNION ALL ',
+		map { "SELECT date FROM $_" } @shards);
+	return $worker->safe_psql('postgres',
+		"SET citus.show_shards_for_app_name_prefixes = '*';
+		 SELECT count(*) || '|' || count(*) FILTER (WHERE date < current_date - 365)
+		 FROM ($union) s");
+}
+
+# Shard tables on a worker whose name starts with a partition's name.
+sub worker_shard_tables
+{
+	my ($worker, $partition) = @_;
+	return $worker->safe_psql('postgres',
+		"SET citus.show_shards_for_app_name_prefixes = '*';
+		 SELECT count(*) FROM pg_class
+		 WHERE relkind = 'r' AND relname ~ '^${partition}_[0-9]+\$'");
+}
+
+my ($shards1, $shards2) = (scalar(shards_on($w1)), scalar(shards_on($w2)));
+is($shards1 + $shards2, 4, 'the four shards are on the workers');
+ok($shards1 > 0 && $shards2 > 0, 'both workers hold shards');
+
+my ($before1, $before2) = (worker_rows($w1), worker_rows($w2));
+my ($total_before) = 0;
+$total_before += (split /\|/, $_)[0] for ($before1, $before2);
+is($total_before, 6400, 'the workers hold every row');
+
+my $expired_parts = $coord->safe_psql('postgres', q{
+	SELECT string_agg(c.relname, ',' ORDER BY c.relname)
+	FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	WHERE i.inhparent = 'metrics_aiusagedaily'::regclass
+	  AND pg_get_expr(c.relpartbound, c.oid) LIKE 'FOR VALUES FROM%'
+	  AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date
+	      <= current_date - 365});
+my @expired = split /,/, $expired_parts;
+ok(@expired >= 1, 'some monthly partitions are wholly expired');
+is(worker_shard_tables($w1, $expired[0]) + worker_shard_tables($w2, $expired[0]),
+	4, "the expired partition $expired[0] has its four shards on the workers");
+
+# The dry run, then the real run: the same partitions and rows.
+my $dry = $coord->safe_psql('postgres', q{
+	SELECT partitions_dropped || '|' || rows_deleted
+	FROM pgscale_cleanup(dry_run => true)
+	WHERE table_name = 'metrics_aiusagedaily'::regclass});
+my $expected_rows = $coord->safe_psql('postgres',
+	"SELECT count(*) FROM metrics_aiusagedaily WHERE date < current_date - 365");
+my $expected_trim = $coord->safe_psql('postgres', q{
+	SELECT count(*) FROM metrics_aiusagedaily
+	WHERE date < current_date - 365
+	  AND date >= date_trunc('month', (current_date - 365)::timestamp)::date});
+is($dry, scalar(@expired) . "|$expected_trim",
+	'the dry run drops the expired months and trims the rest');
+
+my $cycle = $coord->safe_psql('postgres', q{
+	SELECT string_agg(action || ':' || coalesce(rows::text, '') || ':'
+	                  || coalesce(object_name, ''), ',' ORDER BY action, object_name)
+	FROM pgscale_run_maintenance()
+	WHERE action IN ('retention', 'create_partition', 'error')});
+unlike($cycle, qr/error/, 'the maintenance cycle on the coordinator has no error');
+like($cycle, qr/retention:$expected_trim:/,
+	'the real run deletes the rows the dry run counted');
+my $premade = () = $cycle =~ /create_partition/g;
+is($premade, 3, 'the cycle premakes three months');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pgscale_log
+	WHERE action = 'drop_partition' AND relid = 'metrics_aiusagedaily'::regclass}),
+	scalar(@expired), 'the real run drops the partitions the dry run counted');
+
+# Exact on every node: nothing expired left, nothing kept lost.
+is($coord->safe_psql('postgres',
+		"SELECT count(*) FROM metrics_aiusagedaily WHERE date < current_date - 365"),
+	'0', 'no expired row seen through the coordinator');
+my ($after1, $after2) = (worker_rows($w1), worker_rows($w2));
+is((split /\|/, $after1)[1], '0', 'no expired row on the shards of worker 1');
+is((split /\|/, $after2)[1], '0', 'no expired row on the shards of worker 2');
+is((split /\|/, $after1)[0] + (split /\|/, $after2)[0],
+	$total_before - $expected_rows, 'the workers lost only the expired rows');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM (
+	    (SELECT * FROM metrics_aiusagedaily EXCEPT ALL SELECT * FROM keep)
+	    UNION ALL
+	    (SELECT * FROM keep EXCEPT ALL SELECT * FROM metrics_aiusagedaily)) d}),
+	'0', 'the kept rows are exactly the rows within the retention');
+is(worker_shard_tables($w1, $expired[0]) + worker_shard_tables($w2, $expired[0]),
+	0, "the shards of the dropped partition $expired[0] are gone on the workers");
+
+# The premade months are distributed, with shards on the workers.
+my $newest = $coord->safe_psql('postgres', q{
+	SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+	WHERE i.inhparent = 'metrics_aiusagedaily'::regclass
+	ORDER BY pg_get_expr(c.relpartbound, c.oid) DESC LIMIT 1});
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FILTER (WHERE p.logicalrelid IS NULL)
+	FROM pg_inherits i LEFT JOIN pg_dist_partition p ON p.logicalrelid = i.inhrelid
+	WHERE i.inhparent = 'metrics_aiusagedaily'::regclass}),
+	'0', 'every partition, premade ones included, is distributed');
+is(worker_shard_tables($w1, $newest) + worker_shard_tables($w2, $newest),
+	4, "the premade partition $newest has its four shards on the workers");
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pgscale_run_maintenance()
+	WHERE action IN ('create_partition', 'drop_partition', 'error')
+	   OR (action = 'retention' AND rows > 0)}),
+	'0', 'a second cycle has nothing left to do');
+
+# The background worker's cycle on the coordinator: rows that arrive
+# already expired (they land in the default partition) are removed from
+# the shards.
+$coord->safe_psql('postgres', q{
+	INSERT INTO metrics_aiusagedaily (team_id, member_id, date, source)
+	SELECT (m - 1) / 2 + 1, m, current_date - 380, 'late' FROM generate_series(1, 16) m;
+});
+is((split /\|/, worker_rows($w1))[1] + (split /\|/, worker_rows($w2))[1],
+	16, 'sixteen late expired rows on the workers');
+my $since = $coord->safe_psql('postgres', 'SELECT now()');
+$coord->safe_psql('postgres', q{
+	ALTER SYSTEM SET pgscale.databases = 'postgres';
+	ALTER SYSTEM SET pgscale.naptime = 1;
+	SELECT pg_reload_conf();
+});
+ok(wait_for_cycle_after($coord, 'postgres', 'postgres', $since, 60),
+	'the background worker ran a cycle on the coordinator');
+is((split /\|/, worker_rows($w1))[1] . '|' . (split /\|/, worker_rows($w2))[1],
+	'0|0', 'the worker cycle removed them from the shards of both workers');
+$coord->safe_psql('postgres', q{
+	ALTER SYSTEM SET pgscale.databases = '';
+	SELECT pg_reload_conf();
+});
+$coord->safe_psql('postgres', 'TRUNCATE pgscale_log');
+
+# pgscale_partition_table on a distributed plain table: refused, with the
+# recipe in the hint.
+$coord->safe_psql('postgres', q{
+	CREATE TABLE plain_events (id bigserial, team_id integer NOT NULL,
+	                           ts timestamptz NOT NULL, PRIMARY KEY (team_id, id));
+	SELECT create_distributed_table('plain_events', 'team_id');
+	INSERT INTO plain_events (team_id, ts) SELECT g % 8, now() - g * interval '1 day'
+	FROM generate_series(1, 100) g;
+});
+my ($ret, $out, $err) = $coord->psql('postgres',
+	"CALL pgscale_partition_table('plain_events', 'ts')");
+isnt($ret, 0, 'pgscale_partition_table refuses a distributed table');
+like($err, qr/cannot partition table public\.plain_events: it is a Citus distributed table/,
+	'the refusal names the table and why');
+like($err, qr/HINT:.*create_distributed_table\(\).*undistribute_table\(\)/s,
+	'the hint gives the recipe');
+is($coord->safe_psql('postgres', q{
+	SELECT relkind::text || ':' || (SELECT count(*) FROM plain_events)
+	FROM pg_class WHERE oid = 'plain_events'::regclass}),
+	'r:100', 'the refused table is unchanged');
+
+# Unused indexes: the member index is scanned only on the shards (five
+# queries, each on every shard of every partition), the source index never.
+# (SET LOCAL reaches the shards with citus.propagate_set_commands)
+$coord->safe_psql('postgres', join('',
+		"SET citus.propagate_set_commands = 'local'; BEGIN; SET LOCAL enable_seqscan = off;\n",
+		map { "SELECT count(*) FROM metrics_aiusagedaily WHERE member_id = $_;\n" }
+		  1 .. 5) . "COMMIT;\n");
+my $coord_scans = $coord->safe_psql('postgres', q{
+	SELECT sum(pg_stat_get_numscans(indexrelid)) FROM pg_index
+	WHERE indexrelid IN (SELECT relid FROM pg_partition_tree('metrics_aiusagedaily_member_idx'))});
+is($coord_scans, '0', 'the coordinator itself never scanned the member index');
+# (a worker's connection reports its scans when it goes idle)
+ok(poll_until($coord, 'postgres', q{
+	SELECT count(*) FROM pgscale_unused_indexes(min_scans => 100)
+	WHERE index_name = 'metrics_aiusagedaily_member_idx'}, '0', 30),
+	'an index the shards scanned more than min_scans times is not listed');
+my $unused = $coord->safe_psql('postgres', q{
+	SELECT index_name || '|' || idx_scan || '|' || coalesce(drop_statement, '')
+	FROM pgscale_unused_indexes(min_scans => 100) ORDER BY index_name});
+like($unused, qr/^metrics_aiusagedaily_source_idx\|0\|.*DROP INDEX public\.metrics_aiusagedaily_source_idx;/m,
+	'an index no shard scanned is listed, with a DROP INDEX Citus propagates');
+my $member = $coord->safe_psql('postgres', q{
+	SELECT (idx_scan >= 5 * 15)::text || '|' || (reason LIKE '%shard placements on the Citus nodes%')
+	FROM pgscale_unused_indexes(min_scans => 100000)
+	WHERE index_name = 'metrics_aiusagedaily_member_idx'});
+is($member, 'true|true', 'its scans are the sum over the shard placements');
+
+# The space report and the missing indexes count the shards.
+my $shard_bytes = $coord->safe_psql('postgres', q{
+	SELECT sum(citus_total_relation_size(p.logicalrelid))
+	FROM pg_dist_partition p
+	JOIN pg_class c ON c.oid = p.logicalrelid AND c.relkind = 'r'
+	WHERE p.logicalrelid IN (SELECT relid FROM pg_partition_tree('metrics_aiusagedaily'))});
+is($coord->safe_psql('postgres', qq{
+	SELECT (total_bytes >= $shard_bytes)::text || '|' || estimated_rows
+	FROM pgscale_space_report()
+	WHERE table_name = 'metrics_aiusagedaily'}),
+	'true|' . ($total_before - $expected_rows),
+	'the space report holds every shard\'s bytes and live rows');
+$coord->safe_psql('postgres', join('',
+		map { "SELECT count(*) FROM metrics_aiusagedaily WHERE suggestions = $_;\n" }
+		  1 .. 150));
+ok(poll_until($coord, 'postgres', q{
+	SELECT count(*) FROM pgscale_missing_indexes(min_rows => 1000)
+	WHERE table_name = 'metrics_aiusagedaily'
+	  AND advice LIKE '%shard placements on the Citus nodes%'}, '1', 30),
+	'a table read by sequential scans on its shards is a missing-index candidate');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) FROM pgscale_health() WHERE status = 'error'}),
+	'0', 'pgscale_health() runs on the coordinator');
+$coord->safe_psql('postgres', 'SELECT pgscale_snapshot_sizes()');
+is($coord->safe_psql('postgres', qq{
+	SELECT (total_bytes >= $shard_bytes)::text FROM pgscale_size_history
+	WHERE table_name = 'metrics_aiusagedaily' ORDER BY taken_at DESC LIMIT 1}),
+	'true', 'the size snapshot records the shards\' bytes');
+
+# On a node holding shards, in a session that shows them, a shard is
+# never taken for a table of its own (nor its index offered for dropping).
+is($w1->safe_psql('postgres', q{
+	SET citus.show_shards_for_app_name_prefixes = '*';
+	SELECT (SELECT count(*) FROM pg_class WHERE relname ~ '^metrics_aiusagedaily_[0-9]+$') > 0,
+	       (SELECT count(*) FROM pgscale_unused_indexes(min_scans => 1000000)
+	         WHERE index_name ~ '_[0-9]+$'),
+	       (SELECT count(*) FROM pgscale_space_report(1000) WHERE table_name ~ '_[0-9]+$')}),
+	't|0|0', 'shards shown on a worker are neither unused indexes nor tables of the space report');
+
+# The scaling advice: tier 4 reached, and what remains (the local copy
+# "keep" has team_id but is not distributed).
+is($coord->safe_psql('postgres', q{
+	SELECT verdict || '|' || (measured LIKE 'Citus: % distributed table% on 2 worker nodes; with a tenant column but not distributed yet: public.keep %')
+	FROM pgscale_scaling_advice() WHERE action = 'shard by tenant with Citus'}),
+	'now|true', 'the scaling advice sees the cluster and the table left to distribute');
+$coord->safe_psql('postgres', 'DROP TABLE keep');
+is($coord->safe_psql('postgres', q{
+	SELECT verdict FROM pgscale_scaling_advice() WHERE action = 'shard by tenant with Citus'}),
+	'done', 'with every tenant table distributed, tier 4 is done');
+
+# A worker down: its placements do not answer; the indexes of the table
+# are "unknown", with no statement to run.
+$w2->stop('fast');
+my $down = $coord->safe_psql('postgres', q{
+	SELECT string_agg(index_name || '|' || (reason LIKE 'unknown:%')
+	                  || '|' || (drop_statement IS NULL), ',' ORDER BY index_name)
+	FROM pgscale_unused_indexes(min_scans => 100)});
+is($down,
+	'metrics_aiusagedaily_member_idx|true|true,metrics_aiusagedaily_source_idx|true|true,'
+	  . 'metrics_aiusagedaily_team_date_idx|true|true',
+	'with a worker down every index of the table is unknown, none has a DROP');
+is($coord->safe_psql('postgres', q{
+	SELECT (total_bytes IS NULL)::text || '|' || (total_size LIKE 'unknown:%')
+	FROM pgscale_space_report() WHERE table_name = 'metrics_aiusagedaily'}),
+	'true|true', 'with a worker down the table\'s size is unknown');
+$w2->start;
+
+done_testing();
