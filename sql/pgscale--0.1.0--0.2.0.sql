@@ -932,3 +932,30 @@ AS 'MODULE_PATHNAME', 'pgscale_metrics_text';
 
 COMMENT ON FUNCTION @extschema@.pgscale_metrics_text() IS
     'pgscale_metrics() in the Prometheus text exposition format (# HELP, # TYPE, escaped label values)';
+
+--
+-- Giving the space of purged rows back online (src/reclaim.c): what each
+-- table could return, and the compaction that returns it.
+--
+CREATE FUNCTION @extschema@.pgscale_space_reclaimable(relation regclass DEFAULT NULL)
+RETURNS TABLE (
+    table_name       regclass,
+    file_bytes       bigint,
+    reusable_bytes   bigint,
+    returnable_bytes bigint)
+LANGUAGE C STABLE
+AS 'MODULE_PATHNAME', 'pgscale_space_reclaimable';
+
+COMMENT ON FUNCTION @extschema@.pgscale_space_reclaimable(regclass) IS
+    'per plain table the caller may read: file size, free space recorded in its free space map, and what pgscale_reclaim could return; never waits on a lock';
+
+CREATE PROCEDURE @extschema@.pgscale_reclaim(
+    relation regclass,
+    max_duration interval DEFAULT NULL,
+    dry_run boolean DEFAULT false,
+    allow_replicated boolean DEFAULT false)
+LANGUAGE C
+AS 'MODULE_PATHNAME', 'pgscale_reclaim';
+
+COMMENT ON PROCEDURE @extschema@.pgscale_reclaim(regclass, interval, boolean, boolean) IS
+    'online compaction: moves the rows of the last pages into free space earlier in the table in short ROW EXCLUSIVE transactions, then VACUUM truncates the emptied tail';

@@ -75,6 +75,18 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 	do { SPI_commit(); SPI_start_transaction(); } while (0)
 #endif
 
+/*
+ * VACUUM's BUFFER_USAGE_LIMIT option (since 16): pgscale's own VACUUMs use
+ * a ring of buffers so that they do not evict the application's pages.
+ * The option's text, with its trailing comma, for "VACUUM (... VERBOSE
+ * false)".
+ */
+#if PG_VERSION_NUM >= 160000
+#define PGS_VACUUM_BUFFER_LIMIT "BUFFER_USAGE_LIMIT '2MB', "
+#else
+#define PGS_VACUUM_BUFFER_LIMIT ""
+#endif
+
 /* Reserving the GUC prefix: MarkGUCPrefixReserved() since 15. */
 #if PG_VERSION_NUM >= 150000
 #define pgs_reserve_guc_prefix(prefix) MarkGUCPrefixReserved(prefix)
