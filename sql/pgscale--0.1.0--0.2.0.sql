@@ -944,6 +944,7 @@ RETURNS TABLE (
     reusable_bytes   bigint,
     returnable_bytes bigint)
 LANGUAGE C STABLE
+SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgscale_space_reclaimable';
 
 COMMENT ON FUNCTION @extschema@.pgscale_space_reclaimable(regclass) IS

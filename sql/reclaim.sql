@@ -1,9 +1,9 @@
 -- pgscale_reclaim and pgscale_space_reclaimable: the space of purged rows
 -- given back online.  Sizes differ between builds, so every check is a
 -- count or a boolean.
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pgscale;
 CREATE EXTENSION IF NOT EXISTS amcheck;
-SET client_min_messages = warning;
 
 -- The seed's table, append-mostly, then a purge of its older half.
 CREATE TABLE rc_usage (
@@ -108,7 +108,29 @@ SELECT count(*) AS visible FROM pgscale_space_reclaimable('rc_usage');
 RESET ROLE;
 DROP ROLE rc_other;
 
+-- pgscale.vacuum_after_purge: the procedure forms VACUUM what they purged
+-- and log it; the function form cannot, and leaves it to autovacuum.
+CREATE TABLE rc_purge (id int, at timestamptz);
+INSERT INTO rc_purge SELECT g, now() - g * interval '1 day' FROM generate_series(1, 100) g;
+SELECT pgscale_set_retention('rc_purge', '30 days', 'at');
+SELECT rows_deleted FROM pgscale_cleanup(relation => 'rc_purge');
+SELECT count(*) AS vacuums_by_the_function FROM pgscale_log
+WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
+INSERT INTO rc_purge SELECT g, now() - g * interval '1 day' FROM generate_series(31, 60) g;
+CALL pgscale_cleanup_proc(relation => 'rc_purge');
+SELECT action, detail FROM pgscale_log
+WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
+SELECT n_dead_tup = 0 AS no_dead_rows_left, vacuum_count >= 1 AS vacuumed
+FROM pg_stat_user_tables WHERE relid = 'rc_purge'::regclass;
+SET pgscale.vacuum_after_purge = off;
+INSERT INTO rc_purge SELECT g, now() - g * interval '1 day' FROM generate_series(31, 60) g;
+CALL pgscale_cleanup_proc(relation => 'rc_purge');
+SELECT count(*) AS vacuums_logged FROM pgscale_log
+WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
+RESET pgscale.vacuum_after_purge;
+SELECT pgscale_remove_policy('rc_purge');
+
 RESET client_min_messages;
-DROP TABLE rc_usage, rc_before, rc_trig, rc_rule, rc_rule_log, rc_pub, rc_parted, rc_gen CASCADE;
+DROP TABLE rc_purge, rc_usage, rc_before, rc_trig, rc_rule, rc_rule_log, rc_pub, rc_parted, rc_gen CASCADE;
 DROP VIEW rc_view;
 DROP FUNCTION rc_touch();

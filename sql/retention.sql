@@ -247,6 +247,7 @@ FROM pgscale_log WHERE action = 'delete' GROUP BY 1, 2;
 SELECT action, source, count(*) > 0 AS logged, bool_and(object_name LIKE 'ret.part_%') AS partitions
 FROM pgscale_log WHERE action = 'drop_partition' GROUP BY 1, 2;
 SELECT count(*) AS errors FROM pgscale_log WHERE action = 'error';
+SELECT object_name, detail FROM pgscale_log WHERE action = 'error' OR (action = 'drop_partition' AND object_name NOT LIKE 'ret.part_%');
 -- and it is pruned after pgscale.log_retention
 UPDATE pgscale_log SET logged_at = logged_at - interval '91 days'
 WHERE id = (SELECT min(id) FROM pgscale_log);

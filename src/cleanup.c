@@ -102,7 +102,13 @@ run_cleanup(const CleanupOptions *opt)
 	PG_END_TRY();
 
 	if (!opt->dry_run)
+	{
+		ListCell   *lc;
+
+		foreach(lc, runs)
+			pgs_vacuum_purged(((TableRun *) lfirst(lc))->trimmed, opt->nonatomic);
 		pgs_log_prune();
+	}
 	if (opt->nonatomic)
 	{
 		rt_set_synchronous_commit(true);

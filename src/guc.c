@@ -24,6 +24,7 @@ char	   *pgscale_databases = NULL;
 int			pgscale_naptime = 3600;
 char	   *pgscale_role = NULL;
 bool		pgscale_enabled = true;
+bool		pgscale_vacuum_after_purge = true;
 int			pgscale_max_workers = 2;
 int			pgscale_batch_strategy = PGS_BATCH_AUTO;
 int			pgscale_max_replica_lag = 30 * 1000;
@@ -179,6 +180,18 @@ pgs_define_gucs(void)
 							   "",
 							   PGC_SIGHUP, 0,
 							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pgscale.vacuum_after_purge",
+							 "Whether the procedures and the worker VACUUM what they purged.",
+							 "After rows are deleted from a table or partition, a plain VACUUM of it "
+							 "makes their space reusable and the visibility map current at once, "
+							 "instead of whenever autovacuum gets there. It runs as a top-level "
+							 "statement over a local connection; the function forms cannot run it "
+							 "and leave it to autovacuum.",
+							 &pgscale_vacuum_after_purge,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pgscale.enabled",
 							 "Whether the background worker starts maintenance cycles.",

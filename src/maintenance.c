@@ -405,6 +405,7 @@ policy_retention(Cycle *cycle, PolicyRun *pr)
 				else
 					analyze(cycle, t->relid);
 			}
+			pgs_vacuum_purged(res.trimmed, cycle->nonatomic);
 		}
 	}
 

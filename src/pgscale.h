@@ -40,6 +40,7 @@ extern int	pgscale_naptime;
 #define PGSCALE_LOCK_CLASS	0x7073	/* "ps" */
 extern char *pgscale_role;
 extern bool pgscale_enabled;
+extern bool pgscale_vacuum_after_purge;
 extern int	pgscale_max_workers;
 extern int	pgscale_batch_strategy;
 
@@ -257,6 +258,9 @@ typedef struct PgsRetentionResult
 
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 								bool respect_window, PgsRetentionResult *result);
+
+/* vacuum.c: VACUUM of what a purge deleted from */
+extern void pgs_vacuum_purged(List *trimmed, bool nonatomic);
 /* references.c: foreign keys referencing a table with a retention */
 typedef struct PgsFk
 {
