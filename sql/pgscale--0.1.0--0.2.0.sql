@@ -1024,7 +1024,7 @@ AS $$
         ON c.relnamespace OPERATOR(pg_catalog.=) n.oid AND c.relname OPERATOR(pg_catalog.=) a.archive_table
      WHERE $1 IS NULL
         OR (a.source_schema, a.source_table) OPERATOR(pg_catalog.=)
-           (SELECT (sn.nspname, sc.relname) FROM pg_catalog.pg_class sc
+           (SELECT sn.nspname, sc.relname FROM pg_catalog.pg_class sc
               JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace
              WHERE sc.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid)
      ORDER BY a.source_schema, a.source_table, a.range_from, a.archive_table

@@ -108,7 +108,7 @@ may_create_in(Oid role, const char *schema, bool exists)
 	Datum		values[2] = {ObjectIdGetDatum(role), CStringGetTextDatum(schema)};
 
 	if (exists)
-		return pgs_spi_int8("SELECT pg_catalog.has_schema_privilege($1, pg_catalog.quote_ident($2), 'CREATE')::pg_catalog.int4",
+		return pgs_spi_int8("SELECT pg_catalog.has_schema_privilege($1, $2, 'CREATE')::pg_catalog.int4",
 							2, argtypes, values, NULL, true) == 1;
 	return pgs_spi_int8("SELECT pg_catalog.has_database_privilege($1, pg_catalog.current_database(), 'CREATE')::pg_catalog.int4",
 						1, argtypes, values, NULL, true) == 1;
@@ -466,7 +466,7 @@ pgs_archive_rows_target(PgsArchive *arch, Oid relid, Oid cutoff_type,
 										 qcol,
 										 get_rel_relkind(relid) == RELKIND_RELATION ? "ONLY " : "",
 										 pgs_qualified_name(relid), qcol),
-								1, argtypes, values, NULL, true, 1);
+								1, argtypes, values, NULL, false, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read %s: %s", pgs_display_name(relid),
 			 SPI_result_code_string(ret));
@@ -529,7 +529,7 @@ measure_months_step(void *arg)
 		step->names[step->n] = name;
 		step->rows[step->n] = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s",
 													pgs_qualified_name(rel)),
-										   0, NULL, NULL, NULL, true);
+										   0, NULL, NULL, NULL, false);
 		step->bytes[step->n] = pgs_spi_int8_oid("SELECT pg_catalog.pg_total_relation_size($1)", rel);
 		step->n++;
 	}
@@ -702,10 +702,10 @@ expire_archive(PgsArchive *arch, bool dry_run)
 										 " FROM %s WHERE source_schema OPERATOR(pg_catalog.=) $1"
 										 " AND source_table OPERATOR(pg_catalog.=) $2"
 										 " AND range_to OPERATOR(pg_catalog.<=)"
-										 " pg_catalog.now() OPERATOR(pg_catalog.-) $3"
+										 " (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
 										 " ORDER BY range_to, id",
 										 pgs_ext_table("pgscale_archive")),
-								3, argtypes, values, NULL, true, 0);
+								3, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read pgscale_archive: %s", SPI_result_code_string(ret));
 	n = SPI_processed;
@@ -878,7 +878,7 @@ count_step(void *arg)
 
 	step->rows = pgs_spi_int8(psprintf("SELECT pg_catalog.count(*) FROM %s",
 									   pgs_qualified_name(step->archived)),
-							  0, NULL, NULL, NULL, true);
+							  0, NULL, NULL, NULL, false);
 }
 
 /*
@@ -900,9 +900,11 @@ refuse_outside_retention(Oid relid, TimestampTz from)
 	if (from < cutoff)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the range to restore into %s starts before its retention cutoff %s",
-						pgs_display_name(relid), timestamptz_to_str(cutoff)),
-				 errdetail("The next cleanup would remove the restored data again."),
+				 errmsg("the range to restore into %s starts before its retention cutoff",
+						pgs_display_name(relid)),
+				 errdetail("Rows older than the retention of %s expire: the next cleanup would remove the restored data again.",
+						   DatumGetCString(DirectFunctionCall1(interval_out,
+															   IntervalPGetDatum(&pol->retention)))),
 				 errhint("Lengthen the retention with pgscale_set_retention() or remove the policy with pgscale_remove_policy() first, or restore a later range.")));
 }
 
@@ -1004,7 +1006,7 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 										 " AND range_to OPERATOR(pg_catalog.>) $3"
 										 " ORDER BY kind OPERATOR(pg_catalog.=) 'rows', range_from, id",
 										 pgs_ext_table("pgscale_archive")),
-								4, argtypes, values, NULL, true, 0);
+								4, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read pgscale_archive: %s", SPI_result_code_string(ret));
 	n = SPI_processed;
