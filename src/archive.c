@@ -649,6 +649,19 @@ pgs_archive_partition(Oid child, Oid parent, PgsArchive *arch,
 	(void) parent;
 }
 
+/* forget one archived piece, as the extension owner */
+static void
+forget_piece(const char *schema, const char *table)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2] = {CStringGetTextDatum(schema), CStringGetTextDatum(table)};
+
+	pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE archive_schema OPERATOR(pg_catalog.=) $1::pg_catalog.name"
+							   " AND archive_table OPERATOR(pg_catalog.=) $2::pg_catalog.name",
+							   pgs_ext_table("pgscale_archive")),
+					  2, argtypes, values, NULL);
+}
+
 /* ---------- archive_keep ---------- */
 
 /* One archived piece to drop. */
@@ -689,7 +702,6 @@ expire_archive(PgsArchive *arch, bool dry_run)
 	uint64		n;
 	char	  **schemas;
 	char	  **tables;
-	int64	   *ids;
 	int			dropped = 0;
 
 	if (!arch->has_keep)
@@ -697,13 +709,13 @@ expire_archive(PgsArchive *arch, bool dry_run)
 	values[0] = DirectFunctionCall1(namein, CStringGetDatum(arch->source_schema));
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(arch->source_table));
 	values[2] = IntervalPGetDatum(&arch->keep);
-	ret = SPI_execute_with_args(psprintf("SELECT id, archive_schema::pg_catalog.text,"
+	ret = SPI_execute_with_args(psprintf("SELECT archive_schema::pg_catalog.text,"
 										 " archive_table::pg_catalog.text"
 										 " FROM %s WHERE source_schema OPERATOR(pg_catalog.=) $1"
 										 " AND source_table OPERATOR(pg_catalog.=) $2"
 										 " AND range_to OPERATOR(pg_catalog.<=)"
 										 " (pg_catalog.now() OPERATOR(pg_catalog.-) $3)"
-										 " ORDER BY range_to, id",
+										 " ORDER BY range_to, archive_table",
 										 pgs_ext_table("pgscale_archive")),
 								3, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -720,12 +732,10 @@ expire_archive(PgsArchive *arch, bool dry_run)
 	}
 	schemas = palloc(sizeof(char *) * n);
 	tables = palloc(sizeof(char *) * n);
-	ids = palloc(sizeof(int64) * n);
 	for (i = 0; i < n; i++)
 	{
-		ids[i] = pgs_get_int8(i, 1);
-		schemas[i] = pgs_get_text(i, 2);
-		tables[i] = pgs_get_text(i, 3);
+		schemas[i] = pgs_get_text(i, 1);
+		tables[i] = pgs_get_text(i, 2);
 	}
 	for (i = 0; i < n; i++)
 	{
@@ -733,8 +743,6 @@ expire_archive(PgsArchive *arch, bool dry_run)
 		ExpireStep	step;
 		ErrorData  *edata = NULL;
 		TimestampTz started = GetCurrentTimestamp();
-		Oid			idarg[1] = {INT8OID};
-		Datum		idval[1] = {Int64GetDatum(ids[i])};
 
 		step.relid = OidIsValid(nsp) ? get_relname_relid(tables[i], nsp) : InvalidOid;
 		step.gone = !OidIsValid(step.relid);
@@ -750,9 +758,7 @@ expire_archive(PgsArchive *arch, bool dry_run)
 						   psprintf("drop archived table: %s", edata->message));
 			continue;
 		}
-		pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
-								   pgs_ext_table("pgscale_archive")),
-						  1, idarg, idval, NULL);
+		forget_piece(schemas[i], tables[i]);
 		if (!step.gone)
 		{
 			dropped++;
@@ -937,7 +943,6 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 	uint64		i;
 	struct Piece
 	{
-		int64		id;
 		char	   *schema;
 		char	   *table;
 		bool		partition;
@@ -994,7 +999,7 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(srctable));
 	values[2] = TimestampTzGetDatum(from);
 	values[3] = TimestampTzGetDatum(to);
-	ret = SPI_execute_with_args(psprintf("SELECT id, archive_schema::pg_catalog.text,"
+	ret = SPI_execute_with_args(psprintf("SELECT archive_schema::pg_catalog.text,"
 										 " archive_table::pg_catalog.text,"
 										 " kind OPERATOR(pg_catalog.=) 'partition',"
 										 " (range_from IS NOT NULL AND range_from OPERATOR(pg_catalog.>=) $3"
@@ -1004,7 +1009,7 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 										 " AND source_table OPERATOR(pg_catalog.=) $2"
 										 " AND (range_from IS NULL OR range_from OPERATOR(pg_catalog.<) $4)"
 										 " AND range_to OPERATOR(pg_catalog.>) $3"
-										 " ORDER BY kind OPERATOR(pg_catalog.=) 'rows', range_from, id",
+										 " ORDER BY kind OPERATOR(pg_catalog.=) 'rows', range_from, archive_table",
 										 pgs_ext_table("pgscale_archive")),
 								4, argtypes, values, NULL, false, 0);
 	if (ret != SPI_OK_SELECT)
@@ -1013,13 +1018,12 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 	pieces = palloc0(sizeof(struct Piece) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
-		pieces[i].id = pgs_get_int8(i, 1);
-		pieces[i].schema = pgs_get_text(i, 2);
-		pieces[i].table = pgs_get_text(i, 3);
-		pieces[i].partition = pgs_get_bool(i, 4);
-		pieces[i].inside = pgs_get_bool(i, 5);
-		pieces[i].bound_from = pgs_get_text(i, 6);
-		pieces[i].bound_to = pgs_get_text(i, 7);
+		pieces[i].schema = pgs_get_text(i, 1);
+		pieces[i].table = pgs_get_text(i, 2);
+		pieces[i].partition = pgs_get_bool(i, 3);
+		pieces[i].inside = pgs_get_bool(i, 4);
+		pieces[i].bound_from = pgs_get_text(i, 5);
+		pieces[i].bound_to = pgs_get_text(i, 6);
 	}
 	columns = pgs_column_list(relid);
 
@@ -1031,8 +1035,8 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 		ErrorData  *edata = NULL;
 		TimestampTz started = GetCurrentTimestamp();
 		char	   *qname = quote_qualified_identifier(p->schema, p->table);
-		Oid			idarg[2] = {INT8OID, INT8OID};
-		Datum		idval[2];
+		Oid			idarg[3] = {TEXTOID, TEXTOID, INT8OID};
+		Datum		idval[3];
 		Datum		out[4];
 		bool		outnull[4] = {false, false, false, false};
 		int64		moved = 0;
@@ -1049,16 +1053,15 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 		step.to = to;
 		step.batch_size = batch_size;
 		step.columns = columns;
-		idval[0] = Int64GetDatum(p->id);
+		idval[0] = CStringGetTextDatum(p->schema);
+		idval[1] = CStringGetTextDatum(p->table);
 
 		if (!OidIsValid(step.archived))
 		{
 			ereport(NOTICE,
 					(errmsg("archived table %s no longer exists", qname),
 					 errdetail("It was dropped or moved after it was archived; its catalog row is removed.")));
-			pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
-									   pgs_ext_table("pgscale_archive")),
-							  1, idarg, idval, NULL);
+			forget_piece(p->schema, p->table);
 			continue;
 		}
 		if (p->partition && !p->inside)
@@ -1082,9 +1085,7 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 			moved = step.rows;
 			detail = psprintf("archived partition attached again as %s",
 							  pgs_display_name(step.archived));
-			pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE id OPERATOR(pg_catalog.=) $1",
-									   pgs_ext_table("pgscale_archive")),
-							  1, idarg, idval, NULL);
+			forget_piece(p->schema, p->table);
 		}
 		else
 		{
@@ -1097,15 +1098,16 @@ pgscale_restore_archive(PG_FUNCTION_ARGS)
 			} while (step.rows > 0);
 			if (!pgs_run_guarded_as(step.archived, count_step, &step, &edata))
 				ReThrowError(edata);
-			idval[1] = Int64GetDatum(step.rows);
-			pgs_exec_as_owner(psprintf("UPDATE %s SET rows = $2,"
+			idval[2] = Int64GetDatum(step.rows);
+			pgs_exec_as_owner(psprintf("UPDATE %s SET rows = $3,"
 									   " bytes = pg_catalog.pg_total_relation_size("
 									   "pg_catalog.quote_ident(archive_schema::pg_catalog.text)"
 									   " OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||)"
 									   " pg_catalog.quote_ident(archive_table::pg_catalog.text))"
-									   " WHERE id OPERATOR(pg_catalog.=) $1",
+									   " WHERE archive_schema OPERATOR(pg_catalog.=) $1::pg_catalog.name"
+									   " AND archive_table OPERATOR(pg_catalog.=) $2::pg_catalog.name",
 									   pgs_ext_table("pgscale_archive")),
-							  2, idarg, idval, NULL);
+							  3, idarg, idval, NULL);
 			detail = psprintf("archived rows moved back, " INT64_FORMAT " left in the archive",
 							  step.rows);
 		}
