@@ -394,14 +394,18 @@ pgs_load_policies(Oid relid)
  * pgscale_set_retention(relation regclass, retention interval,
  *						 time_column name DEFAULT NULL,
  *						 on_referenced text DEFAULT NULL,
- *						 max_delete_fraction real DEFAULT NULL)
+ *						 max_delete_fraction real DEFAULT NULL,
+ *						 action text DEFAULT NULL,
+ *						 archive_schema name DEFAULT NULL,
+ *						 archive_keep interval DEFAULT NULL)
  *		Keep the rows of a table for "retention", judged by time_column
  *		(default: the range partition key).  on_referenced says what to do
  *		with expired rows that foreign keys still reference: 'error' (the
  *		default for a new policy), 'cascade' or 'keep'; max_delete_fraction
  *		the largest share of the table one cleanup may remove (default
- *		pgscale.max_delete_fraction).  NULL leaves an existing policy's
- *		choice as it is.
+ *		pgscale.max_delete_fraction); action 'drop' (the default) or
+ *		'archive', with where archived data goes and how long it stays
+ *		(archive.c).  NULL leaves an existing policy's choice as it is.
  */
 Datum
 pgscale_set_retention(PG_FUNCTION_ARGS)
