@@ -215,6 +215,30 @@ SELECT count(*) AS old_tables_left
  WHERE n.nspname = 'Arch "Dst"' AND c.relname ~ '^events_\d{4}_\d\d$'
    AND NOT EXISTS (SELECT FROM pgscale_archive a WHERE a.archive_table = c.relname);
 
+-- a 63-byte name of two-byte characters: archived names are clipped at a
+-- character boundary and stay unique
+DO $$
+DECLARE
+    t text := repeat('é', 20) || repeat('x', 23);
+    m timestamptz;
+BEGIN
+    EXECUTE format('CREATE TABLE %I (at timestamptz NOT NULL) PARTITION BY RANGE (at)', t);
+    FOR i IN 0..4 LOOP
+        CONTINUE WHEN i = 1;
+        m := (date_trunc('month', now() AT TIME ZONE 'UTC') - make_interval(months => i)) AT TIME ZONE 'UTC';
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       'p' || i, t, m, m + interval '1 month');
+        EXECUTE format('INSERT INTO %I VALUES (%L)', t, CASE WHEN i = 0 THEN now() ELSE m + interval '10 days' END);
+    END LOOP;
+    PERFORM pgscale_set_retention(t::regclass, '1 day', action => 'archive', archive_schema => 'Arch "Dst"');
+    PERFORM pgscale_cleanup(relation => t::regclass);
+END $$;
+SELECT count(*) AS archived, bool_and(octet_length(archive_table) <= 63) AS fits,
+       count(DISTINCT archive_table) AS distinct_names,
+       bool_and(archive_table LIKE 'é%\_' || '____\___') AS month_kept,
+       bool_and(to_regclass(format('%I.%I', archive_schema, archive_table)) IS NOT NULL) AS exist
+  FROM pgscale_archive WHERE source_table LIKE 'éé%';
+
 -- a role that may not create in the archive schema
 DROP TABLE before, pbefore, r;
 RESET ROLE;

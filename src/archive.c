@@ -219,9 +219,12 @@ pgs_archive_settle(Oid relid, PgsPolicy *existing, PgsArchiveSettings *arch,
 
 /*
  * archive_name
- *		base + suffix (+ "_n" when n > 1), at most NAMEDATALEN - 1 bytes:
+ *		base + suffix (+ "_n" when n > 1), at most NAMEDATALEN - 2 bytes:
  *		past that the base is clipped at a character boundary and a hash of
- *		it keeps clipped names apart.
+ *		it keeps clipped names apart.  One byte short of the limit, so that
+ *		the table's array type, "_" + name, is not clipped either: ALTER
+ *		TABLE ... SET SCHEMA moves it under its name and fails where two
+ *		clipped array type names meet.
  */
 static char *
 archive_name(const char *base, const char *suffix, int n)
@@ -231,20 +234,24 @@ archive_name(const char *base, const char *suffix, int n)
 	int			slen = strlen(full_suffix);
 	int			clip;
 
-	if (len + slen < NAMEDATALEN)
+	if (len + slen < NAMEDATALEN - 1)
 		return psprintf("%s%s", base, full_suffix);
-	clip = pg_mbcliplen(base, len, NAMEDATALEN - 1 - slen - 5);
+	clip = pg_mbcliplen(base, len, NAMEDATALEN - 2 - slen - 5);
 	return psprintf("%.*s_%04x%s", clip, base,
 					hash_bytes((const unsigned char *) base, len) & 0xffff,
 					full_suffix);
 }
 
-/* whether a relation or type of that name is in the schema */
+/* whether a relation, or a type of its name or its array's, is in the schema */
 static bool
 name_taken(const char *name, Oid nsp)
 {
+	char	   *array = psprintf("_%s", name);
+
 	return OidIsValid(get_relname_relid(name, nsp)) ||
 		SearchSysCacheExists2(TYPENAMENSP, CStringGetDatum(name),
+							  ObjectIdGetDatum(nsp)) ||
+		SearchSysCacheExists2(TYPENAMENSP, CStringGetDatum(array),
 							  ObjectIdGetDatum(nsp));
 }
 
