@@ -161,14 +161,17 @@ CREATE FUNCTION @extschema@.pgscale_set_retention(
     retention interval,
     time_column name DEFAULT NULL,
     on_referenced text DEFAULT NULL,
-    max_delete_fraction real DEFAULT NULL)
+    max_delete_fraction real DEFAULT NULL,
+    action text DEFAULT NULL,
+    archive_schema name DEFAULT NULL,
+    archive_keep interval DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgscale_set_retention';
 
-COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text, real) IS
-    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference, max_delete_fraction how much of the table one cleanup may remove';
+COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text, real, text, name, interval) IS
+    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference, max_delete_fraction how much of the table one cleanup may remove; action ''archive'' moves expired data to archive_schema instead of deleting it, kept there for archive_keep';
 
 DROP FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer);
 
@@ -932,6 +935,143 @@ AS 'MODULE_PATHNAME', 'pgscale_metrics_text';
 
 COMMENT ON FUNCTION @extschema@.pgscale_metrics_text() IS
     'pgscale_metrics() in the Prometheus text exposition format (# HELP, # TYPE, escaped label values)';
+
+--
+-- Archive instead of drop.  Action 'archive' moves what expires
+-- into archive_schema instead of deleting it: whole expired partitions are
+-- detached and moved there, expired rows are moved (DELETE ... RETURNING
+-- into INSERT, one statement) into <archive_schema>.<table>, partitioned by
+-- month.  archive_keep: how long archived months stay (NULL: forever).
+--
+ALTER TABLE @extschema@.pgscale_policy
+    ADD COLUMN action text NOT NULL DEFAULT 'drop',
+    ADD COLUMN archive_schema name,
+    ADD COLUMN archive_keep interval,
+    ADD CONSTRAINT pgscale_policy_action_check
+        CHECK (action IN ('drop', 'archive')),
+    ADD CONSTRAINT pgscale_policy_archive_check
+        CHECK ((action = 'archive') = (archive_schema IS NOT NULL)
+               AND (archive_keep IS NULL OR action = 'archive'));
+
+COMMENT ON COLUMN @extschema@.pgscale_policy.action IS
+    'what happens to expired data: drop (partitions dropped, rows deleted) or archive (moved to archive_schema)';
+COMMENT ON COLUMN @extschema@.pgscale_policy.archive_schema IS
+    'action archive: the schema archived partitions and rows go to';
+COMMENT ON COLUMN @extschema@.pgscale_policy.archive_keep IS
+    'action archive: how long archived months are kept (NULL: forever)';
+
+-- Every archived piece.  The source table is recorded by name, not OID,
+-- so that the catalog means the same after a dump and restore; pg_dump
+-- keeps it.  An archived piece is known by its table's name (no sequence:
+-- a table owner's pg_dump could not read one).  kind: 'partition' (a whole partition, moved as it was) or
+-- 'rows' (one month partition of the archive table of rows).  rows of a
+-- partition are the planner's estimate when it was archived; bytes as
+-- measured then (pgscale_archived() measures again).
+CREATE TABLE @extschema@.pgscale_archive (
+    source_schema  name NOT NULL,
+    source_table   name NOT NULL,
+    archive_schema name NOT NULL,
+    archive_table  name NOT NULL,
+    kind           text NOT NULL,
+    range_from     timestamptz,
+    range_to       timestamptz,
+    bound_from     text,
+    bound_to       text,
+    rows           bigint,
+    bytes          bigint,
+    archived_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    CONSTRAINT pgscale_archive_kind_check CHECK (kind IN ('partition', 'rows')),
+    PRIMARY KEY (archive_schema, archive_table)
+);
+
+CREATE INDEX pgscale_archive_source_idx
+    ON @extschema@.pgscale_archive (source_schema, source_table, range_from);
+
+COMMENT ON TABLE @extschema@.pgscale_archive IS
+    'what action archive moved out of tables: one row per archived partition or month of archived rows';
+COMMENT ON COLUMN @extschema@.pgscale_archive.bound_from IS
+    'lower bound as a literal of the time column''s type (for re-attaching)';
+COMMENT ON COLUMN @extschema@.pgscale_archive.bound_to IS
+    'upper bound as a literal of the time column''s type (for re-attaching)';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgscale_archive', '');
+
+ALTER TABLE @extschema@.pgscale_archive ENABLE ROW LEVEL SECURITY;
+
+-- A role sees the archived pieces of the tables whose owner's privileges
+-- it has (judged by the archived table, which keeps the source's owner).
+CREATE POLICY pgscale_archive_owner_read ON @extschema@.pgscale_archive
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_namespace n
+                        ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                      WHERE n.nspname OPERATOR(pg_catalog.=) archive_schema
+                        AND c.relname OPERATOR(pg_catalog.=) archive_table
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+GRANT SELECT ON @extschema@.pgscale_archive TO PUBLIC;
+
+CREATE FUNCTION @extschema@.pgscale_archived(relation regclass DEFAULT NULL)
+RETURNS TABLE (
+    source_table   text,
+    archived_table text,
+    kind           text,
+    range_from     timestamptz,
+    range_to       timestamptz,
+    rows           bigint,
+    bytes          bigint,
+    archived_at    timestamptz,
+    dump_command   text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.quote_ident(a.source_schema) || '.' || pg_catalog.quote_ident(a.source_table),
+           pg_catalog.quote_ident(a.archive_schema) || '.' || pg_catalog.quote_ident(a.archive_table),
+           a.kind, a.range_from, a.range_to, a.rows,
+           COALESCE(pg_catalog.pg_total_relation_size(c.oid), a.bytes),
+           a.archived_at,
+           -- pg_dump -t takes a pattern: the name is quoted as an
+           -- identifier (so that dots, capitals and wildcards mean
+           -- themselves), then the whole as a shell word
+           'pg_dump --format=custom --table='
+           || '''' || pg_catalog.replace(
+                  pg_catalog.quote_ident(a.archive_schema) || '.' || pg_catalog.quote_ident(a.archive_table),
+                  '''', '''\''''') || ''''
+           || ' --file=' || '''' || pg_catalog.replace(
+                  a.archive_schema || '.' || a.archive_table || '.dump', '''', '''\''''') || ''''
+           || ' ' || '''' || pg_catalog.replace(pg_catalog.current_database(), '''', '''\''''') || ''''
+      FROM @extschema@.pgscale_archive a
+      LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) a.archive_schema
+      LEFT JOIN pg_catalog.pg_class c
+        ON c.relnamespace OPERATOR(pg_catalog.=) n.oid AND c.relname OPERATOR(pg_catalog.=) a.archive_table
+     WHERE $1 IS NULL
+        OR (a.source_schema, a.source_table) OPERATOR(pg_catalog.=)
+           (SELECT sn.nspname, sc.relname FROM pg_catalog.pg_class sc
+              JOIN pg_catalog.pg_namespace sn ON sn.oid OPERATOR(pg_catalog.=) sc.relnamespace
+             WHERE sc.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid)
+     ORDER BY a.source_schema, a.source_table, a.range_from, a.archive_table
+$$;
+
+COMMENT ON FUNCTION @extschema@.pgscale_archived(regclass) IS
+    'the archived partitions and months of rows (of one table, or of all), their size, and a pg_dump command line for each, quoted for a POSIX shell';
+
+CREATE FUNCTION @extschema@.pgscale_restore_archive(
+    relation regclass,
+    from_date timestamptz,
+    to_date timestamptz,
+    batch_size integer DEFAULT 10000)
+RETURNS TABLE (
+    archived_table text,
+    kind           text,
+    rows           bigint,
+    detail         text)
+LANGUAGE C VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'pgscale_restore_archive';
+
+COMMENT ON FUNCTION @extschema@.pgscale_restore_archive(regclass, timestamptz, timestamptz, integer) IS
+    'put archived data of [from_date, to_date) back: archived partitions re-attached, archived rows moved back in batches; refused while the range is outside the retention';
 
 --
 -- Giving the space of purged rows back online (src/reclaim.c): what each

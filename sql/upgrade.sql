@@ -95,7 +95,7 @@ SELECT count(*) AS superuser_policies FROM pgscale_policy;
 SELECT string_agg(DISTINCT on_referenced, ',') AS on_referenced FROM pgscale_policy;
 SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%reached_through text%' AS cleanup_says_reached_through,
-       pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text, real)'::regprocedure)
+       pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text, real, text, name, interval)'::regprocedure)
        LIKE '%on_referenced text DEFAULT NULL%max_delete_fraction real DEFAULT NULL%'
        AS set_retention_takes_on_referenced;
 -- the blast-radius limits: cleanup and its procedure take force, and a
@@ -123,6 +123,24 @@ SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, in
        LIKE '%dry_run boolean DEFAULT false, %respect_window boolean DEFAULT false' AS maintenance_proc_takes_respect_window;
 SELECT count(*) >= 0 AS positional_calls_run
 FROM pgscale_cleanup(true, 30, 'upgrade_ev', 100), pgscale_run_maintenance(true);
+-- issue 17: the policies of 0.1.0 keep dropping what expires; the archive
+-- settings, catalog and functions come with the update
+SELECT string_agg(DISTINCT action, ',') AS action,
+       bool_and(archive_schema IS NULL AND archive_keep IS NULL) AS no_archive_settings
+FROM pgscale_policy;
+SELECT pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text, real, text, name, interval)'::regprocedure)
+       LIKE '%max_delete_fraction real DEFAULT NULL%, action text DEFAULT NULL%, archive_schema name DEFAULT NULL%, archive_keep interval DEFAULT NULL%'
+       AS set_retention_takes_action,
+       (SELECT count(*) FROM pgscale_archived()) AS archived_pieces,
+       to_regprocedure('pgscale_restore_archive(regclass, timestamptz, timestamptz, integer)') IS NOT NULL
+       AS restore_exists;
+SELECT pgscale_set_retention('upgrade_ev', '30 days', action => 'archive', archive_schema => 'upgrade_archive');
+INSERT INTO upgrade_ev (ts) SELECT now() - i * interval '1 day' FROM generate_series(31, 40) AS i;
+SELECT rows_deleted AS archive_dry_run FROM pgscale_cleanup(dry_run => true, relation => 'upgrade_ev');
+SELECT rows_deleted AS archive_run FROM pgscale_cleanup(relation => 'upgrade_ev');
+SELECT (SELECT count(*) FROM upgrade_archive.upgrade_ev) AS archived_rows,
+       (SELECT count(*) FROM upgrade_ev WHERE ts < now() - interval '30 days') AS expired_left;
+DROP SCHEMA upgrade_archive CASCADE;
 DROP TABLE upgrade_ev, upgrade_kept;
 -- issue 20: the per-policy status, callable after the update (one row
 -- per policy; nothing has failed in a row)

@@ -60,6 +60,7 @@
 
 #include "pgscale.h"
 #include "batch.h"
+#include "archive.h"
 
 /* ---------- "tid" strategy ---------- */
 
@@ -392,7 +393,7 @@ delete_with(PgsBatchState *state, const char *sql, const char *fk_sql,
 
 	ret = SPI_execute_with_args(state->fk ? fk_sql : sql, nargs, argtypes,
 								values, NULL, false, 0);
-	if (ret != (state->fk ? SPI_OK_SELECT : SPI_OK_DELETE))
+	if (ret != (state->fk ? SPI_OK_SELECT : state->delete_ok))
 		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
 			 SPI_result_code_string(ret));
 	if (!state->fk)
@@ -728,6 +729,7 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 	state->cutoff_type = cutoff_type;
 	state->cutoff = cutoff;
 	state->batch_size = batch_size;
+	state->delete_ok = SPI_OK_DELETE;
 	state->count_sql = psprintf("SELECT pg_catalog.count(*) FROM %s%s"
 								" WHERE %s OPERATOR(pg_catalog.<) $1",
 								relkind == RELKIND_RELATION ? "ONLY " : "",
@@ -751,6 +753,49 @@ pgs_batch_begin(Oid relid, const char *time_column, Oid cutoff_type,
 				 errhint("Set pgscale.batch_strategy to auto, or set on_referenced to 'error' for this table.")));
 	state->strategy->prepare(state);
 	return state;
+}
+
+/*
+ * archive_wrap
+ *		A batch's DELETE, its rows inserted into the archive in the same
+ *		statement: a row is then either still in the table or in the
+ *		archive, whatever becomes of the transaction.
+ */
+static char *
+archive_wrap(const char *delete_sql, const char *target, const char *columns)
+{
+	if (delete_sql == NULL)
+		return NULL;
+	return psprintf("WITH pgscale_moved AS (%s RETURNING %s)"
+					" INSERT INTO %s (%s) SELECT %s FROM pgscale_moved",
+					delete_sql, columns, target, columns, columns);
+}
+
+/*
+ * pgs_batch_archive
+ *		Make the batches move the rows they delete into "target" (action
+ *		'archive'), through the given columns (quoted, comma-separated).
+ *		Rows that foreign keys follow are not archived: the deletes that go
+ *		with them would reach rows the archive does not hold.
+ */
+void
+pgs_batch_archive(PgsBatchState *state, const char *target, const char *columns)
+{
+	if (state->fk)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot archive the rows of %s: foreign keys reference them",
+						pgs_display_name(state->relid)),
+				 errdetail("Action 'archive' moves rows only from tables whose rows no foreign key (a self-reference included) follows."),
+				 errhint("Use action 'drop' for this table, or drop the foreign key.")));
+	state->plain_sql = archive_wrap(state->plain_sql, target, columns);
+	state->batch_sql = archive_wrap(state->batch_sql, target, columns);
+	state->wait_sql = archive_wrap(state->wait_sql, target, columns);
+	state->skip_sql = archive_wrap(state->skip_sql, target, columns);
+	state->batch_sql_first = archive_wrap(state->batch_sql_first, target, columns);
+	state->last_sql = archive_wrap(state->last_sql, target, columns);
+	state->last_sql_first = archive_wrap(state->last_sql_first, target, columns);
+	state->delete_ok = SPI_OK_INSERT;
 }
 
 /*

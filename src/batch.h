@@ -35,6 +35,8 @@ struct PgsBatchState
 	int64		batches;		/* DELETE statements run */
 	char	   *batch_sql;
 	char	   *count_sql;
+	int			delete_ok;		/* SPI result of a batch: SPI_OK_DELETE, or
+								 * SPI_OK_INSERT when rows are archived */
 
 	/* "tid" strategy */
 	BlockNumber cursor;			/* next block to read */

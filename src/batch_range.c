@@ -80,7 +80,7 @@ range_next(PgsBatchState *state, bool *done)
 		ret = SPI_execute_with_args(state->have_last ? state->last_sql : state->last_sql_first,
 									2, argtypes, values, nulls, false, 0);
 		state->batches++;
-		if (ret != SPI_OK_DELETE)
+		if (ret != state->delete_ok)
 			elog(ERROR, "batch delete on %s failed: %s", state->qualname,
 				 SPI_result_code_string(ret));
 		*done = true;
@@ -95,7 +95,7 @@ range_next(PgsBatchState *state, bool *done)
 	ret = SPI_execute_with_args(state->have_last ? state->batch_sql : state->batch_sql_first,
 								2, argtypes, values, nulls, false, 0);
 	state->batches++;
-	if (ret != SPI_OK_DELETE)
+	if (ret != state->delete_ok)
 		elog(ERROR, "batch delete on %s failed: %s", state->qualname,
 			 SPI_result_code_string(ret));
 

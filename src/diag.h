@@ -237,6 +237,7 @@ extern void pgs_health_blocked_by_references(List **checks);
 extern void pgs_health_refused(List **checks);
 extern void pgs_health_null_times(List **checks);
 extern void pgs_health_partition_gaps(List **checks);
+extern void pgs_health_archive(List **checks);
 
 /* diag_status.c: pgscale_policy_status(), one row per policy */
 typedef struct PgsPolicyStatus

@@ -637,6 +637,7 @@ pgscale_health(PG_FUNCTION_ARGS)
 	pgs_health_null_times(&checks);
 	check_worker(&checks);
 	pgs_health_partition_gaps(&checks);
+	pgs_health_archive(&checks);
 	pgs_health_policy_status(&checks);
 	check_locked(&checks);
 

@@ -624,3 +624,42 @@ pgs_health_partition_gaps(List **checks)
 			  pstrdup("Run pgscale_create_month_partitions() on the table: it creates a partition for "
 					  "each uncovered range (<table>_YYYY_MM_gapN)."));
 }
+
+/*
+ * pgs_health_archive
+ *		What action 'archive' keeps (pgscale_archive): how many archived
+ *		pieces and how much space they take now.  Always ok: the size is
+ *		for planning the move to a warehouse (pgscale_archived() gives the
+ *		pg_dump command of each piece).
+ */
+void
+pgs_health_archive(List **checks)
+{
+	int			ret;
+	int64		pieces = 0;
+	int64		bytes = 0;
+
+	/* an extension not yet updated to 0.2.0 has no archive */
+	if (!OidIsValid(get_relname_relid("pgscale_archive", pgs_extension_schema())))
+		return;
+	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*),"
+							   " COALESCE(pg_catalog.sum(COALESCE(pg_catalog.pg_total_relation_size(c.oid), a.bytes)), 0)::pg_catalog.int8"
+							   " FROM %s a"
+							   " LEFT JOIN pg_catalog.pg_namespace n ON n.nspname OPERATOR(pg_catalog.=) a.archive_schema"
+							   " LEFT JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid"
+							   " AND c.relname OPERATOR(pg_catalog.=) a.archive_table",
+							   pgs_ext_table("pgscale_archive")),
+					  true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		pieces = pgs_get_int8(0, 1);
+		bytes = pgs_get_int8(0, 2);
+	}
+	pgs_add_check(checks, "archive size", "ok",
+				  pieces == 0 ? pstrdup("nothing archived") :
+				  psprintf(INT64_FORMAT " archived pieces, %s", pieces,
+						   text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
+																			  Int64GetDatum(bytes))))),
+				  pstrdup("informational: the data action 'archive' keeps, see pgscale_archived()"),
+				  NULL);
+}

@@ -126,6 +126,10 @@ typedef struct PgsPolicy
 	char		on_referenced;	/* PGS_REF_ERROR, _CASCADE or _KEEP */
 	double		max_delete_fraction;	/* 0: pgscale.max_delete_fraction */
 	bool		ever_cleaned;	/* a real cleanup of it has finished */
+	bool		archive;		/* action 'archive' (else 'drop') */
+	char	   *archive_schema; /* action 'archive': where expired data goes */
+	bool		has_archive_keep;
+	Interval	archive_keep;	/* how long archived months stay */
 } PgsPolicy;
 
 /* pgscale_policy.on_referenced */

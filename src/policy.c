@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "pgscale.h"
+#include "archive.h"
 
 PG_FUNCTION_INFO_V1(pgscale_set_retention);
 PG_FUNCTION_INFO_V1(pgscale_protect);
@@ -314,7 +315,9 @@ pgs_load_policies(Oid relid)
 	sql = psprintf("SELECT table_name::pg_catalog.oid, time_column::pg_catalog.text,"
 				   " retention, protected, premake_months, time_zone, enabled,"
 				   " time_attnum::pg_catalog.int4, time_type::pg_catalog.oid,"
-				   " on_referenced, max_delete_fraction, cleaned_at IS NOT NULL"
+				   " on_referenced, max_delete_fraction, cleaned_at IS NOT NULL,"
+				   " action OPERATOR(pg_catalog.=) 'archive', archive_schema::pg_catalog.text,"
+				   " archive_keep"
 				   " FROM %s%s ORDER BY table_name::pg_catalog.oid",
 				   pgs_ext_table("pgscale_policy"),
 				   OidIsValid(relid) ?
@@ -371,6 +374,16 @@ pgs_load_policies(Oid relid)
 		d = SPI_getbinval(tup, desc, 11, &isnull);
 		pol->max_delete_fraction = isnull ? 0 : DatumGetFloat4(d);
 		pol->ever_cleaned = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		pol->archive = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+		{
+			char	   *schema = SPI_getvalue(tup, desc, 14);
+
+			pol->archive_schema = schema ? pstrdup(schema) : NULL;
+		}
+		d = SPI_getbinval(tup, desc, 15, &isnull);
+		pol->has_archive_keep = !isnull;
+		if (!isnull)
+			pol->archive_keep = *DatumGetIntervalP(d);
 		result = lappend(result, pol);
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -381,14 +394,18 @@ pgs_load_policies(Oid relid)
  * pgscale_set_retention(relation regclass, retention interval,
  *						 time_column name DEFAULT NULL,
  *						 on_referenced text DEFAULT NULL,
- *						 max_delete_fraction real DEFAULT NULL)
+ *						 max_delete_fraction real DEFAULT NULL,
+ *						 action text DEFAULT NULL,
+ *						 archive_schema name DEFAULT NULL,
+ *						 archive_keep interval DEFAULT NULL)
  *		Keep the rows of a table for "retention", judged by time_column
  *		(default: the range partition key).  on_referenced says what to do
  *		with expired rows that foreign keys still reference: 'error' (the
  *		default for a new policy), 'cascade' or 'keep'; max_delete_fraction
  *		the largest share of the table one cleanup may remove (default
- *		pgscale.max_delete_fraction).  NULL leaves an existing policy's
- *		choice as it is.
+ *		pgscale.max_delete_fraction); action 'drop' (the default) or
+ *		'archive', with where archived data goes and how long it stays
+ *		(archive.c).  NULL leaves an existing policy's choice as it is.
  */
 Datum
 pgscale_set_retention(PG_FUNCTION_ARGS)
@@ -397,10 +414,12 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	Interval   *retention;
 	char	   *colname;
 	PgsPolicy  *existing;
-	Oid			argtypes[5] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID, FLOAT4OID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', 'n'};
+	Oid			argtypes[8] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID, FLOAT4OID,
+	TEXTOID, TEXTOID, INTERVALOID};
+	Datum		values[8];
+	char		nulls[8] = {' ', ' ', ' ', ' ', 'n', ' ', 'n', 'n'};
 	char	   *onref = NULL;
+	PgsArchiveSettings arch;
 
 	pgs_require_arg(fcinfo, 0, "relation", NULL);
 	pgs_require_arg(fcinfo, 1, "retention", NULL);
@@ -430,6 +449,8 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 		values[4] = Float4GetDatum(fraction);
 		nulls[4] = ' ';
 	}
+
+	pgs_archive_read_args(fcinfo, 5, &arch);
 
 	pgs_validate_table(relid);
 	if (!pgs_owns(relid))
@@ -462,6 +483,12 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 				 errdetail("Protected tables hold core data that cleanup never deletes."),
 				 errhint("If its rows really may expire, remove the protection with pgscale_remove_policy() first.")));
 
+	/* the archive settings: those given, else the policy's */
+	pgs_archive_settle(relid, existing, &arch,
+					   onref != NULL ? onref :
+					   existing == NULL || existing->on_referenced == PGS_REF_ERROR ? "error" :
+					   existing->on_referenced == PGS_REF_CASCADE ? "cascade" : "keep");
+
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = CStringGetTextDatum(colname);
 	values[2] = IntervalPGetDatum(retention);
@@ -469,18 +496,33 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 		values[3] = CStringGetTextDatum(onref);
 	else
 		nulls[3] = 'n';
+	values[5] = CStringGetTextDatum(arch.archive ? "archive" : "drop");
+	if (arch.archive_schema != NULL)
+	{
+		values[6] = CStringGetTextDatum(arch.archive_schema);
+		nulls[6] = ' ';
+	}
+	if (arch.has_keep)
+	{
+		values[7] = IntervalPGetDatum(&arch.keep);
+		nulls[7] = ' ';
+	}
 	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention, on_referenced,"
-							   " max_delete_fraction)"
-							   " VALUES ($1, $2::pg_catalog.name, $3, coalesce($4, 'error'), $5)"
+							   " max_delete_fraction, action, archive_schema, archive_keep)"
+							   " VALUES ($1, $2::pg_catalog.name, $3, coalesce($4, 'error'), $5,"
+							   " $6, $7::pg_catalog.name, $8)"
 							   " ON CONFLICT (table_name) DO UPDATE"
 							   " SET time_column = EXCLUDED.time_column,"
 							   " time_attnum = NULL,"
 							   " retention = EXCLUDED.retention,"
 							   " on_referenced = coalesce($4, p.on_referenced),"
 							   " max_delete_fraction = coalesce($5, p.max_delete_fraction),"
+							   " action = EXCLUDED.action,"
+							   " archive_schema = EXCLUDED.archive_schema,"
+							   " archive_keep = EXCLUDED.archive_keep,"
 							   " updated_at = pg_catalog.now()",
 							   pgs_ext_table("pgscale_policy")),
-					  5, argtypes, values, nulls);
+					  8, argtypes, values, nulls);
 
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -53,6 +53,7 @@
 
 #include "pgscale.h"
 #include "retention.h"
+#include "archive.h"
 
 /*
  * rt_set_synchronous_commit
@@ -307,6 +308,15 @@ trim_begin_step(void *arg)
 	step->batch = pgs_batch_begin(step->relid, step->run->time_column,
 								  step->run->cutoff_type, step->run->cutoff,
 								  step->run->opt->batch_size, step->run->refs);
+	if (step->run->archive != NULL && !step->run->opt->dry_run)
+	{
+		char	   *columns;
+		char	   *target = pgs_archive_rows_target(step->run->archive, step->relid,
+													 step->run->cutoff_type,
+													 step->run->cutoff, &columns);
+
+		pgs_batch_archive(step->batch, target, columns);
+	}
 	if (step->run->opt->dry_run)
 	{
 		step->rows = pgs_batch_count(step->batch);
@@ -335,6 +345,7 @@ rt_trim_relation(TableRun *run, Oid relid)
 	TimestampTz started = GetCurrentTimestamp();
 	int64		total = 0;
 	int64		log_id = 0;
+	const char *action = run->archive != NULL ? "archive" : "delete";
 
 	memset(&step, 0, sizeof(step));
 	step.run = run;
@@ -369,10 +380,12 @@ rt_trim_relation(TableRun *run, Oid relid)
 				pgs_log_update(log_id, total, started,
 							   "stopped by the error that follows");
 			else if (total > 0)
-				pgs_log_action(run->relid, "delete", pgs_display_name(relid),
+				pgs_log_action(run->relid, action, pgs_display_name(relid),
 							   total, true, started,
 							   "stopped by the error that follows");
 			rt_record_error(run, relid, STEP_DELETE, edata, started);
+			if (run->archive != NULL)
+				pgs_archive_rows_done(run->archive);
 			return;
 		}
 		total += step.rows;
@@ -384,7 +397,7 @@ rt_trim_relation(TableRun *run, Oid relid)
 			 * is cancelled before the next one.
 			 */
 			if (log_id == 0)
-				log_id = pgs_log_action(run->relid, "delete",
+				log_id = pgs_log_action(run->relid, action,
 										pgs_display_name(relid), total, true,
 										started, "in progress");
 			else
@@ -420,9 +433,11 @@ rt_trim_relation(TableRun *run, Oid relid)
 		if (log_id != 0)
 			pgs_log_update(log_id, total, started, detail);
 		else
-			pgs_log_action(run->relid, "delete", pgs_display_name(relid), total,
+			pgs_log_action(run->relid, action, pgs_display_name(relid), total,
 						   true, started, detail);
 	}
+	if (run->archive != NULL)
+		pgs_archive_rows_done(run->archive);
 	rt_commit_if_allowed(run);
 }
 
@@ -487,6 +502,7 @@ prepare_step(void *arg)
 	pgs_check_retention(&step->span);
 	compute_cutoff(step->run, coltype, &step->span);
 	step->run->refs = pgs_read_references(step->run->relid, step->pol->on_referenced);
+	step->run->archive = pgs_archive_of_policy(step->pol, step->run->time_column);
 }
 
 /* ---------- foreign keys ---------- */
@@ -661,6 +677,9 @@ run_policy(TableRun *run, PgsPolicy *pol)
 	if (rt_refused_by_limits(run, pol))
 		return;
 	rt_process_relation(run, pol->relid);
+	if (run->archive != NULL)
+		pgs_archive_finish(run->archive, run->opt->dry_run,
+						   run->partitions_dropped, run->rows_deleted);
 	log_cascades(run);
 	rt_mark_cleaned(run, pol);
 }

@@ -70,6 +70,8 @@ typedef struct TableRun
 	TimestampTz started;
 	TimestampTz finished;
 	RunPace		pace;			/* pacing.c */
+	struct PgsArchive *archive; /* action 'archive': where expired data
+								 * goes (archive.c); NULL: it is dropped */
 } TableRun;
 
 /* Where a partition stands against the cutoff. */

@@ -32,6 +32,7 @@
 
 #include "pgscale.h"
 #include "retention.h"
+#include "archive.h"
 
 
 /* ---------- dropping whole partitions ---------- */
@@ -138,7 +139,7 @@ drop_step(void *arg)
 	 * while attached: the rows that reference it go first (cascade), then
 	 * it is detached, which checks that nothing references it any more.
 	 */
-	if (step->referenced)
+	if (step->referenced || step->run->archive != NULL)
 	{
 		pgs_references_immediate(step->run->refs, true);
 		cascade_partition(step->run, step->child, false);
@@ -148,6 +149,12 @@ drop_step(void *arg)
 		if (ret != SPI_OK_UTILITY)
 			elog(ERROR, "DETACH PARTITION failed: %s", SPI_result_code_string(ret));
 		pgs_references_immediate(step->run->refs, false);
+	}
+	/* action 'archive': the detached table is moved, not dropped */
+	if (step->run->archive != NULL)
+	{
+		pgs_archive_partition(step->child, step->parent, step->run->archive, &bounds);
+		return;
 	}
 	ret = SPI_execute(psprintf("DROP %s %s",
 							   step->foreign ? "FOREIGN TABLE" : "TABLE",
@@ -221,7 +228,9 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	if (step.gone)
 		return;					/* dropped or changed by someone else */
 	run->partitions_dropped++;
-	pgs_log_action(run->relid, "drop_partition", name, 0, false, started,
+	pgs_log_action(run->relid, run->archive != NULL ? "archive" : "drop_partition",
+				   name, 0, false, started,
+				   run->archive != NULL ? "partition detached and moved to the archive schema" :
 				   step.foreign ?
 				   "foreign table: its definition was dropped, its rows stay on the foreign server" :
 				   reltuples >= 0 ?

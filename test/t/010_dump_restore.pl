@@ -169,6 +169,7 @@ $rc = $node->run_log(
 	[ 'pg_dump', '-d', $node->connstr('app') . ' user=dumper', '-T', 'not_dumpers', '-f', '/dev/null' ],
 	'2>', \$err);
 ok(!$rc, 'a table owner\'s pg_dump without --enable-row-security fails ...');
+# (the first of pgscale's tables pg_dump copies says it)
 like($err, qr/query would be affected by row-level security policy for table "pgscale_[a-z_]+"/,
 	'... saying that row security applies');
 my $own = `pg_dump -d '@{[ $node->connstr('app') ]} user=dumper' --enable-row-security -T not_dumpers -t '"My App".pgscale_policy' --data-only`;
@@ -182,6 +183,48 @@ is($node->safe_psql('restored', q{SHOW shared_preload_libraries}), '',
 	q{SELECT count(*) FROM "My App".pgscale_worker_status()});
 is($out, '0', 'pgscale_worker_status() returns no row without the worker');
 like($err, qr/background worker is not running/, '... with a notice saying why');
+
+# action 'archive': the catalog of archived pieces (pgscale_archive) is
+# kept by pg_dump, names its tables by name, and works after a restore:
+# its rows are moved back from the restored archive.
+$node->safe_psql('postgres', 'CREATE DATABASE archapp');
+$node->safe_psql('archapp', q{
+	CREATE EXTENSION pgscale;
+	CREATE TABLE arch_src (at timestamptz NOT NULL, v int);
+	INSERT INTO arch_src SELECT now() - g * interval '1 day', g FROM generate_series(0, 99) g;
+	SELECT pgscale_set_retention('arch_src', '30 days', 'at', action => 'archive',
+	                             archive_schema => 'Old Data');
+	SELECT * FROM pgscale_cleanup(relation => 'arch_src');
+});
+my $archive = q{
+	SELECT string_agg(format('%s|%s|%s|%s|%s|%s', source_schema, source_table, archive_schema,
+	                         archive_table, kind, rows), ',' ORDER BY archive_table)
+	FROM pgscale_archive};
+my $archive_before = $node->safe_psql('archapp', $archive);
+isnt($archive_before, '', 'archive: the source has archived pieces');
+my $archdump = $node->basedir . '/archapp.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('archapp'), '-f', $archdump ],
+	'archive: pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE archrestored');
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '-d', $node->connstr('archrestored'), $archdump ],
+	'archive: pg_restore');
+is($node->safe_psql('archrestored', $archive), $archive_before,
+	'archive: pgscale_archive is restored the same');
+is($node->safe_psql('archrestored', q{SELECT count(*) FROM "Old Data".arch_src}), '70',
+	'... and so are the archived rows');
+$node->safe_psql('archrestored', q{SELECT pgscale_set_retention('arch_src', '200 days')});
+is( $node->safe_psql(
+		'archrestored',
+		q{SELECT sum(rows) FROM pgscale_restore_archive('arch_src',
+		    now() - interval '60 days', now() + interval '1 day')}),
+	'30', '... and pgscale_restore_archive() moves rows back from them');
+is($node->safe_psql('archrestored', q{SELECT count(*) FROM arch_src}), '60',
+	'... into the restored table');
+is($node->safe_psql('archrestored',
+		q{SELECT count(*) FROM pgscale_archived('arch_src') WHERE dump_command LIKE 'pg_dump %'}),
+	$node->safe_psql('archrestored', q{SELECT count(*) FROM pgscale_archive}),
+	'... and pgscale_archived() gives a pg_dump command for each piece');
 
 $node->stop;
 done_testing();
