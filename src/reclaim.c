@@ -84,9 +84,11 @@ PG_FUNCTION_INFO_V1(pgscale_space_reclaimable);
  * A row whose own page has room stays on it when updated.  Updated again in
  * the same transaction, it fills its page with versions no one else can
  * prune yet, and leaves it: each batch moves the rows that stayed this many
- * times at most.
+ * times at most.  A page holds at most MaxHeapTuplesPerPage versions, so a
+ * lone row on an almost empty page (the heap's last one) leaves within
+ * that many rounds; each round reads only the batch's pages.
  */
-#define RECLAIM_ROUNDS 12
+#define RECLAIM_ROUNDS (MaxHeapTuplesPerPage + 10)
 
 /* batches of one range whose rows keep staying before the call gives up */
 #define RECLAIM_ATTEMPTS 3
@@ -385,14 +387,23 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 	pace_run.opt = &opt;
 	pace_run.relid = relid;
 
+	/*
+	 * The rows are locked first with SKIP LOCKED: a row the application
+	 * holds is left where it is for this batch, so the compaction never
+	 * waits for the application, and the application waits for it only
+	 * while one short batch holds the rows it moves.
+	 */
 	batch.sql = psprintf("WITH m AS (UPDATE ONLY %s SET %s = %s"
+						 " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+						 "SELECT ctid FROM ONLY %s"
 						 " WHERE ctid OPERATOR(pg_catalog.>=) pg_catalog.format('(%%s,0)', $1)::pg_catalog.tid"
+						 " FOR NO KEY UPDATE SKIP LOCKED))"
 						 " RETURNING ctid)"
 						 " SELECT pg_catalog.count(*),"
 						 " pg_catalog.count(*) FILTER (WHERE ctid OPERATOR(pg_catalog.>=) pg_catalog.format('(%%s,0)', $1)::pg_catalog.tid),"
 						 " pg_catalog.count(*) FILTER (WHERE ctid OPERATOR(pg_catalog.>=) pg_catalog.format('(%%s,0)', $2)::pg_catalog.tid)"
 						 " FROM m",
-						 qname, quote_identifier(column), quote_identifier(column));
+						 qname, quote_identifier(column), quote_identifier(column), qname);
 
 	/* what follows runs between transactions, holding no snapshot */
 	pgs_spi_commit();

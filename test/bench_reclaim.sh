@@ -10,6 +10,7 @@
 #     test/bench_reclaim.sh [runs]           # default 3 runs (or RUNS=)
 #     ROWS=2000000 test/bench_reclaim.sh
 #     RUNS=3 test/bench_reclaim.sh --pg 17   # PostgreSQL 17 (trixie chroot)
+#     APP=select test/bench_reclaim.sh       # the application only reads
 #
 # The copies are made with CREATE DATABASE ... STRATEGY FILE_COPY from one
 # template, purged (DELETE of the older half) and vacuumed there, so that
@@ -17,10 +18,11 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-pgs_pg_option --include bc --env RUNS --env ROWS -- "$@"
+pgs_pg_option --include bc --env RUNS --env ROWS --env APP -- "$@"
 set -- "${PGS_ARGS[@]}"
 RUNS=${1:-${RUNS:-3}}
 ROWS=${ROWS:-1000000}
+APP=${APP:-insert}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench.XXXXXX")
 chmod 755 "$WORK"
 pgs_at_exit "rm -rf $(printf %q "$WORK")"
@@ -53,7 +55,8 @@ DELETE FROM metrics_aiusagedaily WHERE id <= $ROWS / 2;
 VACUUM ANALYZE metrics_aiusagedaily;
 SQL
 
-cat >"$WORK/app.sql" <<'SQL'
+if [ "$APP" = insert ]; then
+	cat >"$WORK/app.sql" <<'SQL'
 \set t random(1, 45)
 \set k random(1, 2000000000)
 BEGIN;
@@ -62,6 +65,12 @@ VALUES (:t, :k % 2250, date '2026-01-01', 'bench-' || :k, 1);
 SELECT count(*) FROM metrics_aiusagedaily WHERE team_id = :t AND date >= date '2025-12-20';
 END;
 SQL
+else
+	cat >"$WORK/app.sql" <<'SQL'
+\set t random(1, 45)
+SELECT count(*) FROM metrics_aiusagedaily WHERE team_id = :t AND date >= date '2025-12-20';
+SQL
+fi
 
 stall() { # logprefix from to: longest latency (ms) of the transactions in [from, to]
 	cat "$1".* | awk -v from="$2" -v to="$3" '
@@ -103,11 +112,13 @@ for run in $(seq 1 "$RUNS"); do
 	r=$(measure reclaim "CALL pgscale_reclaim('metrics_aiusagedaily')")
 	f=$(measure full "VACUUM FULL metrics_aiusagedaily")
 	echo "$r $f" >>"$RESULTS"
-	pgs_say "run $run: pgscale_reclaim ${r// / s, } ms stall, bytes | VACUUM FULL ${f// / s, } ms stall, bytes"
+	read -r a b c <<<"$r"
+	read -r d e g <<<"$f"
+	pgs_say "run $run: pgscale_reclaim $a s, stall $b ms, $c bytes returned | VACUUM FULL $d s, stall $e ms, $g bytes returned"
 done
 col() { awk -v c="$1" '{ print $c }' "$RESULTS" | median; }
 RT=$(col 1) RS=$(col 2) RB=$(col 3) FT=$(col 4) FS=$(col 5) FB=$(col 6)
-pgs_say "medians of $RUNS runs ($ROWS rows, the older half purged)"
+pgs_say "medians of $RUNS runs ($ROWS rows, the older half purged; the application: $APP)"
 printf '%-18s %10s %12s %14s\n' method "time (s)" "stall (ms)" "bytes returned"
 printf '%-18s %10s %12s %14s\n' pgscale_reclaim "$RT" "$RS" "$RB"
 printf '%-18s %10s %12s %14s\n' "VACUUM FULL" "$FT" "$FS" "$FB"

@@ -164,8 +164,8 @@ is( $node->safe_psql('maint',
 		 FROM pgscale_log
 		 WHERE logged_at >= '$t1' AND source = 'worker'
 		   AND relid IN ('events'::regclass, 'samples'::regclass)"),
-	'analyze,create_partition,delete,drop_partition',
-	'pgscale_log: the worker logged drops, deletes, new partitions, analyze');
+	'analyze,create_partition,delete,drop_partition,vacuum',
+	'pgscale_log: the worker logged drops, deletes, new partitions, analyze, vacuum');
 is($node->safe_psql('maint',
 		"SELECT count(*) FROM pgscale_log WHERE source <> 'worker' AND logged_at >= '$t1'"),
 	'0', 'pgscale_log: every action of the cycle has source "worker"');

@@ -93,7 +93,7 @@ for my $mode (sort keys %nodes)
 	is( $node->safe_psql('crondb',
 			"SELECT string_agg(DISTINCT action, ',' ORDER BY action) FROM pgscale_log
 			 WHERE logged_at > '$since{$mode}'"),
-		'analyze,create_partition,delete,drop_partition',
+		'analyze,create_partition,delete,drop_partition,vacuum',
 		"$mode: pgscale_log holds the cycle's actions");
 	is( $node->safe_psql('crondb',
 			"SELECT string_agg(DISTINCT source, ',') FROM pgscale_log
