@@ -151,7 +151,23 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 	}
 	run->loop = pgs_loop_connect("pgscale retention", &failure);
 	if (run->loop != NULL)
+	{
+		PgsLoopError err;
+
+		/*
+		 * The detach's two commits need not wait for the WAL flush, like
+		 * the procedure's intermediate ones: a crash that undoes them
+		 * leaves the partition attached or pending detach, which the next
+		 * run reconciles, and the procedure's last commit flushes them.
+		 */
+		if (!pgs_loop_run(run->loop, "SET synchronous_commit = off", &err))
+			ereport(ERROR,
+					(errcode(err.code),
+					 errmsg("could not set up the loopback connection of DETACH PARTITION CONCURRENTLY: %s",
+							err.message),
+					 errhint("Check the server log, and run the call again.")));
 		return true;
+	}
 
 	switch (failure.stage)
 	{
@@ -278,8 +294,12 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 	bool		pending = false;
 	int			attempt;
 
-	/* the record is committed before the detach can commit anything */
-	pgs_spi_commit();
+	/*
+	 * The record is committed before the detach can commit anything.  The
+	 * commit need not wait for the WAL flush: the detach's own commit,
+	 * later in the WAL, flushes it.
+	 */
+	rt_commit_if_allowed(run);
 	for (attempt = 0;; attempt++)
 	{
 		RtDetachResult state;

@@ -14,7 +14,7 @@ CREATE EXTENSION IF NOT EXISTS pgscale;
 
 \ir fixtures.psql
 
-SELECT plan(41);
+SELECT plan(43);
 
 --
 -- Plain table, batches of 100 rows.
@@ -178,6 +178,30 @@ SELECT is((SELECT count(*) FILTER (WHERE detail LIKE '%dropped under ACCESS EXCL
                   AND bool_and(detail LIKE '%dropped under ACCESS EXCLUSIVE%')
              FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'),
           true, 'CALL in a transaction block: logged as the ACCESS EXCLUSIVE path');
+
+--
+-- A partitioned table that a foreign key references, on_referenced =>
+-- 'cascade': the referencing rows are deleted and committed first, then the
+-- partition is detached concurrently (DETACH checks that nothing references
+-- it) and dropped; the rows that reference kept rows stay.
+--
+CREATE TABLE pgscale_t.fk_parent (id bigint, ts date NOT NULL, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+CREATE TABLE pgscale_t.fk_old PARTITION OF pgscale_t.fk_parent FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
+CREATE TABLE pgscale_t.fk_now PARTITION OF pgscale_t.fk_parent FOR VALUES FROM ('2001-01-01') TO (MAXVALUE);
+INSERT INTO pgscale_t.fk_parent VALUES (1, '2000-06-01'), (2, '2000-07-01'), (3, current_date);
+CREATE TABLE pgscale_t.fk_child (id bigserial PRIMARY KEY, pid bigint, pts date,
+                                 FOREIGN KEY (pid, pts) REFERENCES pgscale_t.fk_parent);
+INSERT INTO pgscale_t.fk_child (pid, pts) VALUES (1, '2000-06-01'), (2, '2000-07-01'), (3, current_date);
+SELECT pgscale_set_retention('pgscale_t.fk_parent', '30 days', 'ts', on_referenced => 'cascade');
+SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
+CALL pgscale_cleanup_proc(relation => 'pgscale_t.fk_parent');
+SELECT is((SELECT to_regclass('pgscale_t.fk_old') IS NULL
+              AND (SELECT count(*) FROM pgscale_t.fk_child) = 1
+              AND (SELECT count(*) FROM pgscale_t.fk_parent) = 1), true,
+          'referenced: cascade, then the expired partition detached and dropped, the kept row and its reference stay');
+SELECT is((SELECT count(*) FILTER (WHERE action = 'drop_partition' AND detail LIKE '%detached concurrently%')
+                  || ' ' || count(*) FILTER (WHERE action = 'error')
+             FROM pgscale_log WHERE id > :log0), '1 0', 'referenced: detached concurrently, no error');
 
 --
 -- Every policy, with days, through the procedure.

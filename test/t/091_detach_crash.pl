@@ -79,6 +79,15 @@ sub start_cleanup
 	  or die "the detach of $part never waited";
 	my $pid = $node->safe_psql('postgres',
 		q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL pgscale_cleanup_proc%'});
+
+	# The procedure's commits and the detach's do not wait for the WAL
+	# flush (a crash may undo the last ones, which the next run repeats):
+	# wait until the WAL writer has flushed them, so that the state the
+	# test expects at the crash is the one recovery finds.
+	my $lsn = $node->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	$node->poll_query_until('postgres',
+		"SELECT pg_current_wal_flush_lsn() >= '$lsn'::pg_lsn")
+	  or die 'the WAL was never flushed';
 	return ($cleaner, $pid);
 }
 
