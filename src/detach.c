@@ -333,6 +333,8 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 
 /* ---------- reconciling the records of earlier runs ---------- */
 
+#ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
+
 typedef struct Recorded
 {
 	Oid			relid;
@@ -375,6 +377,8 @@ finalize_step(void *arg)
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "DETACH PARTITION FINALIZE failed: %s", SPI_result_code_string(ret));
 }
+
+#endif
 
 /*
  * rt_reconcile_detached
