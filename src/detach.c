@@ -68,6 +68,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/proc.h"
 #include "storage/latch.h"
 #include "storage/lmgr.h"
 #include "storage/lock.h"
@@ -269,6 +270,60 @@ loop_state(PGconn *conn, Oid parent, Oid child)
 	return state;
 }
 
+/*
+ * loop_wait_holders
+ *		After a try timed out on its lock: wait up to ms milliseconds for
+ *		the transactions that held a lock on parent or child then to end,
+ *		without queueing for the lock meanwhile (a queued ACCESS EXCLUSIVE
+ *		request on the partition would hold up the application's cached
+ *		plans that still use it).  Transactions, not sessions: the
+ *		application's later transactions do not hold up the detach.  True
+ *		once none is left.
+ */
+static bool
+loop_wait_holders(PGconn *conn, Oid parent, Oid child, long ms)
+{
+	const char *params[3];
+	PGresult   *res;
+	char	   *vxids;
+	long		waited;
+
+	params[0] = psprintf("%u", parent);
+	params[1] = psprintf("%u", child);
+	params[2] = psprintf("%d", MyProcPid);
+	res = pgs_loop_exec(conn,
+						"SELECT COALESCE(pg_catalog.array_agg(DISTINCT l.virtualtransaction), '{}')::pg_catalog.text"
+						" FROM pg_catalog.pg_locks l"
+						" WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted"
+						" AND l.relation OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2]::pg_catalog.oid[])"
+						" AND l.pid OPERATOR(pg_catalog.<>) ALL (ARRAY[pg_catalog.pg_backend_pid(), $3::pg_catalog.int4])",
+						3, params);
+	vxids = (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) ?
+		pstrdup(PQgetvalue(res, 0, 0)) : pstrdup("{}");
+	PQclear(res);
+	params[0] = vxids;
+	for (waited = 0;; waited += 100)
+	{
+		bool		gone;
+
+		res = pgs_loop_exec(conn,
+							"SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"
+							" WHERE l.virtualtransaction OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]))",
+							1, params);
+		gone = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (gone)
+			return true;
+		if (waited >= ms)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 #endif
 
 /*
@@ -300,10 +355,12 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 	 * later in the WAL, flushes it.
 	 */
 	rt_commit_if_allowed(run);
-	for (attempt = 0;; attempt++)
+	attempt = 0;
+	for (;;)
 	{
 		RtDetachResult state;
 		bool		was_pending = pending;
+		bool		let_go = false;
 
 		if (pgs_loop_run(run->loop, pending ? finalize : detach, err))
 			return RT_DETACH_DONE;
@@ -311,19 +368,29 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 		if (state == RT_DETACH_GONE)
 			return RT_DETACH_GONE;
 		pending = state == RT_DETACH_PENDING;
-		if (attempt >= pgscale_lock_retries)
-			return state;
-		if (err->code == ERRCODE_LOCK_NOT_AVAILABLE)
+		if (err->code != ERRCODE_LOCK_NOT_AVAILABLE)
 		{
-			/* back off: 1x, 2x, 3x ... the lock timeout, at most 10 s */
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 Min((long) pgscale_lock_timeout * (attempt + 1), 10000L),
-							 PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
+			/* pending now: FINALIZE once; else another try would fail alike */
+			if (!pending || was_pending || attempt >= pgscale_lock_retries)
+				return state;
+			attempt++;
+			continue;
 		}
-		else if (!pending || was_pending)
-			return state;		/* an error that another try would repeat */
+
+		/*
+		 * Timed out on a lock: wait for the sessions holding the table to
+		 * let go, through the retries' growing pauses, and try again only
+		 * then, so that one long reader costs at most one wait of
+		 * pgscale.lock_timeout.
+		 */
+		while (!let_go && attempt < pgscale_lock_retries)
+		{
+			let_go = loop_wait_holders(run->loop, parent, child,
+									   Min((long) pgscale_lock_timeout * (attempt + 1), 10000L));
+			attempt++;
+		}
+		if (!let_go)
+			return state;
 	}
 #else
 	elog(ERROR, "DETACH PARTITION CONCURRENTLY needs PostgreSQL 14");

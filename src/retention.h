@@ -76,6 +76,7 @@ typedef struct TableRun
 	bool		detach_locked;	/* holds the table's detach lock */
 	bool		detach_busy;	/* another run holds it */
 	bool		busy_noticed;	/* said so */
+	Oid			pending_parent; /* a detach from it was left pending */
 	List	   *detached;		/* RtDetached: dropped at the end of the run */
 } TableRun;
 

@@ -253,14 +253,30 @@ detach_partition(TableRun *run, DropStep *step)
 	edata = palloc0(sizeof(ErrorData));
 	edata->sqlerrcode = err.code;
 	edata->message = err.message ? pstrdup(err.message) : pstrdup("unknown error");
+	if (err.detail)
+		edata->detail = pstrdup(err.detail);
+
+	/*
+	 * Sessions still hold the table after the retries: the other expired
+	 * partitions are left to the next run without trying (as the drops do,
+	 * drop_partition), and the message names the first of them.
+	 */
+	if (err.code == ERRCODE_LOCK_NOT_AVAILABLE)
+		run->blockers = pgs_lock_holders(step->parent);
+	if (run->blockers != NIL)
+		edata->detail = psprintf("%s holds a lock on %s.",
+								 pgs_describe_holder(linitial_int(run->blockers)),
+								 pgs_display_name(step->parent));
 	if (result == RT_DETACH_PENDING)
 	{
 		edata->detail = psprintf("%s%sThe partition is left pending detach, out of the table's queries; the next run finishes the detach and drops it.",
-								 err.detail ? err.detail : "", err.detail ? " " : "");
-		run->stopped = true;
+								 edata->detail ? edata->detail : "", edata->detail ? " " : "");
+		/* no other partition of the parent can be detached meanwhile */
+		if (run->blockers == NIL)
+			run->stopped = true;
+		else
+			run->pending_parent = step->parent;
 	}
-	else if (err.detail)
-		edata->detail = pstrdup(err.detail);
 	rt_record_error(run, step->child, STEP_DROP_PARTITION, edata, started);
 }
 
@@ -313,7 +329,8 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	 * behind it and stall the application again.  Leave it for the next
 	 * run.
 	 */
-	if (run->blockers != NIL && pgs_holders_remain(run->blockers, parent))
+	if (run->blockers != NIL &&
+		(run->pending_parent == parent || pgs_holders_remain(run->blockers, parent)))
 	{
 		run->deferred++;
 		return;
