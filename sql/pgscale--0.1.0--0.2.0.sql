@@ -1100,3 +1100,40 @@ AS 'MODULE_PATHNAME', 'pgscale_reclaim';
 
 COMMENT ON PROCEDURE @extschema@.pgscale_reclaim(regclass, interval, boolean, boolean) IS
     'online compaction: moves the rows of the last pages into free space earlier in the table in short ROW EXCLUSIVE transactions, then VACUUM truncates the emptied tail';
+
+--
+-- Partition retention in the procedure forms detaches an expired partition
+-- with ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY over a loopback
+-- connection, then drops the detached tables together at the end of the
+-- table's run.  Each detach is recorded here, committed before it starts,
+-- so that a crash or a cancel at any point leaves a record: the next run
+-- of the table reconciles every row (finishes a detach left pending with
+-- DETACH PARTITION ... FINALIZE, drops a table it detached, forgets one
+-- that is still attached or gone).  A row names its table by OID and by
+-- name, and only a table with both is ever dropped.  pg_dump keeps the
+-- rows; after a restore their OIDs match nothing, so the next run forgets
+-- them and leaves the restored tables alone.
+--
+CREATE TABLE @extschema@.pgscale_detached (
+    relid        oid PRIMARY KEY,
+    relname      text NOT NULL,
+    parent       oid NOT NULL,
+    table_name   regclass NOT NULL,
+    bound        text NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE @extschema@.pgscale_detached IS
+    'expired partitions being detached concurrently or detached and not yet dropped: the next run of their table finishes them';
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgscale_detached', '');
+
+GRANT SELECT ON @extschema@.pgscale_detached TO PUBLIC;
+ALTER TABLE @extschema@.pgscale_detached ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY pgscale_detached_owner_read ON @extschema@.pgscale_detached
+    FOR SELECT TO PUBLIC
+    USING (pg_catalog.pg_has_role('pg_monitor', 'USAGE')
+           OR EXISTS (SELECT FROM pg_catalog.pg_class c
+                      WHERE c.oid OPERATOR(pg_catalog.=) table_name::pg_catalog.oid
+                        AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));

@@ -77,12 +77,19 @@ SELECT count(*) AS kept, min(ts) > now() - interval '30 days' AS only_recent FRO
 SELECT count(*) FILTER (WHERE c.relrowsecurity) AS row_security_on,
        (SELECT count(*) FROM pg_policy p WHERE p.polrelid IN
           ('pgscale_policy'::regclass, 'pgscale_log'::regclass,
-           'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass)) AS read_policies,
+           'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass,
+           'pgscale_detached'::regclass)) AS read_policies,
        (SELECT count(*) > 0 FROM pgscale_index_seen s
          WHERE s.indexrelid = 'upgrade_ev_pkey'::regclass) AS indexes_seen
 FROM pg_class c
 WHERE c.oid IN ('pgscale_policy'::regclass, 'pgscale_log'::regclass,
-                'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass);
+                'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass,
+                'pgscale_detached'::regclass);
+-- issue 17: the record of partitions being detached concurrently comes with
+-- the update, empty, kept by pg_dump
+SELECT (SELECT count(*) FROM pgscale_detached) AS detached_records,
+       'pgscale_detached'::regclass = ANY (extconfig) AS detached_dumped
+FROM pg_extension WHERE extname = 'pgscale';
 CREATE ROLE regress_upgrade_stranger;
 SET ROLE regress_upgrade_stranger;
 SELECT (SELECT count(*) FROM pgscale_policy) AS stranger_policies,

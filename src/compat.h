@@ -117,6 +117,14 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #define pgs_relation_partition_desc(rel) RelationGetPartitionDesc(rel)
 #endif
 
+/*
+ * ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY and FINALIZE, and
+ * pg_inherits.inhdetachpending, exist since 14.
+ */
+#if PG_VERSION_NUM >= 140000
+#define PGSCALE_HAVE_DETACH_CONCURRENTLY 1
+#endif
+
 /* Shared memory must be requested from shmem_request_hook since 15. */
 #if PG_VERSION_NUM >= 150000
 #define PGSCALE_HAVE_SHMEM_REQUEST_HOOK 1

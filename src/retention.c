@@ -672,16 +672,30 @@ run_policy(TableRun *run, PgsPolicy *pol)
 					 GetCurrentTimestamp());
 		return;
 	}
-	if (blocked_by_references(run, pol))
-		return;
-	if (rt_refused_by_limits(run, pol))
-		return;
-	rt_process_relation(run, pol->relid);
-	if (run->archive != NULL)
-		pgs_archive_finish(run->archive, run->opt->dry_run,
-						   run->partitions_dropped, run->rows_deleted);
-	log_cascades(run);
-	rt_mark_cleaned(run, pol);
+
+	/*
+	 * Partitions that earlier runs detached concurrently are finished
+	 * first, and every table detached is dropped at the end (detach.c).
+	 */
+	PG_TRY();
+	{
+		rt_reconcile_detached(run);
+		if (!blocked_by_references(run, pol) && !rt_refused_by_limits(run, pol))
+		{
+			rt_process_relation(run, pol->relid);
+			if (run->archive != NULL)
+				pgs_archive_finish(run->archive, run->opt->dry_run,
+								   run->partitions_dropped, run->rows_deleted);
+			log_cascades(run);
+			rt_mark_cleaned(run, pol);
+		}
+		rt_dispose_detached(run);
+	}
+	PG_FINALLY();
+	{
+		rt_detach_end(run);
+	}
+	PG_END_TRY();
 }
 
 /*

@@ -17,6 +17,7 @@
 #include "utils/elog.h"
 
 #include "pgscale.h"
+#include "loopback.h"
 
 /* What the caller asked for. */
 typedef struct CleanupOptions
@@ -72,7 +73,34 @@ typedef struct TableRun
 	RunPace		pace;			/* pacing.c */
 	struct PgsArchive *archive; /* action 'archive': where expired data
 								 * goes (archive.c); NULL: it is dropped */
+	PGconn	   *loop;			/* detach.c: the loopback connection */
+	const char *loop_refusal;	/* why it could not be made, or NULL */
+	bool		detach_locked;	/* holds the table's detach lock */
+	bool		detach_busy;	/* another run holds it */
+	bool		busy_noticed;	/* said so */
+	Oid			pending_parent; /* a detach from it was left pending */
+	List	   *detached;		/* RtDetached: dropped at the end of the run */
 } TableRun;
+
+/* A table detached from the managed table, to drop at the end of its run. */
+typedef struct RtDetached
+{
+	Oid			relid;
+	char	   *name;
+	bool		foreign;
+	float4		reltuples;
+	const char *how;			/* for pgscale_log */
+	ErrorData  *error;			/* why it could not be dropped, or NULL */
+} RtDetached;
+
+/* Where DETACH PARTITION CONCURRENTLY left a partition. */
+typedef enum RtDetachResult
+{
+	RT_DETACH_DONE,				/* detached */
+	RT_DETACH_GONE,				/* not a partition of the parent (any more) */
+	RT_DETACH_ATTACHED,			/* still attached: the detach failed */
+	RT_DETACH_PENDING			/* pending detach: FINALIZE completes it */
+} RtDetachResult;
 
 /* Where a partition stands against the cutoff. */
 typedef enum PartitionFate
@@ -116,6 +144,18 @@ extern List *rt_run_policies(const CleanupOptions *opt, List *policies);
 extern void rt_process_relation(TableRun *run, Oid relid);
 extern PartitionFate rt_partition_fate(PgsPartBounds *bounds, int64 cutoff,
 									   int64 *upper);
+
+extern void rt_dispose_detached(TableRun *run);
+
+/* detach.c */
+extern void rt_reconcile_detached(TableRun *run);
+extern bool rt_detach_usable(TableRun *run, Oid parent, const char **why);
+extern void rt_detach_record(TableRun *run, Oid parent, Oid child);
+extern void rt_detach_forget(Oid child);
+extern RtDetachResult rt_detach_concurrently(TableRun *run, Oid parent, Oid child,
+											 PgsLoopError *err);
+extern void rt_detach_add(TableRun *run, Oid relid, const char *how);
+extern void rt_detach_end(TableRun *run);
 
 /* pacing.c */
 extern bool rt_pace(TableRun *run, Oid relid);

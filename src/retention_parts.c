@@ -4,7 +4,11 @@
  *	  Retention on a range-partitioned table: each partition's fate against
  *	  the cutoff, expired partitions dropped whole (after the rows that
  *	  reference them, under on_referenced => 'cascade'), the partition that
- *	  straddles the cutoff and the default partition trimmed.
+ *	  straddles the cutoff and the default partition trimmed.  In the
+ *	  procedure forms an expired partition is detached concurrently
+ *	  (detach.c) and the detached tables are dropped together at the end of
+ *	  the table's run (rt_dispose_detached); elsewhere it is dropped under
+ *	  ACCESS EXCLUSIVE on the parent, one at a time.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,6 +50,7 @@ typedef struct DropStep
 	bool		foreign;		/* a foreign table: only its definition goes */
 	bool		referenced;		/* foreign keys reference the parent */
 	bool		count_only;		/* dry run: count what the cascade deletes */
+	bool		pending;		/* pending detach (someone else's) */
 } DropStep;
 
 /*
@@ -163,6 +168,125 @@ drop_step(void *arg)
 		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
 }
 
+/*
+ * detach_prepare_step
+ *		Before an expired partition is detached concurrently: check, as
+ *		drop_step does, that it is still an expired partition of this
+ *		parent, delete the rows that reference it (on_referenced =>
+ *		'cascade': DETACH checks that nothing references it), and record
+ *		the detach (detach.c), all committed together before the detach
+ *		starts.  Takes no lock that the application's reads and writes of
+ *		the parent would wait for.
+ */
+static void
+detach_prepare_step(void *arg)
+{
+	DropStep   *step = (DropStep *) arg;
+	PgsPartBounds bounds;
+	int64		upper;
+
+	LockRelationOid(step->parent, AccessShareLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->child)) ||
+		!has_superclass(step->child) ||
+		get_partition_parent_compat(step->child) != step->parent)
+	{
+		step->gone = true;
+		return;
+	}
+	LockRelationOid(step->child, ShareUpdateExclusiveLock);
+	if (!pgs_partition_bounds(step->child, &bounds) ||
+		rt_partition_fate(&bounds, DatumGetInt64(step->run->cutoff), &upper) != PART_DROP)
+	{
+		step->gone = true;
+		return;
+	}
+	if (step->referenced)
+	{
+		pgs_references_immediate(step->run->refs, true);
+		cascade_partition(step->run, step->child, false);
+		pgs_references_immediate(step->run->refs, false);
+	}
+	rt_detach_record(step->run, step->parent, step->child);
+}
+
+/*
+ * detach_partition
+ *		The procedure's way out for an expired partition: DETACH PARTITION
+ *		... CONCURRENTLY, the table then dropped at the end of the run with
+ *		the others (rt_dispose_detached).
+ */
+static void
+detach_partition(TableRun *run, DropStep *step)
+{
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	PgsLoopError err;
+	RtDetachResult result;
+
+	if (!pgs_run_guarded_as(step->child, detach_prepare_step, step, &edata))
+	{
+		rt_record_error(run, step->child, STEP_DROP_PARTITION, edata, started);
+		return;
+	}
+	if (step->gone)
+	{
+		rt_commit_if_allowed(run);
+		return;					/* dropped or changed by someone else */
+	}
+
+	memset(&err, 0, sizeof(err));
+	result = rt_detach_concurrently(run, step->parent, step->child, &err);
+	if (result == RT_DETACH_DONE)
+	{
+		rt_detach_add(run, step->child,
+					  "detached concurrently (SHARE UPDATE EXCLUSIVE on the parent), dropped at the end of the table's run");
+		return;
+	}
+
+	/*
+	 * Not detached.  Still attached, or gone (another session dropped or
+	 * detached it): the record is forgotten, this run did nothing to the
+	 * table.  Pending detach: the record stays, and the next run finishes
+	 * the detach; no other partition of the parent can be detached until
+	 * then, so the rest of the table is left for it.
+	 */
+	if (result != RT_DETACH_PENDING)
+		rt_detach_forget(step->child);
+	if (result == RT_DETACH_GONE)
+	{
+		rt_commit_if_allowed(run);
+		return;
+	}
+	edata = palloc0(sizeof(ErrorData));
+	edata->sqlerrcode = err.code;
+	edata->message = err.message ? pstrdup(err.message) : pstrdup("unknown error");
+	if (err.detail)
+		edata->detail = pstrdup(err.detail);
+
+	/*
+	 * Sessions still hold the table after the retries: the other expired
+	 * partitions are left to the next run without trying (as the drops do,
+	 * drop_partition), and the message names the first of them.
+	 */
+	if (err.code == ERRCODE_LOCK_NOT_AVAILABLE)
+		run->blockers = pgs_lock_holders(step->parent);
+	if (run->blockers != NIL)
+		edata->detail = psprintf("%s holds a lock on %s.",
+								 pgs_describe_holder(linitial_int(run->blockers)),
+								 pgs_display_name(step->parent));
+	if (result == RT_DETACH_PENDING)
+	{
+		edata->detail = psprintf("%s%sThe partition is left pending detach, out of the table's queries; the next run finishes the detach and drops it.",
+								 edata->detail ? edata->detail : "", edata->detail ? " " : "");
+		/* no other partition of the parent can be detached meanwhile */
+		if (run->blockers == NIL)
+			run->stopped = true;
+		else
+			run->pending_parent = step->parent;
+	}
+	rt_record_error(run, step->child, STEP_DROP_PARTITION, edata, started);
+}
+
 static void
 drop_partition(TableRun *run, Oid parent, Oid child)
 {
@@ -171,6 +295,7 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	TimestampTz started = GetCurrentTimestamp();
 	char	   *name = pgs_display_name(child);
 	float4		reltuples;
+	const char *why = NULL;
 
 	memset(&step, 0, sizeof(step));
 	step.run = run;
@@ -211,9 +336,30 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	 * behind it and stall the application again.  Leave it for the next
 	 * run.
 	 */
-	if (run->blockers != NIL && pgs_holders_remain(run->blockers, parent))
+	if (run->blockers != NIL &&
+		(run->pending_parent == parent || pgs_holders_remain(run->blockers, parent)))
 	{
 		run->deferred++;
+		return;
+	}
+
+	/*
+	 * Another run holds the table's detach lock: it is detaching expired
+	 * partitions of the table, which a drop here would only queue behind.
+	 */
+	if (run->detach_busy)
+	{
+		if (!run->busy_noticed)
+			ereport(NOTICE,
+					(errmsg("pgscale left the expired partitions of %s to another run that is detaching them",
+							pgs_display_name(run->relid)),
+					 errdetail("Two runs of one table never detach or drop its partitions at the same time.")));
+		run->busy_noticed = true;
+		return;
+	}
+	if (rt_detach_usable(run, parent, &why))
+	{
+		detach_partition(run, &step);
 		return;
 	}
 
@@ -228,14 +374,130 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	if (step.gone)
 		return;					/* dropped or changed by someone else */
 	run->partitions_dropped++;
-	pgs_log_action(run->relid, run->archive != NULL ? "archive" : "drop_partition",
-				   name, 0, false, started,
-				   run->archive != NULL ? "partition detached and moved to the archive schema" :
-				   step.foreign ?
-				   "foreign table: its definition was dropped, its rows stay on the foreign server" :
-				   reltuples >= 0 ?
-				   psprintf("about %.0f rows", (double) reltuples) : NULL);
+	if (run->archive != NULL)
+		pgs_log_action(run->relid, "archive", name, 0, false, started,
+					   psprintf("partition detached under ACCESS EXCLUSIVE on the parent and moved to the archive schema: %s",
+								why));
+	else
+		pgs_log_action(run->relid, "drop_partition", name, 0, false, started,
+					   psprintf("%s; dropped under ACCESS EXCLUSIVE on the parent: %s",
+								step.foreign ?
+								"foreign table: its definition was dropped, its rows stay on the foreign server" :
+								reltuples >= 0 ?
+								psprintf("about %.0f rows", (double) reltuples) : "rows unknown",
+								why));
 	rt_commit_if_allowed(run);
+}
+
+/* ---------- dropping the detached tables ---------- */
+
+typedef struct DisposeStep
+{
+	RtDetached *d;
+	bool		gone;
+} DisposeStep;
+
+/*
+ * drop_detached_step
+ *		Drop one detached table, as its owner, after checking that it is
+ *		still the table that was detached and no partition of anything (a
+ *		person may have attached it again), and forget its record.
+ */
+static void
+drop_detached_step(void *arg)
+{
+	DisposeStep *step = (DisposeStep *) arg;
+	int			ret;
+
+	LockRelationOid(step->d->relid, AccessExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->d->relid)) ||
+		has_superclass(step->d->relid) ||
+		strcmp(pgs_display_name(step->d->relid), step->d->name) != 0)
+	{
+		step->gone = true;
+		rt_detach_forget(step->d->relid);
+		return;
+	}
+	ret = SPI_execute(psprintf("DROP %s %s",
+							   step->d->foreign ? "FOREIGN TABLE" : "TABLE",
+							   pgs_qualified_name(step->d->relid)), false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
+	rt_detach_forget(step->d->relid);
+}
+
+/*
+ * dispose_detached
+ *		What becomes of an expired table that left its parent: dropped.
+ *		The one place that decides it, so that archiving can replace the
+ *		drop here.  Runs inside the transaction of rt_dispose_detached.
+ */
+static bool
+dispose_detached(TableRun *run, RtDetached *d, ErrorData **edata)
+{
+	DisposeStep step;
+
+	step.d = d;
+	step.gone = false;
+	if (!pgs_run_guarded_as(d->relid, drop_detached_step, &step, edata))
+		return false;
+	return !step.gone;
+}
+
+/*
+ * rt_dispose_detached
+ *		At the end of a table's run: drop every table the run detached (or
+ *		found detached by an earlier run), in one transaction, so that the
+ *		commit scans the buffer pool once however many months expired.
+ *		A table that cannot be dropped now (its lock timed out) keeps its
+ *		record, and the next run drops it.
+ */
+void
+rt_dispose_detached(TableRun *run)
+{
+	List	   *dropped = NIL;
+	ListCell   *lc;
+	TimestampTz started = GetCurrentTimestamp();
+
+	if (run->detached == NIL)
+		return;
+	foreach(lc, run->detached)
+	{
+		RtDetached *d = (RtDetached *) lfirst(lc);
+		ErrorData  *edata = NULL;
+
+		if (dispose_detached(run, d, &edata))
+			dropped = lappend(dropped, d);
+		else if (edata != NULL)
+		{
+			edata->detail = psprintf("%s%sThe table was detached; the next run drops it.",
+									 edata->detail ? edata->detail : "",
+									 edata->detail ? " " : "");
+			d->error = edata;
+		}
+	}
+	foreach(lc, dropped)
+	{
+		RtDetached *d = (RtDetached *) lfirst(lc);
+
+		run->partitions_dropped++;
+		pgs_log_action(run->relid, "drop_partition", d->name, 0, false, started,
+					   psprintf("%s; %s",
+								d->foreign ?
+								"foreign table: its definition was dropped, its rows stay on the foreign server" :
+								d->reltuples >= 0 ?
+								psprintf("about %.0f rows", (double) d->reltuples) : "rows unknown",
+								d->how));
+	}
+	rt_commit_if_allowed(run);
+	foreach(lc, run->detached)
+	{
+		RtDetached *d = (RtDetached *) lfirst(lc);
+
+		if (d->error != NULL)
+			rt_record_error(run, d->relid, STEP_DROP_PARTITION, d->error, started);
+	}
+	run->detached = NIL;
 }
 
 /* ---------- partitioned tables ---------- */

@@ -14,7 +14,7 @@ CREATE EXTENSION IF NOT EXISTS pgscale;
 
 \ir fixtures.psql
 
-SELECT plan(26);
+SELECT plan(43);
 
 --
 -- Plain table, batches of 100 rows.
@@ -115,6 +115,93 @@ SELECT is((SELECT coalesce(sum(rows), 0) FROM pgscale_log WHERE id > :log0 AND a
 -- every dropped partition committed on its own: distinct transactions
 SELECT cmp_ok((SELECT count(DISTINCT xmin::text) FROM pgscale_log WHERE id > :log0 AND action ~* 'drop')::int,
               '=', :pt_ndrop, 'proc partitioned: each drop logged by its own transaction');
+-- a default partition: DETACH PARTITION CONCURRENTLY refuses it, so the
+-- drops take ACCESS EXCLUSIVE, and the log says why
+SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'
+            AND detail LIKE '%dropped under ACCESS EXCLUSIVE on the parent: the table has a default partition%'),
+          :pt_ndrop::bigint, 'proc with a default partition: every drop logged as the ACCESS EXCLUSIVE path');
+
+--
+-- Monthly partitions, no default partition: the procedure detaches the
+-- expired ones concurrently and drops them together at the end.  One of
+-- them was detached by an earlier run that crashed before its drop (its
+-- record in pgscale_detached): the dry run counts it, the run drops it.
+--
+SELECT pgscale_t.make_table('pgscale_t', 'pc', 'ts', 'date', 'nodefault');
+SELECT pgscale_t.add_boundary('pgscale_t.pc', 'ts', 'date', '365 days');
+SELECT pgscale_set_retention('pgscale_t.pc', '365 days');
+CREATE TABLE pgscale_t.pc_keep AS SELECT * FROM pgscale_t.pc WHERE NOT coalesce(ts < current_date - 365, false);
+CREATE TABLE pgscale_t.pc_drop AS
+    SELECT part, hi FROM pgscale_t.parts WHERE parent = 'pgscale_t.pc'::regclass AND hi::date <= current_date - 365;
+SELECT count(*) AS pc_ndrop FROM pgscale_t.pc_drop \gset
+SELECT part::text AS pc_left FROM pgscale_t.pc_drop ORDER BY hi::date LIMIT 1 \gset
+ALTER TABLE pgscale_t.pc DETACH PARTITION :pc_left;
+INSERT INTO pgscale_detached (relid, relname, parent, table_name, bound)
+VALUES (:'pc_left'::regclass, :'pc_left', 'pgscale_t.pc'::regclass, 'pgscale_t.pc'::regclass, 'FOR VALUES ...');
+SELECT ok(:pc_ndrop > 1, 'fixture has partitions to detach');
+
+SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
+SELECT is((SELECT partitions_dropped FROM pgscale_cleanup(dry_run => true, relation => 'pgscale_t.pc')),
+          :pc_ndrop, 'dry run counts the detached partition and the expired ones');
+SELECT is((SELECT count(*) FROM pgscale_detached), 1::bigint, 'dry run leaves the record');
+CALL pgscale_cleanup_proc(relation => 'pgscale_t.pc');
+SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'), :pc_ndrop::bigint,
+          'proc detach: as many partitions dropped as the dry run said');
+SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'
+            AND detail LIKE '%detached concurrently (SHARE UPDATE EXCLUSIVE on the parent)%'),
+          :pc_ndrop - 1::bigint, 'proc detach: the path is logged');
+SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'
+            AND detail LIKE '%detached concurrently by an earlier run, dropped now%'),
+          1::bigint, 'proc detach: the partition an earlier run detached is dropped');
+SELECT is((SELECT count(DISTINCT xmin::text) FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'),
+          1::bigint, 'proc detach: the detached tables are dropped in one transaction');
+SELECT is((SELECT count(*) FROM pg_class WHERE oid IN (SELECT part FROM pgscale_t.pc_drop)), 0::bigint,
+          'proc detach: expired partitions gone');
+SELECT is((SELECT count(*) FROM pgscale_detached), 0::bigint, 'proc detach: no record left');
+SELECT is((SELECT count(*) FROM pgscale_t.pc WHERE ts < current_date - 365), 0::bigint,
+          'proc detach: no expired row left');
+SELECT bag_eq('SELECT * FROM pgscale_t.pc', 'SELECT * FROM pgscale_t.pc_keep', 'proc detach: every other row kept');
+
+-- the function form and a CALL inside a transaction block drop under
+-- ACCESS EXCLUSIVE, as before, and say so
+SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
+SELECT is((SELECT partitions_dropped FROM pgscale_cleanup(days => 300, relation => 'pgscale_t.pc')) > 0,
+          true, 'function form: partitions dropped');
+SELECT is((SELECT bool_and(detail LIKE '%dropped under ACCESS EXCLUSIVE on the parent: in a transaction block or a function form%')
+             FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'),
+          true, 'function form: logged as the ACCESS EXCLUSIVE path');
+SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
+BEGIN;
+CALL pgscale_cleanup_proc(days => 200, relation => 'pgscale_t.pc');
+COMMIT;
+SELECT is((SELECT count(*) FILTER (WHERE detail LIKE '%dropped under ACCESS EXCLUSIVE on the parent: in a transaction block%') > 0
+                  AND bool_and(detail LIKE '%dropped under ACCESS EXCLUSIVE%')
+             FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'),
+          true, 'CALL in a transaction block: logged as the ACCESS EXCLUSIVE path');
+
+--
+-- A partitioned table that a foreign key references, on_referenced =>
+-- 'cascade': the referencing rows are deleted and committed first, then the
+-- partition is detached concurrently (DETACH checks that nothing references
+-- it) and dropped; the rows that reference kept rows stay.
+--
+CREATE TABLE pgscale_t.fk_parent (id bigint, ts date NOT NULL, PRIMARY KEY (id, ts)) PARTITION BY RANGE (ts);
+CREATE TABLE pgscale_t.fk_old PARTITION OF pgscale_t.fk_parent FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
+CREATE TABLE pgscale_t.fk_now PARTITION OF pgscale_t.fk_parent FOR VALUES FROM ('2001-01-01') TO (MAXVALUE);
+INSERT INTO pgscale_t.fk_parent VALUES (1, '2000-06-01'), (2, '2000-07-01'), (3, current_date);
+CREATE TABLE pgscale_t.fk_child (id bigserial PRIMARY KEY, pid bigint, pts date,
+                                 FOREIGN KEY (pid, pts) REFERENCES pgscale_t.fk_parent);
+INSERT INTO pgscale_t.fk_child (pid, pts) VALUES (1, '2000-06-01'), (2, '2000-07-01'), (3, current_date);
+SELECT pgscale_set_retention('pgscale_t.fk_parent', '30 days', 'ts', on_referenced => 'cascade');
+SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
+CALL pgscale_cleanup_proc(relation => 'pgscale_t.fk_parent');
+SELECT is((SELECT to_regclass('pgscale_t.fk_old') IS NULL
+              AND (SELECT count(*) FROM pgscale_t.fk_child) = 1
+              AND (SELECT count(*) FROM pgscale_t.fk_parent) = 1), true,
+          'referenced: cascade, then the expired partition detached and dropped, the kept row and its reference stay');
+SELECT is((SELECT count(*) FILTER (WHERE action = 'drop_partition' AND detail LIKE '%detached concurrently%')
+                  || ' ' || count(*) FILTER (WHERE action = 'error')
+             FROM pgscale_log WHERE id > :log0), '1 0', 'referenced: detached concurrently, no error');
 
 --
 -- Every policy, with days, through the procedure.

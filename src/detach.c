@@ -1,0 +1,577 @@
+/*-------------------------------------------------------------------------
+ *
+ * detach.c
+ *	  Partition retention that never locks the parent exclusively: in the
+ *	  procedure forms (CALL pgscale_cleanup_proc(), CALL
+ *	  pgscale_run_maintenance_proc(), and so the worker), an expired
+ *	  partition leaves its parent with ALTER TABLE ... DETACH PARTITION ...
+ *	  CONCURRENTLY, which takes SHARE UPDATE EXCLUSIVE on the parent: the
+ *	  application's reads and writes never wait for it.  The statement
+ *	  cannot run through SPI or inside a transaction block, so it runs over
+ *	  the loopback connection (loopback.c) as a top-level statement of a
+ *	  second session, while this backend waits holding no snapshot.  The
+ *	  detached tables are dropped together at the end of the table's run
+ *	  (retention_parts.c, rt_dispose_detached): dropping a table that is no
+ *	  longer a partition locks nothing of the parent.
+ *
+ *	  Crash safety.  Each detach is recorded in pgscale_detached (the
+ *	  partition's OID and name, its parent, its bound) in a transaction
+ *	  committed before the DETACH starts; the row goes in the transaction
+ *	  that drops the table.  At the start of every run of the table, before
+ *	  anything else, each row is reconciled with what the catalogs say:
+ *
+ *	  - no table of that OID and name: it is gone, the row is forgotten;
+ *	  - attached normally (the detach never started, or its first
+ *		transaction was rolled back): the row is forgotten, and the normal
+ *		expiry logic of this run decides again;
+ *	  - pg_inherits.inhdetachpending (interrupted between the detach's two
+ *		transactions): ALTER TABLE ... DETACH PARTITION ... FINALIZE
+ *		completes it, then the table is dropped with the others;
+ *	  - detached (no pg_inherits row): dropped with the others.
+ *
+ *	  Why that gives no orphan, no expired row visible through the parent
+ *	  and no kept row gone: the record is durable before the detach can
+ *	  commit anything (its commit record precedes the detach's in the WAL),
+ *	  so every table a detach may have touched has a row, and every row
+ *	  ends in one of the four states above, each of which the next run
+ *	  brings to "dropped" or "forgotten"; no orphan.  A partition pending
+ *	  detach is already left out of new queries of the parent, and an
+ *	  attached one is still expired, so the same run detaches it again: no
+ *	  expired row through the parent after the run.  Only a table with the
+ *	  recorded OID and name, that is no partition of anything, is dropped,
+ *	  and only expired partitions are ever recorded: a kept partition, a
+ *	  table a person attached again, or a new table that reused the OID is
+ *	  never dropped.  Recording in the detach's own second transaction (an
+ *	  event trigger at ddl_command_end) would need an event trigger, which
+ *	  only a superuser can create, and would still leave the pending state
+ *	  to find from pg_inherits: the intent record covers both.
+ *
+ *	  Two runs of one table (a person's CALL and the worker's, say) must
+ *	  not reconcile each other's rows: a run that detaches holds an
+ *	  advisory lock on the table for the whole of its run (a session lock
+ *	  in a procedure), and another run finds it taken and leaves the
+ *	  expired partitions to it.
+ *
+ *	  Where CONCURRENTLY cannot be used (PostgreSQL 13, a default partition
+ *	  exists, inside a transaction block or a function, the loopback
+ *	  connection refused by pg_hba.conf), retention_parts.c drops the
+ *	  partition under ACCESS EXCLUSIVE as before, and pgscale_log says why.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/proc.h"
+#include "storage/latch.h"
+#include "storage/lmgr.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "pgscale.h"
+#include "loopback.h"
+#include "retention.h"
+
+/*
+ * The advisory lock a run holds on a table while it detaches its
+ * partitions: locktype advisory, classid PGSCALE_LOCK_KEY1, objid the
+ * table's OID, objsubid PGSCALE_DETACH_LOCK_CLASS.  No SQL advisory lock
+ * function can take a lock of that class.
+ */
+#define PGSCALE_DETACH_LOCK_CLASS	0x7074	/* "pt" */
+
+static void
+detach_lock_tag(LOCKTAG *tag, Oid relid)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, PGSCALE_LOCK_KEY1, relid,
+						 PGSCALE_DETACH_LOCK_CLASS);
+}
+
+/*
+ * rt_detach_end
+ *		At the end of a table's run, also when it errors out: close the
+ *		loopback connection and let go of the table's detach lock.
+ */
+void
+rt_detach_end(TableRun *run)
+{
+	if (run->loop != NULL)
+	{
+		pgs_loop_finish(run->loop);
+		run->loop = NULL;
+	}
+	if (run->detach_locked)
+	{
+		LOCKTAG		tag;
+
+		detach_lock_tag(&tag, run->relid);
+		(void) LockRelease(&tag, ExclusiveLock, run->opt->nonatomic);
+		run->detach_locked = false;
+	}
+}
+
+/*
+ * rt_detach_usable
+ *		Whether the expired partitions of parent can leave it with DETACH
+ *		PARTITION ... CONCURRENTLY in this run; when not, *why says why,
+ *		for pgscale_log.  Opens the loopback connection on first use.
+ */
+bool
+rt_detach_usable(TableRun *run, Oid parent, const char **why)
+{
+#ifndef PGSCALE_HAVE_DETACH_CONCURRENTLY
+	*why = "PostgreSQL 13 has no DETACH PARTITION CONCURRENTLY";
+	return false;
+#else
+	PgsLoopFailure failure;
+
+	if (!run->opt->nonatomic)
+	{
+		*why = "in a transaction block or a function form, where DETACH PARTITION CONCURRENTLY cannot run";
+		return false;
+	}
+	if (run->archive != NULL)
+	{
+		/* archive.c moves a partition it detaches itself, bounds read first */
+		*why = "the policy archives its expired partitions, which are detached without CONCURRENTLY";
+		return false;
+	}
+	if (OidIsValid(get_default_partition_oid(parent)))
+	{
+		*why = "the table has a default partition, which DETACH PARTITION CONCURRENTLY refuses";
+		return false;
+	}
+	if (run->loop != NULL)
+		return true;
+	if (run->loop_refusal != NULL)
+	{
+		*why = run->loop_refusal;
+		return false;
+	}
+	run->loop = pgs_loop_connect("pgscale retention", &failure);
+	if (run->loop != NULL)
+	{
+		PgsLoopError err;
+
+		/*
+		 * The detach's two commits need not wait for the WAL flush, like
+		 * the procedure's intermediate ones: a crash that undoes them
+		 * leaves the partition attached or pending detach, which the next
+		 * run reconciles, and the procedure's last commit flushes them.
+		 */
+		if (!pgs_loop_run(run->loop, "SET synchronous_commit = off", &err))
+			ereport(ERROR,
+					(errcode(err.code),
+					 errmsg("could not set up the loopback connection of DETACH PARTITION CONCURRENTLY: %s",
+							err.message),
+					 errhint("Check the server log, and run the call again.")));
+		return true;
+	}
+
+	switch (failure.stage)
+	{
+		case PGS_LOOP_NO_SOCKET:
+			run->loop_refusal = "the server listens on no Unix socket for the loopback connection of DETACH PARTITION CONCURRENTLY";
+			break;
+		case PGS_LOOP_CONNECT:
+			run->loop_refusal = psprintf("the loopback connection of DETACH PARTITION CONCURRENTLY was refused: %s",
+										 failure.message);
+			break;
+		case PGS_LOOP_SETUP:
+			run->loop_refusal = psprintf("the loopback connection of DETACH PARTITION CONCURRENTLY could not be set up: %s",
+										 failure.message);
+			break;
+	}
+	ereport(NOTICE,
+			(errmsg("pgscale drops the expired partitions of %s under an ACCESS EXCLUSIVE lock on the table",
+					pgs_display_name(run->relid)),
+			 errdetail("Cause: %s.", run->loop_refusal),
+			 errhint("Allow a local connection of role %s to database %s without a password in pg_hba.conf (a \"local\" line with trust or peer), "
+					 "so that expired partitions are detached concurrently without blocking the application.",
+					 quote_identifier(failure.user), quote_identifier(failure.dbname))));
+	*why = run->loop_refusal;
+	return false;
+#endif
+}
+
+/*
+ * rt_detach_record
+ *		Record that child of parent is about to be detached; in the step
+ *		that checked it, so that it commits with that check.
+ */
+void
+rt_detach_record(TableRun *run, Oid parent, Oid child)
+{
+	Oid			argtypes[4] = {OIDOID, TEXTOID, OIDOID, OIDOID};
+	Datum		values[4];
+	char	   *bound;
+
+	bound = pgs_spi_text_oid("SELECT pg_catalog.pg_get_expr(c.relpartbound, c.oid)"
+							 " FROM pg_catalog.pg_class c"
+							 " WHERE c.oid OPERATOR(pg_catalog.=) $1", child);
+	values[0] = ObjectIdGetDatum(child);
+	values[1] = CStringGetTextDatum(pgs_qualified_name(child));
+	values[2] = ObjectIdGetDatum(parent);
+	values[3] = ObjectIdGetDatum(run->relid);
+	(void) pgs_exec_as_owner(psprintf("INSERT INTO %s (relid, relname, parent, table_name, bound)"
+									  " VALUES ($1, $2, $3, $4::pg_catalog.regclass, %s)"
+									  " ON CONFLICT (relid) DO UPDATE"
+									  " SET relname = excluded.relname, parent = excluded.parent,"
+									  " table_name = excluded.table_name, bound = excluded.bound,"
+									  " recorded_at = excluded.recorded_at",
+									  pgs_ext_table("pgscale_detached"),
+									  quote_literal_cstr(bound ? bound : "")),
+							 4, argtypes, values, NULL);
+}
+
+/*
+ * rt_detach_forget
+ *		Delete the record of child (no error when there is none).
+ */
+void
+rt_detach_forget(Oid child)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+
+	values[0] = ObjectIdGetDatum(child);
+	(void) pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE relid OPERATOR(pg_catalog.=) $1",
+									  pgs_ext_table("pgscale_detached")),
+							 1, argtypes, values, NULL);
+}
+
+#ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
+
+/*
+ * loop_state
+ *		Where child stands against parent, read over the loopback
+ *		connection (this backend must hold no snapshot meanwhile).
+ */
+static RtDetachResult
+loop_state(PGconn *conn, Oid parent, Oid child)
+{
+	const char *params[2];
+	PGresult   *res;
+	RtDetachResult state = RT_DETACH_GONE;
+
+	params[0] = psprintf("%u", child);
+	params[1] = psprintf("%u", parent);
+	res = pgs_loop_exec(conn,
+						"SELECT i.inhdetachpending FROM pg_catalog.pg_inherits i"
+						" WHERE i.inhrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+						" AND i.inhparent OPERATOR(pg_catalog.=) $2::pg_catalog.oid",
+						2, params);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+		state = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ?
+			RT_DETACH_PENDING : RT_DETACH_ATTACHED;
+	PQclear(res);
+	return state;
+}
+
+/*
+ * loop_wait_holders
+ *		After a try timed out on its lock: wait up to ms milliseconds for
+ *		the transactions that held a lock on parent or child then to end,
+ *		without queueing for the lock meanwhile (a queued ACCESS EXCLUSIVE
+ *		request on the partition would hold up the application's cached
+ *		plans that still use it).  Transactions, not sessions: the
+ *		application's later transactions do not hold up the detach.  True
+ *		once none is left.
+ */
+static bool
+loop_wait_holders(PGconn *conn, Oid parent, Oid child, long ms)
+{
+	const char *params[3];
+	PGresult   *res;
+	char	   *vxids;
+	long		waited;
+
+	params[0] = psprintf("%u", parent);
+	params[1] = psprintf("%u", child);
+	params[2] = psprintf("%d", MyProcPid);
+	res = pgs_loop_exec(conn,
+						"SELECT COALESCE(pg_catalog.array_agg(DISTINCT l.virtualtransaction), '{}')::pg_catalog.text"
+						" FROM pg_catalog.pg_locks l"
+						" WHERE l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.granted"
+						" AND l.relation OPERATOR(pg_catalog.=) ANY (ARRAY[$1, $2]::pg_catalog.oid[])"
+						" AND l.pid OPERATOR(pg_catalog.<>) ALL (ARRAY[pg_catalog.pg_backend_pid(), $3::pg_catalog.int4])",
+						3, params);
+	vxids = (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) ?
+		pstrdup(PQgetvalue(res, 0, 0)) : pstrdup("{}");
+	PQclear(res);
+	params[0] = vxids;
+	for (waited = 0;; waited += 100)
+	{
+		bool		gone;
+
+		res = pgs_loop_exec(conn,
+							"SELECT NOT EXISTS (SELECT FROM pg_catalog.pg_locks l"
+							" WHERE l.virtualtransaction OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[]))",
+							1, params);
+		gone = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+			strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (gone)
+			return true;
+		if (waited >= ms)
+			return false;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 100L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+#endif
+
+/*
+ * rt_detach_concurrently
+ *		Detach child from parent with DETACH PARTITION ... CONCURRENTLY over
+ *		the loopback connection, after committing the transaction that
+ *		recorded it.  A statement that times out on a lock (the first
+ *		transaction waits for SHARE UPDATE EXCLUSIVE, the wait for older
+ *		transactions and the second one for ACCESS EXCLUSIVE on the
+ *		partition, all under pgscale.lock_timeout) is tried again up to
+ *		pgscale.lock_retries times; once the detach is pending, with
+ *		DETACH PARTITION ... FINALIZE.  Returns RT_DETACH_DONE, or where
+ *		child was left, with the error in *err.
+ */
+RtDetachResult
+rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
+{
+#ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
+	char	   *detach = psprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY",
+								  pgs_qualified_name(parent), pgs_qualified_name(child));
+	char	   *finalize = psprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE",
+									pgs_qualified_name(parent), pgs_qualified_name(child));
+	bool		pending = false;
+	int			attempt;
+
+	/*
+	 * The record is committed before the detach can commit anything.  The
+	 * commit need not wait for the WAL flush: the detach's own commit,
+	 * later in the WAL, flushes it.
+	 */
+	rt_commit_if_allowed(run);
+	attempt = 0;
+	for (;;)
+	{
+		RtDetachResult state;
+		bool		was_pending = pending;
+		bool		let_go = false;
+
+		if (pgs_loop_run(run->loop, pending ? finalize : detach, err))
+			return RT_DETACH_DONE;
+		state = loop_state(run->loop, parent, child);
+		if (state == RT_DETACH_GONE)
+			return RT_DETACH_GONE;
+		pending = state == RT_DETACH_PENDING;
+		if (err->code != ERRCODE_LOCK_NOT_AVAILABLE)
+		{
+			/* pending now: FINALIZE once; else another try would fail alike */
+			if (!pending || was_pending || attempt >= pgscale_lock_retries)
+				return state;
+			attempt++;
+			continue;
+		}
+
+		/*
+		 * Timed out on a lock: wait for the sessions holding the table to
+		 * let go, through the retries' growing pauses, and try again only
+		 * then, so that one long reader costs at most one wait of
+		 * pgscale.lock_timeout.
+		 */
+		while (!let_go && attempt < pgscale_lock_retries)
+		{
+			let_go = loop_wait_holders(run->loop, parent, child,
+									   Min((long) pgscale_lock_timeout * (attempt + 1), 10000L));
+			attempt++;
+		}
+		if (!let_go)
+			return state;
+	}
+#else
+	elog(ERROR, "DETACH PARTITION CONCURRENTLY needs PostgreSQL 14");
+	return RT_DETACH_GONE;		/* keep compiler quiet */
+#endif
+}
+
+/* ---------- reconciling the records of earlier runs ---------- */
+
+#ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
+
+typedef struct Recorded
+{
+	Oid			relid;
+	Oid			parent;
+	bool		same;			/* a table of that OID and name exists */
+	bool		attached;		/* it is a partition */
+	bool		pending;		/* pending detach */
+} Recorded;
+
+typedef struct FinalizeStep
+{
+	Oid			parent;
+	Oid			child;
+	bool		gone;
+} FinalizeStep;
+
+/*
+ * finalize_step
+ *		Complete a detach left pending, as the parent's owner.  FINALIZE,
+ *		unlike CONCURRENTLY, runs inside a transaction and through SPI, and
+ *		takes SHARE UPDATE EXCLUSIVE on the parent too.
+ */
+static void
+finalize_step(void *arg)
+{
+	FinalizeStep *step = (FinalizeStep *) arg;
+	int			ret;
+
+	LockRelationOid(step->parent, ShareUpdateExclusiveLock);
+	LockRelationOid(step->child, AccessExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(step->child)) ||
+		get_partition_parent_compat(step->child) != step->parent)
+	{
+		step->gone = true;
+		return;
+	}
+	ret = SPI_execute(psprintf("ALTER TABLE %s DETACH PARTITION %s FINALIZE",
+							   pgs_qualified_name(step->parent),
+							   pgs_qualified_name(step->child)), false, 0);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "DETACH PARTITION FINALIZE failed: %s", SPI_result_code_string(ret));
+}
+
+#endif
+
+/*
+ * rt_reconcile_detached
+ *		At the start of a table's run: take the table's detach lock, then
+ *		bring every record an earlier run left to its end (see the head of
+ *		this file).  Tables to drop join run->detached, dropped at the end
+ *		of the run; a dry run counts them instead, as dropped partitions.
+ *		A run that finds the lock taken leaves the table's expired
+ *		partitions to the run that holds it (run->detach_busy).
+ */
+void
+rt_reconcile_detached(TableRun *run)
+{
+#ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
+	Oid			argtypes[1] = {OIDOID};
+	Datum		values[1];
+	List	   *recorded = NIL;
+	ListCell   *lc;
+	uint64		i;
+	uint64		n;
+
+	if (get_rel_relkind(run->relid) != RELKIND_PARTITIONED_TABLE)
+		return;
+	if (!run->opt->dry_run)
+	{
+		LOCKTAG		tag;
+
+		detach_lock_tag(&tag, run->relid);
+		if (LockAcquire(&tag, ExclusiveLock, run->opt->nonatomic, true) == LOCKACQUIRE_NOT_AVAIL)
+		{
+			run->detach_busy = true;
+			return;
+		}
+		run->detach_locked = true;
+	}
+
+	values[0] = ObjectIdGetDatum(run->relid);
+	n = pgs_exec_as_owner(psprintf("SELECT d.relid, d.parent,"
+								   " c.oid IS NOT NULL AND pg_catalog.format('%%I.%%I', s.nspname, c.relname)"
+								   " OPERATOR(pg_catalog.=) d.relname,"
+								   " i.inhrelid IS NOT NULL, COALESCE(i.inhdetachpending, false)"
+								   " FROM %s d"
+								   " LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.relid"
+								   " LEFT JOIN pg_catalog.pg_namespace s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace"
+								   " LEFT JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) d.relid"
+								   " WHERE d.table_name OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
+								   " ORDER BY d.recorded_at, d.relid",
+								   pgs_ext_table("pgscale_detached")),
+						  1, argtypes, values, NULL);
+	for (i = 0; i < n; i++)
+	{
+		Recorded   *r = palloc(sizeof(Recorded));
+
+		r->relid = pgs_get_oid(i, 1);
+		r->parent = pgs_get_oid(i, 2);
+		r->same = pgs_get_bool(i, 3);
+		r->attached = pgs_get_bool(i, 4);
+		r->pending = pgs_get_bool(i, 5);
+		recorded = lappend(recorded, r);
+	}
+
+	foreach(lc, recorded)
+	{
+		Recorded   *r = (Recorded *) lfirst(lc);
+		const char *how = "detached concurrently by an earlier run, dropped now";
+
+		if (!r->same || (r->attached && !r->pending))
+		{
+			/* gone, or still attached: this run's expiry logic decides */
+			if (!run->opt->dry_run)
+				rt_detach_forget(r->relid);
+			continue;
+		}
+		if (run->opt->dry_run)
+		{
+			run->partitions_dropped++;
+			continue;
+		}
+		if (r->pending)
+		{
+			FinalizeStep step;
+			ErrorData  *edata = NULL;
+			TimestampTz started = GetCurrentTimestamp();
+
+			step.parent = r->parent;
+			step.child = r->relid;
+			step.gone = false;
+			if (!pgs_run_guarded_as(r->parent, finalize_step, &step, &edata))
+			{
+				/* left for the next run, which tries again */
+				rt_record_error(run, r->relid, STEP_DROP_PARTITION, edata, started);
+				continue;
+			}
+			if (step.gone)
+			{
+				rt_detach_forget(r->relid);
+				continue;
+			}
+			how = "detach left pending by an earlier run finished with DETACH PARTITION FINALIZE, dropped now";
+		}
+		rt_detach_add(run, r->relid, how);
+	}
+	rt_commit_if_allowed(run);
+#endif
+}
+
+/*
+ * rt_detach_add
+ *		Add a detached table to those the run drops at its end.
+ */
+void
+rt_detach_add(TableRun *run, Oid relid, const char *how)
+{
+	RtDetached *d = palloc(sizeof(RtDetached));
+
+	d->relid = relid;
+	d->name = pgs_display_name(relid);
+	d->foreign = get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE;
+	d->reltuples = pgs_estimated_rows(relid);
+	d->how = how;
+	d->error = NULL;
+	run->detached = lappend(run->detached, d);
+}

@@ -1,0 +1,185 @@
+# Crash safety of partition retention by DETACH PARTITION ... CONCURRENTLY
+# (CALL pgscale_cleanup_proc): the server crashes while a detach is parked
+# (a) in its first transaction, waiting for a lock on the parent, (b)
+# between its two transactions, waiting for an application transaction
+# (the partition is left pending detach), and (c) with one partition
+# detached but not yet dropped and the next one in its second transaction.
+# After the restart and one more run: no expired row is visible through the
+# parent, no orphan is left (no record in pgscale_detached, no stray table
+# of the table's partitions), and every kept row is there (count and
+# checksum against a copy).  Each park is made by a session holding a lock.
+use strict;
+use warnings;
+
+use FindBin;
+use lib $FindBin::RealBin;
+use PgscaleTest;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = pgscale_node('detach_crash',
+	conf => [ 'restart_after_crash = on', 'fsync = on' ]);
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pgscale');
+
+# ev: monthly partitions from seven months ago on, rows over the last 200
+# days, a retention of 60 days: four or five partitions wholly expired
+sub make_table
+{
+	$node->safe_psql('postgres', q{
+DROP TABLE IF EXISTS ev, ev_kept;
+DELETE FROM pgscale_policy;
+CREATE TABLE ev (id int NOT NULL, d date NOT NULL, pad text) PARTITION BY RANGE (d);
+SELECT count(*) FROM pgscale_create_month_partitions('ev', 3,
+    (date_trunc('month', current_date) - interval '7 months')::date);
+INSERT INTO ev SELECT g, current_date - g % 200, repeat('x', 50) FROM generate_series(1, 20000) g;
+CREATE TABLE ev_kept AS SELECT * FROM ev WHERE d >= current_date - 60;
+SELECT pgscale_set_retention('ev', '60 days', 'd');
+});
+}
+
+# the n-th oldest partition of ev (1-based)
+sub partition_name
+{
+	my ($n) = @_;
+	return $node->safe_psql('postgres', qq{
+SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'ev'::regclass ORDER BY c.relname LIMIT 1 OFFSET @{[$n - 1]}});
+}
+
+sub wait_for_server
+{
+	foreach (1 .. $PostgreSQL::Test::Utils::timeout_default)
+	{
+		my $up = eval { $node->safe_psql('postgres', 'SELECT 1') };
+		return 1 if defined $up && $up eq '1';
+		sleep 1;
+	}
+	die 'the server did not come back';
+}
+
+# start the procedure in the background, waiting up to a minute for locks;
+# returns its session and its backend's pid once a DETACH of "part"
+# waits for a lock (and, with pending, once that detach is pending)
+sub start_cleanup
+{
+	my ($part, $pending) = @_;
+	my $cleaner = $node->background_psql('postgres', on_error_stop => 0);
+	$cleaner->query_until(qr/started/, q{
+		SET pgscale.lock_timeout = '60s';
+		\echo started
+		CALL pgscale_cleanup_proc(relation => 'ev');
+	});
+	$node->poll_query_until('postgres', qq{
+		SELECT count(*) = 1 FROM pg_stat_activity
+		WHERE query LIKE 'ALTER TABLE%DETACH PARTITION public.$part CONCURRENTLY'
+		  AND wait_event_type = 'Lock'
+		  @{[ $pending ? "AND (SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'public.$part'::regclass)" : '' ]}})
+	  or die "the detach of $part never waited";
+	my $pid = $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'CALL pgscale_cleanup_proc%'});
+
+	# The procedure's commits and the detach's do not wait for the WAL
+	# flush (a crash may undo the last ones, which the next run repeats):
+	# wait until the WAL writer has flushed them, so that the state the
+	# test expects at the crash is the one recovery finds.
+	my $lsn = $node->safe_psql('postgres', 'SELECT pg_current_wal_insert_lsn()');
+	$node->poll_query_until('postgres',
+		"SELECT pg_current_wal_flush_lsn() >= '$lsn'::pg_lsn")
+	  or die 'the WAL was never flushed';
+	return ($cleaner, $pid);
+}
+
+# after the crash: one more run, then the three guarantees
+sub check_after_run
+{
+	my ($what) = @_;
+	$node->safe_psql('postgres', q{CALL pgscale_cleanup_proc(relation => 'ev')});
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM ev WHERE d < current_date - 60}),
+		'0', "$what: no expired row through the parent");
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM pgscale_detached}),
+		'0', "$what: no record left in pgscale_detached");
+	is($node->safe_psql('postgres', q{
+SELECT count(*) FROM pg_class c
+WHERE c.relname ~ '^ev_[0-9]{4}_[0-9]{2}$' AND c.relkind = 'r' AND NOT c.relispartition}),
+		'0', "$what: no stray table of the partitions");
+	is($node->safe_psql('postgres', q{
+SELECT (SELECT count(*) FROM ev WHERE d >= current_date - 60) = (SELECT count(*) FROM ev_kept)
+   AND (SELECT md5(string_agg(id::text || d::text, ',' ORDER BY id)) FROM ev WHERE d >= current_date - 60)
+     = (SELECT md5(string_agg(id::text || d::text, ',' ORDER BY id)) FROM ev_kept)}),
+		't', "$what: every kept row is there");
+}
+
+# (a) parked in the first transaction: a session holds SHARE UPDATE
+# EXCLUSIVE on the parent; immediate shutdown
+make_table();
+my $p1 = partition_name(1);
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN; LOCK TABLE ONLY ev IN SHARE UPDATE EXCLUSIVE MODE;');
+my ($cleaner, $pid) = start_cleanup($p1, 0);
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_inherits WHERE inhdetachpending}),
+	'0', '(a) the detach waits in its first transaction');
+$node->stop('immediate');
+eval { $cleaner->quit };
+eval { $holder->quit };
+$node->start;
+check_after_run('(a) crash in the first transaction');
+
+# (b) parked between the two transactions: an application transaction
+# that inserted into the table; kill -9 of the procedure's backend
+make_table();
+$p1 = partition_name(1);
+my $app = $node->background_psql('postgres');
+$app->query_safe('BEGIN; INSERT INTO ev VALUES (0, current_date, NULL);');
+($cleaner, $pid) = start_cleanup($p1, 1);
+kill 'KILL', $pid;
+eval { $cleaner->quit };
+eval { $app->quit };
+wait_for_server();
+is($node->safe_psql('postgres', qq{
+SELECT (SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'public.$p1'::regclass)
+   AND EXISTS (SELECT FROM pgscale_detached WHERE relid = 'public.$p1'::regclass)}),
+	't', '(b) after the crash the partition is pending detach, and recorded');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM ev WHERE d < current_date - 60
+                                  AND tableoid = (SELECT min(inhrelid) FROM pg_inherits WHERE inhdetachpending)}),
+	'0', '(b) the pending partition\'s rows are not visible through the parent');
+check_after_run('(b) crash between the two transactions');
+
+# (c) one partition detached and not dropped, the next one's detach in
+# its second transaction (a reader of that partition holds it); kill -9
+make_table();
+$p1 = partition_name(1);
+my $p2 = partition_name(2);
+my $reader = $node->background_psql('postgres');
+$reader->query_safe("BEGIN; SELECT count(*) FROM public.$p2;");
+($cleaner, $pid) = start_cleanup($p2, 1);
+kill 'KILL', $pid;
+eval { $cleaner->quit };
+eval { $reader->quit };
+wait_for_server();
+is($node->safe_psql('postgres', qq{
+SELECT NOT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = 'public.$p1'::regclass)
+   AND EXISTS (SELECT FROM pgscale_detached WHERE relid = 'public.$p1'::regclass)
+   AND EXISTS (SELECT FROM pgscale_detached WHERE relid = 'public.$p2'::regclass)}),
+	't', '(c) after the crash one partition is detached and not dropped, both are recorded');
+check_after_run('(c) crash between the detach and the drop');
+
+# a table a person attached again after it was recorded is never dropped:
+# a record left for a partition that is attached is only forgotten
+make_table();
+$p1 = partition_name(1);
+$node->safe_psql('postgres', qq{
+INSERT INTO pgscale_detached (relid, relname, parent, table_name, bound)
+SELECT 'public.$p2'::regclass, 'public.$p2', 'ev'::regclass, 'ev'::regclass, 'x'
+WHERE to_regclass('public.$p2') IS NOT NULL});
+$node->safe_psql('postgres', q{
+CREATE TABLE ev_other (id int, d date);
+INSERT INTO pgscale_detached (relid, relname, parent, table_name, bound)
+VALUES ('ev_other'::regclass, 'public.ev_other_renamed', 'ev'::regclass, 'ev'::regclass, 'x');
+});
+check_after_run('stale records');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname = 'ev_other'}),
+	'1', 'a table whose name does not match its record is not dropped');
+
+done_testing();
