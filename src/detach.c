@@ -156,6 +156,8 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 		*why = run->loop_refusal;
 		return false;
 	}
+	/* the connection's set-up must not wait for a snapshot held here */
+	rt_commit_if_allowed(run);
 	run->loop = pgs_loop_connect("pgscale retention", &failure);
 	if (run->loop != NULL)
 	{
