@@ -164,14 +164,15 @@ CREATE FUNCTION @extschema@.pgscale_set_retention(
     max_delete_fraction real DEFAULT NULL,
     action text DEFAULT NULL,
     archive_schema name DEFAULT NULL,
-    archive_keep interval DEFAULT NULL)
+    archive_keep interval DEFAULT NULL,
+    vacuum_after_purge boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgscale_set_retention';
 
-COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text, real, text, name, interval) IS
-    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference, max_delete_fraction how much of the table one cleanup may remove; action ''archive'' moves expired data to archive_schema instead of deleting it, kept there for archive_keep';
+COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text, real, text, name, interval, boolean) IS
+    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference, max_delete_fraction how much of the table one cleanup may remove; action ''archive'' moves expired data to archive_schema instead of deleting it, kept there for archive_keep; vacuum_after_purge overrides pgscale.vacuum_after_purge for this table';
 
 DROP FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer);
 
@@ -1075,8 +1076,14 @@ COMMENT ON FUNCTION @extschema@.pgscale_restore_archive(regclass, timestamptz, t
 
 --
 -- Giving the space of purged rows back online (src/reclaim.c): what each
--- table could return, and the compaction that returns it.
+-- table could return, and the compaction that returns it.  A policy may
+-- override pgscale.vacuum_after_purge (the VACUUM after a purge).
 --
+ALTER TABLE @extschema@.pgscale_policy ADD COLUMN vacuum_after_purge boolean;
+
+COMMENT ON COLUMN @extschema@.pgscale_policy.vacuum_after_purge IS
+    'whether the procedure forms and the worker VACUUM this table after purging it; NULL: as pgscale.vacuum_after_purge says';
+
 CREATE FUNCTION @extschema@.pgscale_space_reclaimable(relation regclass DEFAULT NULL)
 RETURNS TABLE (
     table_name       regclass,

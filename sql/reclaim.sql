@@ -127,7 +127,22 @@ INSERT INTO rc_purge SELECT g, now() - g * interval '1 day' FROM generate_series
 CALL pgscale_cleanup_proc(relation => 'rc_purge');
 SELECT count(*) AS vacuums_logged FROM pgscale_log
 WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
+-- the policy's own choice wins over the setting, both ways, and a
+-- set_retention that leaves it out keeps it
+SELECT pgscale_set_retention('rc_purge', '30 days', vacuum_after_purge => true);
+SELECT pgscale_set_retention('rc_purge', '30 days');
+SELECT vacuum_after_purge FROM pgscale_policy WHERE table_name = 'rc_purge'::regclass;
+INSERT INTO rc_purge SELECT g, now() - g * interval '1 day' FROM generate_series(31, 60) g;
+CALL pgscale_cleanup_proc(relation => 'rc_purge');
+SELECT count(*) AS vacuums_logged_policy_on FROM pgscale_log
+WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
 RESET pgscale.vacuum_after_purge;
+SELECT pgscale_set_retention('rc_purge', '30 days', vacuum_after_purge => false);
+INSERT INTO rc_purge SELECT g, now() - g * interval '1 day' FROM generate_series(31, 60) g;
+CALL pgscale_cleanup_proc(relation => 'rc_purge');
+SELECT count(*) AS vacuums_logged_policy_off FROM pgscale_log
+WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
+SELECT count(*) AS expired_left FROM rc_purge WHERE at < now() - interval '30 days';
 SELECT pgscale_remove_policy('rc_purge');
 
 RESET client_min_messages;

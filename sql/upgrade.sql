@@ -102,7 +102,7 @@ SELECT count(*) AS superuser_policies FROM pgscale_policy;
 SELECT string_agg(DISTINCT on_referenced, ',') AS on_referenced FROM pgscale_policy;
 SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%reached_through text%' AS cleanup_says_reached_through,
-       pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text, real, text, name, interval)'::regprocedure)
+       pg_get_function_arguments('pgscale_set_retention'::regproc)
        LIKE '%on_referenced text DEFAULT NULL%max_delete_fraction real DEFAULT NULL%'
        AS set_retention_takes_on_referenced;
 -- the blast-radius limits: cleanup and its procedure take force, and a
@@ -135,7 +135,7 @@ FROM pgscale_cleanup(true, 30, 'upgrade_ev', 100), pgscale_run_maintenance(true)
 SELECT string_agg(DISTINCT action, ',') AS action,
        bool_and(archive_schema IS NULL AND archive_keep IS NULL) AS no_archive_settings
 FROM pgscale_policy;
-SELECT pg_get_function_arguments('pgscale_set_retention(regclass, interval, name, text, real, text, name, interval)'::regprocedure)
+SELECT pg_get_function_arguments('pgscale_set_retention'::regproc)
        LIKE '%max_delete_fraction real DEFAULT NULL%, action text DEFAULT NULL%, archive_schema name DEFAULT NULL%, archive_keep interval DEFAULT NULL%'
        AS set_retention_takes_action,
        (SELECT count(*) FROM pgscale_archived()) AS archived_pieces,

@@ -106,7 +106,11 @@ run_cleanup(const CleanupOptions *opt)
 		ListCell   *lc;
 
 		foreach(lc, runs)
-			pgs_vacuum_purged(((TableRun *) lfirst(lc))->trimmed, opt->nonatomic);
+		{
+			TableRun   *run = (TableRun *) lfirst(lc);
+
+			pgs_vacuum_purged(run->trimmed, run->vacuum_after_purge, opt->nonatomic);
+		}
 		pgs_log_prune();
 	}
 	if (opt->nonatomic)

@@ -130,6 +130,8 @@ typedef struct PgsPolicy
 	char	   *archive_schema; /* action 'archive': where expired data goes */
 	bool		has_archive_keep;
 	Interval	archive_keep;	/* how long archived months stay */
+	bool		has_vacuum_after_purge; /* else pgscale.vacuum_after_purge */
+	bool		vacuum_after_purge;
 } PgsPolicy;
 
 /* pgscale_policy.on_referenced */
@@ -263,8 +265,26 @@ typedef struct PgsRetentionResult
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 								bool respect_window, PgsRetentionResult *result);
 
+/* reclaim.c: online compaction */
+typedef struct PgsReclaimResult
+{
+	int64		bytes_before;	/* the file's size before */
+	int64		bytes_after;	/* and after */
+	int64		moved;			/* rows moved */
+	const char *stop_reason;
+} PgsReclaimResult;
+
+extern char *pgs_reclaim_check(Oid relid, bool allow_replicated, int *code,
+							   const char **hint);
+extern void pgs_reclaim_relation(Oid relid, TimestampTz deadline,
+								 PgsReclaimResult *res);
+extern void pgs_reclaim_notice(Oid relid, const PgsReclaimResult *res);
+extern int64 pgs_reclaim_estimate(Oid relid, int64 *file_bytes,
+								  int64 *reusable_bytes);
+
 /* vacuum.c: VACUUM of what a purge deleted from */
-extern void pgs_vacuum_purged(List *trimmed, bool nonatomic);
+extern bool pgs_policy_vacuums(const PgsPolicy *pol);
+extern void pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic);
 /* references.c: foreign keys referencing a table with a retention */
 typedef struct PgsFk
 {

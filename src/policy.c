@@ -317,7 +317,7 @@ pgs_load_policies(Oid relid)
 				   " time_attnum::pg_catalog.int4, time_type::pg_catalog.oid,"
 				   " on_referenced, max_delete_fraction, cleaned_at IS NOT NULL,"
 				   " action OPERATOR(pg_catalog.=) 'archive', archive_schema::pg_catalog.text,"
-				   " archive_keep"
+				   " archive_keep, vacuum_after_purge"
 				   " FROM %s%s ORDER BY table_name::pg_catalog.oid",
 				   pgs_ext_table("pgscale_policy"),
 				   OidIsValid(relid) ?
@@ -384,6 +384,9 @@ pgs_load_policies(Oid relid)
 		pol->has_archive_keep = !isnull;
 		if (!isnull)
 			pol->archive_keep = *DatumGetIntervalP(d);
+		d = SPI_getbinval(tup, desc, 16, &isnull);
+		pol->has_vacuum_after_purge = !isnull;
+		pol->vacuum_after_purge = !isnull && DatumGetBool(d);
 		result = lappend(result, pol);
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -397,7 +400,8 @@ pgs_load_policies(Oid relid)
  *						 max_delete_fraction real DEFAULT NULL,
  *						 action text DEFAULT NULL,
  *						 archive_schema name DEFAULT NULL,
- *						 archive_keep interval DEFAULT NULL)
+ *						 archive_keep interval DEFAULT NULL,
+ *						 vacuum_after_purge boolean DEFAULT NULL)
  *		Keep the rows of a table for "retention", judged by time_column
  *		(default: the range partition key).  on_referenced says what to do
  *		with expired rows that foreign keys still reference: 'error' (the
@@ -405,7 +409,9 @@ pgs_load_policies(Oid relid)
  *		the largest share of the table one cleanup may remove (default
  *		pgscale.max_delete_fraction); action 'drop' (the default) or
  *		'archive', with where archived data goes and how long it stays
- *		(archive.c).  NULL leaves an existing policy's choice as it is.
+ *		(archive.c); vacuum_after_purge whether a purge of this table is
+ *		followed by VACUUM (vacuum.c; default pgscale.vacuum_after_purge).
+ *		NULL leaves an existing policy's choice as it is.
  */
 Datum
 pgscale_set_retention(PG_FUNCTION_ARGS)
@@ -414,10 +420,10 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	Interval   *retention;
 	char	   *colname;
 	PgsPolicy  *existing;
-	Oid			argtypes[8] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID, FLOAT4OID,
-	TEXTOID, TEXTOID, INTERVALOID};
-	Datum		values[8];
-	char		nulls[8] = {' ', ' ', ' ', ' ', 'n', ' ', 'n', 'n'};
+	Oid			argtypes[9] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID, FLOAT4OID,
+	TEXTOID, TEXTOID, INTERVALOID, BOOLOID};
+	Datum		values[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', 'n', ' ', 'n', 'n', 'n'};
 	char	   *onref = NULL;
 	PgsArchiveSettings arch;
 
@@ -451,6 +457,11 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	}
 
 	pgs_archive_read_args(fcinfo, 5, &arch);
+	if (PG_NARGS() > 8 && !PG_ARGISNULL(8))
+	{
+		values[8] = BoolGetDatum(PG_GETARG_BOOL(8));
+		nulls[8] = ' ';
+	}
 
 	pgs_validate_table(relid);
 	if (!pgs_owns(relid))
@@ -508,9 +519,10 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 		nulls[7] = ' ';
 	}
 	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention, on_referenced,"
-							   " max_delete_fraction, action, archive_schema, archive_keep)"
+							   " max_delete_fraction, action, archive_schema, archive_keep,"
+							   " vacuum_after_purge)"
 							   " VALUES ($1, $2::pg_catalog.name, $3, coalesce($4, 'error'), $5,"
-							   " $6, $7::pg_catalog.name, $8)"
+							   " $6, $7::pg_catalog.name, $8, $9)"
 							   " ON CONFLICT (table_name) DO UPDATE"
 							   " SET time_column = EXCLUDED.time_column,"
 							   " time_attnum = NULL,"
@@ -520,9 +532,10 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 							   " action = EXCLUDED.action,"
 							   " archive_schema = EXCLUDED.archive_schema,"
 							   " archive_keep = EXCLUDED.archive_keep,"
+							   " vacuum_after_purge = coalesce($9, p.vacuum_after_purge),"
 							   " updated_at = pg_catalog.now()",
 							   pgs_ext_table("pgscale_policy")),
-					  8, argtypes, values, nulls);
+					  9, argtypes, values, nulls);
 
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -656,6 +656,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
 
 	run->relid = pol->relid;
 	run->time_column = pol->time_column;
+	run->vacuum_after_purge = pgs_policy_vacuums(pol);
 	step.run = run;
 	step.pol = pol;
 	if (run->opt->have_days)

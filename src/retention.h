@@ -68,6 +68,7 @@ typedef struct TableRun
 	int			deferred;		/* expired partitions left for them */
 	List	   *errors;			/* messages of the steps that failed */
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
+	bool		vacuum_after_purge; /* the policy's choice, or the setting */
 	TimestampTz started;
 	TimestampTz finished;
 	RunPace		pace;			/* pacing.c */

@@ -3,7 +3,7 @@
  * vacuum.c
  *	  A plain VACUUM of each table or partition a purge deleted rows from,
  *	  at the end of the procedures' and the worker's runs
- *	  (pgscale.vacuum_after_purge): the space of the deleted rows becomes
+ *	  (pgscale.vacuum_after_purge, or the policy's own choice): the space of the deleted rows becomes
  *	  reusable and the visibility map current at once, instead of whenever
  *	  autovacuum gets there.  VACUUM cannot run through SPI or inside a
  *	  transaction block, so it runs over the loopback connection
@@ -40,18 +40,32 @@ lost_rows(List *trimmed)
 }
 
 /*
+ * pgs_policy_vacuums
+ *		Whether a purge of pol's table is followed by VACUUM: the policy's
+ *		own choice (pgscale_set_retention's vacuum_after_purge), else
+ *		pgscale.vacuum_after_purge.
+ */
+bool
+pgs_policy_vacuums(const PgsPolicy *pol)
+{
+	return pol->has_vacuum_after_purge ? pol->vacuum_after_purge :
+		pgscale_vacuum_after_purge;
+}
+
+/*
  * pgs_vacuum_purged
- *		VACUUM each relation of trimmed (PgsTrimmed) that lost rows, in a
- *		procedure (nonatomic) only; it commits first.
+ *		VACUUM each relation of trimmed (PgsTrimmed) that lost rows, when
+ *		vacuum (pgs_policy_vacuums) says so, in a procedure (nonatomic)
+ *		only; it commits first.
  */
 void
-pgs_vacuum_purged(List *trimmed, bool nonatomic)
+pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic)
 {
 	PGconn	   *volatile conn = NULL;
 	PgsLoopFailure failure;
 	ListCell   *lc;
 
-	if (!pgscale_vacuum_after_purge || !lost_rows(trimmed))
+	if (!vacuum || !lost_rows(trimmed))
 		return;
 
 	/* a function cannot commit, so cannot run VACUUM: autovacuum will */
