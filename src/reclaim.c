@@ -261,15 +261,17 @@ move_batch_step(void *arg)
 /*
  * run_vacuum
  *		VACUUM the table over the loopback connection (VACUUM cannot run
- *		through SPI), with BUFFER_USAGE_LIMIT where the server has it.  The
- *		caller has committed and holds no snapshot.
+ *		through SPI), with BUFFER_USAGE_LIMIT where the server has it, and
+ *		reading every page if every_page.  The caller has committed and
+ *		holds no snapshot.
  */
 static void
-run_vacuum(PGconn *conn, const char *qname, Oid relid)
+run_vacuum(PGconn *conn, const char *qname, Oid relid, bool every_page)
 {
 	PgsLoopError err;
 
-	if (!pgs_loop_run(conn, psprintf("VACUUM (" PGS_VACUUM_BUFFER_LIMIT "VERBOSE false) %s",
+	if (!pgs_loop_run(conn, psprintf("VACUUM (" PGS_VACUUM_BUFFER_LIMIT "%sVERBOSE false) %s",
+									 every_page ? "DISABLE_PAGE_SKIPPING, " : "",
 									 qname), &err))
 		ereport(ERROR,
 				(errcode(err.code),
@@ -279,26 +281,67 @@ run_vacuum(PGconn *conn, const char *qname, Oid relid)
 }
 
 /*
- * pgscale_reclaim(relation, max_duration, dry_run, allow_replicated)
- *		CALL only, outside a transaction block: each batch commits.
+ * pgs_reclaim_check
+ *		Why relid cannot be compacted by the caller now, or NULL; *code
+ *		and *hint receive the error code and the advice.  Never waits: a
+ *		table held in a lock that conflicts with ROW EXCLUSIVE is refused.
+ *		Inside a transaction; the lock it takes lasts until its end.
  */
-Datum
-pgscale_reclaim(PG_FUNCTION_ARGS)
+char *
+pgs_reclaim_check(Oid relid, bool allow_replicated, int *code, const char **hint)
 {
-	Oid			relid;
-	Interval   *max_duration = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
-	bool		dry_run = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
-	bool		allow_replicated = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
-	bool		nonatomic;
 	Relation	rel;
 	const char *why;
-	const char *hint = NULL;
+	char	   *column;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		pgs_no_such_relation(relid);
+	if (!pgs_owns(relid))
+	{
+		*code = ERRCODE_INSUFFICIENT_PRIVILEGE;
+		*hint = "Call it as the table's owner or a member of the owning role.";
+		return psprintf("must be owner of table %s to compact it", pgs_display_name(relid));
+	}
+	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
+	{
+		*code = ERRCODE_LOCK_NOT_AVAILABLE;
+		*hint = "Run the call again when the other session's ALTER TABLE, VACUUM FULL or LOCK TABLE is done; pgscale_reclaim never waits for such a lock, which would queue the application's reads and writes behind it.";
+		return psprintf("cannot compact %s: another session holds a lock on it that conflicts with ROW EXCLUSIVE",
+						pgs_display_name(relid));
+	}
+	rel = table_open(relid, NoLock);
+	why = reclaim_refusal(rel, allow_replicated, hint);
+	column = why == NULL ? move_column(rel) : NULL;
+	table_close(rel, NoLock);
+	*code = ERRCODE_FEATURE_NOT_SUPPORTED;
+	if (why != NULL)
+		return psprintf("cannot compact %s: %s", pgs_display_name(relid), why);
+	if (column == NULL)
+	{
+		*hint = "Compact it with VACUUM FULL in a maintenance window.";
+		return psprintf("cannot compact %s: every column is generated",
+						pgs_display_name(relid));
+	}
+	return NULL;
+}
+
+/*
+ * pgs_reclaim_relation
+ *		Compact relid, which pgs_reclaim_check() accepted, until deadline
+ *		(0: none); res receives what was done.  In a procedure connected
+ *		to SPI without atomicity: it commits after every batch, and runs
+ *		VACUUM over the loopback connection between transactions.  It
+ *		logs a 'reclaim' action.
+ */
+void
+pgs_reclaim_relation(Oid relid, TimestampTz deadline, PgsReclaimResult *res)
+{
+	Relation	rel;
 	char	   *column;
 	char	   *qname;
 	SpaceFigures before;
 	SpaceFigures after;
 	TimestampTz started = GetCurrentTimestamp();
-	TimestampTz deadline = 0;
 	PGconn	   *volatile conn = NULL;
 	PgsLoopFailure failure;
 	MoveBatch	batch;
@@ -311,75 +354,12 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 	CleanupOptions opt;
 	TableRun	pace_run;
 
-	pgs_require_arg(fcinfo, 0, "relation", "Name the table to compact.");
-	relid = PG_GETARG_OID(0);
-	nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
-		!castNode(CallContext, fcinfo->context)->atomic;
-	if (!nonatomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("pgscale_reclaim cannot run inside a transaction block or a function"),
-				 errdetail("It commits after every batch of moved rows, and runs VACUUM."),
-				 errhint("CALL it on its own.")));
-	if (max_duration != NULL)
-	{
-		int64		us = max_duration->time +
-			(int64) max_duration->day * USECS_PER_DAY +
-			(int64) max_duration->month * DAYS_PER_MONTH * USECS_PER_DAY;
-
-		if (us <= 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("max_duration must be positive"),
-					 errhint("Pass an interval such as '10 minutes', or NULL for no limit.")));
-		deadline = started + us;
-	}
-
-	SPI_connect_ext(SPI_OPT_NONATOMIC);
-
-	/* never wait: a table locked against ROW EXCLUSIVE is refused at once */
-	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
-		pgs_no_such_relation(relid);
-	if (!pgs_owns(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s to compact it", pgs_display_name(relid)),
-				 errhint("Call it as the table's owner or a member of the owning role.")));
-	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("cannot compact %s: another session holds a lock on it that conflicts with ROW EXCLUSIVE",
-						pgs_display_name(relid)),
-				 errdetail("pgscale_reclaim never waits for such a lock: it would queue the application's reads and writes behind it."),
-				 errhint("Run the call again when the other session's ALTER TABLE, VACUUM FULL or LOCK TABLE is done.")));
-	rel = table_open(relid, NoLock);
-	why = reclaim_refusal(rel, allow_replicated, &hint);
-	if (why != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot compact %s: %s", pgs_display_name(relid), why),
-				 errhint("%s", hint)));
+	rel = table_open(relid, AccessShareLock);
 	column = move_column(rel);
-	if (column == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("cannot compact %s: every column is generated",
-						pgs_display_name(relid)),
-				 errhint("Compact it with VACUUM FULL in a maintenance window.")));
 	measure_space(rel, &before);
-	table_close(rel, NoLock);
+	table_close(rel, AccessShareLock);
+	Assert(column != NULL);
 	qname = pgs_qualified_name(relid);
-
-	if (dry_run)
-	{
-		ereport(NOTICE,
-				(errmsg("%s: about " INT64_FORMAT " bytes could be returned (dry run)",
-						pgs_display_name(relid), before.returnable_bytes),
-				 errdetail("The file has " INT64_FORMAT " bytes, " INT64_FORMAT " of them free as the free space map records them; nothing was moved.",
-						   before.file_bytes, before.reusable_bytes)));
-		SPI_finish();
-		PG_RETURN_VOID();
-	}
 
 	memset(&opt, 0, sizeof(opt));
 	opt.nonatomic = true;
@@ -419,8 +399,14 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 					 errdetail("pgscale_reclaim runs VACUUM over that connection; nothing was moved."),
 					 errhint("Allow that connection without a password in pg_hba.conf (a \"local\" line with trust or peer for this role).")));
 
-		/* the free space map of the head, current */
-		run_vacuum(conn, qname, relid);
+		/*
+		 * The free space map of the head, current.  Its pages are not
+		 * WAL-logged: after a crash it can have lost what an earlier VACUUM
+		 * recorded of pages that are all-visible since, and a VACUUM that
+		 * skips those pages would never record it again.  So this one
+		 * reads every page.
+		 */
+		run_vacuum(conn, qname, relid, true);
 
 		rel = table_open(relid, AccessShareLock);
 		measure_space(rel, &after);
@@ -472,7 +458,7 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 			elog(DEBUG1, "pgscale_reclaim: pages %u to %u: " INT64_FORMAT " rows moved, " INT64_FORMAT " stayed",
 				 batch.from, boundary, batch.moved, batch.stayed);
 
-					/*
+			/*
 			 * A range whose rows keep staying has no free space below it
 			 * left to go to.
 			 */
@@ -490,7 +476,7 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 
 		/* VACUUM removes the old versions and truncates the emptied tail */
 		pgs_spi_commit();
-		run_vacuum(conn, qname, relid);
+		run_vacuum(conn, qname, relid, false);
 	}
 	PG_FINALLY();
 	{
@@ -502,15 +488,116 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 	measure_space(rel, &after);
 	table_close(rel, AccessShareLock);
 
+	res->bytes_before = before.file_bytes;
+	res->bytes_after = after.file_bytes;
+	res->moved = moved;
+	res->stop_reason = stop_reason;
 	pgs_log_action(relid, "reclaim", pgs_display_name(relid), moved, true, started,
 				   psprintf("returned " INT64_FORMAT " bytes (" INT64_FORMAT " to " INT64_FORMAT "); stopped because %s",
 							before.file_bytes - after.file_bytes,
 							before.file_bytes, after.file_bytes, stop_reason));
+}
+
+/*
+ * pgs_reclaim_notice
+ *		Tell the caller what a compaction returned.
+ */
+void
+pgs_reclaim_notice(Oid relid, const PgsReclaimResult *res)
+{
 	ereport(NOTICE,
 			(errmsg("%s: " INT64_FORMAT " bytes returned to the file system, " INT64_FORMAT " rows moved",
-					pgs_display_name(relid), before.file_bytes - after.file_bytes, moved),
+					pgs_display_name(relid), res->bytes_before - res->bytes_after, res->moved),
 			 errdetail("The file went from " INT64_FORMAT " to " INT64_FORMAT " bytes; the compaction stopped because %s.",
-					   before.file_bytes, after.file_bytes, stop_reason)));
+					   res->bytes_before, res->bytes_after, res->stop_reason)));
+}
+
+/*
+ * pgs_reclaim_estimate
+ *		What a compaction of relid could return now, from its free space
+ *		map, for a dry run.  The caller holds a lock on it.
+ */
+int64
+pgs_reclaim_estimate(Oid relid, int64 *file_bytes, int64 *reusable_bytes)
+{
+	Relation	rel = table_open(relid, NoLock);
+	SpaceFigures sf;
+
+	measure_space(rel, &sf);
+	table_close(rel, NoLock);
+	*file_bytes = sf.file_bytes;
+	*reusable_bytes = sf.reusable_bytes;
+	return sf.returnable_bytes;
+}
+
+/*
+ * pgscale_reclaim(relation, max_duration, dry_run, allow_replicated)
+ *		CALL only, outside a transaction block: each batch commits.
+ */
+Datum
+pgscale_reclaim(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Interval   *max_duration = PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1);
+	bool		dry_run = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
+	bool		allow_replicated = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
+	bool		nonatomic;
+	char	   *why;
+	int			code;
+	const char *hint = NULL;
+	TimestampTz deadline = 0;
+	PgsReclaimResult res;
+
+	pgs_require_arg(fcinfo, 0, "relation", "Name the table to compact.");
+	relid = PG_GETARG_OID(0);
+	nonatomic = fcinfo->context != NULL && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+	if (!nonatomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("pgscale_reclaim cannot run inside a transaction block or a function"),
+				 errdetail("It commits after every batch of moved rows, and runs VACUUM."),
+				 errhint("CALL it on its own.")));
+	if (max_duration != NULL)
+	{
+		int64		us = max_duration->time +
+			(int64) max_duration->day * USECS_PER_DAY +
+			(int64) max_duration->month * DAYS_PER_MONTH * USECS_PER_DAY;
+
+		if (us <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("max_duration must be positive"),
+					 errhint("Pass an interval such as '10 minutes', or NULL for no limit.")));
+		deadline = GetCurrentTimestamp() + us;
+	}
+
+	SPI_connect_ext(SPI_OPT_NONATOMIC);
+
+	why = pgs_reclaim_check(relid, allow_replicated, &code, &hint);
+	if (why != NULL)
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg_internal("%s", why),
+				 errhint("%s", hint)));
+
+	if (dry_run)
+	{
+		int64		file_bytes;
+		int64		reusable_bytes;
+		int64		returnable = pgs_reclaim_estimate(relid, &file_bytes, &reusable_bytes);
+
+		ereport(NOTICE,
+				(errmsg("%s: about " INT64_FORMAT " bytes could be returned (dry run)",
+						pgs_display_name(relid), returnable),
+				 errdetail("The file has " INT64_FORMAT " bytes, " INT64_FORMAT " of them free as the free space map records them; nothing was moved.",
+						   file_bytes, reusable_bytes)));
+		SPI_finish();
+		PG_RETURN_VOID();
+	}
+
+	pgs_reclaim_relation(relid, deadline, &res);
+	pgs_reclaim_notice(relid, &res);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
