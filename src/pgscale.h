@@ -274,8 +274,7 @@ typedef struct PgsReclaimResult
 	const char *stop_reason;
 } PgsReclaimResult;
 
-extern char *pgs_reclaim_check(Oid relid, bool allow_replicated, int *code,
-							   const char **hint);
+extern bool pgs_reclaim_check(Oid relid, bool allow_replicated, int elevel);
 extern void pgs_reclaim_relation(Oid relid, TimestampTz deadline,
 								 PgsReclaimResult *res);
 extern void pgs_reclaim_notice(Oid relid, const PgsReclaimResult *res);

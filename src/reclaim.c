@@ -282,47 +282,62 @@ run_vacuum(PGconn *conn, const char *qname, Oid relid, bool every_page)
 
 /*
  * pgs_reclaim_check
- *		Why relid cannot be compacted by the caller now, or NULL; *code
- *		and *hint receive the error code and the advice.  Never waits: a
- *		table held in a lock that conflicts with ROW EXCLUSIVE is refused.
- *		Inside a transaction; the lock it takes lasts until its end.
+ *		Whether the caller may compact relid now.  When it may not, says
+ *		why at elevel (ERROR, or WARNING for a caller that goes on) and
+ *		returns false.  Never waits: a table held in a lock that conflicts
+ *		with ROW EXCLUSIVE is refused.  Inside a transaction; the lock it
+ *		takes lasts until its end.
  */
-char *
-pgs_reclaim_check(Oid relid, bool allow_replicated, int *code, const char **hint)
+bool
+pgs_reclaim_check(Oid relid, bool allow_replicated, int elevel)
 {
 	Relation	rel;
 	const char *why;
+	const char *hint = NULL;
 	char	   *column;
 
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
 		pgs_no_such_relation(relid);
 	if (!pgs_owns(relid))
 	{
-		*code = ERRCODE_INSUFFICIENT_PRIVILEGE;
-		*hint = "Call it as the table's owner or a member of the owning role.";
-		return psprintf("must be owner of table %s to compact it", pgs_display_name(relid));
+		ereport(elevel,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s to compact it", pgs_display_name(relid)),
+				 errhint("Call it as the table's owner or a member of the owning role.")));
+		return false;
 	}
 	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
 	{
-		*code = ERRCODE_LOCK_NOT_AVAILABLE;
-		*hint = "Run the call again when the other session's ALTER TABLE, VACUUM FULL or LOCK TABLE is done; pgscale_reclaim never waits for such a lock, which would queue the application's reads and writes behind it.";
-		return psprintf("cannot compact %s: another session holds a lock on it that conflicts with ROW EXCLUSIVE",
-						pgs_display_name(relid));
+		ereport(elevel,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("cannot compact %s: another session holds a lock on it that conflicts with ROW EXCLUSIVE",
+						pgs_display_name(relid)),
+				 errdetail("pgscale_reclaim never waits for such a lock: it would queue the application's reads and writes behind it."),
+				 errhint("Run the call again when the other session's ALTER TABLE, VACUUM FULL or LOCK TABLE is done.")));
+		return false;
 	}
 	rel = table_open(relid, NoLock);
-	why = reclaim_refusal(rel, allow_replicated, hint);
+	why = reclaim_refusal(rel, allow_replicated, &hint);
 	column = why == NULL ? move_column(rel) : NULL;
 	table_close(rel, NoLock);
-	*code = ERRCODE_FEATURE_NOT_SUPPORTED;
 	if (why != NULL)
-		return psprintf("cannot compact %s: %s", pgs_display_name(relid), why);
+	{
+		ereport(elevel,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot compact %s: %s", pgs_display_name(relid), why),
+				 errhint("%s", hint)));
+		return false;
+	}
 	if (column == NULL)
 	{
-		*hint = "Compact it with VACUUM FULL in a maintenance window.";
-		return psprintf("cannot compact %s: every column is generated",
-						pgs_display_name(relid));
+		ereport(elevel,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot compact %s: every column is generated",
+						pgs_display_name(relid)),
+				 errhint("Compact it with VACUUM FULL in a maintenance window.")));
+		return false;
 	}
-	return NULL;
+	return true;
 }
 
 /*
@@ -542,9 +557,6 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 	bool		dry_run = !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	bool		allow_replicated = !PG_ARGISNULL(3) && PG_GETARG_BOOL(3);
 	bool		nonatomic;
-	char	   *why;
-	int			code;
-	const char *hint = NULL;
 	TimestampTz deadline = 0;
 	PgsReclaimResult res;
 
@@ -574,12 +586,7 @@ pgscale_reclaim(PG_FUNCTION_ARGS)
 
 	SPI_connect_ext(SPI_OPT_NONATOMIC);
 
-	why = pgs_reclaim_check(relid, allow_replicated, &code, &hint);
-	if (why != NULL)
-		ereport(ERROR,
-				(errcode(code),
-				 errmsg_internal("%s", why),
-				 errhint("%s", hint)));
+	(void) pgs_reclaim_check(relid, allow_replicated, ERROR);
 
 	if (dry_run)
 	{
