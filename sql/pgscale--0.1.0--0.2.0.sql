@@ -205,12 +205,13 @@ CREATE PROCEDURE @extschema@.pgscale_cleanup_proc(
     relation regclass DEFAULT NULL,
     batch_size integer DEFAULT 10000,
     force boolean DEFAULT false,
-    respect_window boolean DEFAULT false)
+    respect_window boolean DEFAULT false,
+    reclaim boolean DEFAULT false)
 LANGUAGE C
 AS 'MODULE_PATHNAME', 'pgscale_cleanup_proc';
 
-COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean) IS
-    'pgscale_cleanup committing after every batch and every dropped partition';
+COMMENT ON PROCEDURE @extschema@.pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean, boolean) IS
+    'pgscale_cleanup committing after every batch and every dropped partition; reclaim compacts what the purge freed (pgscale_reclaim)';
 
 -- The maintenance cycle takes respect_window too
 -- (what a pg_cron job passes to purge only inside

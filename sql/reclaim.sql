@@ -145,6 +145,55 @@ WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
 SELECT count(*) AS expired_left FROM rc_purge WHERE at < now() - interval '30 days';
 SELECT pgscale_remove_policy('rc_purge');
 
+-- The seed's emergency procedure in one call: purge with days, then
+-- compact what the purge freed (the compaction's first VACUUM stands for
+-- the one after the purge).
+CREATE TABLE rc_emerg (id bigserial PRIMARY KEY, at timestamptz NOT NULL, note text);
+INSERT INTO rc_emerg (at, note)
+SELECT now() - (60001 - g) * interval '10 minutes', md5(g::text)
+FROM generate_series(1, 60000) g;
+SELECT pgscale_set_retention('rc_emerg', '1000 days', 'at');
+CREATE TABLE rc_emerg_before AS
+SELECT pg_relation_size('rc_emerg') AS bytes,
+       (SELECT count(*) FROM rc_emerg WHERE at >= now() - interval '200 days') AS kept,
+       (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM rc_emerg e
+        WHERE at >= now() - interval '200 days') AS digest;
+-- refused in a transaction block, before anything is purged
+BEGIN;
+CALL pgscale_cleanup_proc(days => 208, relation => 'rc_emerg', reclaim => true);
+ROLLBACK;
+SELECT count(*) AS rows_after_refusal FROM rc_emerg;
+-- a dry run purges and moves nothing
+CALL pgscale_cleanup_proc(dry_run => true, days => 208, relation => 'rc_emerg', reclaim => true);
+SELECT count(*) AS rows_after_dry_run, pg_relation_size('rc_emerg') = b.bytes AS same_size
+FROM rc_emerg, rc_emerg_before b GROUP BY b.bytes;
+CALL pgscale_cleanup_proc(days => 208, relation => 'rc_emerg', reclaim => true);
+SELECT pg_relation_size('rc_emerg') <= b.bytes * 0.6 AS returned_40_percent,
+       (SELECT count(*) FROM rc_emerg WHERE at < now() - interval '208 days') AS expired_left,
+       (SELECT count(*) FROM rc_emerg WHERE at >= now() - interval '200 days') = b.kept AS kept_count,
+       (SELECT md5(string_agg(e::text, ',' ORDER BY id)) FROM rc_emerg e
+        WHERE at >= now() - interval '200 days') = b.digest AS kept_rows_unchanged
+FROM rc_emerg_before b;
+SELECT action, count(*) FROM pgscale_log
+WHERE relid = 'rc_emerg'::regclass AND action IN ('reclaim', 'vacuum')
+GROUP BY action ORDER BY action;
+SELECT count(*) AS indexes_checked
+FROM (SELECT bt_index_check(indexrelid, true) FROM pg_index
+      WHERE indrelid = 'rc_emerg'::regclass) c;
+-- a table the compaction refuses (an UPDATE trigger): a WARNING, the
+-- purge done, and the VACUUM after it instead
+CREATE TABLE rc_emtrig (id int PRIMARY KEY, at timestamptz NOT NULL);
+INSERT INTO rc_emtrig SELECT g, now() - g * interval '1 day' FROM generate_series(1, 100) g;
+CREATE TRIGGER rc_touch BEFORE UPDATE ON rc_emtrig FOR EACH ROW EXECUTE FUNCTION rc_touch();
+SELECT pgscale_set_retention('rc_emtrig', '1000 days', 'at');
+CALL pgscale_cleanup_proc(days => 50, relation => 'rc_emtrig', reclaim => true);
+SELECT count(*) AS rows_left FROM rc_emtrig;
+SELECT action, count(*) FROM pgscale_log
+WHERE relid = 'rc_emtrig'::regclass AND action IN ('reclaim', 'vacuum')
+GROUP BY action ORDER BY action;
+SELECT pgscale_remove_policy('rc_emerg'), pgscale_remove_policy('rc_emtrig');
+DROP TABLE rc_emerg, rc_emerg_before, rc_emtrig;
+
 RESET client_min_messages;
 DROP TABLE rc_purge, rc_usage, rc_before, rc_trig, rc_rule, rc_rule_log, rc_pub, rc_parted, rc_gen CASCADE;
 DROP VIEW rc_view;

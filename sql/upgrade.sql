@@ -110,7 +110,7 @@ SELECT pg_get_function_result('pgscale_cleanup(boolean, integer, regclass, integ
 -- next run gets no catch-up allowance); the protected one was never cleaned
 SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%force boolean DEFAULT false%' AS cleanup_takes_force,
-       pg_get_function_arguments('pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
+       pg_get_function_arguments('pgscale_cleanup_proc'::regproc)
        LIKE '%force boolean DEFAULT false%' AS cleanup_proc_takes_force;
 SELECT table_name, cleaned_at IS NOT NULL AS cleaned, max_delete_fraction
 FROM pgscale_policy ORDER BY table_name::text;
@@ -122,7 +122,7 @@ SELECT pgscale_report_html() LIKE '<!DOCTYPE html>%</html>%' AS report_is_a_page
 -- 0.1.0 keep working; 0.1.0's own calls (positional) still run
 SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%force boolean DEFAULT false, respect_window boolean DEFAULT false' AS cleanup_takes_respect_window,
-       pg_get_function_arguments('pgscale_cleanup_proc(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
+       pg_get_function_arguments('pgscale_cleanup_proc'::regproc)
        LIKE '%force boolean DEFAULT false, %respect_window boolean DEFAULT false' AS cleanup_proc_takes_respect_window,
        pg_get_function_arguments('pgscale_run_maintenance(boolean, boolean)'::regprocedure)
        = 'dry_run boolean DEFAULT false, respect_window boolean DEFAULT false' AS maintenance_takes_respect_window,

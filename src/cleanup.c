@@ -39,6 +39,79 @@ PG_FUNCTION_INFO_V1(pgscale_cleanup_proc);
 #define PGS_MAX_DAYS (5000 * 366)
 
 /*
+ * reclaim_purged
+ *		CALL pgscale_cleanup_proc(..., reclaim => true): compact each table
+ *		or partition the run deleted from (reclaim.c), whose first VACUUM
+ *		stands for the one after the purge.  One that cannot be compacted
+ *		(an UPDATE trigger, a publication, a lock held) is said so in a
+ *		WARNING and the log, and gets the VACUUM after the purge instead.
+ *		A dry run says what it would compact.
+ */
+static void
+reclaim_purged(TableRun *run, bool dry_run)
+{
+	List	   *refused = NIL;
+	List	   *accepted = NIL;
+	ListCell   *lc;
+
+	foreach(lc, run->trimmed)
+	{
+		PgsTrimmed *t = (PgsTrimmed *) lfirst(lc);
+		int			code;
+		const char *hint = NULL;
+		char	   *why;
+
+		if (t->rows <= 0 || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
+			continue;
+		why = pgs_reclaim_check(t->relid, false, &code, &hint);
+		if (why != NULL)
+		{
+			ereport(WARNING,
+					(errcode(code),
+					 errmsg_internal("%s", why),
+					 errdetail("The purge is done; only the compaction after it is left out."),
+					 errhint("%s", hint)));
+			if (!dry_run)
+				pgs_log_action(t->relid, "reclaim", pgs_display_name(t->relid), 0, true,
+							   GetCurrentTimestamp(), psprintf("skipped: %s", why));
+			refused = lappend(refused, t);
+		}
+		else if (dry_run)
+			ereport(NOTICE,
+					(errmsg("%s would be compacted after the purge of " INT64_FORMAT " rows (dry run)",
+							pgs_display_name(t->relid), t->rows)));
+		else
+			accepted = lappend_oid(accepted, t->relid);
+	}
+	if (dry_run)
+		return;
+	pgs_spi_commit();
+	pgs_vacuum_purged(refused, run->vacuum_after_purge, true);
+	foreach(lc, accepted)
+	{
+		Oid			relid = lfirst_oid(lc);
+		PgsReclaimResult res;
+		int			code;
+		const char *hint = NULL;
+		char	   *why;
+
+		/* checked again: it committed since */
+		why = pgs_reclaim_check(relid, false, &code, &hint);
+		if (why != NULL)
+		{
+			ereport(WARNING,
+					(errcode(code),
+					 errmsg_internal("%s", why),
+					 errdetail("The purge is done; only the compaction after it is left out."),
+					 errhint("%s", hint)));
+			continue;
+		}
+		pgs_reclaim_relation(relid, 0, &res);
+		pgs_reclaim_notice(relid, &res);
+	}
+}
+
+/*
  * run_cleanup
  *		The body shared by the function and the procedure.  Returns the
  *		list of finished TableRuns.  SPI must be connected.
@@ -109,9 +182,19 @@ run_cleanup(const CleanupOptions *opt)
 		{
 			TableRun   *run = (TableRun *) lfirst(lc);
 
-			pgs_vacuum_purged(run->trimmed, run->vacuum_after_purge, opt->nonatomic);
+			if (opt->reclaim)
+				reclaim_purged(run, false);
+			else
+				pgs_vacuum_purged(run->trimmed, run->vacuum_after_purge, opt->nonatomic);
 		}
 		pgs_log_prune();
+	}
+	else if (opt->reclaim)
+	{
+		ListCell   *lc;
+
+		foreach(lc, runs)
+			reclaim_purged((TableRun *) lfirst(lc), true);
 	}
 	if (opt->nonatomic)
 	{
@@ -268,6 +351,18 @@ pgscale_cleanup_proc(PG_FUNCTION_ARGS)
 	opt.nonatomic = fcinfo->context != NULL &&
 		IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
+	if (PG_NARGS() > 6)
+	{
+		pgs_require_arg(fcinfo, 6, "reclaim",
+						"Pass true to compact what the purge freed, false to leave it to VACUUM.");
+		opt.reclaim = PG_GETARG_BOOL(6);
+	}
+	if (opt.reclaim && !opt.nonatomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("pgscale_cleanup_proc cannot compact inside a transaction block or a function"),
+				 errdetail("reclaim => true commits after every batch of moved rows, and runs VACUUM; nothing was purged."),
+				 errhint("CALL it on its own, or leave reclaim out.")));
 	if (!opt.nonatomic)
 		ereport(NOTICE,
 				(errmsg("pgscale_cleanup_proc is running in a single transaction"),

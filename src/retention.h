@@ -30,6 +30,7 @@ typedef struct CleanupOptions
 	bool		force;			/* past the blast-radius limits */
 	bool		nonatomic;		/* may commit between steps */
 	bool		respect_window; /* purge only in pgscale.maintenance_window */
+	bool		reclaim;		/* then compact what was purged (reclaim.c) */
 } CleanupOptions;
 
 /*
