@@ -194,6 +194,27 @@ GROUP BY action ORDER BY action;
 SELECT pgscale_remove_policy('rc_emerg'), pgscale_remove_policy('rc_emtrig');
 DROP TABLE rc_emerg, rc_emerg_before, rc_emtrig;
 
+-- pgscale_health() (and so pgscale_report()) points at the compaction,
+-- and at the conversion for a plain table that loses old rows by time;
+-- after the compaction the check is ok again
+CREATE TABLE rc_health (id bigserial PRIMARY KEY, at timestamptz NOT NULL, pad text);
+INSERT INTO rc_health (at, pad)
+SELECT '2020-01-01'::timestamptz + g * interval '1 minute', repeat('x', 100)
+FROM generate_series(1, 150000) g;
+SELECT pgscale_set_retention('rc_health', '1000 days', 'at');
+DELETE FROM rc_health WHERE id <= 100000;
+VACUUM ANALYZE rc_health;
+SELECT status,
+       advice LIKE '%CALL pgscale_reclaim(''public.rc_health'')%' AS names_reclaim,
+       advice LIKE '%pgscale_partition_table(''public.rc_health'', ''at'')%' AS names_conversion
+FROM pgscale_health() WHERE check_name = 'space to give back';
+SELECT count(*) > 0 AS report_names_reclaim
+FROM pgscale_report() r WHERE r LIKE '%CALL pgscale_reclaim(''public.rc_health'')%';
+CALL pgscale_reclaim('rc_health');
+SELECT status FROM pgscale_health() WHERE check_name = 'space to give back';
+SELECT pgscale_remove_policy('rc_health');
+DROP TABLE rc_health;
+
 RESET client_min_messages;
 DROP TABLE rc_purge, rc_usage, rc_before, rc_trig, rc_rule, rc_rule_log, rc_pub, rc_parted, rc_gen CASCADE;
 DROP VIEW rc_view;

@@ -394,9 +394,9 @@ pgs_bloat_advice(PgsBloatRow *row)
 	if (row->is_index)
 		return psprintf("rebuild it: REINDEX INDEX CONCURRENTLY %s;",
 						pgs_quote_qualified(row->schema_name, row->index_name));
-	return psprintf("reclaim it with VACUUM FULL %s (locks the table: use a quiet hour, or pg_repack); "
+	return psprintf("give the space back online with CALL pgscale_reclaim(%s) (or VACUUM FULL, which locks the table); "
 					"for a table that loses old rows in bulk, partitions dropped by retention leave no waste",
-					pgs_quote_qualified(row->schema_name, row->table_name));
+					quote_literal_cstr(pgs_quote_qualified(row->schema_name, row->table_name)));
 }
 
 /*

@@ -20,6 +20,10 @@
 #include <math.h>
 
 #include "access/xlog.h"
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -27,7 +31,9 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -233,6 +239,103 @@ check_slow_queries(List **checks)
 					  "rewrite the heaviest statements, cache repeated dashboard reads."));
 }
 
+/* whether relid uses the heap access method */
+static bool
+is_heap(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		heap;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	heap = ((Form_pg_class) GETSTRUCT(tup))->relam == HEAP_TABLE_AM_OID;
+	ReleaseSysCache(tup);
+	return heap;
+}
+
+/*
+ * check_returnable
+ *		Space an online compaction could give back to the file system
+ *		(pgscale_reclaim), measured from the free space map of the plain
+ *		tables the bloat estimate points at: the estimate is cheap and
+ *		reads no table, the map is exact but read block by block, so only
+ *		those tables are read.  A table another session holds in ACCESS
+ *		EXCLUSIVE is left out, never waited for.
+ */
+static void
+check_returnable(List **checks, List *bloat)
+{
+	ListCell   *lc;
+	int			count = 0;
+	int64		total = 0;
+	int64		largest_bytes = 0;
+	Oid			largest = InvalidOid;
+	StringInfoData advice;
+
+	foreach(lc, bloat)
+	{
+		PgsBloatRow *row = lfirst(lc);
+		Oid			nsp;
+		Oid			relid;
+		int64		file_bytes;
+		int64		reusable;
+		int64		returnable;
+
+		if (row->is_index || row->advice == NULL || !row->wasted_known)
+			continue;
+		nsp = get_namespace_oid(row->schema_name, true);
+		relid = OidIsValid(nsp) ? get_relname_relid(row->table_name, nsp) : InvalidOid;
+		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_RELATION ||
+			!ConditionalLockRelationOid(relid, AccessShareLock))
+			continue;
+		if (!is_heap(relid))
+		{
+			UnlockRelationOid(relid, AccessShareLock);
+			continue;
+		}
+		returnable = pgs_reclaim_estimate(relid, &file_bytes, &reusable);
+		UnlockRelationOid(relid, AccessShareLock);
+		if (returnable < PGS_BLOAT_ADVICE_BYTES ||
+			returnable < file_bytes * (PGS_BLOAT_ADVICE_PERCENT / 100.0))
+			continue;
+		count++;
+		total += returnable;
+		if (returnable > largest_bytes)
+		{
+			largest_bytes = returnable;
+			largest = relid;
+		}
+	}
+
+	initStringInfo(&advice);
+	if (OidIsValid(largest))
+	{
+		PgsPolicy  *pol = pgs_find_policy(largest);
+
+		appendStringInfo(&advice,
+						 "Give it back online, without VACUUM FULL's lock: CALL pgscale_reclaim(%s); "
+						 "see pgscale_space_reclaimable() for the others.",
+						 quote_literal_cstr(pgs_qualified_name(largest)));
+		if (pol != NULL && pol->has_retention && pol->time_column != NULL &&
+			!get_rel_relispartition(largest))
+			appendStringInfo(&advice,
+							 " It loses old rows by time: converted to monthly partitions"
+							 " (CALL pgscale_partition_table(%s, %s)), retention drops whole months"
+							 " and gives their space back by itself.",
+							 quote_literal_cstr(pgs_qualified_name(largest)),
+							 quote_literal_cstr(pol->time_column));
+	}
+	pgs_add_check(checks, "space to give back",
+				  count > 0 ? "warn" : "ok",
+				  count == 0 ? pstrdup("no table with space a compaction could return") :
+				  psprintf("%d table%s, %s returnable (most: %s)",
+						   count, count == 1 ? "" : "s", pgs_size_text(total),
+						   pgs_display_name(largest)),
+				  psprintf("warn when a compaction could return %s and %.0f%% of a table's file",
+						   pgs_size_text(PGS_BLOAT_ADVICE_BYTES), PGS_BLOAT_ADVICE_PERCENT),
+				  count > 0 ? advice.data : NULL);
+}
+
 /*
  * check_bloat
  *		Estimated waste worth a rewrite, over all tables and btree indexes.
@@ -274,7 +377,9 @@ check_bloat(List **checks)
 					   pgs_size_text(PGS_BLOAT_ADVICE_BYTES), PGS_BLOAT_ADVICE_PERCENT,
 					   pgs_size_text(BLOAT_CRITICAL_BYTES), BLOAT_CRITICAL_PERCENT),
 			  pstrdup("See pgscale_table_bloat() (exact => true with pgstattuple to confirm): "
-					  "REINDEX INDEX CONCURRENTLY the indexes, VACUUM FULL or pg_repack the tables in a quiet hour."));
+					  "REINDEX INDEX CONCURRENTLY the indexes; give the tables' space back online with "
+					  "CALL pgscale_reclaim() (see the check \"space to give back\"), or VACUUM FULL them in a quiet hour."));
+	check_returnable(checks, rows);
 }
 
 /*
