@@ -52,28 +52,22 @@ reclaim_purged(TableRun *run, bool dry_run)
 {
 	List	   *refused = NIL;
 	List	   *accepted = NIL;
+	List	   *late = NIL;
 	ListCell   *lc;
 
 	foreach(lc, run->trimmed)
 	{
 		PgsTrimmed *t = (PgsTrimmed *) lfirst(lc);
-		int			code;
-		const char *hint = NULL;
-		char	   *why;
 
 		if (t->rows <= 0 || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
 			continue;
-		why = pgs_reclaim_check(t->relid, false, &code, &hint);
-		if (why != NULL)
+		if (!pgs_reclaim_check(t->relid, false, WARNING))
 		{
-			ereport(WARNING,
-					(errcode(code),
-					 errmsg_internal("%s", why),
-					 errdetail("The purge is done; only the compaction after it is left out."),
-					 errhint("%s", hint)));
+			/* the WARNING, also in the server log, says why */
 			if (!dry_run)
 				pgs_log_action(t->relid, "reclaim", pgs_display_name(t->relid), 0, true,
-							   GetCurrentTimestamp(), psprintf("skipped: %s", why));
+							   GetCurrentTimestamp(),
+							   "skipped: the table cannot be compacted; the WARNING in the server log says why");
 			refused = lappend(refused, t);
 		}
 		else if (dry_run)
@@ -81,7 +75,7 @@ reclaim_purged(TableRun *run, bool dry_run)
 					(errmsg("%s would be compacted after the purge of " INT64_FORMAT " rows (dry run)",
 							pgs_display_name(t->relid), t->rows)));
 		else
-			accepted = lappend_oid(accepted, t->relid);
+			accepted = lappend(accepted, t);
 	}
 	if (dry_run)
 		return;
@@ -89,26 +83,22 @@ reclaim_purged(TableRun *run, bool dry_run)
 	pgs_vacuum_purged(refused, run->vacuum_after_purge, true);
 	foreach(lc, accepted)
 	{
-		Oid			relid = lfirst_oid(lc);
+		PgsTrimmed *t = (PgsTrimmed *) lfirst(lc);
 		PgsReclaimResult res;
-		int			code;
-		const char *hint = NULL;
-		char	   *why;
 
 		/* checked again: it committed since */
-		why = pgs_reclaim_check(relid, false, &code, &hint);
-		if (why != NULL)
+		if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
+			continue;
+		if (!pgs_reclaim_check(t->relid, false, WARNING))
 		{
-			ereport(WARNING,
-					(errcode(code),
-					 errmsg_internal("%s", why),
-					 errdetail("The purge is done; only the compaction after it is left out."),
-					 errhint("%s", hint)));
+			late = lappend(late, t);
 			continue;
 		}
-		pgs_reclaim_relation(relid, 0, &res);
-		pgs_reclaim_notice(relid, &res);
+		pgs_reclaim_relation(t->relid, 0, &res);
+		pgs_reclaim_notice(t->relid, &res);
 	}
+	/* refused since the first check: the VACUUM after the purge, then */
+	pgs_vacuum_purged(late, run->vacuum_after_purge, true);
 }
 
 /*
