@@ -118,12 +118,13 @@ FROM pgscale_policy ORDER BY table_name::text;
 SELECT pgscale_report_html() LIKE '<!DOCTYPE html>%</html>%' AS report_is_a_page,
        pgscale_html_text('<a href="x">&''') = '&lt;a href=&quot;x&quot;&gt;&amp;&#39;' AS escapes;
 -- the maintenance window: cleanup, its procedure and the maintenance
--- cycle (both forms) take respect_window, last, so that calls written for
--- 0.1.0 keep working; 0.1.0's own calls (positional) still run
+-- cycle (both forms) take respect_window after 0.1.0's parameters (the
+-- procedure then reclaim), so that calls written for 0.1.0 keep working;
+-- 0.1.0's own calls (positional) still run
 SELECT pg_get_function_arguments('pgscale_cleanup(boolean, integer, regclass, integer, boolean, boolean)'::regprocedure)
        LIKE '%force boolean DEFAULT false, respect_window boolean DEFAULT false' AS cleanup_takes_respect_window,
        pg_get_function_arguments('pgscale_cleanup_proc'::regproc)
-       LIKE '%force boolean DEFAULT false, %respect_window boolean DEFAULT false' AS cleanup_proc_takes_respect_window,
+       LIKE '%force boolean DEFAULT false, %respect_window boolean DEFAULT false, %reclaim boolean DEFAULT false' AS cleanup_proc_takes_respect_window,
        pg_get_function_arguments('pgscale_run_maintenance(boolean, boolean)'::regprocedure)
        = 'dry_run boolean DEFAULT false, respect_window boolean DEFAULT false' AS maintenance_takes_respect_window,
        pg_get_function_arguments('pgscale_run_maintenance_proc(boolean, boolean)'::regprocedure)
