@@ -12,6 +12,11 @@
 #     RUNS=3 test/bench_reclaim.sh --pg 17   # PostgreSQL 17 (trixie chroot)
 #     APP=select test/bench_reclaim.sh       # the application only reads
 #
+# A third measurement, "idle", runs pg_sleep() for as long as the
+# compaction took, on a copy no method touches: the longest transaction
+# of the application with nothing running, the noise floor of this
+# machine that the two stalls are to be read against.
+#
 # The copies are made with CREATE DATABASE ... STRATEGY FILE_COPY from one
 # template, purged (DELETE of the older half) and vacuumed there, so that
 # both methods start from the same file.
@@ -111,16 +116,19 @@ RESULTS="$WORK/results"
 for run in $(seq 1 "$RUNS"); do
 	r=$(measure reclaim "CALL pgscale_reclaim('metrics_aiusagedaily')")
 	f=$(measure full "VACUUM FULL metrics_aiusagedaily")
-	echo "$r $f" >>"$RESULTS"
 	read -r a b c <<<"$r"
 	read -r d e g <<<"$f"
-	pgs_say "run $run: pgscale_reclaim $a s, stall $b ms, $c bytes returned | VACUUM FULL $d s, stall $e ms, $g bytes returned"
+	i=$(measure idle "SELECT pg_sleep($a)")
+	read -r _ h _ <<<"$i"
+	echo "$r $f $h" >>"$RESULTS"
+	pgs_say "run $run: pgscale_reclaim $a s, stall $b ms, $c bytes returned | VACUUM FULL $d s, stall $e ms, $g bytes returned | idle: longest $h ms"
 done
 col() { awk -v c="$1" '{ print $c }' "$RESULTS" | median; }
-RT=$(col 1) RS=$(col 2) RB=$(col 3) FT=$(col 4) FS=$(col 5) FB=$(col 6)
+RT=$(col 1) RS=$(col 2) RB=$(col 3) FT=$(col 4) FS=$(col 5) FB=$(col 6) IS=$(col 7)
 pgs_say "medians of $RUNS runs ($ROWS rows, the older half purged; the application: $APP)"
 printf '%-18s %10s %12s %14s\n' method "time (s)" "stall (ms)" "bytes returned"
 printf '%-18s %10s %12s %14s\n' pgscale_reclaim "$RT" "$RS" "$RB"
 printf '%-18s %10s %12s %14s\n' "VACUUM FULL" "$FT" "$FS" "$FB"
-printf 'bytes: %.2f of VACUUM FULL'"'"'s (target 0.80); time: %.2fx; stall: %.1f ms (target under 50)\n' \
-	"$(echo "$RB / $FB" | bc -l)" "$(echo "$RT / $FT" | bc -l)" "$RS"
+printf '%-18s %10s %12s %14s\n' "idle (pg_sleep)" "$RT" "$IS" 0
+printf 'bytes: %.2f of VACUUM FULL'"'"'s (target 0.80); time: %.2fx; stall: %.1f ms (target under 50), %.1f ms with nothing running\n' \
+	"$(echo "$RB / $FB" | bc -l)" "$(echo "$RT / $FT" | bc -l)" "$RS" "$IS"
