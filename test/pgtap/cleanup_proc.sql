@@ -222,7 +222,7 @@ CREATE TABLE pgscale_t.pa_drop AS
 SELECT count(*) AS pa_ndrop FROM pgscale_t.pa_drop \gset
 SELECT count(*) AS pa_gone_rows FROM pgscale_t.pa WHERE tableoid IN (SELECT part FROM pgscale_t.pa_drop) \gset
 SELECT part::text AS pa_left FROM pgscale_t.pa_drop ORDER BY hi::date LIMIT 1 \gset
-SELECT pg_get_expr(relpartbound, oid) AS pa_left_bound FROM pg_class WHERE oid = :'pa_left'::regclass \gset
+SELECT pg_get_expr(relpartbound, oid) AS pa_left_bound, oid AS pa_left_oid FROM pg_class WHERE oid = :'pa_left'::regclass \gset
 ALTER TABLE pgscale_t.pa DETACH PARTITION :pa_left;
 INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, action, archive_schema, bound_from, bound_to)
 SELECT n.nspname, c.relname, 'pgscale_t.pa'::regclass, :'pa_left_bound', 'archive', 'pgscale_t_arch',
@@ -254,7 +254,7 @@ SELECT is((SELECT a.range_from IS NULL AND a.range_to = p.hi::timestamp AND a.ar
              FROM pgscale_archive a JOIN pg_class c ON c.relname = a.archive_table
              JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = a.archive_schema
              JOIN pgscale_t.parts p ON p.part = c.oid
-            WHERE c.oid = :'pa_left'::regclass),
+            WHERE c.oid = :pa_left_oid),
           true, 'proc archive: the earlier run''s partition is archived with the bounds its record kept');
 SELECT bag_eq('SELECT * FROM pgscale_t.pa', 'SELECT * FROM pgscale_t.pa_keep', 'proc archive: the parent holds exactly the kept rows');
 
