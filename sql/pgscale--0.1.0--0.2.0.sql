@@ -1116,23 +1116,44 @@ COMMENT ON PROCEDURE @extschema@.pgscale_reclaim(regclass, interval, boolean, bo
 -- table's run.  Each detach is recorded here, committed before it starts,
 -- so that a crash or a cancel at any point leaves a record: the next run
 -- of the table reconciles every row (finishes a detach left pending with
--- DETACH PARTITION ... FINALIZE, drops a table it detached, forgets one
--- that is still attached or gone).  A row names its table by OID and by
--- name, and only a table with both is ever dropped.  pg_dump keeps the
--- rows; after a restore their OIDs match nothing, so the next run forgets
--- them and leaves the restored tables alone.
+-- DETACH PARTITION ... FINALIZE, drops or archives a table it detached,
+-- forgets one that is still attached or gone).  A row says what becomes of
+-- the table (action: drop, or archive into archive_schema) and carries the
+-- partition's bounds that archiving records, so that a crash between the
+-- detach and the move never turns an archive into a drop.  A row names its
+-- table by schema and name, as pgscale_archive does, not by OID: pg_dump
+-- keeps the rows, and after a restore the next run still finds the
+-- detached table and finishes it.
 --
 CREATE TABLE @extschema@.pgscale_detached (
-    relid        oid PRIMARY KEY,
-    relname      text NOT NULL,
-    parent       oid NOT NULL,
-    table_name   regclass NOT NULL,
-    bound        text NOT NULL,
-    recorded_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    rel_schema     name NOT NULL,
+    rel_name       name NOT NULL,
+    table_name     regclass NOT NULL,
+    bound          text NOT NULL,
+    action         text NOT NULL DEFAULT 'drop',
+    archive_schema name,
+    bound_from     bigint,
+    bound_to       bigint,
+    recorded_at    timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (rel_schema, rel_name),
+    CONSTRAINT pgscale_detached_action_check
+        CHECK (action IN ('drop', 'archive')),
+    CONSTRAINT pgscale_detached_archive_check
+        CHECK ((action = 'archive') = (archive_schema IS NOT NULL)
+               AND (action = 'drop' OR bound_to IS NOT NULL))
 );
 
 COMMENT ON TABLE @extschema@.pgscale_detached IS
     'expired partitions being detached concurrently or detached and not yet dropped: the next run of their table finishes them';
+
+COMMENT ON COLUMN @extschema@.pgscale_detached.table_name IS
+    'the policy''s table whose run detached the partition';
+COMMENT ON COLUMN @extschema@.pgscale_detached.action IS
+    'what the next run does with the detached table: drop it, or archive it into archive_schema';
+COMMENT ON COLUMN @extschema@.pgscale_detached.bound_from IS
+    'lower bound of the partition as microseconds of the time column read as timestamp (timestamptz for timestamptz columns); NULL: MINVALUE';
+COMMENT ON COLUMN @extschema@.pgscale_detached.bound_to IS
+    'upper bound of the partition, as bound_from';
 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.pgscale_detached', '');
 

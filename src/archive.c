@@ -268,16 +268,32 @@ pgs_archive_of_policy(PgsPolicy *pol, const char *time_column)
 
 	if (!pol->archive || pol->archive_schema == NULL)
 		return NULL;
-	arch = palloc0(sizeof(PgsArchive));
-	arch->root = pol->relid;
-	arch->source_schema = get_namespace_name(get_rel_namespace(pol->relid));
-	arch->source_table = get_rel_name(pol->relid);
-	arch->schema = pstrdup(pol->archive_schema);
+	arch = pgs_archive_to_schema(pol->relid, time_column, pol->archive_schema);
 	arch->has_keep = pol->has_archive_keep;
 	arch->keep = pol->archive_keep;
+	return arch;
+}
+
+/*
+ * pgs_archive_to_schema
+ *		Where to archive what expires of root into schema, without
+ *		archive_keep: for a table detached concurrently, whose
+ *		pgscale_detached record names the schema it goes to.
+ */
+PgsArchive *
+pgs_archive_to_schema(Oid root, const char *time_column, const char *schema)
+{
+	PgsArchive *arch;
+
+	arch = palloc0(sizeof(PgsArchive));
+	arch->root = root;
+	arch->source_schema = get_namespace_name(get_rel_namespace(root));
+	arch->source_table = get_rel_name(root);
+	arch->schema = pstrdup(schema);
+	arch->has_keep = false;
 	arch->time_column = pstrdup(time_column);
-	arch->keytype = pgs_time_column_type(pol->relid, time_column, false);
-	arch->tz = pstrdup(pgs_policy_time_zone(pol->relid));
+	arch->keytype = pgs_time_column_type(root, time_column, false);
+	arch->tz = pstrdup(pgs_policy_time_zone(root));
 	arch->rows_table = InvalidOid;
 	return arch;
 }
@@ -594,7 +610,10 @@ pgs_archive_rows_done(PgsArchive *arch)
  *		plain table now): move it into the archive schema under the name
  *		<table>_YYYY_MM (its first month; clipped to NAMEDATALEN and made
  *		unique), with its indexes, owner and grants, and record it.  Runs
- *		as the table's owner, in the step that detached it.
+ *		as the table's owner, in the step that detached it under ACCESS
+ *		EXCLUSIVE, or at the end of the table's run for one detached
+ *		concurrently (retention_parts.c), with the bounds its
+ *		pgscale_detached record kept.
  */
 void
 pgs_archive_partition(Oid child, Oid parent, PgsArchive *arch,

@@ -53,6 +53,8 @@ extern void pgs_archive_settle(Oid relid, PgsPolicy *existing,
 
 /* a run */
 extern PgsArchive *pgs_archive_of_policy(PgsPolicy *pol, const char *time_column);
+extern PgsArchive *pgs_archive_to_schema(Oid root, const char *time_column,
+										 const char *schema);
 extern char *pgs_archive_rows_target(PgsArchive *arch, Oid relid, Oid cutoff_type,
 									 Datum cutoff, char **columns);
 extern void pgs_archive_rows_done(PgsArchive *arch);

@@ -10,38 +10,44 @@
  *	  cannot run through SPI or inside a transaction block, so it runs over
  *	  the loopback connection (loopback.c) as a top-level statement of a
  *	  second session, while this backend waits holding no snapshot.  The
- *	  detached tables are dropped together at the end of the table's run
- *	  (retention_parts.c, rt_dispose_detached): dropping a table that is no
- *	  longer a partition locks nothing of the parent.
+ *	  detached tables are dropped (action 'drop') or moved into the archive
+ *	  schema (action 'archive', archive.c) together at the end of the
+ *	  table's run (retention_parts.c, rt_dispose_detached): neither locks
+ *	  anything of the parent once the table is no longer a partition.
  *
  *	  Crash safety.  Each detach is recorded in pgscale_detached (the
- *	  partition's OID and name, its parent, its bound) in a transaction
- *	  committed before the DETACH starts; the row goes in the transaction
- *	  that drops the table.  At the start of every run of the table, before
- *	  anything else, each row is reconciled with what the catalogs say:
+ *	  partition's schema and name, its bound, whether it is to be dropped
+ *	  or archived and where, and the bounds the archive records) in a
+ *	  transaction committed before the DETACH starts; the row goes in the
+ *	  transaction that drops or archives the table.  A table is named, not
+ *	  known by OID, so that the records mean the same after a dump and
+ *	  restore.  At the start of every run of the table, before anything
+ *	  else, each row is reconciled with what the catalogs say:
  *
- *	  - no table of that OID and name: it is gone, the row is forgotten;
+ *	  - no table of that schema and name: it is gone, the row is forgotten;
  *	  - attached normally (the detach never started, or its first
  *		transaction was rolled back): the row is forgotten, and the normal
  *		expiry logic of this run decides again;
- *	  - pg_inherits.inhdetachpending (interrupted between the detach's two
- *		transactions): ALTER TABLE ... DETACH PARTITION ... FINALIZE
- *		completes it, then the table is dropped with the others;
- *	  - detached (no pg_inherits row): dropped with the others.
+ *	  - pg_inherits.inhdetachpending from a parent in the managed table's
+ *		tree (interrupted between the detach's two transactions): ALTER
+ *		TABLE ... DETACH PARTITION ... FINALIZE completes it, then the
+ *		table is dropped or archived with the others;
+ *	  - detached (no pg_inherits row): dropped or archived with the
+ *		others, as the record says (a record that says archive is never
+ *		dropped, whatever the policy says now).
  *
  *	  Why that gives no orphan, no expired row visible through the parent
  *	  and no kept row gone: the record is durable before the detach can
  *	  commit anything (its commit record precedes the detach's in the WAL),
  *	  so every table a detach may have touched has a row, and every row
  *	  ends in one of the four states above, each of which the next run
- *	  brings to "dropped" or "forgotten"; no orphan.  A partition pending
+ *	  brings to "dropped", "archived" or "forgotten"; no orphan.  A partition pending
  *	  detach is already left out of new queries of the parent, and an
  *	  attached one is still expired, so the same run detaches it again: no
  *	  expired row through the parent after the run.  Only a table with the
- *	  recorded OID and name, that is no partition of anything, is dropped,
- *	  and only expired partitions are ever recorded: a kept partition, a
- *	  table a person attached again, or a new table that reused the OID is
- *	  never dropped.  Recording in the detach's own second transaction (an
+ *	  recorded name that is no partition of anything is dropped, and only
+ *	  expired partitions are ever recorded: a kept partition or a table a
+ *	  person attached again is never dropped.  Recording in the detach's own second transaction (an
  *	  event trigger at ddl_command_end) would need an event trigger, which
  *	  only a superuser can create, and would still leave the pending state
  *	  to find from pg_inherits: the intent record covers both.
@@ -77,6 +83,7 @@
 #include "utils/syscache.h"
 
 #include "pgscale.h"
+#include "archive.h"
 #include "loopback.h"
 #include "retention.h"
 
@@ -136,12 +143,6 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 	if (!run->opt->nonatomic)
 	{
 		*why = "in a transaction block or a function form, where DETACH PARTITION CONCURRENTLY cannot run";
-		return false;
-	}
-	if (run->archive != NULL)
-	{
-		/* archive.c moves a partition it detaches itself, bounds read first */
-		*why = "the policy archives its expired partitions, which are detached without CONCURRENTLY";
 		return false;
 	}
 	if (OidIsValid(get_default_partition_oid(parent)))
@@ -206,48 +207,70 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 
 /*
  * rt_detach_record
- *		Record that child of parent is about to be detached; in the step
- *		that checked it, so that it commits with that check.
+ *		Record that child of parent is about to be detached, with what the
+ *		run does with it afterwards (drop, or archive into the policy's
+ *		archive schema) and the bounds archiving needs, since a detached
+ *		table has none; in the step that checked it, so that it commits
+ *		with that check.  The table is named by schema and name, so that
+ *		the record still finds it after a dump and restore.
  */
 void
-rt_detach_record(TableRun *run, Oid parent, Oid child)
+rt_detach_record(TableRun *run, Oid parent, Oid child, const PgsPartBounds *bounds)
 {
-	Oid			argtypes[4] = {OIDOID, TEXTOID, OIDOID, OIDOID};
-	Datum		values[4];
+	Oid			argtypes[8] = {NAMEOID, NAMEOID, OIDOID, TEXTOID, TEXTOID, NAMEOID,
+		INT8OID, INT8OID};
+	Datum		values[8];
+	char		nulls[8];
 	char	   *bound;
+	bool		archive = run->archive != NULL;
 
 	bound = pgs_spi_text_oid("SELECT pg_catalog.pg_get_expr(c.relpartbound, c.oid)"
 							 " FROM pg_catalog.pg_class c"
 							 " WHERE c.oid OPERATOR(pg_catalog.=) $1", child);
-	values[0] = ObjectIdGetDatum(child);
-	values[1] = CStringGetTextDatum(pgs_qualified_name(child));
-	values[2] = ObjectIdGetDatum(parent);
-	values[3] = ObjectIdGetDatum(run->relid);
-	(void) pgs_exec_as_owner(psprintf("INSERT INTO %s (relid, relname, parent, table_name, bound)"
-									  " VALUES ($1, $2, $3, $4::pg_catalog.regclass, %s)"
-									  " ON CONFLICT (relid) DO UPDATE"
-									  " SET relname = excluded.relname, parent = excluded.parent,"
-									  " table_name = excluded.table_name, bound = excluded.bound,"
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = DirectFunctionCall1(namein,
+									CStringGetDatum(get_namespace_name(get_rel_namespace(child))));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(child)));
+	values[2] = ObjectIdGetDatum(run->relid);
+	values[3] = CStringGetTextDatum(bound ? bound : "");
+	values[4] = CStringGetTextDatum(archive ? "archive" : "drop");
+	values[5] = archive ?
+		DirectFunctionCall1(namein, CStringGetDatum(run->archive->schema)) : (Datum) 0;
+	nulls[5] = archive ? ' ' : 'n';
+	values[6] = Int64GetDatum(bounds->lo);
+	nulls[6] = bounds->lo_unbounded ? 'n' : ' ';
+	values[7] = Int64GetDatum(bounds->hi);
+	nulls[7] = bounds->hi_unbounded ? 'n' : ' ';
+	(void) parent;
+	(void) pgs_exec_as_owner(psprintf("INSERT INTO %s (rel_schema, rel_name, table_name, bound,"
+									  " action, archive_schema, bound_from, bound_to)"
+									  " VALUES ($1, $2, $3::pg_catalog.regclass, $4, $5, $6, $7, $8)"
+									  " ON CONFLICT (rel_schema, rel_name) DO UPDATE"
+									  " SET table_name = excluded.table_name, bound = excluded.bound,"
+									  " action = excluded.action, archive_schema = excluded.archive_schema,"
+									  " bound_from = excluded.bound_from, bound_to = excluded.bound_to,"
 									  " recorded_at = excluded.recorded_at",
-									  pgs_ext_table("pgscale_detached"),
-									  quote_literal_cstr(bound ? bound : "")),
-							 4, argtypes, values, NULL);
+									  pgs_ext_table("pgscale_detached")),
+							 8, argtypes, values, nulls);
 }
 
 /*
  * rt_detach_forget
- *		Delete the record of child (no error when there is none).
+ *		Delete the record of the table schema.name (no error when there is
+ *		none).
  */
 void
-rt_detach_forget(Oid child)
+rt_detach_forget(const char *schema, const char *name)
 {
-	Oid			argtypes[1] = {OIDOID};
-	Datum		values[1];
+	Oid			argtypes[2] = {NAMEOID, NAMEOID};
+	Datum		values[2];
 
-	values[0] = ObjectIdGetDatum(child);
-	(void) pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE relid OPERATOR(pg_catalog.=) $1",
+	values[0] = DirectFunctionCall1(namein, CStringGetDatum(schema));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
+	(void) pgs_exec_as_owner(psprintf("DELETE FROM %s WHERE rel_schema OPERATOR(pg_catalog.=) $1"
+									  " AND rel_name OPERATOR(pg_catalog.=) $2",
 									  pgs_ext_table("pgscale_detached")),
-							 1, argtypes, values, NULL);
+							 2, argtypes, values, NULL);
 }
 
 #ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
@@ -412,11 +435,13 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 
 typedef struct Recorded
 {
-	Oid			relid;
-	Oid			parent;
-	bool		same;			/* a table of that OID and name exists */
+	char	   *schema;			/* the record's table, by name */
+	char	   *name;
+	Oid			relid;			/* the table of that name, or InvalidOid */
+	Oid			parent;			/* its parent, when it is a partition */
 	bool		attached;		/* it is a partition */
-	bool		pending;		/* pending detach */
+	bool		pending;		/* pending detach from the managed tree */
+	RtDetachedFate fate;		/* what the detach was for */
 } Recorded;
 
 typedef struct FinalizeStep
@@ -490,41 +515,59 @@ rt_reconcile_detached(TableRun *run)
 		run->detach_locked = true;
 	}
 
+	/*
+	 * A record names its table by schema and name.  Pending detach counts
+	 * only from a parent in the managed table's tree: FINALIZE is run on
+	 * nothing else.
+	 */
 	values[0] = ObjectIdGetDatum(run->relid);
-	n = pgs_exec_as_owner(psprintf("SELECT d.relid, d.parent,"
-								   " c.oid IS NOT NULL AND pg_catalog.format('%%I.%%I', s.nspname, c.relname)"
-								   " OPERATOR(pg_catalog.=) d.relname,"
-								   " i.inhrelid IS NOT NULL, COALESCE(i.inhdetachpending, false)"
+	n = pgs_exec_as_owner(psprintf("SELECT d.rel_schema::pg_catalog.text, d.rel_name::pg_catalog.text,"
+								   " COALESCE(c.oid, 0), COALESCE(i.inhparent, 0),"
+								   " i.inhrelid IS NOT NULL,"
+								   " COALESCE(i.inhdetachpending AND (i.inhparent OPERATOR(pg_catalog.=) $1"
+								   " OR $1 OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid"
+								   " FROM pg_catalog.pg_partition_ancestors(i.inhparent) a))), false),"
+								   " d.archive_schema::pg_catalog.text, d.bound_from IS NULL,"
+								   " COALESCE(d.bound_from, 0), d.bound_to IS NULL, COALESCE(d.bound_to, 0)"
 								   " FROM %s d"
-								   " LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.relid"
-								   " LEFT JOIN pg_catalog.pg_namespace s ON s.oid OPERATOR(pg_catalog.=) c.relnamespace"
-								   " LEFT JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) d.relid"
+								   " LEFT JOIN pg_catalog.pg_namespace s ON s.nspname OPERATOR(pg_catalog.=) d.rel_schema"
+								   " LEFT JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) s.oid"
+								   " AND c.relname OPERATOR(pg_catalog.=) d.rel_name"
+								   " AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'f']::pg_catalog.\"char\"[])"
+								   " LEFT JOIN pg_catalog.pg_inherits i ON i.inhrelid OPERATOR(pg_catalog.=) c.oid"
 								   " WHERE d.table_name OPERATOR(pg_catalog.=) $1::pg_catalog.regclass"
-								   " ORDER BY d.recorded_at, d.relid",
+								   " ORDER BY d.recorded_at, d.rel_schema, d.rel_name",
 								   pgs_ext_table("pgscale_detached")),
 						  1, argtypes, values, NULL);
 	for (i = 0; i < n; i++)
 	{
-		Recorded   *r = palloc(sizeof(Recorded));
+		Recorded   *r = palloc0(sizeof(Recorded));
 
-		r->relid = pgs_get_oid(i, 1);
-		r->parent = pgs_get_oid(i, 2);
-		r->same = pgs_get_bool(i, 3);
-		r->attached = pgs_get_bool(i, 4);
-		r->pending = pgs_get_bool(i, 5);
+		r->schema = pgs_get_text(i, 1);
+		r->name = pgs_get_text(i, 2);
+		r->relid = pgs_get_oid(i, 3);
+		r->parent = pgs_get_oid(i, 4);
+		r->attached = pgs_get_bool(i, 5);
+		r->pending = pgs_get_bool(i, 6);
+		r->fate.archive_schema = pgs_get_text(i, 7);
+		r->fate.bounds.is_range = true;
+		r->fate.bounds.lo_unbounded = pgs_get_bool(i, 8);
+		r->fate.bounds.lo = pgs_get_int8(i, 9);
+		r->fate.bounds.hi_unbounded = pgs_get_bool(i, 10);
+		r->fate.bounds.hi = pgs_get_int8(i, 11);
 		recorded = lappend(recorded, r);
 	}
 
 	foreach(lc, recorded)
 	{
 		Recorded   *r = (Recorded *) lfirst(lc);
-		const char *how = "detached concurrently by an earlier run, dropped now";
+		const char *how = "detached concurrently by an earlier run";
 
-		if (!r->same || (r->attached && !r->pending))
+		if (!OidIsValid(r->relid) || (r->attached && !r->pending))
 		{
 			/* gone, or still attached: this run's expiry logic decides */
 			if (!run->opt->dry_run)
-				rt_detach_forget(r->relid);
+				rt_detach_forget(r->schema, r->name);
 			continue;
 		}
 		if (run->opt->dry_run)
@@ -549,12 +592,12 @@ rt_reconcile_detached(TableRun *run)
 			}
 			if (step.gone)
 			{
-				rt_detach_forget(r->relid);
+				rt_detach_forget(r->schema, r->name);
 				continue;
 			}
-			how = "detach left pending by an earlier run finished with DETACH PARTITION FINALIZE, dropped now";
+			how = "detach left pending by an earlier run finished with DETACH PARTITION FINALIZE";
 		}
-		rt_detach_add(run, r->relid, how);
+		rt_detach_add(run, r->relid, how, true, &r->fate);
 	}
 	rt_commit_if_allowed(run);
 #endif
@@ -562,18 +605,25 @@ rt_reconcile_detached(TableRun *run)
 
 /*
  * rt_detach_add
- *		Add a detached table to those the run drops at its end.
+ *		Add a detached table to those the run disposes of at its end, with
+ *		how it was detached (for pgscale_log), whether an earlier run did
+ *		it, and what its record says becomes of it.
  */
 void
-rt_detach_add(TableRun *run, Oid relid, const char *how)
+rt_detach_add(TableRun *run, Oid relid, const char *how, bool earlier,
+			  const RtDetachedFate *fate)
 {
-	RtDetached *d = palloc(sizeof(RtDetached));
+	RtDetached *d = palloc0(sizeof(RtDetached));
 
 	d->relid = relid;
 	d->name = pgs_display_name(relid);
+	d->schema = get_namespace_name(get_rel_namespace(relid));
+	d->relname = get_rel_name(relid);
 	d->foreign = get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE;
 	d->reltuples = pgs_estimated_rows(relid);
 	d->how = how;
+	d->earlier = earlier;
+	d->fate = *fate;
 	d->error = NULL;
 	run->detached = lappend(run->detached, d);
 }

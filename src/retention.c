@@ -684,6 +684,8 @@ run_policy(TableRun *run, PgsPolicy *pol)
 		if (!blocked_by_references(run, pol) && !rt_refused_by_limits(run, pol))
 		{
 			rt_process_relation(run, pol->relid);
+			/* archived partitions are recorded before archive_keep expiry */
+			rt_dispose_detached(run);
 			if (run->archive != NULL)
 				pgs_archive_finish(run->archive, run->opt->dry_run,
 								   run->partitions_dropped, run->rows_deleted);

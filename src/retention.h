@@ -84,15 +84,30 @@ typedef struct TableRun
 	List	   *detached;		/* RtDetached: dropped at the end of the run */
 } TableRun;
 
-/* A table detached from the managed table, to drop at the end of its run. */
+/* What becomes of a detached table, as its pgscale_detached record says. */
+typedef struct RtDetachedFate
+{
+	char	   *archive_schema; /* archived there; NULL: dropped */
+	PgsPartBounds bounds;		/* the partition's bounds, for the archive */
+} RtDetachedFate;
+
+/*
+ * A table detached from the managed table, to drop or archive at the end
+ * of its run.
+ */
 typedef struct RtDetached
 {
 	Oid			relid;
-	char	   *name;
+	char	   *name;			/* display name when detached */
+	char	   *schema;			/* its record's key */
+	char	   *relname;
 	bool		foreign;
 	float4		reltuples;
-	const char *how;			/* for pgscale_log */
-	ErrorData  *error;			/* why it could not be dropped, or NULL */
+	const char *how;			/* how it was detached, for pgscale_log */
+	bool		earlier;		/* by an earlier run */
+	RtDetachedFate fate;
+	const char *archived_to;	/* the archive schema it went to, or NULL */
+	ErrorData  *error;			/* why it could not be disposed of, or NULL */
 } RtDetached;
 
 /* Where DETACH PARTITION CONCURRENTLY left a partition. */
@@ -152,11 +167,13 @@ extern void rt_dispose_detached(TableRun *run);
 /* detach.c */
 extern void rt_reconcile_detached(TableRun *run);
 extern bool rt_detach_usable(TableRun *run, Oid parent, const char **why);
-extern void rt_detach_record(TableRun *run, Oid parent, Oid child);
-extern void rt_detach_forget(Oid child);
+extern void rt_detach_record(TableRun *run, Oid parent, Oid child,
+							 const PgsPartBounds *bounds);
+extern void rt_detach_forget(const char *schema, const char *name);
 extern RtDetachResult rt_detach_concurrently(TableRun *run, Oid parent, Oid child,
 											 PgsLoopError *err);
-extern void rt_detach_add(TableRun *run, Oid relid, const char *how);
+extern void rt_detach_add(TableRun *run, Oid relid, const char *how,
+						  bool earlier, const RtDetachedFate *fate);
 extern void rt_detach_end(TableRun *run);
 
 /* pacing.c */

@@ -6,8 +6,9 @@
  *	  reference them, under on_referenced => 'cascade'), the partition that
  *	  straddles the cutoff and the default partition trimmed.  In the
  *	  procedure forms an expired partition is detached concurrently
- *	  (detach.c) and the detached tables are dropped together at the end of
- *	  the table's run (rt_dispose_detached); elsewhere it is dropped under
+ *	  (detach.c) and the detached tables are dropped, or archived (action
+ *	  'archive'), together at the end of the table's run
+ *	  (rt_dispose_detached); elsewhere it is detached or dropped under
  *	  ACCESS EXCLUSIVE on the parent, one at a time.
  *
  *-------------------------------------------------------------------------
@@ -51,6 +52,7 @@ typedef struct DropStep
 	bool		referenced;		/* foreign keys reference the parent */
 	bool		count_only;		/* dry run: count what the cascade deletes */
 	bool		pending;		/* pending detach (someone else's) */
+	PgsPartBounds bounds;		/* detach_prepare_step: the partition's */
 } DropStep;
 
 /*
@@ -206,14 +208,15 @@ detach_prepare_step(void *arg)
 		cascade_partition(step->run, step->child, false);
 		pgs_references_immediate(step->run->refs, false);
 	}
-	rt_detach_record(step->run, step->parent, step->child);
+	step->bounds = bounds;
+	rt_detach_record(step->run, step->parent, step->child, &bounds);
 }
 
 /*
  * detach_partition
  *		The procedure's way out for an expired partition: DETACH PARTITION
- *		... CONCURRENTLY, the table then dropped at the end of the run with
- *		the others (rt_dispose_detached).
+ *		... CONCURRENTLY, the table then dropped or archived at the end of
+ *		the run with the others (rt_dispose_detached).
  */
 static void
 detach_partition(TableRun *run, DropStep *step)
@@ -222,6 +225,9 @@ detach_partition(TableRun *run, DropStep *step)
 	TimestampTz started = GetCurrentTimestamp();
 	PgsLoopError err;
 	RtDetachResult result;
+	RtDetachedFate fate;
+	char	   *schema = get_namespace_name(get_rel_namespace(step->child));
+	char	   *relname = get_rel_name(step->child);
 
 	if (!pgs_run_guarded_as(step->child, detach_prepare_step, step, &edata))
 	{
@@ -238,8 +244,11 @@ detach_partition(TableRun *run, DropStep *step)
 	result = rt_detach_concurrently(run, step->parent, step->child, &err);
 	if (result == RT_DETACH_DONE)
 	{
+		fate.archive_schema = run->archive != NULL ? run->archive->schema : NULL;
+		fate.bounds = step->bounds;
 		rt_detach_add(run, step->child,
-					  "detached concurrently (SHARE UPDATE EXCLUSIVE on the parent), dropped at the end of the table's run");
+					  "detached concurrently (SHARE UPDATE EXCLUSIVE on the parent)",
+					  false, &fate);
 		return;
 	}
 
@@ -250,8 +259,8 @@ detach_partition(TableRun *run, DropStep *step)
 	 * the detach; no other partition of the parent can be detached until
 	 * then, so the rest of the table is left for it.
 	 */
-	if (result != RT_DETACH_PENDING)
-		rt_detach_forget(step->child);
+	if (result != RT_DETACH_PENDING && schema != NULL && relname != NULL)
+		rt_detach_forget(schema, relname);
 	if (result == RT_DETACH_GONE)
 	{
 		rt_commit_if_allowed(run);
@@ -276,8 +285,9 @@ detach_partition(TableRun *run, DropStep *step)
 								 pgs_display_name(step->parent));
 	if (result == RT_DETACH_PENDING)
 	{
-		edata->detail = psprintf("%s%sThe partition is left pending detach, out of the table's queries; the next run finishes the detach and drops it.",
-								 edata->detail ? edata->detail : "", edata->detail ? " " : "");
+		edata->detail = psprintf("%s%sThe partition is left pending detach, out of the table's queries; the next run finishes the detach and %s it.",
+								 edata->detail ? edata->detail : "", edata->detail ? " " : "",
+								 run->archive != NULL ? "archives" : "drops");
 		/* no other partition of the parent can be detached meanwhile */
 		if (run->blockers == NIL)
 			run->stopped = true;
@@ -389,22 +399,24 @@ drop_partition(TableRun *run, Oid parent, Oid child)
 	rt_commit_if_allowed(run);
 }
 
-/* ---------- dropping the detached tables ---------- */
+/* ---------- dropping or archiving the detached tables ---------- */
 
 typedef struct DisposeStep
 {
 	RtDetached *d;
+	PgsArchive *arch;			/* archive it there; NULL: drop it */
 	bool		gone;
 } DisposeStep;
 
 /*
- * drop_detached_step
- *		Drop one detached table, as its owner, after checking that it is
- *		still the table that was detached and no partition of anything (a
- *		person may have attached it again), and forget its record.
+ * dispose_detached_step
+ *		Drop one detached table, or move it into the archive schema, as its
+ *		owner, after checking that it is still the table that was detached
+ *		and no partition of anything (a person may have attached it again),
+ *		and forget its record.
  */
 static void
-drop_detached_step(void *arg)
+dispose_detached_step(void *arg)
 {
 	DisposeStep *step = (DisposeStep *) arg;
 	int			ret;
@@ -415,47 +427,73 @@ drop_detached_step(void *arg)
 		strcmp(pgs_display_name(step->d->relid), step->d->name) != 0)
 	{
 		step->gone = true;
-		rt_detach_forget(step->d->relid);
+		rt_detach_forget(step->d->schema, step->d->relname);
 		return;
 	}
-	ret = SPI_execute(psprintf("DROP %s %s",
-							   step->d->foreign ? "FOREIGN TABLE" : "TABLE",
-							   pgs_qualified_name(step->d->relid)), false, 0);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
-	rt_detach_forget(step->d->relid);
+	if (step->arch != NULL)
+		pgs_archive_partition(step->d->relid, InvalidOid, step->arch,
+							  &step->d->fate.bounds);
+	else
+	{
+		ret = SPI_execute(psprintf("DROP %s %s",
+								   step->d->foreign ? "FOREIGN TABLE" : "TABLE",
+								   pgs_qualified_name(step->d->relid)), false, 0);
+		if (ret != SPI_OK_UTILITY)
+			elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
+	}
+	rt_detach_forget(step->d->schema, step->d->relname);
+}
+
+/*
+ * detached_archive
+ *		Where a detached table is archived, or NULL when it is dropped.
+ *		Its record decides, not the policy as it is now: a table detached
+ *		to be archived is archived into the schema recorded then, even if
+ *		the policy was changed to drop since (never a drop of what was
+ *		meant to be kept).  A table detached to be dropped by a policy that
+ *		archives now is archived too.
+ */
+static PgsArchive *
+detached_archive(TableRun *run, RtDetached *d)
+{
+	if (d->fate.archive_schema == NULL)
+		return d->fate.bounds.hi_unbounded ? NULL : run->archive;
+	if (run->archive != NULL && strcmp(run->archive->schema, d->fate.archive_schema) == 0)
+		return run->archive;
+	return pgs_archive_to_schema(run->relid, run->time_column, d->fate.archive_schema);
 }
 
 /*
  * dispose_detached
- *		What becomes of an expired table that left its parent: dropped.
- *		The one place that decides it, so that archiving can replace the
- *		drop here.  Runs inside the transaction of rt_dispose_detached.
+ *		What becomes of an expired table that left its parent: dropped or
+ *		archived.  The one place that decides it.  Runs inside the
+ *		transaction of rt_dispose_detached.
  */
 static bool
-dispose_detached(TableRun *run, RtDetached *d, ErrorData **edata)
+dispose_detached(TableRun *run, RtDetached *d, PgsArchive *arch, ErrorData **edata)
 {
 	DisposeStep step;
 
 	step.d = d;
+	step.arch = arch;
 	step.gone = false;
-	if (!pgs_run_guarded_as(d->relid, drop_detached_step, &step, edata))
+	if (!pgs_run_guarded_as(d->relid, dispose_detached_step, &step, edata))
 		return false;
 	return !step.gone;
 }
 
 /*
  * rt_dispose_detached
- *		At the end of a table's run: drop every table the run detached (or
- *		found detached by an earlier run), in one transaction, so that the
- *		commit scans the buffer pool once however many months expired.
- *		A table that cannot be dropped now (its lock timed out) keeps its
- *		record, and the next run drops it.
+ *		At the end of a table's run: drop or archive every table the run
+ *		detached (or found detached by an earlier run), in one transaction,
+ *		so that the commit scans the buffer pool once however many months
+ *		expired.  A table that cannot be disposed of now (its lock timed
+ *		out, say) keeps its record, and the next run finishes it.
  */
 void
 rt_dispose_detached(TableRun *run)
 {
-	List	   *dropped = NIL;
+	List	   *done = NIL;
 	ListCell   *lc;
 	TimestampTz started = GetCurrentTimestamp();
 
@@ -465,29 +503,41 @@ rt_dispose_detached(TableRun *run)
 	{
 		RtDetached *d = (RtDetached *) lfirst(lc);
 		ErrorData  *edata = NULL;
+		PgsArchive *arch = detached_archive(run, d);
 
-		if (dispose_detached(run, d, &edata))
-			dropped = lappend(dropped, d);
+		if (dispose_detached(run, d, arch, &edata))
+		{
+			d->archived_to = arch != NULL ? arch->schema : NULL;
+			done = lappend(done, d);
+		}
 		else if (edata != NULL)
 		{
-			edata->detail = psprintf("%s%sThe table was detached; the next run drops it.",
+			edata->detail = psprintf("%s%sThe table was detached; the next run %s it.",
 									 edata->detail ? edata->detail : "",
-									 edata->detail ? " " : "");
+									 edata->detail ? " " : "",
+									 arch != NULL ? "archives" : "drops");
 			d->error = edata;
 		}
 	}
-	foreach(lc, dropped)
+	foreach(lc, done)
 	{
 		RtDetached *d = (RtDetached *) lfirst(lc);
 
 		run->partitions_dropped++;
-		pgs_log_action(run->relid, "drop_partition", d->name, 0, false, started,
-					   psprintf("%s; %s",
-								d->foreign ?
-								"foreign table: its definition was dropped, its rows stay on the foreign server" :
-								d->reltuples >= 0 ?
-								psprintf("about %.0f rows", (double) d->reltuples) : "rows unknown",
-								d->how));
+		if (d->archived_to != NULL)
+			pgs_log_action(run->relid, "archive", d->name, 0, false, started,
+						   psprintf("partition %s, moved to the archive schema %s %s",
+									d->how, quote_identifier(d->archived_to),
+									d->earlier ? "now" : "at the end of the table's run"));
+		else
+			pgs_log_action(run->relid, "drop_partition", d->name, 0, false, started,
+						   psprintf("%s; %s, %s",
+									d->foreign ?
+									"foreign table: its definition was dropped, its rows stay on the foreign server" :
+									d->reltuples >= 0 ?
+									psprintf("about %.0f rows", (double) d->reltuples) : "rows unknown",
+									d->how,
+									d->earlier ? "dropped now" : "dropped at the end of the table's run"));
 	}
 	rt_commit_if_allowed(run);
 	foreach(lc, run->detached)

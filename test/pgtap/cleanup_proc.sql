@@ -14,7 +14,7 @@ CREATE EXTENSION IF NOT EXISTS pgscale;
 
 \ir fixtures.psql
 
-SELECT plan(43);
+SELECT plan(52);
 
 --
 -- Plain table, batches of 100 rows.
@@ -136,8 +136,9 @@ CREATE TABLE pgscale_t.pc_drop AS
 SELECT count(*) AS pc_ndrop FROM pgscale_t.pc_drop \gset
 SELECT part::text AS pc_left FROM pgscale_t.pc_drop ORDER BY hi::date LIMIT 1 \gset
 ALTER TABLE pgscale_t.pc DETACH PARTITION :pc_left;
-INSERT INTO pgscale_detached (relid, relname, parent, table_name, bound)
-VALUES (:'pc_left'::regclass, :'pc_left', 'pgscale_t.pc'::regclass, 'pgscale_t.pc'::regclass, 'FOR VALUES ...');
+INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound)
+SELECT n.nspname, c.relname, 'pgscale_t.pc'::regclass, 'FOR VALUES ...'
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = :'pc_left'::regclass;
 SELECT ok(:pc_ndrop > 1, 'fixture has partitions to detach');
 
 SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
@@ -204,6 +205,60 @@ SELECT is((SELECT count(*) FILTER (WHERE action = 'drop_partition' AND detail LI
              FROM pgscale_log WHERE id > :log0), '1 0', 'referenced: detached concurrently, no error');
 
 --
+-- Action 'archive' through the procedure: the expired partitions leave the
+-- parent with DETACH PARTITION CONCURRENTLY too, and are moved into the
+-- archive schema at the end of the table's run with every row, recorded in
+-- pgscale_archive; one of them was detached by an earlier run that crashed
+-- before the move (its record says archive, and carries its bounds: the
+-- oldest, from MINVALUE, as microseconds since 2000-01-01): it is archived,
+-- not dropped.
+--
+SELECT pgscale_t.make_table('pgscale_t', 'pa', 'ts', 'date', 'nodefault');
+SELECT pgscale_t.add_boundary('pgscale_t.pa', 'ts', 'date', '365 days');
+SELECT pgscale_set_retention('pgscale_t.pa', '365 days', action => 'archive', archive_schema => 'pgscale_t_arch');
+CREATE TABLE pgscale_t.pa_keep AS SELECT * FROM pgscale_t.pa WHERE NOT coalesce(ts < current_date - 365, false);
+CREATE TABLE pgscale_t.pa_drop AS
+    SELECT part, hi FROM pgscale_t.parts WHERE parent = 'pgscale_t.pa'::regclass AND hi::date <= current_date - 365;
+SELECT count(*) AS pa_ndrop FROM pgscale_t.pa_drop \gset
+SELECT count(*) AS pa_gone_rows FROM pgscale_t.pa WHERE tableoid IN (SELECT part FROM pgscale_t.pa_drop) \gset
+SELECT part::text AS pa_left FROM pgscale_t.pa_drop ORDER BY hi::date LIMIT 1 \gset
+SELECT pg_get_expr(relpartbound, oid) AS pa_left_bound, oid AS pa_left_oid FROM pg_class WHERE oid = :'pa_left'::regclass \gset
+ALTER TABLE pgscale_t.pa DETACH PARTITION :pa_left;
+INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, action, archive_schema, bound_from, bound_to)
+SELECT n.nspname, c.relname, 'pgscale_t.pa'::regclass, :'pa_left_bound', 'archive', 'pgscale_t_arch',
+       NULL, ((extract(epoch FROM p.hi::timestamp) - 946684800) * 1000000)::bigint
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pgscale_t.parts p ON p.part = c.oid WHERE c.oid = :'pa_left'::regclass;
+SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
+CALL pgscale_cleanup_proc(relation => 'pgscale_t.pa');
+SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'archive'
+            AND detail LIKE 'partition detached concurrently (SHARE UPDATE EXCLUSIVE on the parent), moved to the archive schema%'),
+          :pa_ndrop - 1::bigint, 'proc archive: the expired partitions were detached concurrently');
+SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'archive'
+            AND detail LIKE 'partition detached concurrently by an earlier run, moved to the archive schema%'),
+          1::bigint, 'proc archive: the partition an earlier run detached is archived, not dropped');
+SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action IN ('drop_partition', 'error')),
+          0::bigint, 'proc archive: nothing dropped, no error');
+SELECT is((SELECT count(*) FROM pgscale_archive WHERE source_schema = 'pgscale_t' AND source_table = 'pa'
+            AND kind = 'partition' AND archive_schema = 'pgscale_t_arch'),
+          :pa_ndrop::bigint, 'proc archive: every expired partition recorded in pgscale_archive');
+SELECT is((SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = 'pgscale_t_arch' AND c.relkind = 'r' AND NOT c.relispartition
+              AND c.oid IN (SELECT part FROM pgscale_t.pa_drop)),
+          :pa_ndrop::bigint, 'proc archive: the partitions are plain tables of the archive schema');
+SELECT is((SELECT sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %s', part), false, true, '')))[1]::text::bigint)
+             FROM pgscale_t.pa_drop)::bigint,
+          :pa_gone_rows::bigint, 'proc archive: every row of the expired partitions is in the archive');
+SELECT is((SELECT count(*) FROM pgscale_detached), 0::bigint, 'proc archive: no record left');
+SELECT is((SELECT a.range_from IS NULL AND a.range_to = p.hi::timestamp AND a.archive_table LIKE 'pa\_before\_%'
+             FROM pgscale_archive a JOIN pg_class c ON c.relname = a.archive_table
+             JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = a.archive_schema
+             JOIN pgscale_t.parts p ON p.part = c.oid
+            WHERE c.oid = :pa_left_oid),
+          true, 'proc archive: the earlier run''s partition is archived with the bounds its record kept');
+SELECT bag_eq('SELECT * FROM pgscale_t.pa', 'SELECT * FROM pgscale_t.pa_keep', 'proc archive: the parent holds exactly the kept rows');
+
+--
 -- Every policy, with days, through the procedure.
 --
 CALL pgscale_cleanup_proc(days => 30);
@@ -218,6 +273,8 @@ SELECT * FROM finish();
 
 -- clean up after ourselves
 DROP SCHEMA pgscale_t CASCADE;
+DROP SCHEMA IF EXISTS pgscale_t_arch CASCADE;
+DELETE FROM pgscale_archive WHERE archive_schema = 'pgscale_t_arch';
 \if :made_pgscale
 DROP EXTENSION pgscale;
 \endif

@@ -226,5 +226,78 @@ is($node->safe_psql('archrestored',
 	$node->safe_psql('archrestored', q{SELECT count(*) FROM pgscale_archive}),
 	'... and pgscale_archived() gives a pg_dump command for each piece');
 
+# pgscale_detached: a partition detached concurrently whose drop (ev) or
+# move into the archive (ev_a) a crash interrupted, left as the crash
+# leaves it (detached, and recorded).  The records name their tables by
+# schema and name, so after a dump and a restore into a new database the
+# next run still finds them: the one is dropped, the other archived with
+# its rows, and no record is left.  Fixed dates far in the past, and most
+# rows current (the guard refuses a run that would remove most of a table).
+$node->safe_psql('postgres', 'CREATE DATABASE detapp');
+$node->safe_psql('detapp', q{
+	CREATE EXTENSION pgscale;
+	CREATE TABLE ev (d date NOT NULL, v int) PARTITION BY RANGE (d);
+	CREATE TABLE ev_old1 PARTITION OF ev FOR VALUES FROM ('2000-01-01') TO ('2000-02-01');
+	CREATE TABLE ev_old2 PARTITION OF ev FOR VALUES FROM ('2000-02-01') TO ('2000-03-01');
+	CREATE TABLE ev_now PARTITION OF ev FOR VALUES FROM ('2000-03-01') TO (MAXVALUE);
+	CREATE TABLE ev_a (LIKE ev) PARTITION BY RANGE (d);
+	CREATE TABLE ev_a_old1 PARTITION OF ev_a FOR VALUES FROM ('2000-01-01') TO ('2000-02-01');
+	CREATE TABLE ev_a_now PARTITION OF ev_a FOR VALUES FROM ('2000-02-01') TO (MAXVALUE);
+	INSERT INTO ev SELECT '2000-01-01'::date + g % 58, g FROM generate_series(1, 580) g;
+	INSERT INTO ev SELECT current_date, g FROM generate_series(1, 2000) g;
+	INSERT INTO ev_a SELECT '2000-01-01'::date + g % 31, g FROM generate_series(1, 310) g;
+	INSERT INTO ev_a SELECT current_date, g FROM generate_series(1, 2000) g;
+	SELECT pgscale_set_retention('ev', '30 days', 'd');
+	SELECT pgscale_set_retention('ev_a', '30 days', 'd', action => 'archive',
+	                             archive_schema => 'Arch');
+	ALTER TABLE ev DETACH PARTITION ev_old1;
+	ALTER TABLE ev_a DETACH PARTITION ev_a_old1;
+	INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound)
+	VALUES ('public', 'ev_old1', 'ev', 'FOR VALUES FROM (''2000-01-01'') TO (''2000-02-01'')');
+	-- bounds as microseconds since 2000-01-01 (the time column read as timestamp)
+	INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, action,
+	                              archive_schema, bound_from, bound_to)
+	VALUES ('public', 'ev_a_old1', 'ev_a', 'FOR VALUES FROM (''2000-01-01'') TO (''2000-02-01'')',
+	        'archive', 'Arch', 0, 31 * 86400 * 1000000::bigint);
+});
+my $detdump = $node->basedir . '/detapp.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-d', $node->connstr('detapp'), '-f', $detdump ],
+	'detached: pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE detrestored');
+$node->command_ok(
+	[ 'pg_restore', '--exit-on-error', '-d', $node->connstr('detrestored'), $detdump ],
+	'detached: pg_restore');
+is( $node->safe_psql(
+		'detrestored',
+		q{SELECT string_agg(format('%s.%s %s %s', rel_schema, rel_name, table_name, action), ',' ORDER BY rel_name)
+		  FROM pgscale_detached}),
+	'public.ev_a_old1 ev_a archive,public.ev_old1 ev drop',
+	'detached: the records are restored, naming the restored tables');
+$node->safe_psql('detrestored', q{CALL pgscale_cleanup_proc()});
+is( $node->safe_psql(
+		'detrestored',
+		q{SELECT (SELECT count(*) FROM pgscale_detached) = 0
+		     AND to_regclass('public.ev_old1') IS NULL
+		     AND to_regclass('public.ev_old2') IS NULL
+		     AND (SELECT count(*) FROM ev) = 2000}),
+	't', 'detached: after the restore the next run drops the detached table, no record left');
+is( $node->safe_psql(
+		'detrestored',
+		q{SELECT to_regclass('public.ev_a_old1') IS NULL
+		     AND (SELECT count(*) FROM "Arch".ev_a_2000_01) = 310
+		     AND (SELECT count(*) FROM ev_a) = 2000
+		     AND EXISTS (SELECT FROM pgscale_archive
+		                 WHERE source_table = 'ev_a' AND archive_schema = 'Arch'
+		                   AND archive_table = 'ev_a_2000_01' AND kind = 'partition'
+		                   AND bound_from = '''2000-01-01''' AND bound_to = '''2000-02-01''')}),
+	't', '... and archives the one recorded to be archived, with all its rows, recorded in pgscale_archive');
+is( $node->safe_psql(
+		'detrestored',
+		q{SELECT count(*) FILTER (WHERE action = 'drop_partition' AND detail LIKE '%detached concurrently by an earlier run, dropped now')
+		         || ' ' || count(*) FILTER (WHERE action = 'archive' AND detail LIKE 'partition detached concurrently by an earlier run, moved to the archive schema%')
+		         || ' ' || count(*) FILTER (WHERE action = 'error')
+		  FROM pgscale_log}),
+	'1 1 0', '... and the log says so');
+
 $node->stop;
 done_testing();

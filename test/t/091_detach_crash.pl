@@ -8,6 +8,9 @@
 # parent, no orphan is left (no record in pgscale_detached, no stray table
 # of the table's partitions), and every kept row is there (count and
 # checksum against a copy).  Each park is made by a session holding a lock.
+# (d) repeats (c) with a policy that archives: after the restart and one
+# run the detached partition is in the archive schema with all its rows,
+# recorded in pgscale_archive, never dropped.
 use strict;
 use warnings;
 
@@ -24,9 +27,12 @@ $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pgscale');
 
 # ev: monthly partitions from seven months ago on, rows over the last 200
-# days, a retention of 60 days: four or five partitions wholly expired
+# days, a retention of 60 days: four or five partitions wholly expired;
+# policy_args: more arguments of pgscale_set_retention
 sub make_table
 {
+	my ($policy_args) = @_;
+	$policy_args //= '';
 	$node->safe_psql('postgres', q{
 DROP TABLE IF EXISTS ev, ev_kept;
 DELETE FROM pgscale_policy;
@@ -35,8 +41,9 @@ SELECT count(*) FROM pgscale_create_month_partitions('ev', 3,
     (date_trunc('month', current_date) - interval '7 months')::date);
 INSERT INTO ev SELECT g, current_date - g % 200, repeat('x', 50) FROM generate_series(1, 20000) g;
 CREATE TABLE ev_kept AS SELECT * FROM ev WHERE d >= current_date - 60;
-SELECT pgscale_set_retention('ev', '60 days', 'd');
 });
+	$node->safe_psql('postgres',
+		qq{SELECT pgscale_set_retention('ev', '60 days', 'd'$policy_args)});
 }
 
 # the n-th oldest partition of ev (1-based)
@@ -102,7 +109,8 @@ sub check_after_run
 		'0', "$what: no record left in pgscale_detached");
 	is($node->safe_psql('postgres', q{
 SELECT count(*) FROM pg_class c
-WHERE c.relname ~ '^ev_[0-9]{4}_[0-9]{2}$' AND c.relkind = 'r' AND NOT c.relispartition}),
+WHERE c.relname ~ '^ev_[0-9]{4}_[0-9]{2}$' AND c.relkind = 'r' AND NOT c.relispartition
+  AND c.relnamespace = 'public'::regnamespace}),
 		'0', "$what: no stray table of the partitions");
 	is($node->safe_psql('postgres', q{
 SELECT (SELECT count(*) FROM ev WHERE d >= current_date - 60) = (SELECT count(*) FROM ev_kept)
@@ -139,7 +147,7 @@ eval { $app->quit };
 wait_for_server();
 is($node->safe_psql('postgres', qq{
 SELECT (SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'public.$p1'::regclass)
-   AND EXISTS (SELECT FROM pgscale_detached WHERE relid = 'public.$p1'::regclass)}),
+   AND EXISTS (SELECT FROM pgscale_detached WHERE rel_schema = 'public' AND rel_name = '$p1')}),
 	't', '(b) after the crash the partition is pending detach, and recorded');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM ev WHERE d < current_date - 60
                                   AND tableoid = (SELECT min(inhrelid) FROM pg_inherits WHERE inhdetachpending)}),
@@ -160,23 +168,62 @@ eval { $reader->quit };
 wait_for_server();
 is($node->safe_psql('postgres', qq{
 SELECT NOT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = 'public.$p1'::regclass)
-   AND EXISTS (SELECT FROM pgscale_detached WHERE relid = 'public.$p1'::regclass)
-   AND EXISTS (SELECT FROM pgscale_detached WHERE relid = 'public.$p2'::regclass)}),
+   AND EXISTS (SELECT FROM pgscale_detached WHERE rel_schema = 'public' AND rel_name = '$p1')
+   AND EXISTS (SELECT FROM pgscale_detached WHERE rel_schema = 'public' AND rel_name = '$p2')}),
 	't', '(c) after the crash one partition is detached and not dropped, both are recorded');
 check_after_run('(c) crash between the detach and the drop');
+
+# (d) the same crash with a policy that archives: the detached partition's
+# record says archive, so the next run moves it into the archive schema
+# with all its rows, never drops it
+make_table(", action => 'archive', archive_schema => 'arch'");
+$p1 = partition_name(1);
+$p2 = partition_name(2);
+my $p1_rows = $node->safe_psql('postgres', "SELECT count(*) FROM public.$p1");
+$reader = $node->background_psql('postgres');
+$reader->query_safe("BEGIN; SELECT count(*) FROM public.$p2;");
+($cleaner, $pid) = start_cleanup($p2, 1);
+kill 'KILL', $pid;
+eval { $cleaner->quit };
+eval { $reader->quit };
+wait_for_server();
+is($node->safe_psql('postgres', qq{
+SELECT NOT EXISTS (SELECT FROM pg_inherits WHERE inhrelid = 'public.$p1'::regclass)
+   AND EXISTS (SELECT FROM pgscale_detached WHERE rel_schema = 'public' AND rel_name = '$p1'
+               AND action = 'archive' AND archive_schema = 'arch' AND bound_to IS NOT NULL)}),
+	't', '(d) after the crash one partition is detached, recorded to be archived with its bounds');
+check_after_run('(d) archive: crash between the detach and the move');
+is($node->safe_psql('postgres', qq{
+SELECT (SELECT count(*) FROM arch.$p1) = $p1_rows
+   AND EXISTS (SELECT FROM pgscale_archive WHERE source_schema = 'public' AND source_table = 'ev'
+               AND archive_schema = 'arch' AND archive_table = '$p1' AND kind = 'partition'
+               AND range_to IS NOT NULL)
+   AND to_regclass('public.$p1') IS NULL}),
+	't', '(d) archive: the detached partition is in the archive schema with all its rows, recorded in pgscale_archive');
+is($node->safe_psql('postgres', q{
+SELECT (SELECT count(*) FROM ev)
+     + (SELECT sum((xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM ONLY %I.%I',
+                    archive_schema, archive_table), false, true, '')))[1]::text::bigint)
+          FROM pgscale_archive WHERE source_table = 'ev')}),
+	'20000', '(d) archive: every row is once in the table or the archive');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM pgscale_log WHERE action = 'archive'
+   AND detail LIKE 'partition detached concurrently by an earlier run, moved to the archive schema arch now'}),
+	'1', '(d) archive: the log says the earlier run\'s partition was archived');
+$node->safe_psql('postgres', 'DROP SCHEMA arch CASCADE; DELETE FROM pgscale_archive');
 
 # a table a person attached again after it was recorded is never dropped:
 # a record left for a partition that is attached is only forgotten
 make_table();
 $p1 = partition_name(1);
 $node->safe_psql('postgres', qq{
-INSERT INTO pgscale_detached (relid, relname, parent, table_name, bound)
-SELECT 'public.$p2'::regclass, 'public.$p2', 'ev'::regclass, 'ev'::regclass, 'x'
+INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound)
+SELECT 'public', '$p2', 'ev'::regclass, 'x'
 WHERE to_regclass('public.$p2') IS NOT NULL});
 $node->safe_psql('postgres', q{
 CREATE TABLE ev_other (id int, d date);
-INSERT INTO pgscale_detached (relid, relname, parent, table_name, bound)
-VALUES ('ev_other'::regclass, 'public.ev_other_renamed', 'ev'::regclass, 'ev'::regclass, 'x');
+INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound)
+VALUES ('public', 'ev_other_renamed', 'ev'::regclass, 'x');
 });
 check_after_run('stale records');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname = 'ev_other'}),
