@@ -348,6 +348,7 @@ rt_compress_partitions(TableRun *run)
 			left++;
 			continue;
 		}
+		/* a dry run reads the catalogs only: it never waits for a lock */
 		if (run->opt->dry_run)
 		{
 			why = unsupported_reason(child);
@@ -357,8 +358,8 @@ rt_compress_partitions(TableRun *run)
 								pgs_display_name(child), why)));
 			else
 				ereport(NOTICE,
-						(errmsg("cleanup would compress partition %s (about " INT64_FORMAT " bytes now)",
-								pgs_display_name(child), total_bytes(child))));
+						(errmsg("cleanup would compress partition %s",
+								pgs_display_name(child))));
 			continue;
 		}
 		if (run->stopped || !rt_window_open(run))
