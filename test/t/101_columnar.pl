@@ -180,6 +180,15 @@ like($err, qr/pgscale left $expected months of public.events uncompressed/,
 	'the function form leaves the months uncompressed and says so');
 is($node->safe_psql('postgres', sprintf($columnar, 'events')), '0', '... converting none');
 
+# The maintenance procedure (the worker's cycle) compresses them, one
+# month per transaction.
+$node->safe_psql('postgres', 'SET ROLE app; CALL pgscale_run_maintenance_proc()');
+is($node->safe_psql('postgres', sprintf($columnar, 'events')), $expected,
+	'CALL pgscale_run_maintenance_proc() compresses the months');
+is($node->safe_psql('postgres', q{SELECT count(DISTINCT xmin::text) = count(*) FROM pgscale_log
+	WHERE action = 'compress' AND detail LIKE 'converted%'}),
+	't', '... each compression in a transaction of its own');
+
 # Time moves on: a cutoff in the middle of the second oldest compressed
 # month.  The oldest is dropped whole, the second converted back to heap
 # and trimmed; the dry run says so and counts the same.
@@ -206,6 +215,12 @@ is($node->safe_psql('postgres', qq{SELECT count(*) FROM usage WHERE day < now() 
 is($node->safe_psql('postgres', sprintf($sum, 'usage')), $kept, '... and every kept row kept');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pgscale_log WHERE action = 'decompress'}),
 	'1', '... the conversion back logged');
+
+# A retention shortened below compress_after is refused.
+($ret, $out, $err) = $node->psql('postgres',
+	q{SET ROLE app; SELECT pgscale_set_retention('usage', '60 days')});
+like($err, qr/compress_after must be shorter than the retention/,
+	'a retention shorter than the policy\'s compress_after is refused');
 
 # compress_after => '0' stops the compression of new months.
 $node->safe_psql('postgres',
