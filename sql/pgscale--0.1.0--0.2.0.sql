@@ -165,14 +165,15 @@ CREATE FUNCTION @extschema@.pgscale_set_retention(
     action text DEFAULT NULL,
     archive_schema name DEFAULT NULL,
     archive_keep interval DEFAULT NULL,
-    vacuum_after_purge boolean DEFAULT NULL)
+    vacuum_after_purge boolean DEFAULT NULL,
+    compress_after interval DEFAULT NULL)
 RETURNS void
 LANGUAGE C VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'pgscale_set_retention';
 
-COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text, real, text, name, interval, boolean) IS
-    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference, max_delete_fraction how much of the table one cleanup may remove; action ''archive'' moves expired data to archive_schema instead of deleting it, kept there for archive_keep; vacuum_after_purge overrides pgscale.vacuum_after_purge for this table';
+COMMENT ON FUNCTION @extschema@.pgscale_set_retention(regclass, interval, name, text, real, text, name, interval, boolean, interval) IS
+    'keep the rows of a table for the given interval, judged by a date or timestamp column; on_referenced says what to do with expired rows other tables still reference, max_delete_fraction how much of the table one cleanup may remove; action ''archive'' moves expired data to archive_schema instead of deleting it, kept there for archive_keep; vacuum_after_purge overrides pgscale.vacuum_after_purge for this table; compress_after converts the months wholly older than that to the columnar access method (citus_columnar), 0 stops it';
 
 DROP FUNCTION @extschema@.pgscale_cleanup(boolean, integer, regclass, integer);
 
@@ -1084,6 +1085,18 @@ ALTER TABLE @extschema@.pgscale_policy ADD COLUMN vacuum_after_purge boolean;
 
 COMMENT ON COLUMN @extschema@.pgscale_policy.vacuum_after_purge IS
     'whether the procedure forms and the worker VACUUM this table after purging it; NULL: as pgscale.vacuum_after_purge says';
+
+-- Compression of old months (src/compress.c): partitions wholly older than
+-- compress_after (and wholly inside the retention) converted to columnar.
+ALTER TABLE @extschema@.pgscale_policy ADD COLUMN compress_after interval;
+
+ALTER TABLE @extschema@.pgscale_policy
+    ADD CONSTRAINT pgscale_policy_compress_after_check
+        CHECK (compress_after > '0'::interval
+               AND (retention IS NULL OR compress_after < retention));
+
+COMMENT ON COLUMN @extschema@.pgscale_policy.compress_after IS
+    'partitions wholly older than this, and wholly inside the retention, are converted to the columnar access method by the procedure forms and the worker; NULL: never';
 
 CREATE FUNCTION @extschema@.pgscale_space_reclaimable(relation regclass DEFAULT NULL)
 RETURNS TABLE (

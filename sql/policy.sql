@@ -79,6 +79,11 @@ SELECT pgscale_set_retention('metrics_aiusagedaily', '-1 month 30 days 1 hour', 
 SELECT pgscale_set_retention('metrics_aiusagedaily', '1 month -1 day', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '2 days -1 hour', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', '100000 years', 'date');
+-- compress_after (src/compress.c): not positive, as long as the
+-- retention, and without citus_columnar (not installed in this database)
+SELECT pgscale_set_retention('parted', '90 days', compress_after => '-1 day');
+SELECT pgscale_set_retention('parted', '90 days', compress_after => '90 days');
+SELECT pgscale_set_retention('parted', '90 days', compress_after => '1 month');
 -- NULL for a required argument
 SELECT pgscale_set_retention(NULL, '1 day', 'date');
 SELECT pgscale_set_retention('metrics_aiusagedaily', NULL, 'date');
@@ -106,6 +111,12 @@ SELECT count(*) AS unchanged_rows,
        (SELECT count(*) FROM pgscale_policy) = (SELECT count(*) FROM before) AS same_count
 FROM pgscale_policy p JOIN before b USING (table_name)
 WHERE p IS NOT DISTINCT FROM b;
+
+-- compress_after => '0' needs no columnar: it records that nothing is
+-- compressed
+SELECT pgscale_set_retention('parted', '90 days', compress_after => '0');
+SELECT compress_after IS NULL AS never_compressed FROM pgscale_policy
+WHERE table_name = 'parted'::regclass;
 
 -- protecting a table with a retention drops the retention, with a notice
 SELECT pgscale_protect('t_ts');

@@ -132,6 +132,8 @@ typedef struct PgsPolicy
 	Interval	archive_keep;	/* how long archived months stay */
 	bool		has_vacuum_after_purge; /* else pgscale.vacuum_after_purge */
 	bool		vacuum_after_purge;
+	bool		has_compress_after; /* else months are never compressed */
+	Interval	compress_after; /* compress.c: months older than this */
 } PgsPolicy;
 
 /* pgscale_policy.on_referenced */
@@ -146,6 +148,11 @@ extern const char *pgs_policy_time_column(PgsPolicy *pol);
 extern const char *pgs_policy_time_column_if_valid(PgsPolicy *pol);
 extern Oid	pgs_time_column_type(Oid relid, const char *colname, bool missing_ok);
 extern char *pgs_range_partition_column(Oid relid);
+
+/* compress.c: compress_after, checked when a policy is set */
+extern bool pgs_compress_after_is_zero(Interval *after);
+extern void pgs_check_compress_after(Oid relid, const char *colname,
+									 Interval *retention, Interval *after);
 
 /* partitions.c: reading partition bounds and what they cover */
 typedef struct PgsPartBounds

@@ -317,7 +317,7 @@ pgs_load_policies(Oid relid)
 				   " time_attnum::pg_catalog.int4, time_type::pg_catalog.oid,"
 				   " on_referenced, max_delete_fraction, cleaned_at IS NOT NULL,"
 				   " action OPERATOR(pg_catalog.=) 'archive', archive_schema::pg_catalog.text,"
-				   " archive_keep, vacuum_after_purge"
+				   " archive_keep, vacuum_after_purge, compress_after"
 				   " FROM %s%s ORDER BY table_name::pg_catalog.oid",
 				   pgs_ext_table("pgscale_policy"),
 				   OidIsValid(relid) ?
@@ -387,6 +387,10 @@ pgs_load_policies(Oid relid)
 		d = SPI_getbinval(tup, desc, 16, &isnull);
 		pol->has_vacuum_after_purge = !isnull;
 		pol->vacuum_after_purge = !isnull && DatumGetBool(d);
+		d = SPI_getbinval(tup, desc, 17, &isnull);
+		pol->has_compress_after = !isnull;
+		if (!isnull)
+			pol->compress_after = *DatumGetIntervalP(d);
 		result = lappend(result, pol);
 		MemoryContextSwitchTo(oldcxt);
 	}
@@ -401,7 +405,8 @@ pgs_load_policies(Oid relid)
  *						 action text DEFAULT NULL,
  *						 archive_schema name DEFAULT NULL,
  *						 archive_keep interval DEFAULT NULL,
- *						 vacuum_after_purge boolean DEFAULT NULL)
+ *						 vacuum_after_purge boolean DEFAULT NULL,
+ *						 compress_after interval DEFAULT NULL)
  *		Keep the rows of a table for "retention", judged by time_column
  *		(default: the range partition key).  on_referenced says what to do
  *		with expired rows that foreign keys still reference: 'error' (the
@@ -410,7 +415,9 @@ pgs_load_policies(Oid relid)
  *		pgscale.max_delete_fraction); action 'drop' (the default) or
  *		'archive', with where archived data goes and how long it stays
  *		(archive.c); vacuum_after_purge whether a purge of this table is
- *		followed by VACUUM (vacuum.c; default pgscale.vacuum_after_purge).
+ *		followed by VACUUM (vacuum.c; default pgscale.vacuum_after_purge);
+ *		compress_after the age past which whole months are converted to
+ *		the columnar access method (compress.c; '0' stops it).
  *		NULL leaves an existing policy's choice as it is.
  */
 Datum
@@ -420,10 +427,12 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	Interval   *retention;
 	char	   *colname;
 	PgsPolicy  *existing;
-	Oid			argtypes[9] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID, FLOAT4OID,
-	TEXTOID, TEXTOID, INTERVALOID, BOOLOID};
-	Datum		values[9];
-	char		nulls[9] = {' ', ' ', ' ', ' ', 'n', ' ', 'n', 'n', 'n'};
+	Oid			argtypes[11] = {REGCLASSOID, TEXTOID, INTERVALOID, TEXTOID, FLOAT4OID,
+	TEXTOID, TEXTOID, INTERVALOID, BOOLOID, INTERVALOID, BOOLOID};
+	Datum		values[11];
+	char		nulls[11] = {' ', ' ', ' ', ' ', 'n', ' ', 'n', 'n', 'n', 'n', ' '};
+	Interval   *compress_after = NULL;
+	bool		compress_off = false;
 	char	   *onref = NULL;
 	PgsArchiveSettings arch;
 
@@ -462,6 +471,11 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 		values[8] = BoolGetDatum(PG_GETARG_BOOL(8));
 		nulls[8] = ' ';
 	}
+	if (PG_NARGS() > 9 && !PG_ARGISNULL(9))
+	{
+		compress_after = PG_GETARG_INTERVAL_P(9);
+		compress_off = pgs_compress_after_is_zero(compress_after);
+	}
 
 	pgs_validate_table(relid);
 	if (!pgs_owns(relid))
@@ -494,6 +508,17 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 				 errdetail("Protected tables hold core data that cleanup never deletes."),
 				 errhint("If its rows really may expire, remove the protection with pgscale_remove_policy() first.")));
 
+	/* compression: the interval given, else the policy's, checked again */
+	if (compress_after != NULL && !compress_off)
+	{
+		pgs_check_compress_after(relid, colname, retention, compress_after);
+		values[9] = IntervalPGetDatum(compress_after);
+		nulls[9] = ' ';
+	}
+	else if (compress_after == NULL && existing != NULL && existing->has_compress_after)
+		pgs_check_compress_after(relid, colname, retention, &existing->compress_after);
+	values[10] = BoolGetDatum(compress_off);
+
 	/* the archive settings: those given, else the policy's */
 	pgs_archive_settle(relid, existing, &arch,
 					   onref != NULL ? onref :
@@ -520,9 +545,9 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 	}
 	pgs_exec_as_owner(psprintf("INSERT INTO %s AS p (table_name, time_column, retention, on_referenced,"
 							   " max_delete_fraction, action, archive_schema, archive_keep,"
-							   " vacuum_after_purge)"
+							   " vacuum_after_purge, compress_after)"
 							   " VALUES ($1, $2::pg_catalog.name, $3, coalesce($4, 'error'), $5,"
-							   " $6, $7::pg_catalog.name, $8, $9)"
+							   " $6, $7::pg_catalog.name, $8, $9, $10)"
 							   " ON CONFLICT (table_name) DO UPDATE"
 							   " SET time_column = EXCLUDED.time_column,"
 							   " time_attnum = NULL,"
@@ -533,9 +558,11 @@ pgscale_set_retention(PG_FUNCTION_ARGS)
 							   " archive_schema = EXCLUDED.archive_schema,"
 							   " archive_keep = EXCLUDED.archive_keep,"
 							   " vacuum_after_purge = coalesce($9, p.vacuum_after_purge),"
+							   " compress_after = CASE WHEN $11 THEN NULL"
+							   " ELSE coalesce($10, p.compress_after) END,"
 							   " updated_at = pg_catalog.now()",
 							   pgs_ext_table("pgscale_policy")),
-					  9, argtypes, values, nulls);
+					  11, argtypes, values, nulls);
 
 	SPI_finish();
 	PG_RETURN_VOID();

@@ -121,7 +121,9 @@ static const char *const run_step_what[] = {
 	[STEP_DROP_PARTITION] = "drop expired partition",
 	[STEP_CHECK_REFERENCES] = "check the foreign keys referencing",
 	[STEP_APPLY_POLICY] = "apply the retention of",
-	[STEP_MEASURE] = "measure the cleanup of"
+	[STEP_MEASURE] = "measure the cleanup of",
+	[STEP_COMPRESS] = "compress partition",
+	[STEP_DECOMPRESS] = "decompress partition"
 };
 
 /*
@@ -198,6 +200,20 @@ warn_step_failed(TableRun *run, RunStep kind, const char *name, ErrorData *edata
 			ereport(WARNING,
 					(errcode(edata->sqlerrcode),
 					 errmsg("pgscale could not measure the cleanup of %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_COMPRESS:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not compress partition %s: %s",
+							name, edata->message),
+					 step_detail(edata), step_hint(run)));
+			break;
+		case STEP_DECOMPRESS:
+			ereport(WARNING,
+					(errcode(edata->sqlerrcode),
+					 errmsg("pgscale could not decompress partition %s to trim it: %s",
 							name, edata->message),
 					 step_detail(edata), step_hint(run)));
 			break;
@@ -351,6 +367,10 @@ rt_trim_relation(TableRun *run, Oid relid)
 	step.run = run;
 	step.relid = relid;
 
+	/* a compressed month has no DELETE: back to heap first (compress.c) */
+	if (!rt_decompress_for_trim(run, relid))
+		return;
+
 	if (!pgs_run_guarded_as(relid, trim_begin_step, &step, &edata))
 	{
 		rt_record_error(run, relid, STEP_PREPARE_DELETE, edata, started);
@@ -444,13 +464,14 @@ rt_trim_relation(TableRun *run, Oid relid)
 /* ---------- one policy ---------- */
 
 /*
- * compute_cutoff
- *		Fix the cutoff of a run: for a date column the day "span" ago
- *		(d < current_date - N days is expired), for timestamp columns
- *		localtimestamp - span, for timestamptz now() - span.
+ * time_ago
+ *		"span" before now, in the terms of a column of type coltype: for a
+ *		date column the day "span" ago, for timestamp columns
+ *		localtimestamp - span, for timestamptz now() - span.  *type
+ *		receives TIMESTAMPOID or TIMESTAMPTZOID.
  */
-static void
-compute_cutoff(TableRun *run, Oid coltype, Interval *span)
+static Datum
+time_ago(Oid coltype, Interval *span, Oid *type)
 {
 	Datum		base;
 
@@ -459,28 +480,44 @@ compute_cutoff(TableRun *run, Oid coltype, Interval *span)
 		case DATEOID:
 			base = DirectFunctionCall1(date_timestamp,
 									   DateADTGetDatum(GetSQLCurrentDate()));
-			run->cutoff_type = TIMESTAMPOID;
-			run->cutoff = DirectFunctionCall2(timestamp_mi_interval, base,
-											  IntervalPGetDatum(span));
-			break;
+			*type = TIMESTAMPOID;
+			return DirectFunctionCall2(timestamp_mi_interval, base,
+									   IntervalPGetDatum(span));
 		case TIMESTAMPOID:
 			base = TimestampGetDatum(GetSQLLocalTimestamp(-1));
-			run->cutoff_type = TIMESTAMPOID;
-			run->cutoff = DirectFunctionCall2(timestamp_mi_interval, base,
-											  IntervalPGetDatum(span));
-			break;
+			*type = TIMESTAMPOID;
+			return DirectFunctionCall2(timestamp_mi_interval, base,
+									   IntervalPGetDatum(span));
 		default:
 			base = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-			run->cutoff_type = TIMESTAMPTZOID;
-			run->cutoff = DirectFunctionCall2(timestamptz_mi_interval, base,
-											  IntervalPGetDatum(span));
-			break;
+			*type = TIMESTAMPTZOID;
+			return DirectFunctionCall2(timestamptz_mi_interval, base,
+									   IntervalPGetDatum(span));
 	}
+}
+
+/*
+ * compute_cutoff
+ *		Fix the cutoff of a run (d < current_date - N days is expired for a
+ *		date column, see time_ago), and the age past which its months are
+ *		compressed (compress.c), measured from the same moment.
+ */
+static void
+compute_cutoff(TableRun *run, Oid coltype, Interval *span, PgsPolicy *pol)
+{
+	run->cutoff = time_ago(coltype, span, &run->cutoff_type);
 	if (run->cutoff_type == TIMESTAMPOID)
 		run->cutoff_report = DatumGetTimestampTz(DirectFunctionCall1(timestamp_timestamptz,
 																	 run->cutoff));
 	else
 		run->cutoff_report = DatumGetTimestampTz(run->cutoff);
+	run->compress = pol->has_compress_after;
+	if (run->compress)
+	{
+		Oid			type;
+
+		run->compress_before = time_ago(coltype, &pol->compress_after, &type);
+	}
 }
 
 /* The first step of a policy: check its column and fix the cutoff. */
@@ -500,7 +537,7 @@ prepare_step(void *arg)
 	step->run->time_column = pgs_policy_time_column(step->pol);
 	coltype = pgs_time_column_type(step->run->relid, step->run->time_column, false);
 	pgs_check_retention(&step->span);
-	compute_cutoff(step->run, coltype, &step->span);
+	compute_cutoff(step->run, coltype, &step->span, step->pol);
 	step->run->refs = pgs_read_references(step->run->relid, step->pol->on_referenced);
 	step->run->archive = pgs_archive_of_policy(step->pol, step->run->time_column);
 }
@@ -693,6 +730,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
 			rt_mark_cleaned(run, pol);
 		}
 		rt_dispose_detached(run);
+		rt_compress_partitions(run);
 	}
 	PG_FINALLY();
 	{

@@ -82,6 +82,9 @@ typedef struct TableRun
 	bool		busy_noticed;	/* said so */
 	Oid			pending_parent; /* a detach from it was left pending */
 	List	   *detached;		/* RtDetached: dropped at the end of the run */
+	bool		compress;		/* compress.c: the policy has compress_after */
+	Datum		compress_before;	/* months wholly older than this are
+									 * compressed (cutoff_type) */
 } TableRun;
 
 /* What becomes of a detached table, as its pgscale_detached record says. */
@@ -142,7 +145,9 @@ typedef enum RunStep
 	STEP_DROP_PARTITION,
 	STEP_CHECK_REFERENCES,
 	STEP_APPLY_POLICY,
-	STEP_MEASURE
+	STEP_MEASURE,
+	STEP_COMPRESS,
+	STEP_DECOMPRESS
 } RunStep;
 
 /* retention.c */
@@ -175,6 +180,10 @@ extern RtDetachResult rt_detach_concurrently(TableRun *run, Oid parent, Oid chil
 extern void rt_detach_add(TableRun *run, Oid relid, const char *how,
 						  bool earlier, const RtDetachedFate *fate);
 extern void rt_detach_end(TableRun *run);
+
+/* compress.c */
+extern void rt_compress_partitions(TableRun *run);
+extern bool rt_decompress_for_trim(TableRun *run, Oid relid);
 
 /* pacing.c */
 extern bool rt_pace(TableRun *run, Oid relid);
