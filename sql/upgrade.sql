@@ -169,3 +169,21 @@ FROM pgscale_policy_status() WHERE table_name = 'upgrade_status'::regclass;
 SELECT pg_catalog.has_function_privilege('public', 'pgscale_policy_status()', 'EXECUTE')
        AS public_may_call_status;
 DROP TABLE upgrade_status;
+-- the catalog schema: a schema named pgscale of the user's own is refused,
+-- with a hint; created in schema pgscale itself, the extension keeps its
+-- tables there and makes no view
+DROP EXTENSION pgscale;
+CREATE SCHEMA pgscale;
+\set VERBOSITY default
+CREATE EXTENSION pgscale;
+\set VERBOSITY terse
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pgscale';
+CREATE EXTENSION pgscale SCHEMA pgscale;
+SELECT count(*) FILTER (WHERE relkind = 'r') AS tables, count(*) FILTER (WHERE relkind = 'v') AS views
+FROM pg_class WHERE relname IN ('pgscale_policy', 'pgscale_log', 'pgscale_size_history',
+                                'pgscale_index_seen', 'pgscale_inventory', 'pgscale_archive',
+                                'pgscale_detached');
+SELECT count(*) AS policies FROM pgscale.pgscale_policy;
+DROP EXTENSION pgscale;
+DROP SCHEMA pgscale;
+CREATE EXTENSION pgscale;
