@@ -175,8 +175,10 @@ DROP TABLE upgrade_status;
 DROP EXTENSION pgscale;
 CREATE SCHEMA pgscale;
 \set VERBOSITY default
+\set SHOW_CONTEXT never
 CREATE EXTENSION pgscale;
 \set VERBOSITY terse
+\set SHOW_CONTEXT errors
 SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pgscale';
 CREATE EXTENSION pgscale SCHEMA pgscale;
 SELECT count(*) FILTER (WHERE relkind = 'r') AS tables, count(*) FILTER (WHERE relkind = 'v') AS views
