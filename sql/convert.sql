@@ -357,7 +357,7 @@ CALL pgscale_partition_table('viewed', 'd');
 ALTER TABLE viewed DROP CONSTRAINT viewed_fk;
 CREATE TABLE uniq (id int UNIQUE, d date NOT NULL);
 CALL pgscale_partition_table('uniq', 'd');
-CALL pgscale_partition_table('pgscale_policy', 'created_at');
+CALL pgscale_partition_table('pgscale.pgscale_policy', 'created_at');
 CALL pgscale_partition_table('pg_catalog.pg_class', 'relname');
 CALL pgscale_partition_table('viewed', 'd', months_ahead => -1);
 CALL pgscale_partition_table(NULL, 'd');

@@ -157,7 +157,7 @@ DROP TABLE bigpart;
 
 -- in a run over every policy (and in a maintenance cycle) a refused table
 -- is a warning and a 'refused' log row, and the other tables are cleaned
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;
 SELECT fill('stale', 5, 100);
 CREATE TABLE fine (ts timestamptz);
 SELECT fill('fine', 100, 1);
@@ -167,7 +167,7 @@ WHERE table_name IN ('ev2'::regclass, 'stale'::regclass, 'fine'::regclass) ORDER
 SELECT object_name, detail LIKE '%older than the cutoff%' AS stale, detail LIKE '%of the table''s rows%' AS share
 FROM pgscale_log WHERE action = 'refused' ORDER BY 1;
 SELECT fill('fine', 20, 91);
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;
 SELECT count(*) > 0 AS cycle_ran FROM pgscale_run_maintenance();
 SELECT string_agg(object_name, ',' ORDER BY object_name) AS refused FROM pgscale_log WHERE action = 'refused';
 SELECT count(*) AS fine_expired FROM fine WHERE ts < now() - interval '90 days';
@@ -211,4 +211,4 @@ SELECT status, value FROM pgscale_health() WHERE check_name = 'retention refused
 
 RESET search_path;
 DROP SCHEMA guard CASCADE;
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;

@@ -1179,3 +1179,71 @@ CREATE POLICY pgscale_detached_owner_read ON @extschema@.pgscale_detached
            OR EXISTS (SELECT FROM pg_catalog.pg_class c
                       WHERE c.oid OPERATOR(pg_catalog.=) table_name::pg_catalog.oid
                         AND pg_catalog.pg_has_role(c.relowner, 'USAGE')));
+
+--
+-- The catalog tables live in schema pgscale, whatever schema the extension
+-- is created in (as pg_cron's live in cron).  pg_dump writes their rows as
+-- COPY into the table's schema: a fixed schema lets a dump load into a
+-- database where pgscale was created in another schema than at the source
+-- (a managed service that preinstalls extensions in their own schema).
+-- The extension's schema keeps a view of each, under the same name, so
+-- that queries of 0.1.0 (SELECT * FROM pgscale_log) keep working; the
+-- views run with the caller's rights (security_invoker), so the tables'
+-- row-level security decides what each role sees, as before.  A schema
+-- named pgscale that is not the extension's is refused: pgscale writes
+-- its tables as their owner and cannot share a schema other roles own.
+--
+DO $catalog$
+DECLARE
+    ext_schema oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e
+                       WHERE e.extname OPERATOR(pg_catalog.=) 'pgscale');
+    catalog_schema oid := pg_catalog.to_regnamespace('pgscale');
+    t text;
+BEGIN
+    IF catalog_schema OPERATOR(pg_catalog.=) ext_schema THEN
+        RETURN;
+    END IF;
+    IF catalog_schema IS NOT NULL THEN
+        RAISE EXCEPTION 'schema "pgscale" already exists'
+            USING ERRCODE = 'duplicate_schema',
+                  DETAIL = 'pgscale keeps its catalog tables in schema pgscale.',
+                  HINT = 'Rename that schema, or create the extension in it: CREATE EXTENSION pgscale SCHEMA pgscale.';
+    END IF;
+    CREATE SCHEMA pgscale;
+    GRANT USAGE ON SCHEMA pgscale TO PUBLIC;
+    COMMENT ON SCHEMA pgscale IS 'the catalog tables of extension pgscale; its functions and a view of each table are in the schema it was created in';
+    -- pgscale's own event triggers would see its tables move: not now
+    ALTER EVENT TRIGGER pgscale_follow_columns DISABLE;
+    ALTER EVENT TRIGGER pgscale_forget_columns DISABLE;
+    ALTER EVENT TRIGGER pgscale_forget_indexes DISABLE;
+    FOREACH t IN ARRAY ARRAY['pgscale_policy', 'pgscale_log', 'pgscale_size_history',
+                             'pgscale_index_seen', 'pgscale_inventory', 'pgscale_archive',
+                             'pgscale_detached']
+    LOOP
+        EXECUTE 'ALTER TABLE ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
+                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
+                OPERATOR(pg_catalog.||) ' SET SCHEMA pgscale';
+    END LOOP;
+    ALTER EVENT TRIGGER pgscale_follow_columns ENABLE;
+    ALTER EVENT TRIGGER pgscale_forget_columns ENABLE;
+    ALTER EVENT TRIGGER pgscale_forget_indexes ENABLE;
+    FOREACH t IN ARRAY ARRAY['pgscale_policy', 'pgscale_log', 'pgscale_size_history',
+                             'pgscale_index_seen', 'pgscale_inventory', 'pgscale_archive',
+                             'pgscale_detached']
+    LOOP
+        EXECUTE 'CREATE VIEW ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
+                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
+                OPERATOR(pg_catalog.||) ' WITH (security_invoker = true) AS SELECT * FROM pgscale.'
+                OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t);
+        EXECUTE 'GRANT SELECT ON ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
+                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
+                OPERATOR(pg_catalog.||) ' TO PUBLIC';
+        EXECUTE 'COMMENT ON VIEW ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
+                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
+                OPERATOR(pg_catalog.||) ' IS ' OPERATOR(pg_catalog.||)
+                pg_catalog.quote_literal('the rows of pgscale.' OPERATOR(pg_catalog.||) t
+                    OPERATOR(pg_catalog.||) ' that the caller may see: '
+                    OPERATOR(pg_catalog.||) coalesce(pg_catalog.obj_description(('pgscale.' OPERATOR(pg_catalog.||) t)::pg_catalog.regclass, 'pg_class'), ''));
+    END LOOP;
+END
+$catalog$;

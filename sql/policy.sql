@@ -100,8 +100,8 @@ CREATE TABLE parted_2020 PARTITION OF parted FOR VALUES FROM ('2020-01-01') TO (
 SELECT pgscale_set_retention('parted_2020', '1 day', 'd');
 -- system catalogs and pgscale's own tables are off limits
 SELECT pgscale_set_retention('pg_catalog.pg_class', '1 day', 'relname');
-SELECT pgscale_set_retention('pgscale_log', '1 day', 'logged_at');
-SELECT pgscale_protect('pgscale_policy');
+SELECT pgscale_set_retention('pgscale.pgscale_log', '1 day', 'logged_at');
+SELECT pgscale_protect('pgscale.pgscale_policy');
 -- temporary tables are not maintained
 CREATE TEMP TABLE tmp_t (d date);
 SELECT pgscale_set_retention('tmp_t', '1 day', 'd');

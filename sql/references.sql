@@ -183,7 +183,7 @@ SELECT count(*) AS partitions FROM pg_inherits WHERE inhparent = 'ev'::regclass;
 SELECT make_blog();
 SELECT make_replies();
 SELECT pgscale_set_retention('app_post', '30 days', on_referenced => 'error');
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;
 SELECT count(*) > 0 AS ran FROM pgscale_run_maintenance();
 SELECT count(*) AS posts FROM app_post;
 SELECT array_agg(id ORDER BY id) AS replies_left FROM app_reply;
@@ -224,4 +224,4 @@ SELECT (SELECT count(*) FROM blog_post WHERE created < now() - interval '30 days
 RESET search_path;
 DROP SCHEMA dj CASCADE;
 DROP SCHEMA refs CASCADE;
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;

@@ -25,6 +25,9 @@ SELECT pgscale_remove_policy('sec.owned');
 -- nor write pgscale's tables directly
 INSERT INTO pgscale_policy (table_name, retention, time_column) VALUES ('sec.owned', '1 day', 'd');
 DELETE FROM pgscale_log;
+-- the tables behind the views (schema pgscale) refuse it too
+INSERT INTO pgscale.pgscale_policy (table_name, retention, time_column) VALUES ('sec.owned', '1 day', 'd');
+UPDATE pgscale.pgscale_log SET rows = 0;
 RESET ROLE;
 \set VERBOSITY terse
 SELECT count(*) AS policies FROM pgscale_policy WHERE table_name = 'sec.owned'::regclass;

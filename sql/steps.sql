@@ -46,7 +46,7 @@ SELECT count(*) AS timeout_logged FROM pgscale_log
 WHERE relid = 'slow'::regclass AND action = 'error' AND detail LIKE '%statement timeout%';
 
 -- pgscale.step_timeout alone does the same for a run without statement_timeout
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;
 SET pgscale.step_timeout = '1s';
 CALL pgscale_cleanup_proc(relation => 'slow');
 RESET pgscale.step_timeout;
@@ -54,7 +54,7 @@ SELECT count(*) AS slow_rows_kept FROM slow;
 
 -- In batches of 5 rows (250 ms each) every step fits in the second, though
 -- the whole CALL takes 2.5 s: every row goes, and the log holds them all.
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;
 SET statement_timeout = '1s';
 CALL pgscale_cleanup_proc(relation => 'slow', batch_size => 5);
 RESET statement_timeout;
@@ -66,7 +66,7 @@ INSERT INTO slow SELECT g, now() - interval '100 days', repeat('x', 1500)
 FROM generate_series(1, 50) g;
 CREATE OR REPLACE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql AS
 $$BEGIN IF OLD.id > 40 THEN PERFORM pg_sleep(2); END IF; RETURN OLD; END$$;
-TRUNCATE pgscale_log;
+TRUNCATE pgscale.pgscale_log;
 SET pgscale.step_timeout = '1s';
 CALL pgscale_cleanup_proc(relation => 'slow', batch_size => 10);
 RESET pgscale.step_timeout;

@@ -68,6 +68,16 @@ SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE n
 FROM pg_extension WHERE extname = 'pgscale';
 SELECT table_name, protected, time_attnum FROM pgscale_policy ORDER BY table_name::text;
 SELECT count(*) >= :log_rows_before AS log_kept FROM pgscale_log;
+-- the catalog tables moved to schema pgscale; the extension's schema has a
+-- view of each that runs with the caller's rights
+SELECT count(*) FILTER (WHERE c.relkind = 'r' AND c.relnamespace = 'pgscale'::regnamespace)
+         AS catalog_tables,
+       count(*) FILTER (WHERE c.relkind = 'v' AND c.relnamespace = 'public'::regnamespace
+                          AND c.reloptions @> '{security_invoker=true}')
+         AS invoker_views
+FROM pg_class c
+WHERE c.relname IN ('pgscale_policy', 'pgscale_log', 'pgscale_size_history', 'pgscale_index_seen',
+                    'pgscale_inventory', 'pgscale_archive', 'pgscale_detached');
 SELECT sum(rows_deleted) AS dry_run FROM pgscale_cleanup(dry_run => true);
 SELECT sum(rows_deleted) AS deleted FROM pgscale_cleanup();
 SELECT count(*) AS kept, min(ts) > now() - interval '30 days' AS only_recent FROM upgrade_ev;
@@ -76,19 +86,19 @@ SELECT count(*) AS kept, min(ts) > now() - interval '30 days' AS only_recent FRO
 -- indexes that exist as seen now (their age for pgscale_unused_indexes)
 SELECT count(*) FILTER (WHERE c.relrowsecurity) AS row_security_on,
        (SELECT count(*) FROM pg_policy p WHERE p.polrelid IN
-          ('pgscale_policy'::regclass, 'pgscale_log'::regclass,
-           'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass,
-           'pgscale_detached'::regclass)) AS read_policies,
+          ('pgscale.pgscale_policy'::regclass, 'pgscale.pgscale_log'::regclass,
+           'pgscale.pgscale_size_history'::regclass, 'pgscale.pgscale_index_seen'::regclass,
+           'pgscale.pgscale_detached'::regclass)) AS read_policies,
        (SELECT count(*) > 0 FROM pgscale_index_seen s
          WHERE s.indexrelid = 'upgrade_ev_pkey'::regclass) AS indexes_seen
 FROM pg_class c
-WHERE c.oid IN ('pgscale_policy'::regclass, 'pgscale_log'::regclass,
-                'pgscale_size_history'::regclass, 'pgscale_index_seen'::regclass,
-                'pgscale_detached'::regclass);
+WHERE c.oid IN ('pgscale.pgscale_policy'::regclass, 'pgscale.pgscale_log'::regclass,
+                'pgscale.pgscale_size_history'::regclass, 'pgscale.pgscale_index_seen'::regclass,
+                'pgscale.pgscale_detached'::regclass);
 -- issue 17: the record of partitions being detached concurrently comes with
 -- the update, empty, kept by pg_dump
 SELECT (SELECT count(*) FROM pgscale_detached) AS detached_records,
-       'pgscale_detached'::regclass = ANY (extconfig) AS detached_dumped
+       'pgscale.pgscale_detached'::regclass = ANY (extconfig) AS detached_dumped
 FROM pg_extension WHERE extname = 'pgscale';
 CREATE ROLE regress_upgrade_stranger;
 SET ROLE regress_upgrade_stranger;
@@ -159,3 +169,23 @@ FROM pgscale_policy_status() WHERE table_name = 'upgrade_status'::regclass;
 SELECT pg_catalog.has_function_privilege('public', 'pgscale_policy_status()', 'EXECUTE')
        AS public_may_call_status;
 DROP TABLE upgrade_status;
+-- the catalog schema: a schema named pgscale of the user's own is refused,
+-- with a hint; created in schema pgscale itself, the extension keeps its
+-- tables there and makes no view
+DROP EXTENSION pgscale;
+CREATE SCHEMA pgscale;
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+CREATE EXTENSION pgscale;
+\set VERBOSITY terse
+\set SHOW_CONTEXT errors
+SELECT count(*) AS installed FROM pg_extension WHERE extname = 'pgscale';
+CREATE EXTENSION pgscale SCHEMA pgscale;
+SELECT count(*) FILTER (WHERE relkind = 'r') AS tables, count(*) FILTER (WHERE relkind = 'v') AS views
+FROM pg_class WHERE relname IN ('pgscale_policy', 'pgscale_log', 'pgscale_size_history',
+                                'pgscale_index_seen', 'pgscale_inventory', 'pgscale_archive',
+                                'pgscale_detached');
+SELECT count(*) AS policies FROM pgscale.pgscale_policy;
+DROP EXTENSION pgscale;
+DROP SCHEMA pgscale;
+CREATE EXTENSION pgscale;

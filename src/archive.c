@@ -192,7 +192,8 @@ pgs_archive_settle(Oid relid, PgsPolicy *existing, PgsArchiveSettings *arch,
 	if (strcmp(arch->archive_schema, "pg_catalog") == 0 ||
 		strcmp(arch->archive_schema, "information_schema") == 0 ||
 		strncmp(arch->archive_schema, "pg_", 3) == 0 ||
-		strcmp(arch->archive_schema, get_namespace_name(pgs_extension_schema())) == 0)
+		strcmp(arch->archive_schema, get_namespace_name(pgs_extension_schema())) == 0 ||
+		strcmp(arch->archive_schema, PGS_CATALOG_SCHEMA) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("archive_schema \"%s\" is a system schema or pgscale's own",

@@ -151,7 +151,7 @@ record_indexes_seen(void)
 {
 	int			ret;
 
-	if (!OidIsValid(get_relname_relid("pgscale_index_seen", pgs_extension_schema())))
+	if (!OidIsValid(get_relname_relid("pgscale_index_seen", pgs_catalog_schema())))
 		return;
 	ret = SPI_execute(psprintf("INSERT INTO %s (indexrelid)"
 							   " SELECT i.indexrelid FROM pg_catalog.pg_index i"
@@ -265,7 +265,7 @@ pgscale_snapshot_sizes(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	rows = pgs_collect_space();
-	inventory = OidIsValid(get_relname_relid("pgscale_inventory", pgs_extension_schema()));
+	inventory = OidIsValid(get_relname_relid("pgscale_inventory", pgs_catalog_schema()));
 	if (inventory)
 		measure_inventory(measured, measured_nulls);
 

@@ -640,7 +640,7 @@ pgs_health_archive(List **checks)
 	int64		bytes = 0;
 
 	/* an extension not yet updated to 0.2.0 has no archive */
-	if (!OidIsValid(get_relname_relid("pgscale_archive", pgs_extension_schema())))
+	if (!OidIsValid(get_relname_relid("pgscale_archive", pgs_catalog_schema())))
 		return;
 	ret = SPI_execute(psprintf("SELECT pg_catalog.count(*),"
 							   " COALESCE(pg_catalog.sum(COALESCE(pg_catalog.pg_total_relation_size(c.oid), a.bytes)), 0)::pg_catalog.int8"

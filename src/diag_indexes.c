@@ -276,7 +276,7 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 	uint64		ncandidates;
 	uint64		row;
 
-	if (OidIsValid(get_relname_relid("pgscale_index_seen", pgs_extension_schema())))
+	if (OidIsValid(get_relname_relid("pgscale_index_seen", pgs_catalog_schema())))
 		seen = psprintf("(SELECT s.first_seen FROM %s s"
 						" WHERE s.indexrelid OPERATOR(pg_catalog.=) g.root)",
 						pgs_ext_table("pgscale_index_seen"));

@@ -205,7 +205,7 @@ snapshot_step(void *arg)
 {
 	int64	   *rows = (int64 *) arg;
 	const char *schema = get_namespace_name(pgs_extension_schema());
-	char	   *history;
+	const char *history;
 	Oid			save_userid;
 	int			save_sec;
 
@@ -214,10 +214,10 @@ snapshot_step(void *arg)
 	 * written by every snapshot, says when that was; a database whose
 	 * extension predates it has only the size history.
 	 */
-	if (OidIsValid(get_relname_relid("pgscale_inventory", pgs_extension_schema())))
-		history = quote_qualified_identifier(schema, "pgscale_inventory");
+	if (OidIsValid(get_relname_relid("pgscale_inventory", pgs_catalog_schema())))
+		history = pgs_ext_table("pgscale_inventory");
 	else
-		history = quote_qualified_identifier(schema, "pgscale_size_history");
+		history = pgs_ext_table("pgscale_size_history");
 
 	/* the history is written as the extension owner, like the log */
 	pgs_become_owner(&save_userid, &save_sec);
@@ -246,7 +246,7 @@ snapshot_sizes(Cycle *cycle)
 	int64		rows = -1;
 	Oid			history;
 
-	history = get_relname_relid("pgscale_size_history", pgs_extension_schema());
+	history = get_relname_relid("pgscale_size_history", pgs_catalog_schema());
 	if (!OidIsValid(history) || cycle->dry_run || RecoveryInProgress())
 		return;
 	if (!pgs_run_guarded(snapshot_step, &rows, &edata))

@@ -44,6 +44,9 @@ extern bool pgscale_vacuum_after_purge;
 extern int	pgscale_max_workers;
 extern int	pgscale_batch_strategy;
 
+/* the schema of pgscale's catalog tables, whatever schema holds its functions */
+#define PGS_CATALOG_SCHEMA "pgscale"
+
 #define PGS_BATCH_AUTO 0
 #define PGS_BATCH_TIME_RANGE 1
 extern int	pgscale_max_replica_lag;
@@ -91,6 +94,8 @@ extern const char *pgs_source_name(PgsSource source);
 /* util.c: the extension's own objects, user switching, retries */
 extern Oid	pgs_schema_of_extension(Oid extoid);
 extern Oid	pgs_extension_schema(void);
+extern Oid	pgs_catalog_schema_of(Oid extoid);
+extern Oid	pgs_catalog_schema(void);
 extern const char *pgs_ext_table(const char *name);
 extern Oid	pgs_extension_owner(void);
 extern void pgs_become_owner(Oid *save_userid, int *save_sec_context);

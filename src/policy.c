@@ -303,7 +303,7 @@ pgs_load_policies(Oid relid)
 	 * updated yet (ALTER EXTENSION pgscale UPDATE) still has the 0.1.0
 	 * policy table, which stores the time column by name only.
 	 */
-	if (get_attnum(get_relname_relid("pgscale_policy", pgs_extension_schema()),
+	if (get_attnum(get_relname_relid("pgscale_policy", pgs_catalog_schema()),
 				   "time_attnum") == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -668,7 +668,7 @@ pgscale_forget_dropped(PG_FUNCTION_ARGS)
 	/* nothing to do while the extension itself is going away */
 	extoid = get_extension_oid("pgscale", true);
 	if (!OidIsValid(extoid) ||
-		!OidIsValid(get_relname_relid("pgscale_policy", pgs_schema_of_extension(extoid))))
+		!OidIsValid(get_relname_relid("pgscale_policy", pgs_catalog_schema_of(extoid))))
 		PG_RETURN_VOID();
 
 	SPI_connect();

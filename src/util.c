@@ -96,6 +96,42 @@ pgs_extension_schema(void)
 }
 
 /*
+ * pgs_catalog_schema_of
+ *		Schema that holds the catalog tables (pgscale_policy, pgscale_log,
+ *		...) of extension extoid: PGS_CATALOG_SCHEMA, whatever schema the
+ *		extension was created in, so that a dump's data of those tables
+ *		loads into any database that has pgscale; the extension's own
+ *		schema for one still at 0.1.0.  A pgscale.pgscale_policy that is not
+ *		the extension's member (a user's table of that name) never counts.
+ */
+Oid
+pgs_catalog_schema_of(Oid extoid)
+{
+	Oid			nspid = get_namespace_oid(PGS_CATALOG_SCHEMA, true);
+
+	if (OidIsValid(nspid))
+	{
+		Oid			relid = get_relname_relid("pgscale_policy", nspid);
+
+		if (OidIsValid(relid) &&
+			getExtensionOfObject(RelationRelationId, relid) == extoid)
+			return nspid;
+	}
+	return pgs_schema_of_extension(extoid);
+}
+
+/*
+ * pgs_catalog_schema
+ *		pgs_catalog_schema_of() the installed pgscale.
+ */
+Oid
+pgs_catalog_schema(void)
+{
+	pgs_extension_schema();		/* errors out when not installed */
+	return pgs_catalog_schema_of(get_extension_oid("pgscale", false));
+}
+
+/*
  * pgs_ext_table
  *		Quoted, qualified name of one of pgscale's own tables, e.g.
  *		"pgscale_policy", for use in SQL text.
@@ -103,7 +139,7 @@ pgs_extension_schema(void)
 const char *
 pgs_ext_table(const char *name)
 {
-	return quote_qualified_identifier(get_namespace_name(pgs_extension_schema()),
+	return quote_qualified_identifier(get_namespace_name(pgs_catalog_schema()),
 									  name);
 }
 
@@ -117,7 +153,7 @@ pgs_extension_owner(void)
 {
 	Oid			relid;
 
-	relid = get_relname_relid("pgscale_policy", pgs_extension_schema());
+	relid = get_relname_relid("pgscale_policy", pgs_catalog_schema());
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),

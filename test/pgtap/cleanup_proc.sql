@@ -113,7 +113,7 @@ SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action ~* 'drop
 SELECT is((SELECT coalesce(sum(rows), 0) FROM pgscale_log WHERE id > :log0 AND action ~* 'delet')::bigint,
           :pt_trim::bigint, 'proc partitioned: logged deletes add up');
 -- every dropped partition committed on its own: distinct transactions
-SELECT cmp_ok((SELECT count(DISTINCT xmin::text) FROM pgscale_log WHERE id > :log0 AND action ~* 'drop')::int,
+SELECT cmp_ok((SELECT count(DISTINCT xmin::text) FROM pgscale.pgscale_log WHERE id > :log0 AND action ~* 'drop')::int,
               '=', :pt_ndrop, 'proc partitioned: each drop logged by its own transaction');
 -- a default partition: DETACH PARTITION CONCURRENTLY refuses it, so the
 -- drops take ACCESS EXCLUSIVE, and the log says why
@@ -154,7 +154,7 @@ SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'drop_
 SELECT is((SELECT count(*) FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'
             AND detail LIKE '%detached concurrently by an earlier run, dropped now%'),
           1::bigint, 'proc detach: the partition an earlier run detached is dropped');
-SELECT is((SELECT count(DISTINCT xmin::text) FROM pgscale_log WHERE id > :log0 AND action = 'drop_partition'),
+SELECT is((SELECT count(DISTINCT xmin::text) FROM pgscale.pgscale_log WHERE id > :log0 AND action = 'drop_partition'),
           1::bigint, 'proc detach: the detached tables are dropped in one transaction');
 SELECT is((SELECT count(*) FROM pg_class WHERE oid IN (SELECT part FROM pgscale_t.pc_drop)), 0::bigint,
           'proc detach: expired partitions gone');

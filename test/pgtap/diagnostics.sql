@@ -41,7 +41,7 @@ SELECT is(pg_get_function_arguments(p::regprocedure), a, p || ' takes ' || a)
     ('pgscale_growth_forecast(interval)', 'horizon interval DEFAULT ''90 days''::interval')
   ) AS sig(p, a);
 
-SELECT has_table('pgscale_size_history');
+SELECT has_table('pgscale', 'pgscale_size_history', 'pgscale_size_history is a table in schema pgscale');
 
 -- every diagnostic pins its search_path; only the snapshot writes, and only
 -- the superuser (or a role granted it) may run it

@@ -14,7 +14,7 @@ SELECT no_plan();
 --
 -- Catalog
 --
-SELECT ok((SELECT 'pgscale_policy'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'pgscale'),
+SELECT ok((SELECT 'pgscale.pgscale_policy'::regclass::oid = ANY (extconfig) FROM pg_extension WHERE extname = 'pgscale'),
           'pgscale_policy is dumped by pg_dump');
 
 --

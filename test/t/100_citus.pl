@@ -231,7 +231,7 @@ $coord->safe_psql('postgres', q{
 	ALTER SYSTEM SET pgscale.databases = '';
 	SELECT pg_reload_conf();
 });
-$coord->safe_psql('postgres', 'TRUNCATE pgscale_log');
+$coord->safe_psql('postgres', 'TRUNCATE pgscale.pgscale_log');
 
 # pgscale_partition_table on a distributed plain table: refused, with the
 # recipe in the hint.
