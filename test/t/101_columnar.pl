@@ -185,7 +185,7 @@ is($node->safe_psql('postgres', sprintf($columnar, 'events')), '0', '... convert
 $node->safe_psql('postgres', 'SET ROLE app; CALL pgscale_run_maintenance_proc()');
 is($node->safe_psql('postgres', sprintf($columnar, 'events')), $expected,
 	'CALL pgscale_run_maintenance_proc() compresses the months');
-is($node->safe_psql('postgres', q{SELECT count(DISTINCT xmin::text) = count(*) FROM pgscale_log
+is($node->safe_psql('postgres', q{SELECT count(DISTINCT xmin::text) = count(*) FROM pgscale.pgscale_log
 	WHERE action = 'compress' AND detail LIKE 'converted%'}),
 	't', '... each compression in a transaction of its own');
 
