@@ -1192,6 +1192,8 @@ CREATE POLICY pgscale_detached_owner_read ON @extschema@.pgscale_detached
 -- row-level security decides what each role sees, as before.  A schema
 -- named pgscale that is not the extension's is refused: pgscale writes
 -- its tables as their owner and cannot share a schema other roles own.
+-- (The views list the tables' columns as of now: an update that adds a
+-- column to one of the tables recreates its view.)
 --
 DO $catalog$
 DECLARE
