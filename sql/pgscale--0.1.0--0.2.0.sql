@@ -1200,7 +1200,12 @@ DECLARE
     ext_schema oid := (SELECT e.extnamespace FROM pg_catalog.pg_extension e
                        WHERE e.extname OPERATOR(pg_catalog.=) 'pgscale');
     catalog_schema oid := pg_catalog.to_regnamespace('pgscale');
+    ext_name text := ext_schema::pg_catalog.regnamespace::text;
+    tables text[] := ARRAY['pgscale_policy', 'pgscale_log', 'pgscale_size_history',
+                           'pgscale_index_seen', 'pgscale_inventory', 'pgscale_archive',
+                           'pgscale_detached'];
     t text;
+    v text;
 BEGIN
     IF catalog_schema OPERATOR(pg_catalog.=) ext_schema THEN
         RETURN;
@@ -1218,34 +1223,25 @@ BEGIN
     ALTER EVENT TRIGGER pgscale_follow_columns DISABLE;
     ALTER EVENT TRIGGER pgscale_forget_columns DISABLE;
     ALTER EVENT TRIGGER pgscale_forget_indexes DISABLE;
-    FOREACH t IN ARRAY ARRAY['pgscale_policy', 'pgscale_log', 'pgscale_size_history',
-                             'pgscale_index_seen', 'pgscale_inventory', 'pgscale_archive',
-                             'pgscale_detached']
+    FOREACH t IN ARRAY tables
     LOOP
-        EXECUTE 'ALTER TABLE ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
-                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
-                OPERATOR(pg_catalog.||) ' SET SCHEMA pgscale';
+        EXECUTE 'ALTER TABLE ' OPERATOR(pg_catalog.||) ext_name OPERATOR(pg_catalog.||) '.'
+                OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t) OPERATOR(pg_catalog.||) ' SET SCHEMA pgscale';
+        v := ext_name OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t);
+        EXECUTE 'CREATE VIEW ' OPERATOR(pg_catalog.||) v
+                OPERATOR(pg_catalog.||) ' WITH (security_invoker = true) AS SELECT * FROM pgscale.'
+                OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t);
+        EXECUTE 'GRANT SELECT ON ' OPERATOR(pg_catalog.||) v OPERATOR(pg_catalog.||) ' TO PUBLIC';
+        EXECUTE 'COMMENT ON VIEW ' OPERATOR(pg_catalog.||) v OPERATOR(pg_catalog.||) ' IS '
+                OPERATOR(pg_catalog.||) pg_catalog.quote_literal(
+                    'the rows of pgscale.' OPERATOR(pg_catalog.||) t
+                    OPERATOR(pg_catalog.||) ' that the caller may see: '
+                    OPERATOR(pg_catalog.||) coalesce(pg_catalog.obj_description(
+                        ('pgscale.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t))::pg_catalog.regclass,
+                        'pg_class'), ''));
     END LOOP;
     ALTER EVENT TRIGGER pgscale_follow_columns ENABLE;
     ALTER EVENT TRIGGER pgscale_forget_columns ENABLE;
     ALTER EVENT TRIGGER pgscale_forget_indexes ENABLE;
-    FOREACH t IN ARRAY ARRAY['pgscale_policy', 'pgscale_log', 'pgscale_size_history',
-                             'pgscale_index_seen', 'pgscale_inventory', 'pgscale_archive',
-                             'pgscale_detached']
-    LOOP
-        EXECUTE 'CREATE VIEW ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
-                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
-                OPERATOR(pg_catalog.||) ' WITH (security_invoker = true) AS SELECT * FROM pgscale.'
-                OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t);
-        EXECUTE 'GRANT SELECT ON ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
-                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
-                OPERATOR(pg_catalog.||) ' TO PUBLIC';
-        EXECUTE 'COMMENT ON VIEW ' OPERATOR(pg_catalog.||) ext_schema::pg_catalog.regnamespace::text
-                OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t)
-                OPERATOR(pg_catalog.||) ' IS ' OPERATOR(pg_catalog.||)
-                pg_catalog.quote_literal('the rows of pgscale.' OPERATOR(pg_catalog.||) t
-                    OPERATOR(pg_catalog.||) ' that the caller may see: '
-                    OPERATOR(pg_catalog.||) coalesce(pg_catalog.obj_description(('pgscale.' OPERATOR(pg_catalog.||) t)::pg_catalog.regclass, 'pg_class'), ''));
-    END LOOP;
 END
 $catalog$;
