@@ -95,25 +95,19 @@ pgs_citus_table_kind(Oid relid)
  * pgs_citus_index_scans
  *		The scans of a set of indexes (an oid[]: an index, or the leaf
  *		indexes of a partitioned index) summed over every placement of
- *		every shard of the Citus tables they belong to, on every node.
- *		count->citus says whether any of them is on a Citus table;
- *		count->known is false when some placement did not answer (a node
- *		down) or did not have the shard index: then the sum is only a
- *		lower bound and nobody may call the index unused.  Indexes of
- *		tables Citus does not manage are left out (their scans are the
+ *		every shard of the Citus tables they belong to, on every node, into
+ *		count->idx_scan.  count->known is false when some placement did not
+ *		answer (a node down) or did not have the shard index: then the sum
+ *		is only a lower bound and nobody may call the index unused.  Indexes
+ *		of tables Citus does not manage are left out (their scans are the
  *		coordinator's own).  SPI must be connected; the last result is
  *		replaced.
  */
-void
-pgs_citus_index_scans(Datum indexes, bool isnull, PgsCitusCount *count)
+static void
+pgs_citus_index_scans(Datum indexes, PgsCitusShards *count)
 {
 	Oid			argtypes[2] = {OIDARRAYOID, TEXTOID};
 	Datum		values[2];
-
-	memset(count, 0, sizeof(*count));
-	count->known = true;
-	if (isnull || !pgs_citus_present())
-		return;
 
 	values[0] = indexes;
 	values[1] = CStringGetTextDatum(PGS_SHARD_SCANS_COMMAND);
@@ -145,7 +139,7 @@ pgs_citus_index_scans(Datum indexes, bool isnull, PgsCitusCount *count)
 		count->citus = true;
 		count->placements = pgs_get_int8(0, 2);
 		count->failed = pgs_get_int8(0, 3);
-		count->sum = pgs_get_int8(0, 4);
+		count->idx_scan = pgs_get_int8(0, 4);
 		/* a Citus table with no placement at all: nothing is known */
 		count->known = count->failed == 0 && count->placements > 0;
 	}
@@ -216,16 +210,11 @@ pgs_citus_unknown_phrase(int64 failed, int64 placements)
  *		left out.  stats->known is false when some placement did not
  *		answer.  SPI must be connected; the last result is replaced.
  */
-void
-pgs_citus_table_stats(Datum tables, bool isnull, PgsCitusTableStats *stats)
+static void
+pgs_citus_table_stats(Datum tables, PgsCitusShards *stats)
 {
 	Oid			argtypes[2] = {OIDARRAYOID, TEXTOID};
 	Datum		values[2];
-
-	memset(stats, 0, sizeof(*stats));
-	stats->known = true;
-	if (isnull || !pgs_citus_present())
-		return;
 
 	values[0] = tables;
 	values[1] = CStringGetTextDatum(PGS_SHARD_STATS_COMMAND);
@@ -280,17 +269,55 @@ pgs_citus_table_stats(Datum tables, bool isnull, PgsCitusTableStats *stats)
  *		DROP INDEX of one shard's index.  SPI must be connected; the last
  *		result is replaced.
  */
-bool
-pgs_citus_any_shard(Datum relations, bool isnull)
+static bool
+pgs_citus_any_shard(Datum relations)
 {
 	Oid			argtypes[1] = {OIDARRAYOID};
 	Datum		values[1];
 
-	if (isnull || !pgs_citus_present())
-		return false;
 	values[0] = relations;
 	return pgs_spi_int8("SELECT 1 FROM pg_catalog.unnest($1) x(rel)"
 						" WHERE pg_catalog.relation_is_a_known_shard(x.rel::pg_catalog.regclass)"
 						" LIMIT 1",
 						1, argtypes, values, NULL, true) == 1;
+}
+
+/*
+ * pgs_citus_shards
+ *		What the shard placements say of the relations of one row of a
+ *		diagnostic (an oid[]: a table or an index, or the leaves of a
+ *		partitioned one): false when they are shards themselves, which the
+ *		caller leaves out; else true, with shards->citus saying whether any
+ *		of them is a Citus table and, if so, its figures summed over every
+ *		placement (tables: sizes, scans and rows; indexes: their scans in
+ *		idx_scan), shards->known false when a placement did not answer.
+ *		Without Citus, or with no relations, nothing is asked.
+ *
+ *		SPI must be connected.  The caller's current result (SPI_tuptable,
+ *		SPI_processed), which it is usually walking, is left as it was.
+ */
+bool
+pgs_citus_shards(PgsCitusAsk ask, Datum relations, bool isnull,
+				 PgsCitusShards *shards)
+{
+	SPITupleTable *caller_tuptable = SPI_tuptable;
+	uint64		caller_processed = SPI_processed;
+	bool		is_shard;
+
+	memset(shards, 0, sizeof(*shards));
+	shards->known = true;
+	if (isnull || !pgs_citus_present())
+		return true;
+
+	is_shard = pgs_citus_any_shard(relations);
+	if (!is_shard)
+	{
+		if (ask == PGS_CITUS_INDEXES)
+			pgs_citus_index_scans(relations, shards);
+		else
+			pgs_citus_table_stats(relations, shards);
+	}
+	SPI_tuptable = caller_tuptable;
+	SPI_processed = caller_processed;
+	return !is_shard;
 }
