@@ -177,7 +177,9 @@ typedef struct PgsBloatRow
 	bool		wasted_known;
 	int64		wasted_bytes;
 	double		wasted_percent;
-	const char *method;			/* "estimate", "pgstattuple", "skipped" */
+	const char *method;			/* "estimate", "pgstattuple", "skipped",
+								 * "unknown" */
+	char	   *unknown;		/* why a Citus table's figures are unknown */
 	char	   *advice;
 } PgsBloatRow;
 

@@ -27,6 +27,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 
 #include "diag_citus.h"
@@ -190,6 +191,22 @@ pgs_citus_filter(const char *relid_expr)
 }
 
 /*
+ * pgs_citus_no_shard_filter
+ *		SQL text: " AND <relid_expr> is not a shard" when Citus is
+ *		installed, else "": on a node that holds shards, a session that
+ *		shows them (citus.show_shards_for_app_name_prefixes) must not take
+ *		each shard for a table of its own.
+ */
+const char *
+pgs_citus_no_shard_filter(const char *relid_expr)
+{
+	if (!pgs_citus_present())
+		return "";
+	return psprintf(" AND NOT pg_catalog.relation_is_a_known_shard(%s::pg_catalog.regclass)",
+					relid_expr);
+}
+
+/*
  * pgs_citus_unknown_phrase
  *		What a diagnostic says of a Citus table some placements of which
  *		did not answer.
@@ -320,4 +337,165 @@ pgs_citus_shards(PgsCitusAsk ask, Datum relations, bool isnull,
 	SPI_tuptable = caller_tuptable;
 	SPI_processed = caller_processed;
 	return !is_shard;
+}
+
+/*
+ * The catalog figures of one shard for the bloat estimate, as a JSON
+ * object; %L is the shard's name.  Only catalogs are read (no size is
+ * measured), so no lock is taken on the shard.  The column statistics come
+ * from pg_stats, which shows a role only the columns it may read: Citus
+ * gives the shards the distributed table's grants, and for a column a role
+ * may not read the estimate falls back to the type's width.  The indexes
+ * are keyed by their qualified shard names, as shard_name() gives them.
+ */
+#define PGS_SHARD_BLOAT_COMMAND \
+	"SELECT pg_catalog.json_build_object(" \
+	"'pages', c.relpages, 'tuples', c.reltuples," \
+	" 'cols', (SELECT coalesce(pg_catalog.json_object_agg(s.attname," \
+	"   pg_catalog.json_build_array(s.avg_width, s.null_frac)), '{}')" \
+	"   FROM pg_catalog.pg_stats s" \
+	"   WHERE s.schemaname OPERATOR(pg_catalog.=) n.nspname" \
+	"     AND s.tablename OPERATOR(pg_catalog.=) c.relname AND NOT s.inherited)," \
+	" 'idx', (SELECT coalesce(pg_catalog.json_object_agg(" \
+	"   pg_catalog.quote_ident(ni.nspname) OPERATOR(pg_catalog.||) '.'" \
+	"   OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ci.relname)," \
+	"   pg_catalog.json_build_array(ci.relpages, ci.reltuples)), '{}')" \
+	"   FROM pg_catalog.pg_index i" \
+	"   JOIN pg_catalog.pg_class ci ON ci.oid OPERATOR(pg_catalog.=) i.indexrelid" \
+	"   JOIN pg_catalog.pg_namespace ni ON ni.oid OPERATOR(pg_catalog.=) ci.relnamespace" \
+	"   WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid))" \
+	" FROM pg_catalog.pg_class c" \
+	" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace" \
+	" WHERE c.oid OPERATOR(pg_catalog.=) %L::pg_catalog.regclass"
+
+/*
+ * One statement asks every placement once and returns three kinds of rows:
+ * 'table' (placements, those that did not answer, summed pages and rows,
+ * whether every placement was analyzed), 'column' (a column's width and
+ * null fraction, weighted by each placement's rows) and 'index' (an index's
+ * summed pages and rows, and on how many placements its shard was found).
+ */
+static const char *citus_bloat_sql =
+"WITH pl AS ("
+"  SELECT r.shardid, CASE WHEN r.success THEN r.result::pg_catalog.json END AS j"
+"    FROM pg_catalog.run_command_on_placements($1::pg_catalog.regclass, $2) r"
+"), w AS ("
+"  SELECT pl.j, pg_catalog.float8larger("
+"           (pl.j OPERATOR(pg_catalog.->>) 'tuples')::pg_catalog.float8, 1) AS t"
+"    FROM pl WHERE pl.j IS NOT NULL"
+")"
+"SELECT 'table'::pg_catalog.text AS kind, NULL::pg_catalog.text AS name,"
+"       NULL::pg_catalog.oid AS idx,"
+"       pg_catalog.count(*) AS placements,"
+"       pg_catalog.count(*) FILTER (WHERE pl.j IS NULL) AS failed,"
+"       coalesce(pg_catalog.sum((pl.j OPERATOR(pg_catalog.->>) 'pages')::pg_catalog.float8), 0) AS pages,"
+"       coalesce(pg_catalog.sum(pg_catalog.float8larger("
+"         (pl.j OPERATOR(pg_catalog.->>) 'tuples')::pg_catalog.float8, 0)), 0) AS tuples,"
+"       coalesce(pg_catalog.bool_and("
+"         (pl.j OPERATOR(pg_catalog.->>) 'tuples')::pg_catalog.float8 OPERATOR(pg_catalog.>=) 0), false) AS complete"
+"  FROM pl"
+" UNION ALL "
+"SELECT 'column', c.key, NULL, NULL, NULL,"
+"       pg_catalog.sum((c.value OPERATOR(pg_catalog.->>) 0)::pg_catalog.float8 OPERATOR(pg_catalog.*) w.t)"
+"         OPERATOR(pg_catalog./) pg_catalog.sum(w.t),"
+"       pg_catalog.sum((c.value OPERATOR(pg_catalog.->>) 1)::pg_catalog.float8 OPERATOR(pg_catalog.*) w.t)"
+"         OPERATOR(pg_catalog./) pg_catalog.sum(w.t),"
+"       NULL"
+"  FROM w, LATERAL pg_catalog.json_each(w.j OPERATOR(pg_catalog.->) 'cols') c"
+" GROUP BY c.key"
+" UNION ALL "
+"SELECT 'index', NULL, i.indexrelid, pg_catalog.count(v.a), NULL,"
+"       coalesce(pg_catalog.sum((v.a OPERATOR(pg_catalog.->>) 0)::pg_catalog.float8), 0),"
+"       coalesce(pg_catalog.sum(pg_catalog.float8larger("
+"         (v.a OPERATOR(pg_catalog.->>) 1)::pg_catalog.float8, 0)), 0),"
+"       coalesce(pg_catalog.bool_and("
+"         (v.a OPERATOR(pg_catalog.->>) 1)::pg_catalog.float8 OPERATOR(pg_catalog.>=) 0), false)"
+"  FROM pg_catalog.pg_index i, pl,"
+"  LATERAL (SELECT pl.j OPERATOR(pg_catalog.->) 'idx' OPERATOR(pg_catalog.->)"
+"           pg_catalog.shard_name(i.indexrelid::pg_catalog.regclass, pl.shardid, false)) v(a)"
+" WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+" GROUP BY i.indexrelid";
+
+/*
+ * pgs_citus_bloat
+ *		What the shard placements of a table say for its bloat estimate,
+ *		or NULL when the table is not a Citus table (or Citus is not
+ *		installed).  ->known is false when some placement did not answer;
+ *		an index is known when its shard was found on every placement.
+ *
+ *		SPI must be connected.  The caller's current result (SPI_tuptable,
+ *		SPI_processed) is left as it was.
+ */
+PgsCitusBloat *
+pgs_citus_bloat(Oid relid)
+{
+	SPITupleTable *caller_tuptable = SPI_tuptable;
+	uint64		caller_processed = SPI_processed;
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	PgsCitusBloat *b = NULL;
+	uint64		row;
+	ListCell   *lc;
+
+	if (!pgs_citus_present())
+		return NULL;
+	values[0] = ObjectIdGetDatum(relid);
+	if (pgs_spi_int8("SELECT 1 FROM pg_catalog.pg_dist_partition p"
+					 " WHERE p.logicalrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass",
+					 1, argtypes, values, NULL, true) != 1)
+	{
+		SPI_tuptable = caller_tuptable;
+		SPI_processed = caller_processed;
+		return NULL;
+	}
+
+	b = palloc0(sizeof(PgsCitusBloat));
+	b->relid = relid;
+	values[1] = CStringGetTextDatum(PGS_SHARD_BLOAT_COMMAND);
+	pgs_spi_query(citus_bloat_sql, 2, argtypes, values, NULL);
+	for (row = 0; row < SPI_processed; row++)
+	{
+		char	   *kind = pgs_get_text(row, 1);
+
+		if (strcmp(kind, "table") == 0)
+		{
+			b->placements = pgs_get_int8(row, 4);
+			b->failed = pgs_get_int8(row, 5);
+			b->pages = (int64) pgs_get_float8(row, 6);
+			b->tuples = pgs_get_float8(row, 7);
+			b->analyzed = pgs_get_bool(row, 8);
+		}
+		else if (strcmp(kind, "column") == 0)
+		{
+			PgsCitusColumn *col = palloc0(sizeof(PgsCitusColumn));
+
+			col->name = pgs_get_text(row, 2);
+			col->width = pgs_isnull(row, 6) ? 0.0 : pgs_get_float8(row, 6);
+			col->nullfrac = pgs_isnull(row, 7) ? 0.0 : pgs_get_float8(row, 7);
+			b->columns = lappend(b->columns, col);
+		}
+		else
+		{
+			PgsCitusIndex *ix = palloc0(sizeof(PgsCitusIndex));
+
+			ix->indexrelid = pgs_get_oid(row, 3);
+			ix->pages = (int64) pgs_get_float8(row, 6);
+			ix->tuples = pgs_get_float8(row, 7);
+			ix->placements = pgs_get_int8(row, 4);
+			ix->analyzed = pgs_get_bool(row, 8);
+			b->indexes = lappend(b->indexes, ix);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	b->known = b->failed == 0 && b->placements > 0;
+	foreach(lc, b->indexes)
+	{
+		PgsCitusIndex *ix = lfirst(lc);
+
+		ix->known = b->known && ix->placements == b->placements;
+	}
+	SPI_tuptable = caller_tuptable;
+	SPI_processed = caller_processed;
+	return b;
 }

@@ -37,7 +37,46 @@ typedef struct PgsCitusShards
 	int64		dead_rows;
 } PgsCitusShards;
 
+/* A column's statistics on the shards, weighted by their rows. */
+typedef struct PgsCitusColumn
+{
+	char	   *name;
+	double		width;			/* average stored width */
+	double		nullfrac;
+} PgsCitusColumn;
+
+/* An index's catalog size summed over the placements of its shards. */
+typedef struct PgsCitusIndex
+{
+	Oid			indexrelid;
+	bool		known;			/* every placement has the shard index */
+	int64		placements;		/* placements where it was found */
+	int64		pages;
+	double		tuples;
+	bool		analyzed;		/* on every one of them */
+} PgsCitusIndex;
+
+/*
+ * What the bloat estimate needs of a Citus table: the catalog's pages and
+ * rows of its shards summed over the placements, the shards' column
+ * statistics, and the same for each index.
+ */
+typedef struct PgsCitusBloat
+{
+	Oid			relid;
+	bool		known;			/* every placement answered */
+	int64		placements;
+	int64		failed;
+	int64		pages;
+	double		tuples;
+	bool		analyzed;		/* every placement has been analyzed */
+	List	   *columns;		/* PgsCitusColumn */
+	List	   *indexes;		/* PgsCitusIndex */
+} PgsCitusBloat;
+
 extern bool pgs_citus_present(void);
+extern const char *pgs_citus_no_shard_filter(const char *relid_expr);
+extern PgsCitusBloat *pgs_citus_bloat(Oid relid);
 extern const char *pgs_citus_filter(const char *relid_expr);
 extern bool pgs_citus_shards(PgsCitusAsk ask, Datum relations, bool isnull,
 							 PgsCitusShards *shards);

@@ -331,6 +331,48 @@ is($coord->safe_psql('postgres', q{
 	SELECT verdict FROM pgscale_scaling_advice() WHERE action = 'shard by tenant with Citus'}),
 	'done', 'with every tenant table distributed, tier 4 is done');
 
+# The bloat estimate of a Citus table is made of its shards, never of the
+# coordinator's empty shell: a table that lost three rows in four on
+# every shard (and kept its pages) wastes most of them, its twin that lost
+# none does not, and the relation sizes are the shards'.
+$coord->safe_psql('postgres', q{
+	CREATE TABLE bloated (id bigint NOT NULL, team_id integer NOT NULL,
+	                      note text NOT NULL, PRIMARY KEY (team_id, id));
+	CREATE TABLE compact (LIKE bloated INCLUDING ALL);
+	SELECT create_distributed_table('bloated', 'team_id');
+	SELECT create_distributed_table('compact', 'team_id');
+	INSERT INTO bloated SELECT g, g % 8, repeat('x', 60) FROM generate_series(1, 40000) g;
+	INSERT INTO compact SELECT * FROM bloated;
+	DELETE FROM bloated WHERE (id / 8) % 4 <> 0;
+	VACUUM ANALYZE bloated;
+	VACUUM ANALYZE compact;
+});
+is($coord->safe_psql('postgres', q{
+	SELECT relpages || '|' || (SELECT count(*) FROM bloated)
+	FROM pg_class WHERE oid = 'bloated'::regclass}),
+	'0|10000', 'the coordinator\'s shell has no page, the shards have the rows');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(table_name || '|' || (relation_bytes = citus_relation_size(table_name::regclass))
+	                  || '|' || method || '|' || (wasted_percent >= 50),
+	                  ',' ORDER BY table_name)
+	FROM pgscale_table_bloat()
+	WHERE kind = 'table' AND table_name IN ('bloated', 'compact')}),
+	'bloated|true|estimate|true,compact|true|estimate|false',
+	'pgscale_table_bloat() estimates a Citus table from its shards');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) || '|' || bool_and(relation_bytes > 8192) || '|' || bool_and(method = 'estimate')
+	FROM pgscale_table_bloat()
+	WHERE kind = 'index' AND table_name IN ('bloated', 'compact')}),
+	'2|true|true', 'the primary keys of the Citus tables are estimated from their shards');
+is($coord->safe_psql('postgres', q{
+	SELECT (wasted_percent >= 50)::text || '|' || method FROM pgscale_table_bloat(exact => true)
+	WHERE kind = 'table' AND table_name = 'bloated'}),
+	'true|estimate', 'exact => true keeps the shard estimate for a Citus table');
+is($w1->safe_psql('postgres', q{
+	SET citus.show_shards_for_app_name_prefixes = '*';
+	SELECT count(*) FROM pgscale_table_bloat() WHERE table_name ~ '_[0-9]{6,}$'}),
+	'0', 'shards shown on a worker are not tables of the bloat report');
+
 # A worker down: its placements do not answer; the indexes of the table
 # are "unknown", with no statement to run.
 $w2->stop('fast');
@@ -346,6 +388,13 @@ is($coord->safe_psql('postgres', q{
 	SELECT (total_bytes IS NULL)::text || '|' || (total_size LIKE 'unknown:%')
 	FROM pgscale_space_report() WHERE table_name = 'metrics_aiusagedaily'}),
 	'true|true', 'with a worker down the table\'s size is unknown');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(kind || '|' || (relation_bytes IS NULL) || '|' || (wasted_bytes IS NULL)
+	                  || '|' || method || '|' || (advice LIKE 'unknown: % shard placements %'),
+	                  ',' ORDER BY kind)
+	FROM pgscale_table_bloat() WHERE table_name = 'bloated'}),
+	'index|true|true|unknown|true,table|true|true|unknown|true',
+	'with a worker down the bloat of a Citus table is unknown, not the shell\'s');
 $w2->start;
 
 done_testing();
