@@ -30,6 +30,7 @@
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
 
+#include "diag.h"
 #include "diag_citus.h"
 #include "pgscale.h"
 
@@ -498,4 +499,84 @@ pgs_citus_bloat(Oid relid)
 	SPI_tuptable = caller_tuptable;
 	SPI_processed = caller_processed;
 	return b;
+}
+
+/*
+ * A node's client connections and the slots left after the reserved ones,
+ * as "clients slots" (the coordinator's own check counts the same way).
+ */
+#define PGS_NODE_CONNECTIONS_COMMAND \
+	"SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity a" \
+	"         WHERE a.backend_type OPERATOR(pg_catalog.=) 'client backend')" \
+	"       OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)" \
+	"       (pg_catalog.current_setting('max_connections')::integer" \
+	"        OPERATOR(pg_catalog.-) pg_catalog.current_setting('superuser_reserved_connections')::integer" \
+	"        OPERATOR(pg_catalog.-) coalesce(pg_catalog.current_setting('reserved_connections', true)::integer, 0))"
+
+/*
+ * pgs_citus_health_connections
+ *		pgscale_health(): on a Citus coordinator, one check per worker
+ *		node with its client connections against its own max_connections
+ *		(run_command_on_workers() asks each node), warn and critical at
+ *		the same shares of the slots as the coordinator's check.  A node
+ *		that does not answer is critical, never a pass: queries on its
+ *		shards fail, and a node out of connection slots does not answer
+ *		either.  Nothing without Citus.  SPI must be connected.
+ */
+void
+pgs_citus_health_connections(List **checks, double warn_pct,
+							 double critical_pct)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+	SPITupleTable *nodes;
+	uint64		nnodes;
+	uint64		row;
+
+	if (!pgs_citus_present())
+		return;
+	values[0] = CStringGetTextDatum(PGS_NODE_CONNECTIONS_COMMAND);
+	pgs_spi_query("SELECT r.nodename OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) r.nodeport,"
+				  "       r.success,"
+				  "       CASE WHEN r.success THEN pg_catalog.split_part(r.result, ' ', 1)::pg_catalog.int8 END,"
+				  "       CASE WHEN r.success THEN pg_catalog.split_part(r.result, ' ', 2)::pg_catalog.int8 END,"
+				  "       CASE WHEN NOT r.success THEN pg_catalog.split_part(r.result, E'\\n', 1) END"
+				  "  FROM pg_catalog.run_command_on_workers($1) r"
+				  " ORDER BY r.nodename, r.nodeport",
+				  1, argtypes, values, NULL);
+	nodes = SPI_tuptable;
+	nnodes = SPI_processed;
+	for (row = 0; row < nnodes; row++)
+	{
+		char	   *node = pgs_get_text(row, 1);
+		char	   *name = psprintf("client connections on Citus node %s", node);
+		char	   *threshold = psprintf("warn over %.0f%% of the node's slots, critical over %.0f%% or when the node does not answer",
+										 warn_pct, critical_pct);
+		int64		clients;
+		int64		slots;
+		double		pct;
+
+		if (!pgs_get_bool(row, 2))
+		{
+			pgs_add_check(checks, name, "critical",
+						  psprintf("unreachable: %s",
+								   pgs_isnull(row, 5) ? "no answer" : pgs_get_text(row, 5)),
+						  threshold,
+						  psprintf("The coordinator cannot reach the Citus node %s: queries on its shards fail, and pgscale's diagnostics say unknown for its tables. "
+								   "Check that it runs and accepts connections (citus_check_cluster_node_health() tests every pair of nodes).",
+								   node));
+			continue;
+		}
+		clients = pgs_get_int8(row, 3);
+		slots = Max(pgs_get_int8(row, 4), 1);
+		pct = 100.0 * (double) clients / (double) slots;
+		pgs_add_check(checks, name,
+					  pct >= critical_pct ? "critical" : pct >= warn_pct ? "warn" : "ok",
+					  psprintf(INT64_FORMAT " of " INT64_FORMAT " (%.0f%%)", clients, slots, pct),
+					  threshold,
+					  pstrdup("Most of a worker's connections come from the coordinators: lower citus.max_shared_pool_size "
+							  "(the connections a coordinator opens to each node) or raise max_connections on the node, "
+							  "and put PgBouncer in front of the coordinator for the application."));
+	}
+	SPI_freetuptable(nodes);
 }

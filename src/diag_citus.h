@@ -77,6 +77,8 @@ typedef struct PgsCitusBloat
 extern bool pgs_citus_present(void);
 extern const char *pgs_citus_no_shard_filter(const char *relid_expr);
 extern PgsCitusBloat *pgs_citus_bloat(Oid relid);
+extern void pgs_citus_health_connections(List **checks, double warn_pct,
+										 double critical_pct);
 extern const char *pgs_citus_filter(const char *relid_expr);
 extern bool pgs_citus_shards(PgsCitusAsk ask, Datum relations, bool isnull,
 							 PgsCitusShards *shards);

@@ -304,6 +304,14 @@ ok(poll_until($coord, 'postgres', q{
 is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM pgscale_health() WHERE status = 'error'}),
 	'0', 'pgscale_health() runs on the coordinator');
+my $node_check = sprintf(q{
+	SELECT string_agg(replace(check_name, '%s', 'H') || '|' || status || '|' || (value ~ '^\d+ of \d+ \(\d+%%\)$'),
+	                  ',' ORDER BY check_name)
+	FROM pgscale_health() WHERE check_name LIKE 'client connections on Citus node %%'}, $host);
+is($coord->safe_psql('postgres', $node_check),
+	'client connections on Citus node H:' . $w1->port . '|ok|true,'
+	  . 'client connections on Citus node H:' . $w2->port . '|ok|true',
+	'pgscale_health() has a connection check for each worker node');
 $coord->safe_psql('postgres', 'SELECT pgscale_snapshot_sizes()');
 is($coord->safe_psql('postgres', qq{
 	SELECT (total_bytes >= $shard_bytes)::text FROM pgscale_size_history
@@ -388,6 +396,11 @@ is($coord->safe_psql('postgres', q{
 	SELECT (total_bytes IS NULL)::text || '|' || (total_size LIKE 'unknown:%')
 	FROM pgscale_space_report() WHERE table_name = 'metrics_aiusagedaily'}),
 	'true|true', 'with a worker down the table\'s size is unknown');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(status || '|' || (value LIKE 'unreachable: %'), ',' ORDER BY check_name)
+	FROM pgscale_health() WHERE check_name LIKE 'client connections on Citus node %'}),
+	($w1->port < $w2->port ? 'ok|false,critical|true' : 'critical|true,ok|false'),
+	'with a worker down its connection check is critical, unreachable, not a pass');
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(kind || '|' || (relation_bytes IS NULL) || '|' || (wasted_bytes IS NULL)
 	                  || '|' || method || '|' || (advice LIKE 'unknown: % shard placements %'),
