@@ -56,8 +56,8 @@ pgs_install_deps
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
 if [ ! -f "$PKGLIBDIR/citus.so" ]; then
 	echo "skipped: Citus is not installed for PostgreSQL $PGS_PGVERSION (no citus.so in $PKGLIBDIR);" \
-		"build Citus 13.2 against it first (test/README.md, \"The Citus test\"), e.g. in the" \
-		"chroot of test/bench_citus.sh --pg 17"
+		"build Citus 13.2 against it first (test/README.md, \"The Citus test\": into the trixie" \
+		"chroot for test/bench_citus.sh --pg 17)"
 	exit 0
 fi
 pgs_stage_destdir
