@@ -179,6 +179,7 @@ typedef struct PgsBloatRow
 	double		wasted_percent;
 	const char *method;			/* "estimate", "pgstattuple", "skipped",
 								 * "unknown" */
+	bool		citus;			/* a Citus table's, estimated from its shards */
 	char	   *unknown;		/* why a Citus table's figures are unknown */
 	char	   *advice;
 } PgsBloatRow;

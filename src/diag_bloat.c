@@ -429,6 +429,11 @@ pgs_bloat_advice(PgsBloatRow *row)
 	if (row->is_index)
 		return psprintf("rebuild it: REINDEX INDEX CONCURRENTLY %s;",
 						pgs_quote_qualified(row->schema_name, row->index_name));
+	/* (pgscale_reclaim works on the shell, which has no rows) */
+	if (row->citus)
+		return psprintf("reclaim it with VACUUM FULL %s: Citus runs it on every shard placement, "
+						"locking each shard while it is rewritten, so use a quiet hour",
+						pgs_quote_qualified(row->schema_name, row->table_name));
 	return psprintf("give the space back online with CALL pgscale_reclaim(%s) (or VACUUM FULL, which locks the table); "
 					"for a table that loses old rows in bulk, partitions dropped by retention leave no waste",
 					quote_literal_cstr(pgs_quote_qualified(row->schema_name, row->table_name)));
@@ -469,6 +474,7 @@ pgs_citus_bloat_work(PgsBloatWork *w, bool known, int64 pages,
 {
 	PgsBloatRow *row = w->row;
 
+	row->citus = true;
 	if (!known)
 	{
 		row->unknown = w->shards->known ?

@@ -374,7 +374,7 @@ $coord->safe_psql('postgres', q{
 	CREATE TABLE compact (LIKE bloated INCLUDING ALL);
 	SELECT create_distributed_table('bloated', 'team_id');
 	SELECT create_distributed_table('compact', 'team_id');
-	INSERT INTO bloated SELECT g, g % 8, repeat('x', 60) FROM generate_series(1, 40000) g;
+	INSERT INTO bloated SELECT g, g % 8, repeat('x', 200) FROM generate_series(1, 80000) g;
 	INSERT INTO compact SELECT * FROM bloated;
 	DELETE FROM bloated WHERE (id / 8) % 4 <> 0;
 	VACUUM ANALYZE bloated;
@@ -383,7 +383,7 @@ $coord->safe_psql('postgres', q{
 is($coord->safe_psql('postgres', q{
 	SELECT relpages || '|' || (SELECT count(*) FROM bloated)
 	FROM pg_class WHERE oid = 'bloated'::regclass}),
-	'0|10000', 'the coordinator\'s shell has no page, the shards have the rows');
+	'0|20000', 'the coordinator\'s shell has no page, the shards have the rows');
 is($coord->safe_psql('postgres', q{
 	SELECT string_agg(table_name || '|' || (relation_bytes = citus_relation_size(table_name::regclass))
 	                  || '|' || method || '|' || (wasted_percent >= 50),
@@ -401,6 +401,25 @@ is($coord->safe_psql('postgres', q{
 	SELECT (wasted_percent >= 50)::text || '|' || method FROM pgscale_table_bloat(exact => true)
 	WHERE kind = 'table' AND table_name = 'bloated'}),
 	'true|estimate', 'exact => true keeps the shard estimate for a Citus table');
+# The advice works on the shards (the table wastes over 10 MB there):
+# Citus runs REINDEX INDEX CONCURRENTLY and VACUUM FULL on every placement
+# (pgscale_reclaim would compact the empty shell).
+like($coord->safe_psql('postgres', q{
+	SELECT advice FROM pgscale_table_bloat(), pg_class c
+	WHERE kind = 'table' AND table_name = 'bloated' AND c.oid = 'bloated'::regclass
+	  AND c.relpages = 0}),
+	qr/^reclaim it with VACUUM FULL public\.bloated: Citus runs it on every shard placement/,
+	'a Citus table is never sent to pgscale_reclaim');
+$coord->safe_psql('postgres', 'REINDEX INDEX CONCURRENTLY bloated_pkey');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(kind || '|' || (wasted_percent >= 50), ',' ORDER BY kind)
+	FROM pgscale_table_bloat() WHERE table_name = 'bloated'}),
+	'index|false,table|true', 'after REINDEX on the coordinator the shard indexes are compact');
+$coord->safe_psql('postgres', 'VACUUM FULL bloated');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(kind || '|' || (wasted_percent >= 50), ',' ORDER BY kind)
+	FROM pgscale_table_bloat() WHERE table_name = 'bloated'}),
+	'index|false,table|false', 'after VACUUM FULL on the coordinator the shards are compact');
 is($w1->safe_psql('postgres', q{
 	SET citus.show_shards_for_app_name_prefixes = '*';
 	SELECT count(*) FROM pgscale_table_bloat() WHERE table_name ~ '_[0-9]{6,}$'}),
