@@ -84,6 +84,7 @@
 
 #include "pgscale.h"
 #include "archive.h"
+#include "diag_citus.h"
 #include "loopback.h"
 #include "retention.h"
 
@@ -148,6 +149,12 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 	if (OidIsValid(get_default_partition_oid(parent)))
 	{
 		*why = "the table has a default partition, which DETACH PARTITION CONCURRENTLY refuses";
+		return false;
+	}
+	if (pgs_citus_table_kind(parent) != NULL)
+	{
+		/* Citus 13.2 refuses it for distributed and reference tables */
+		*why = "the table is a Citus table, whose partitions Citus does not detach concurrently";
 		return false;
 	}
 	if (run->loop != NULL)

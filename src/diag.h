@@ -177,7 +177,10 @@ typedef struct PgsBloatRow
 	bool		wasted_known;
 	int64		wasted_bytes;
 	double		wasted_percent;
-	const char *method;			/* "estimate", "pgstattuple", "skipped" */
+	const char *method;			/* "estimate", "pgstattuple", "skipped",
+								 * "unknown" */
+	bool		citus;			/* a Citus table's, estimated from its shards */
+	char	   *unknown;		/* why a Citus table's figures are unknown */
 	char	   *advice;
 } PgsBloatRow;
 

@@ -15,6 +15,11 @@
  *	  is installed and the caller asks for them; a relation locked against
  *	  readers is then skipped rather than waited for.
  *
+ *	  A Citus table on the coordinator is an empty shell: its estimate is
+ *	  made of its shards' catalogs instead (pages and rows summed over every
+ *	  placement, the shards' column statistics), and is unknown when a
+ *	  placement does not answer; pgstattuple is not run on the shards.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -42,6 +47,7 @@
 #include "utils/tuplestore.h"
 
 #include "diag.h"
+#include "diag_citus.h"
 
 PG_FUNCTION_INFO_V1(pgscale_table_bloat);
 
@@ -57,7 +63,7 @@ static const char *bloat_tables_sql =
 "  FROM pg_catalog.pg_class c"
 "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 " WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'"
-"   AND c.relpages >= $1"
+"   AND (c.relpages >= $1%s)%s"
 "   AND " PGS_USER_SCHEMA_FILTER("n");
 
 /* Valid btree indexes, likewise, with their columns. */
@@ -71,7 +77,7 @@ static const char *bloat_indexes_sql =
 "  JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace"
 "  JOIN pg_catalog.pg_am am ON am.oid = c.relam"
 " WHERE c.relkind = 'i' AND am.amname = 'btree' AND i.indisvalid"
-"   AND c.relpersistence <> 't' AND c.relpages >= $1"
+"   AND c.relpersistence <> 't' AND (c.relpages >= $1%s)%s"
 "   AND " PGS_USER_SCHEMA_FILTER("n");
 
 /* What one relation needs before its figures are filled in. */
@@ -83,6 +89,7 @@ typedef struct PgsBloatWork
 	int64		pages;
 	double		reltuples;
 	int			fillfactor;
+	PgsCitusBloat *shards;		/* a Citus table's (or index's table's) */
 } PgsBloatWork;
 
 /*
@@ -90,15 +97,38 @@ typedef struct PgsBloatWork
  *		Average stored width and null fraction of one column, from the
  *		statistics ANALYZE gathered (relid/attnum name the relation that
  *		holds them: the table, or the index for an expression), else from
- *		the type.
+ *		the type.  For a Citus table (shards not NULL) the statistics are
+ *		its shards', found by the column's name.
  */
 static void
 pgs_column_width(Oid statrelid, AttrNumber statattnum, Oid typid,
-				 int32 typmod, int16 typlen, double *width, double *nullfrac)
+				 int32 typmod, int16 typlen, const PgsCitusBloat *shards,
+				 double *width, double *nullfrac)
 {
 	HeapTuple	tuple;
 
 	*nullfrac = 0.0;
+	if (shards != NULL)
+	{
+		char	   *attname = statrelid == shards->relid ?
+			get_attname(statrelid, statattnum, true) : NULL;
+		ListCell   *lc;
+
+		foreach(lc, shards->columns)
+		{
+			PgsCitusColumn *col = lfirst(lc);
+
+			if (attname != NULL && strcmp(col->name, attname) == 0 &&
+				col->width > 0)
+			{
+				*width = col->width;
+				*nullfrac = col->nullfrac;
+				return;
+			}
+		}
+		*width = typlen > 0 ? typlen : get_typavgwidth(typid, typmod);
+		return;
+	}
 	tuple = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(statrelid),
 							Int16GetDatum(statattnum), BoolGetDatum(false));
 	if (HeapTupleIsValid(tuple))
@@ -142,13 +172,13 @@ pgs_align_up(double offset, char align)
  */
 static void
 pgs_column_data(Oid statrelid, AttrNumber statattnum, Form_pg_attribute att,
-				double *offset, bool *hasnulls)
+				const PgsCitusBloat *shards, double *offset, bool *hasnulls)
 {
 	double		width;
 	double		nullfrac;
 
 	pgs_column_width(statrelid, statattnum, att->atttypid, att->atttypmod,
-					 att->attlen, &width, &nullfrac);
+					 att->attlen, shards, &width, &nullfrac);
 	if (nullfrac > 0.0)
 		*hasnulls = true;
 	/* short varlenas are not aligned; fixed-width values are */
@@ -162,7 +192,8 @@ pgs_column_data(Oid statrelid, AttrNumber statattnum, Form_pg_attribute att,
  *		Bytes the table's rows would fill, packed to its fillfactor.
  */
 static int64
-pgs_expected_heap_bytes(Oid relid, int natts, double reltuples, int fillfactor)
+pgs_expected_heap_bytes(Oid relid, int natts, double reltuples, int fillfactor,
+						const PgsCitusBloat *shards)
 {
 	double		data = 0.0;
 	bool		hasnulls = false;
@@ -182,7 +213,7 @@ pgs_expected_heap_bytes(Oid relid, int natts, double reltuples, int fillfactor)
 			continue;
 		att = (Form_pg_attribute) GETSTRUCT(atttuple);
 		if (!att->attisdropped)
-			pgs_column_data(relid, attnum, att, &data, &hasnulls);
+			pgs_column_data(relid, attnum, att, shards, &data, &hasnulls);
 		ReleaseSysCache(atttuple);
 	}
 
@@ -203,7 +234,8 @@ pgs_expected_heap_bytes(Oid relid, int natts, double reltuples, int fillfactor)
  */
 static int64
 pgs_expected_btree_bytes(Oid indexrelid, Oid heaprelid, int16 *keys,
-						 int nkeys, double reltuples, int fillfactor)
+						 int nkeys, double reltuples, int fillfactor,
+						 const PgsCitusBloat *shards)
 {
 	double		data = 0.0;
 	bool		hasnulls = false;
@@ -227,7 +259,8 @@ pgs_expected_btree_bytes(Oid indexrelid, Oid heaprelid, int16 *keys,
 		if (!HeapTupleIsValid(atttuple))
 			continue;
 		pgs_column_data(statrel, statatt,
-						(Form_pg_attribute) GETSTRUCT(atttuple), &data, &hasnulls);
+						(Form_pg_attribute) GETSTRUCT(atttuple), shards,
+						&data, &hasnulls);
 		ReleaseSysCache(atttuple);
 	}
 
@@ -386,6 +419,8 @@ pgs_bloat_cmp(const ListCell *a, const ListCell *b)
 static char *
 pgs_bloat_advice(PgsBloatRow *row)
 {
+	if (row->unknown)
+		return psprintf("%s, so its waste is not known", row->unknown);
 	if (!row->wasted_known)
 		return pstrdup("skipped: the relation is locked; run again later");
 	if (row->wasted_bytes < PGS_BLOAT_ADVICE_BYTES ||
@@ -394,24 +429,83 @@ pgs_bloat_advice(PgsBloatRow *row)
 	if (row->is_index)
 		return psprintf("rebuild it: REINDEX INDEX CONCURRENTLY %s;",
 						pgs_quote_qualified(row->schema_name, row->index_name));
+	/* (pgscale_reclaim works on the shell, which has no rows) */
+	if (row->citus)
+		return psprintf("reclaim it with VACUUM FULL %s: Citus runs it on every shard placement, "
+						"locking each shard while it is rewritten, so use a quiet hour",
+						pgs_quote_qualified(row->schema_name, row->table_name));
 	return psprintf("give the space back online with CALL pgscale_reclaim(%s) (or VACUUM FULL, which locks the table); "
 					"for a table that loses old rows in bulk, partitions dropped by retention leave no waste",
 					quote_literal_cstr(pgs_quote_qualified(row->schema_name, row->table_name)));
 }
 
 /*
+ * pgs_citus_bloat_of
+ *		The shard figures of a Citus table from those already asked for,
+ *		else asked now (NULL for a table Citus does not manage).
+ */
+static PgsCitusBloat *
+pgs_citus_bloat_of(Oid relid, List **asked)
+{
+	ListCell   *lc;
+	PgsCitusBloat *b;
+
+	foreach(lc, *asked)
+	{
+		b = lfirst(lc);
+		if (b->relid == relid)
+			return b;
+	}
+	b = pgs_citus_bloat(relid);
+	if (b != NULL)
+		*asked = lappend(*asked, b);
+	return b;
+}
+
+/*
+ * pgs_citus_bloat_work
+ *		Put a Citus relation's shard figures in place of its empty shell's:
+ *		false when it is smaller than min_pages and left out.  A relation
+ *		some placement of which did not answer is kept, unknown.
+ */
+static bool
+pgs_citus_bloat_work(PgsBloatWork *w, bool known, int64 pages,
+					 double tuples, bool analyzed, int32 min_pages)
+{
+	PgsBloatRow *row = w->row;
+
+	row->citus = true;
+	if (!known)
+	{
+		row->unknown = w->shards->known ?
+			pstrdup("unknown: the shard of this index was not found on every placement of its Citus table") :
+			pgs_citus_unknown_phrase(w->shards->failed, w->shards->placements);
+		row->method = "unknown";
+		return true;
+	}
+	if (pages < min_pages)
+		return false;
+	w->pages = pages;
+	w->reltuples = analyzed ? tuples : -1;
+	return true;
+}
+
+/*
  * pgs_collect_bloat
  *		Estimated (or, with exact and pgstattuple, measured) waste of every
  *		table and btree index that has statistics and at least min_bytes
- *		(by the catalog), most waste first.
+ *		(by the catalog), most waste first.  A Citus table's figures are
+ *		its shards' (see pgs_citus_bloat), estimated even with exact.
  */
 List *
 pgs_collect_bloat(bool exact, int64 min_bytes)
 {
 	Oid			argtypes[1] = {INT4OID};
 	Datum		values[1];
+	int32		min_pages = (int32) Min(min_bytes / BLCKSZ, PG_INT32_MAX);
 	List	   *work = NIL;
 	List	   *result = NIL;
+	List	   *citus = NIL;
 	ListCell   *lc;
 	char	   *schema = NULL;
 	uint64		r;
@@ -419,8 +513,11 @@ pgs_collect_bloat(bool exact, int64 min_bytes)
 	if (exact)
 		schema = pgs_pgstattuple_schema();
 
-	values[0] = Int32GetDatum((int32) Min(min_bytes / BLCKSZ, PG_INT32_MAX));
-	pgs_spi_query(bloat_tables_sql, 1, argtypes, values, NULL);
+	/* a Citus table's shell is kept whatever its own (empty) size */
+	values[0] = Int32GetDatum(min_pages);
+	pgs_spi_query(psprintf(bloat_tables_sql, pgs_citus_filter("c.oid"),
+						   pgs_citus_no_shard_filter("c.oid")),
+				  1, argtypes, values, NULL);
 	for (r = 0; r < SPI_processed; r++)
 	{
 		PgsBloatWork *w = palloc0(sizeof(PgsBloatWork));
@@ -435,22 +532,31 @@ pgs_collect_bloat(bool exact, int64 min_bytes)
 		w->pages = pgs_get_int8(r, 4);
 		w->reltuples = pgs_get_float8(r, 5);
 		w->fillfactor = pgs_get_int4(r, 7);
+		row->method = "estimate";
+		w->shards = pgs_citus_bloat_of(w->relid, &citus);
+		if (w->shards != NULL &&
+			!pgs_citus_bloat_work(w, w->shards->known, w->shards->pages,
+								  w->shards->tuples, w->shards->analyzed,
+								  min_pages))
+			continue;
 		row->relation_bytes = w->pages * BLCKSZ;
-		if (w->reltuples >= 0 && w->pages > 0)
+		if (row->unknown == NULL && w->reltuples >= 0 && w->pages > 0)
 		{
 			int64		expected = pgs_expected_heap_bytes(w->relid, natts,
 														   w->reltuples,
-														   w->fillfactor);
+														   w->fillfactor,
+														   w->shards);
 
 			row->wasted_bytes = Max(row->relation_bytes - expected, 0);
 			row->wasted_known = true;
 		}
-		row->method = "estimate";
 		work = lappend(work, w);
 	}
 	SPI_freetuptable(SPI_tuptable);
 
-	pgs_spi_query(bloat_indexes_sql, 1, argtypes, values, NULL);
+	pgs_spi_query(psprintf(bloat_indexes_sql, pgs_citus_filter("i.indrelid"),
+						   pgs_citus_no_shard_filter("i.indrelid")),
+				  1, argtypes, values, NULL);
 	for (r = 0; r < SPI_processed; r++)
 	{
 		PgsBloatWork *w = palloc0(sizeof(PgsBloatWork));
@@ -469,8 +575,28 @@ pgs_collect_bloat(bool exact, int64 min_bytes)
 		w->reltuples = pgs_get_float8(r, 6);
 		w->heaprelid = pgs_get_oid(r, 7);
 		w->fillfactor = pgs_get_int4(r, 9);
+		row->method = "estimate";
+		w->shards = pgs_citus_bloat_of(w->heaprelid, &citus);
+		if (w->shards != NULL)
+		{
+			PgsCitusIndex *found = NULL;
+
+			foreach(lc, w->shards->indexes)
+			{
+				PgsCitusIndex *ix = lfirst(lc);
+
+				if (ix->indexrelid == w->relid)
+					found = ix;
+			}
+			if (!pgs_citus_bloat_work(w, found != NULL && found->known,
+									  found ? found->pages : 0,
+									  found ? found->tuples : 0,
+									  found != NULL && found->analyzed,
+									  min_pages))
+				continue;
+		}
 		row->relation_bytes = w->pages * BLCKSZ;
-		if (!keysnull && w->reltuples >= 0 && w->pages > 0)
+		if (row->unknown == NULL && !keysnull && w->reltuples >= 0 && w->pages > 0)
 		{
 			Datum	   *elems;
 			bool	   *elemnulls;
@@ -486,11 +612,10 @@ pgs_collect_bloat(bool exact, int64 min_bytes)
 				keys[k] = DatumGetInt16(elems[k]);
 			expected = pgs_expected_btree_bytes(w->relid, w->heaprelid, keys,
 												nkeys, w->reltuples,
-												w->fillfactor);
+												w->fillfactor, w->shards);
 			row->wasted_bytes = Max(row->relation_bytes - expected, 0);
 			row->wasted_known = true;
 		}
-		row->method = "estimate";
 		work = lappend(work, w);
 	}
 	SPI_freetuptable(SPI_tuptable);
@@ -501,9 +626,10 @@ pgs_collect_bloat(bool exact, int64 min_bytes)
 		PgsBloatRow *row = w->row;
 
 		CHECK_FOR_INTERRUPTS();
-		if (schema != NULL)
+		/* (pgstattuple on the shell would measure an empty table) */
+		if (schema != NULL && w->shards == NULL)
 			pgs_exact_bloat(w, schema);
-		else if (!row->wasted_known)
+		else if (!row->wasted_known && row->unknown == NULL)
 			continue;			/* never analyzed or empty: nothing to say */
 		row->wasted_percent = row->relation_bytes > 0 && row->wasted_known ?
 			100.0 * (double) row->wasted_bytes / (double) row->relation_bytes : 0.0;
@@ -545,6 +671,7 @@ pgscale_table_bloat(PG_FUNCTION_ARGS)
 			nulls[2] = true;
 		values[3] = CStringGetTextDatum(row->is_index ? "index" : "table");
 		values[4] = Int64GetDatum(row->relation_bytes);
+		nulls[4] = row->unknown != NULL;
 		if (row->wasted_known)
 		{
 			values[5] = Int64GetDatum(row->wasted_bytes);

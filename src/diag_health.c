@@ -38,6 +38,7 @@
 #include "utils/tuplestore.h"
 
 #include "diag.h"
+#include "diag_citus.h"
 #include "month.h"
 
 PG_FUNCTION_INFO_V1(pgscale_health);
@@ -187,6 +188,7 @@ check_connections(List **checks)
 			  psprintf("Put PgBouncer in transaction mode in front of the database (scaling tier 2, past %d concurrent connections; "
 					   "with Django set CONN_MAX_AGE = 0 behind it), and end idle sessions.",
 					   CONNECTIONS_POOLER));
+	pgs_citus_health_connections(checks, CONNECTIONS_WARN_PCT, CONNECTIONS_CRITICAL_PCT);
 }
 
 /*

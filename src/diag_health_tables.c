@@ -278,6 +278,29 @@ pgs_health_growth(List **checks)
 					  "put retention on the fastest-growing tables (pgscale_set_retention())."));
 }
 
+/* The expired-rows probe of retention_outcome_failing, as a guarded step. */
+typedef struct ExpiredProbe
+{
+	const char *sql;
+	Oid			type;
+	Datum		value;
+	bool		found;
+} ExpiredProbe;
+
+/*
+ * expired_probe
+ *		Whether the table has a row older than the cutoff.
+ */
+static void
+expired_probe(void *arg)
+{
+	ExpiredProbe *probe = arg;
+
+	pgs_spi_query(probe->sql, 1, &probe->type, &probe->value, NULL);
+	probe->found = pgs_get_bool(0, 1);
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /*
  * retention_outcome_failing
  *		Whether a policy left expired data behind: rows older than its
@@ -302,6 +325,8 @@ retention_outcome_failing(PgsPolicy *pol)
 	Datum		cutoff_value;
 	bool		isnull;
 	SPITupleTable *cutoff_tuples;
+	ExpiredProbe probe;
+	ErrorData  *edata;
 
 	col = pgs_policy_time_column_if_valid(pol);
 	if (col == NULL)
@@ -357,14 +382,22 @@ retention_outcome_failing(PgsPolicy *pol)
 	cutoff_type = SPI_gettypeid(SPI_tuptable->tupdesc, 1);
 	cutoff_value = pgs_get_datum(0, 1, &isnull);
 	cutoff_tuples = SPI_tuptable;
-	pgs_spi_query(psprintf("SELECT EXISTS (SELECT 1 FROM %s t"
-						   " WHERE t.%s OPERATOR(pg_catalog.<) $1)",
-						   pgs_qualified_name(pol->relid), quote_identifier(col)),
-				  1, &cutoff_type, &cutoff_value, NULL);
+	probe.sql = psprintf("SELECT EXISTS (SELECT 1 FROM %s t"
+						 " WHERE t.%s OPERATOR(pg_catalog.<) $1)",
+						 pgs_qualified_name(pol->relid), quote_identifier(col));
+	probe.type = cutoff_type;
+	probe.value = cutoff_value;
+	probe.found = false;
+
+	/*
+	 * A Citus table whose node is down cannot be read: that policy's
+	 * outcome is not known (the node's own check says it is down), and
+	 * the other checks still run.
+	 */
+	if (!pgs_run_guarded(expired_probe, &probe, &edata))
+		probe.found = false;
 	SPI_freetuptable(cutoff_tuples);
-	cheap = pgs_get_bool(0, 1);
-	SPI_freetuptable(SPI_tuptable);
-	return cheap;
+	return probe.found;
 }
 
 /*

@@ -271,7 +271,6 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 	char	   *age_phrase = pgs_stats_age_phrase(age);
 	bool		stats_young = pgs_stats_young(age);
 	const char *seen = "NULL::pg_catalog.timestamptz";
-	bool		citus = pgs_citus_present();
 	SPITupleTable *candidates;
 	uint64		ncandidates;
 	uint64		row;
@@ -305,11 +304,9 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		int			nrels;
 		PgsSizeStatus status;
 		StringInfoData reason;
-		PgsCitusCount shards = {0};
+		PgsCitusShards shards;
 
 		CHECK_FOR_INTERRUPTS();
-		/* (the Citus look-up below runs queries of its own) */
-		SPI_tuptable = candidates;
 
 		ix->schema_name = pgs_get_text(row, 1);
 		ix->table_name = pgs_get_text(row, 2);
@@ -323,24 +320,16 @@ pgs_collect_unused_indexes(int64 min_scans, const PgsStatsAge *age,
 		 * they used it enough.  Citus propagates the statement to every
 		 * shard: DROP INDEX CONCURRENTLY for a plain table (Citus 13.2 drops
 		 * the shard indexes one by one), plain DROP INDEX for a partitioned
-		 * index, as anywhere.
+		 * index, as anywhere.  A shard's own index, in a session that shows
+		 * shards, is left out.
 		 */
-		if (citus)
+		if (!pgs_citus_shards(PGS_CITUS_INDEXES, leaves, leaves_null, &shards))
+			continue;
+		if (shards.citus)
 		{
-			/* a shard's own index, in a session that shows shards */
-			if (pgs_citus_any_shard(leaves, leaves_null))
-			{
-				SPI_tuptable = candidates;
+			ix->idx_scan += shards.idx_scan;
+			if (shards.known && ix->idx_scan >= min_scans && !ix->invalid)
 				continue;
-			}
-			pgs_citus_index_scans(leaves, leaves_null, &shards);
-			SPI_tuptable = candidates;
-			if (shards.citus)
-			{
-				ix->idx_scan += shards.sum;
-				if (shards.known && ix->idx_scan >= min_scans && !ix->invalid)
-					continue;
-			}
 		}
 
 		if (measure)
@@ -660,7 +649,6 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	List	   *result = NIL;
-	bool		citus = pgs_citus_present();
 	SPITupleTable *tables;
 	uint64		ntables;
 	uint64		row;
@@ -678,11 +666,9 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 		Datum		leaves;
 		PgsTableBytes bytes;
 		StringInfoData advice;
-		PgsCitusTableStats shards = {0};
+		PgsCitusShards shards;
 
 		CHECK_FOR_INTERRUPTS();
-		/* (the Citus look-up below runs queries of its own) */
-		SPI_tuptable = tables;
 		leaves = pgs_get_datum(row, 8, &leaves_null);
 
 		mi->schema_name = pgs_get_text(row, 1);
@@ -698,19 +684,11 @@ pgs_collect_missing_indexes(int64 min_rows, const PgsStatsAge *age)
 
 		/*
 		 * A Citus table is read on its shards: count every placement, then
-		 * apply the rule; unknown when a placement did not answer.
+		 * apply the rule; unknown when a placement did not answer.  A shard,
+		 * in a session that shows shards, is left out.
 		 */
-		if (citus)
-		{
-			/* a shard, in a session that shows shards */
-			if (pgs_citus_any_shard(leaves, leaves_null))
-			{
-				SPI_tuptable = tables;
-				continue;
-			}
-			pgs_citus_table_stats(leaves, leaves_null, &shards);
-			SPI_tuptable = tables;
-		}
+		if (!pgs_citus_shards(PGS_CITUS_TABLES, leaves, leaves_null, &shards))
+			continue;
 		if (shards.citus && shards.known)
 		{
 			mi->seq_scan += shards.seq_scan;

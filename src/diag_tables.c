@@ -92,7 +92,6 @@ List *
 pgs_collect_space(void)
 {
 	List	   *result = NIL;
-	bool		citus = pgs_citus_present();
 	SPITupleTable *tables;
 	uint64		ntables;
 	uint64		row;
@@ -105,11 +104,9 @@ pgs_collect_space(void)
 		PgsSpaceRow *sp = palloc0(sizeof(PgsSpaceRow));
 		bool		leaves_null;
 		Datum		leaves;
-		PgsCitusTableStats shards = {0};
+		PgsCitusShards shards;
 
 		CHECK_FOR_INTERRUPTS();
-		/* (the Citus look-up below runs queries of its own) */
-		SPI_tuptable = tables;
 		leaves = pgs_get_datum(row, 4, &leaves_null);
 
 		sp->relid = pgs_get_oid(row, 1);
@@ -123,19 +120,11 @@ pgs_collect_space(void)
 
 		/*
 		 * A Citus table's rows are in its shards: add every placement's
-		 * bytes and live rows to the coordinator's (empty) shell.
+		 * bytes and live rows to the coordinator's (empty) shell.  A shard,
+		 * in a session that shows shards, is left out.
 		 */
-		if (citus)
-		{
-			/* a shard, in a session that shows shards */
-			if (pgs_citus_any_shard(leaves, leaves_null))
-			{
-				SPI_tuptable = tables;
-				continue;
-			}
-			pgs_citus_table_stats(leaves, leaves_null, &shards);
-			SPI_tuptable = tables;
-		}
+		if (!pgs_citus_shards(PGS_CITUS_TABLES, leaves, leaves_null, &shards))
+			continue;
 		if (shards.citus && !shards.known)
 		{
 			sp->known = false;

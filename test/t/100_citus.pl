@@ -254,6 +254,31 @@ is($coord->safe_psql('postgres', q{
 	FROM pg_class WHERE oid = 'plain_events'::regclass}),
 	'r:100', 'the refused table is unchanged');
 
+# The procedure form on a distributed table with no default partition:
+# Citus refuses DETACH PARTITION CONCURRENTLY, so the expired months are
+# dropped under ACCESS EXCLUSIVE (Citus drops their shards), never left
+# behind with a warning at every run.
+$coord->safe_psql('postgres', q{
+	CREATE TABLE events_nodefault (team_id integer NOT NULL, day date NOT NULL,
+	                               PRIMARY KEY (team_id, day)) PARTITION BY RANGE (day);
+	SELECT count(*) FROM pgscale_create_month_partitions('events_nodefault', 0,
+	    (current_date - 120)::date);
+	SELECT create_distributed_table('events_nodefault', 'team_id');
+	INSERT INTO events_nodefault SELECT t, current_date - d
+	FROM generate_series(1, 4) t, generate_series(0, 119) d;
+	SELECT pgscale_set_retention('events_nodefault', interval '60 days', 'day');
+});
+($ret, $out, $err) = $coord->psql('postgres',
+	"CALL pgscale_cleanup_proc(relation => 'events_nodefault')");
+is($ret . '|' . ($err =~ /WARNING|ERROR/ ? $err : 'clean'), '0|clean',
+	'the procedure form runs clean on a Citus table without a default partition');
+is($coord->safe_psql('postgres', q{
+	SELECT (SELECT count(*) FROM events_nodefault WHERE day < current_date - 60) || '|'
+	    || (SELECT count(*) FROM events_nodefault) || '|'
+	    || (SELECT count(*) > 0 AND bool_and(detail LIKE '%Citus table%') FROM pgscale_log
+	        WHERE action = 'drop_partition' AND relid = 'events_nodefault'::regclass)}),
+	'0|244|true', 'it dropped the expired months under ACCESS EXCLUSIVE, saying why, and kept the rest');
+
 # Unused indexes: the member index is scanned only on the shards (five
 # queries, each on every shard of every partition), the source index never.
 # (SET LOCAL reaches the shards with citus.propagate_set_commands)
@@ -304,6 +329,14 @@ ok(poll_until($coord, 'postgres', q{
 is($coord->safe_psql('postgres', q{
 	SELECT count(*) FROM pgscale_health() WHERE status = 'error'}),
 	'0', 'pgscale_health() runs on the coordinator');
+my $node_check = sprintf(q{
+	SELECT string_agg(replace(check_name, '%s', 'H') || '|' || status || '|' || (value ~ '^\d+ of \d+ \(\d+%%\)$'),
+	                  ',' ORDER BY check_name)
+	FROM pgscale_health() WHERE check_name LIKE 'client connections on Citus node %%'}, $host);
+is($coord->safe_psql('postgres', $node_check),
+	'client connections on Citus node H:' . $w1->port . '|ok|true,'
+	  . 'client connections on Citus node H:' . $w2->port . '|ok|true',
+	'pgscale_health() has a connection check for each worker node');
 $coord->safe_psql('postgres', 'SELECT pgscale_snapshot_sizes()');
 is($coord->safe_psql('postgres', qq{
 	SELECT (total_bytes >= $shard_bytes)::text FROM pgscale_size_history
@@ -331,6 +364,67 @@ is($coord->safe_psql('postgres', q{
 	SELECT verdict FROM pgscale_scaling_advice() WHERE action = 'shard by tenant with Citus'}),
 	'done', 'with every tenant table distributed, tier 4 is done');
 
+# The bloat estimate of a Citus table is made of its shards, never of the
+# coordinator's empty shell: a table that lost three rows in four on
+# every shard (and kept its pages) wastes most of them, its twin that lost
+# none does not, and the relation sizes are the shards'.
+$coord->safe_psql('postgres', q{
+	CREATE TABLE bloated (id bigint NOT NULL, team_id integer NOT NULL,
+	                      note text NOT NULL, PRIMARY KEY (team_id, id));
+	CREATE TABLE compact (LIKE bloated INCLUDING ALL);
+	SELECT create_distributed_table('bloated', 'team_id');
+	SELECT create_distributed_table('compact', 'team_id');
+	INSERT INTO bloated SELECT g, g % 8, repeat('x', 200) FROM generate_series(1, 80000) g;
+	INSERT INTO compact SELECT * FROM bloated;
+	DELETE FROM bloated WHERE (id / 8) % 4 <> 0;
+	VACUUM ANALYZE bloated;
+	VACUUM ANALYZE compact;
+});
+is($coord->safe_psql('postgres', q{
+	SELECT relpages || '|' || (SELECT count(*) FROM bloated)
+	FROM pg_class WHERE oid = 'bloated'::regclass}),
+	'0|20000', 'the coordinator\'s shell has no page, the shards have the rows');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(table_name || '|' || (relation_bytes = citus_relation_size(table_name::regclass))
+	                  || '|' || method || '|' || (wasted_percent >= 50),
+	                  ',' ORDER BY table_name)
+	FROM pgscale_table_bloat()
+	WHERE kind = 'table' AND table_name IN ('bloated', 'compact')}),
+	'bloated|true|estimate|true,compact|true|estimate|false',
+	'pgscale_table_bloat() estimates a Citus table from its shards');
+is($coord->safe_psql('postgres', q{
+	SELECT count(*) || '|' || bool_and(relation_bytes > 8192) || '|' || bool_and(method = 'estimate')
+	FROM pgscale_table_bloat()
+	WHERE kind = 'index' AND table_name IN ('bloated', 'compact')}),
+	'2|true|true', 'the primary keys of the Citus tables are estimated from their shards');
+is($coord->safe_psql('postgres', q{
+	SELECT (wasted_percent >= 50)::text || '|' || method FROM pgscale_table_bloat(exact => true)
+	WHERE kind = 'table' AND table_name = 'bloated'}),
+	'true|estimate', 'exact => true keeps the shard estimate for a Citus table');
+# The advice works on the shards (the table wastes over 10 MB there):
+# Citus runs REINDEX INDEX CONCURRENTLY and VACUUM FULL on every placement
+# (pgscale_reclaim would compact the empty shell).
+like($coord->safe_psql('postgres', q{
+	SELECT advice FROM pgscale_table_bloat(), pg_class c
+	WHERE kind = 'table' AND table_name = 'bloated' AND c.oid = 'bloated'::regclass
+	  AND c.relpages = 0}),
+	qr/^reclaim it with VACUUM FULL public\.bloated: Citus runs it on every shard placement/,
+	'a Citus table is never sent to pgscale_reclaim');
+$coord->safe_psql('postgres', 'REINDEX INDEX CONCURRENTLY bloated_pkey');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(kind || '|' || (wasted_percent >= 50), ',' ORDER BY kind)
+	FROM pgscale_table_bloat() WHERE table_name = 'bloated'}),
+	'index|false,table|true', 'after REINDEX on the coordinator the shard indexes are compact');
+$coord->safe_psql('postgres', 'VACUUM FULL bloated');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(kind || '|' || (wasted_percent >= 50), ',' ORDER BY kind)
+	FROM pgscale_table_bloat() WHERE table_name = 'bloated'}),
+	'index|false,table|false', 'after VACUUM FULL on the coordinator the shards are compact');
+is($w1->safe_psql('postgres', q{
+	SET citus.show_shards_for_app_name_prefixes = '*';
+	SELECT count(*) FROM pgscale_table_bloat() WHERE table_name ~ '_[0-9]{6,}$'}),
+	'0', 'shards shown on a worker are not tables of the bloat report');
+
 # A worker down: its placements do not answer; the indexes of the table
 # are "unknown", with no statement to run.
 $w2->stop('fast');
@@ -346,6 +440,21 @@ is($coord->safe_psql('postgres', q{
 	SELECT (total_bytes IS NULL)::text || '|' || (total_size LIKE 'unknown:%')
 	FROM pgscale_space_report() WHERE table_name = 'metrics_aiusagedaily'}),
 	'true|true', 'with a worker down the table\'s size is unknown');
+# pgscale_health() still runs with a node down (the retention check of
+# events_nodefault cannot read the table: that policy's outcome is not
+# known), and the node's connection check says so.
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(status || '|' || (value LIKE 'unreachable: %'), ',' ORDER BY check_name)
+	FROM pgscale_health() WHERE check_name LIKE 'client connections on Citus node %'}),
+	($w1->port < $w2->port ? 'ok|false,critical|true' : 'critical|true,ok|false'),
+	'with a worker down its connection check is critical, unreachable, not a pass');
+is($coord->safe_psql('postgres', q{
+	SELECT string_agg(kind || '|' || (relation_bytes IS NULL) || '|' || (wasted_bytes IS NULL)
+	                  || '|' || method || '|' || (advice LIKE 'unknown: % shard placements %'),
+	                  ',' ORDER BY kind)
+	FROM pgscale_table_bloat() WHERE table_name = 'bloated'}),
+	'index|true|true|unknown|true,table|true|true|unknown|true',
+	'with a worker down the bloat of a Citus table is unknown, not the shell\'s');
 $w2->start;
 
 done_testing();
