@@ -284,6 +284,7 @@ typedef struct PgsReclaimResult
 	int64		bytes_after;	/* and after */
 	int64		moved;			/* rows moved */
 	const char *stop_reason;
+	bool		tail_left;		/* VACUUM did not truncate the emptied tail */
 } PgsReclaimResult;
 
 extern bool pgs_reclaim_check(Oid relid, bool allow_replicated, int elevel);

@@ -93,6 +93,14 @@ PG_FUNCTION_INFO_V1(pgscale_space_reclaimable);
 /* batches of one range whose rows keep staying before the call gives up */
 #define RECLAIM_ATTEMPTS 3
 
+/*
+ * How many VACUUMs may try to truncate the emptied tail.  VACUUM truncates
+ * only when it gets ACCESS EXCLUSIVE without waiting (it tries for five
+ * seconds): under a steady stream of the application's transactions it
+ * can miss every free moment of one try.
+ */
+#define RECLAIM_TRUNCATE_TRIES 3
+
 /* What the space of a table is, from its free space map. */
 typedef struct SpaceFigures
 {
@@ -259,6 +267,23 @@ move_batch_step(void *arg)
 }
 
 /*
+ * tail_truncated
+ *		Whether the file ends within a batch of boundary, the first page
+ *		the compaction emptied.  Commits: VACUUM must not wait for this
+ *		session's lock.
+ */
+static bool
+tail_truncated(Oid relid, BlockNumber boundary)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber blocks = RelationGetNumberOfBlocks(rel);
+
+	table_close(rel, AccessShareLock);
+	pgs_spi_commit();
+	return blocks <= boundary + RECLAIM_BATCH_PAGES;
+}
+
+/*
  * run_vacuum
  *		VACUUM the table over the loopback connection (VACUUM cannot run
  *		through SPI), with BUFFER_USAGE_LIMIT where the server has it, and
@@ -365,6 +390,8 @@ pgs_reclaim_relation(Oid relid, TimestampTz deadline, PgsReclaimResult *res)
 	int			attempts = 0;
 	int64		moved = 0;
 	int			failures = 0;
+	int			tries;
+	bool		tail_left = false;
 	const char *stop_reason = "the rows left fill the pages before the tail";
 	CleanupOptions opt;
 	TableRun	pace_run;
@@ -492,6 +519,16 @@ pgs_reclaim_relation(Oid relid, TimestampTz deadline, PgsReclaimResult *res)
 		/* VACUUM removes the old versions and truncates the emptied tail */
 		pgs_spi_commit();
 		run_vacuum(conn, qname, relid, false);
+		for (tries = 1; moved > 0 && !tail_truncated(relid, boundary); tries++)
+		{
+			if (tries >= RECLAIM_TRUNCATE_TRIES ||
+				(deadline != 0 && GetCurrentTimestamp() >= deadline))
+			{
+				tail_left = true;
+				break;
+			}
+			run_vacuum(conn, qname, relid, false);
+		}
 	}
 	PG_FINALLY();
 	{
@@ -507,10 +544,12 @@ pgs_reclaim_relation(Oid relid, TimestampTz deadline, PgsReclaimResult *res)
 	res->bytes_after = after.file_bytes;
 	res->moved = moved;
 	res->stop_reason = stop_reason;
+	res->tail_left = tail_left;
 	pgs_log_action(relid, "reclaim", pgs_display_name(relid), moved, true, started,
-				   psprintf("returned " INT64_FORMAT " bytes (" INT64_FORMAT " to " INT64_FORMAT "); stopped because %s",
+				   psprintf("returned " INT64_FORMAT " bytes (" INT64_FORMAT " to " INT64_FORMAT "); stopped because %s%s",
 							before.file_bytes - after.file_bytes,
-							before.file_bytes, after.file_bytes, stop_reason));
+							before.file_bytes, after.file_bytes, stop_reason,
+							tail_left ? "; VACUUM did not truncate the emptied tail" : ""));
 }
 
 /*
@@ -524,7 +563,10 @@ pgs_reclaim_notice(Oid relid, const PgsReclaimResult *res)
 			(errmsg("%s: " INT64_FORMAT " bytes returned to the file system, " INT64_FORMAT " rows moved",
 					pgs_display_name(relid), res->bytes_before - res->bytes_after, res->moved),
 			 errdetail("The file went from " INT64_FORMAT " to " INT64_FORMAT " bytes; the compaction stopped because %s.",
-					   res->bytes_before, res->bytes_after, res->stop_reason)));
+					   res->bytes_before, res->bytes_after, res->stop_reason),
+			 res->tail_left ?
+			 errhint("VACUUM did not truncate the emptied tail (%d tries): a transaction still saw the old versions of the moved rows, or the application's locks left it no moment to take its truncation lock. The rows stay moved: VACUUM %s later gives the space back.",
+					 RECLAIM_TRUNCATE_TRIES, pgs_qualified_name(relid)) : 0));
 }
 
 /*
