@@ -8,7 +8,9 @@
 # the real run does, pgscale_partition_table() refuses a distributed table
 # with a recipe, and pgscale_unused_indexes() counts the scans of every
 # shard placement: an index the shards use is not listed, and with a node
-# down the answer is "unknown", never "unused".
+# down the answer is "unknown", never "unused".  The background worker's
+# cycle and, where pg_cron is installed, the README's pg_cron recipe run
+# on the coordinator and reach the shards.
 #
 # Citus is not packaged for Debian: the test skips when citus.so is not in
 # this PostgreSQL's pkglibdir (README.md, "Citus", says how it was built).
@@ -33,10 +35,18 @@ my @conf = (
 	# the diagnostics read the shards' statistics right after the queries
 	"stats_fetch_consistency = none",
 	"max_connections = 60");
+# pg_cron on the coordinator, where it is installed: its cycle is tested too
+my $cron = -f "$pkglibdir/pg_cron.so";
 my %node;
 for my $name (qw(coordinator worker1 worker2))
 {
-	$node{$name} = pgscale_node($name, preload => 'citus,pgscale', conf => \@conf);
+	my $with_cron = $cron && $name eq 'coordinator';
+	$node{$name} = pgscale_node($name,
+		preload => $with_cron ? 'citus,pg_cron,pgscale' : 'citus,pgscale',
+		conf => [ @conf, $with_cron
+			? ("cron.database_name = 'postgres'", 'cron.use_background_workers = on',
+				'max_worker_processes = 24')
+			: () ]);
 	$node{$name}->start;
 	$node{$name}->safe_psql('postgres', 'CREATE EXTENSION citus');
 }
@@ -232,6 +242,38 @@ $coord->safe_psql('postgres', q{
 	SELECT pg_reload_conf();
 });
 $coord->safe_psql('postgres', 'TRUNCATE pgscale.pgscale_log');
+
+# The README's pg_cron recipe on the coordinator (a schedule of seconds
+# here, not of minutes): late expired rows are removed from the shards
+# too, by a run pg_cron records as succeeded and pgscale logs as 'cron'.
+SKIP:
+{
+	skip 'pg_cron is not installed', 4 unless $cron;
+	# pg_cron lives on the coordinator only: Citus must not propagate it
+	$coord->safe_psql('postgres', q{
+		SET citus.enable_ddl_propagation = off;
+		CREATE EXTENSION pg_cron;
+		RESET citus.enable_ddl_propagation;
+		INSERT INTO metrics_aiusagedaily (team_id, member_id, date, source)
+		SELECT (m - 1) / 2 + 1, m, current_date - 380, 'late by cron' FROM generate_series(1, 16) m;
+	});
+	is((split /\|/, worker_rows($w1))[1] + (split /\|/, worker_rows($w2))[1],
+		16, 'pg_cron: sixteen late expired rows on the workers');
+	my $job = $coord->safe_psql('postgres',
+		q{SELECT cron.schedule('pgscale', '2 seconds', 'CALL pgscale_run_maintenance_proc()')});
+	ok(poll_until($coord, 'postgres',
+			"SELECT count(*) > 0 FROM cron.job_run_details WHERE jobid = $job AND status = 'succeeded'",
+			't', 90),
+		'pg_cron: the cycle on the coordinator succeeded');
+	$coord->safe_psql('postgres', q{SELECT cron.unschedule('pgscale')});
+	is((split /\|/, worker_rows($w1))[1] . '|' . (split /\|/, worker_rows($w2))[1],
+		'0|0', 'pg_cron: its cycle removed them from the shards of both workers');
+	is($coord->safe_psql('postgres',
+			q{SELECT count(*) > 0 AND bool_and(source = 'cron') FROM pgscale_log
+			  WHERE action = 'delete' AND rows > 0}),
+		't', "pg_cron: ... logged with source 'cron'");
+	$coord->safe_psql('postgres', 'TRUNCATE pgscale.pgscale_log');
+}
 
 # pgscale_partition_table on a distributed plain table: refused, with the
 # recipe in the hint.
