@@ -132,9 +132,7 @@ $node->safe_psql('maint',
 	 SELECT pgscale_set_retention('samples', interval '30 days', 'ts');
 	 COMMIT;");
 my $t1_set = $node->safe_psql('maint', 'SELECT clock_timestamp()');
-my $months_sql = "SELECT count(*) FROM generate_series(1, 3) m
-	WHERE to_regclass('events_' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC')
-	                                       + m * interval '1 month', 'YYYY_MM')) IS NOT NULL";
+my $months_sql = sql_months_premade('events', 3, $t1_set);
 is( $node->safe_psql('maint',
 		"SELECT count(*) FROM pgscale_log WHERE logged_at >= '$t1'"),
 	'0', 'before the policies: nothing logged');

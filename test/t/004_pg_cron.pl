@@ -86,9 +86,7 @@ for my $mode (sort keys %nodes)
 	is($node->safe_psql('crondb', sql_table_ok('events', 90)),
 		'0|same', "$mode: events purged, rows within retention intact");
 	is( $node->safe_psql('crondb',
-			"SELECT count(*) FROM generate_series(1, 3) m
-			 WHERE to_regclass('events_' || to_char(date_trunc('month', now() AT TIME ZONE 'UTC')
-			                   + m * interval '1 month', 'YYYY_MM')) IS NOT NULL"),
+			sql_months_premade('events', 3, $since{$mode})),
 		'3', "$mode: three months premade");
 	is( $node->safe_psql('crondb',
 			"SELECT string_agg(DISTINCT action, ',' ORDER BY action) FROM pgscale_log

@@ -49,6 +49,7 @@ our @EXPORT = qw(
   sql_partitioned_table
   sql_retention
   sql_table_ok
+  sql_months_premade
 );
 
 =pod
@@ -468,6 +469,31 @@ sub sql_table_ok
 	                WHERE ts < now() - interval '$retention days')
 	               || '|' || CASE WHEN table_digest('$name') = table_digest('${name}_keep')
 	                         THEN 'same' ELSE 'differs' END";
+}
+
+=pod
+
+=item sql_months_premade(name, months, since)
+
+A query counting the monthly partitions name_YYYY_MM of the next months
+months (UTC) that exist, as the larger count of two reckonings: from the
+month of the server timestamp since (a cycle that ran before a turn of
+the month made them) and from the month of the clock (one that ran
+after).  Either way the answer is months once premaking works, also when
+the month turns between the cycle and the check.
+
+=cut
+
+sub sql_months_premade
+{
+	my ($name, $months, $since) = @_;
+	return "SELECT max(n) FROM (
+	          SELECT count(to_regclass('${name}_' || to_char(
+	                     date_trunc('month', r AT TIME ZONE 'UTC') + m * interval '1 month',
+	                     'YYYY_MM'))) AS n
+	          FROM unnest(ARRAY['$since'::timestamptz, clock_timestamp()]) r,
+	               generate_series(1, $months) m
+	          GROUP BY r) c";
 }
 
 =pod
