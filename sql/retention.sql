@@ -8,6 +8,8 @@ CREATE EXTENSION IF NOT EXISTS pgscale;
 
 CREATE SCHEMA ret;
 SET search_path = ret, public;
+-- the log read below is this file's own, whatever ran before it
+TRUNCATE pgscale.pgscale_log;
 
 -- Rows every hour (timestamps) or every day (dates) back over 800 days,
 -- inserted in one statement so that their offsets from now are whole hours.
