@@ -86,7 +86,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 pgs_pg_option --include "postgresql-{v}-timescaledb" --env RUNS --env DJANGO_RUNS \
-	--env MEMBERS --env BATCH --env STALL_RATE -- "$@"
+	--env MEMBERS --env BATCH --env STALL_RATE --env ONLY -- "$@"
 [ ${#PGS_ARGS[@]} -eq 0 ] || pgs_die "unknown argument ${PGS_ARGS[0]} (options: --pg 15|17|18)"
 
 RUNS=${RUNS:-3}
@@ -94,6 +94,7 @@ DJANGO_RUNS=${DJANGO_RUNS:-1}
 MEMBERS=${MEMBERS:-2250}
 BATCH=${BATCH:-10000}
 STALL_RATE=${STALL_RATE:-200}
+ONLY=${ONLY:-}
 
 pgs_install_deps
 pgs_stage_destdir
@@ -368,6 +369,12 @@ part_copy() {
 		-c "DELETE FROM partman.part_config WHERE parent_table = 'public.$tbl'" "$@"
 }
 
+# want METHOD: whether METHOD is timed in this run (all of them unless ONLY
+# lists some)
+want() {
+	[ -z "$ONLY" ] || [[ " $ONLY " == *" $1 "* ]]
+}
+
 PARTMAN_VERSION=$(q -At -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_partman'")
 METHODS=(delete django pgscale cascade_hand cascade partman partman_proc pgscale_part pgscale_detach floor drops)
 if [ -n "$TIMESCALE" ]; then
@@ -377,70 +384,89 @@ fi
 
 for run in $(seq 1 "$RUNS"); do
 	pgs_say "run $run of $RUNS"
+	if want delete; then
+		qs -c "SELECT bench_make_plain('t_delete')"
+		measure delete t_delete "single DELETE" "DELETE FROM t_delete WHERE date < current_date - 365"
+	fi
 
-	qs -c "SELECT bench_make_plain('t_delete')"
-	measure delete t_delete "single DELETE" "DELETE FROM t_delete WHERE date < current_date - 365"
-
-	if [ "$run" -le "$DJANGO_RUNS" ]; then
+	if [ "$run" -le "$DJANGO_RUNS" ] && want django; then
 		qs -c "SELECT bench_make_plain('t_django')"
 		measure django t_django "Django-style loop" "CALL django_cleanup('t_django', current_date - 365, $BATCH)"
 	fi
 
-	qs -c "SELECT bench_make_plain('t_pgscale')" \
-		-c "SELECT pgscale_set_retention('t_pgscale', '365 days', 'date')"
-	measure pgscale t_pgscale "pgscale (plain)" \
-		"CALL pgscale_cleanup_proc(relation => 't_pgscale', batch_size => $BATCH)"
+	if want pgscale; then
+		qs -c "SELECT bench_make_plain('t_pgscale')" \
+			-c "SELECT pgscale_set_retention('t_pgscale', '365 days', 'date')"
+		measure pgscale t_pgscale "pgscale (plain)" \
+			"CALL pgscale_cleanup_proc(relation => 't_pgscale', batch_size => $BATCH)"
+	fi
 
 	# referenced by a Django-style foreign key: the hand-written pair of
 	# DELETEs (referencing rows, then referenced) in one transaction,
 	# against on_referenced => 'cascade'
-	qs -c "SELECT bench_make_referenced('t_cascade_hand')"
-	measure cascade_hand t_cascade_hand "cascade: two DELETEs" \
-		"BEGIN; DELETE FROM t_cascade_hand_ref WHERE metric_id IN
-		   (SELECT id FROM t_cascade_hand WHERE date < current_date - 365);
-		 DELETE FROM t_cascade_hand WHERE date < current_date - 365; COMMIT;"
-	qs -c "SELECT bench_make_referenced('t_cascade')" \
-		-c "SELECT pgscale_set_retention('t_cascade', '365 days', 'date', on_referenced => 'cascade')"
-	measure cascade t_cascade "cascade: pgscale" \
-		"CALL pgscale_cleanup_proc(relation => 't_cascade', batch_size => $BATCH)"
+	if want cascade_hand; then
+		qs -c "SELECT bench_make_referenced('t_cascade_hand')"
+		measure cascade_hand t_cascade_hand "cascade: two DELETEs" \
+			"BEGIN; DELETE FROM t_cascade_hand_ref WHERE metric_id IN
+			   (SELECT id FROM t_cascade_hand WHERE date < current_date - 365);
+			 DELETE FROM t_cascade_hand WHERE date < current_date - 365; COMMIT;"
+	fi
+	if want cascade; then
+		qs -c "SELECT bench_make_referenced('t_cascade')" \
+			-c "SELECT pgscale_set_retention('t_cascade', '365 days', 'date', on_referenced => 'cascade')"
+		measure cascade t_cascade "cascade: pgscale" \
+			"CALL pgscale_cleanup_proc(relation => 't_cascade', batch_size => $BATCH)"
+	fi
 
-	qs -c "SELECT bench_make_part('p_partman')" \
-		-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
-		        retention_keep_index = false WHERE parent_table = 'public.p_partman'"
-	measure partman p_partman "pg_partman" "SELECT partman.run_maintenance()"
-	qs -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partman'"
+	if want partman; then
+		qs -c "SELECT bench_make_part('p_partman')" \
+			-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
+			        retention_keep_index = false WHERE parent_table = 'public.p_partman'"
+		measure partman p_partman "pg_partman" "SELECT partman.run_maintenance()"
+		qs -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partman'"
+	fi
 
-	qs -c "SELECT bench_make_part('p_partproc')" \
-		-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
-		        retention_keep_index = false WHERE parent_table = 'public.p_partproc'"
-	measure partman_proc p_partproc "pg_partman (procedure)" "CALL partman.run_maintenance_proc()"
-	qs -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partproc'"
+	if want partman_proc; then
+		qs -c "SELECT bench_make_part('p_partproc')" \
+			-c "UPDATE partman.part_config SET retention = '365 days', retention_keep_table = false,
+			        retention_keep_index = false WHERE parent_table = 'public.p_partproc'"
+		measure partman_proc p_partproc "pg_partman (procedure)" "CALL partman.run_maintenance_proc()"
+		qs -c "DELETE FROM partman.part_config WHERE parent_table = 'public.p_partproc'"
+	fi
 
 	# The other partitioned copies are made by pg_partman too, which then
 	# forgets them.
-	part_copy p_pgscale -c "SELECT pgscale_set_retention('p_pgscale', '365 days')"
-	measure pgscale_part p_pgscale "pgscale (partitioned)" \
-		"CALL pgscale_cleanup_proc(relation => 'p_pgscale', batch_size => $BATCH)"
+	if want pgscale_part; then
+		part_copy p_pgscale -c "SELECT pgscale_set_retention('p_pgscale', '365 days')"
+		measure pgscale_part p_pgscale "pgscale (partitioned)" \
+			"CALL pgscale_cleanup_proc(relation => 'p_pgscale', batch_size => $BATCH)"
+	fi
 
 	# The same copy without its default partition (empty: the data ends
 	# today, the premade months are empty too), which DETACH PARTITION
 	# CONCURRENTLY needs: the procedure detaches the expired months
 	# concurrently and drops them together at the end (issue 17).
-	part_copy p_detach -c "DO \$\$ BEGIN
-	        IF EXISTS (SELECT FROM p_detach_default) THEN RAISE 'p_detach_default holds rows'; END IF;
-	    END \$\$" -c "DROP TABLE p_detach_default" \
-		-c "SELECT pgscale_set_retention('p_detach', '365 days')"
-	measure pgscale_detach p_detach "pgscale (detach)" \
-		"CALL pgscale_cleanup_proc(relation => 'p_detach', batch_size => $BATCH)"
+	if want pgscale_detach; then
+		part_copy p_detach -c "DO \$\$ BEGIN
+		        IF EXISTS (SELECT FROM p_detach_default) THEN RAISE 'p_detach_default holds rows'; END IF;
+		    END \$\$" -c "DROP TABLE p_detach_default" \
+			-c "SELECT pgscale_set_retention('p_detach', '365 days')"
+		measure pgscale_detach p_detach "pgscale (detach)" \
+			"CALL pgscale_cleanup_proc(relation => 'p_detach', batch_size => $BATCH)"
+	fi
 
-	part_copy p_floor
-	measure floor p_floor "least exact work" "SELECT bench_exact_floor('p_floor', current_date - 365)"
+	if want floor; then
+		part_copy p_floor
+		measure floor p_floor "least exact work" "SELECT bench_exact_floor('p_floor', current_date - 365)"
+	fi
 
-	part_copy p_drops
-	measure drops p_drops "drops alone" \
-		"SELECT bench_exact_floor('p_drops', current_date - 365, with_trim => false)"
+	if want drops; then
+		part_copy p_drops
+		measure drops p_drops "drops alone" \
+			"SELECT bench_exact_floor('p_drops', current_date - 365, with_trim => false)"
+	fi
 
-	if [ -n "$TIMESCALE" ]; then
+	if [ -n "$TIMESCALE" ] && want timescale; then
 		qs -c "SET client_min_messages = error" -c "SELECT bench_make_hyper('h_timescale')"
 		[ "$run" = 1 ] && q -At -c "SELECT format('hypertable: %s chunks, the oldest from %s to %s',
 		                                          count(*), min(range_start), min(range_end))
@@ -451,30 +477,33 @@ for run in $(seq 1 "$RUNS"); do
 	fi
 done
 
-pgs_say "longest transaction of pgscale_cleanup_proc (untimed pass, watcher on)"
-watch_proc() {
-	local tbl=$1 app=bench_$1
-	q -c "VACUUM ANALYZE $tbl" -c "CHECKPOINT"
-	q -c "CALL bench_watch('$app', '300 s')" &
-	local watcher=$!
-	sleep 0.5
-	PGAPPNAME=$app qs -c "CALL pgscale_cleanup_proc(relation => '$tbl', batch_size => $BATCH)"
-	wait "$watcher"
-	q -At -c "SELECT format('%s: longest transaction %s ms (%s transactions seen, %s polls)',
-	                        '$tbl', round(extract(epoch FROM longest) * 1000), transactions, polls)
-	            FROM bench_watch_result WHERE app = '$app'"
-}
-qs -c "SELECT bench_make_plain('t_watch')" -c "SELECT pgscale_set_retention('t_watch', '365 days', 'date')"
-LONGEST_PLAIN=$(watch_proc t_watch)
-echo "$LONGEST_PLAIN"
-part_copy p_watch -c "SELECT pgscale_set_retention('p_watch', '365 days')"
-LONGEST_PART=$(watch_proc p_watch)
-echo "$LONGEST_PART"
-qs -c "SELECT bench_make_referenced('c_watch')" \
-	-c "SELECT pgscale_set_retention('c_watch', '365 days', 'date', on_referenced => 'cascade')"
-LONGEST_CASCADE=$(watch_proc c_watch)
-echo "$LONGEST_CASCADE"
-LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FROM bench_watch_result")
+LONGEST_MS=-
+if [ -z "$ONLY" ]; then
+	pgs_say "longest transaction of pgscale_cleanup_proc (untimed pass, watcher on)"
+	watch_proc() {
+		local tbl=$1 app=bench_$1
+		q -c "VACUUM ANALYZE $tbl" -c "CHECKPOINT"
+		q -c "CALL bench_watch('$app', '300 s')" &
+		local watcher=$!
+		sleep 0.5
+		PGAPPNAME=$app qs -c "CALL pgscale_cleanup_proc(relation => '$tbl', batch_size => $BATCH)"
+		wait "$watcher"
+		q -At -c "SELECT format('%s: longest transaction %s ms (%s transactions seen, %s polls)',
+		                        '$tbl', round(extract(epoch FROM longest) * 1000), transactions, polls)
+		            FROM bench_watch_result WHERE app = '$app'"
+	}
+	qs -c "SELECT bench_make_plain('t_watch')" -c "SELECT pgscale_set_retention('t_watch', '365 days', 'date')"
+	LONGEST_PLAIN=$(watch_proc t_watch)
+	echo "$LONGEST_PLAIN"
+	part_copy p_watch -c "SELECT pgscale_set_retention('p_watch', '365 days')"
+	LONGEST_PART=$(watch_proc p_watch)
+	echo "$LONGEST_PART"
+	qs -c "SELECT bench_make_referenced('c_watch')" \
+		-c "SELECT pgscale_set_retention('c_watch', '365 days', 'date', on_referenced => 'cascade')"
+	LONGEST_CASCADE=$(watch_proc c_watch)
+	echo "$LONGEST_CASCADE"
+	LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FROM bench_watch_result")
+fi
 
 declare -A MED MEDSTALL
 for m in "${METHODS[@]}"; do
