@@ -76,15 +76,19 @@ extern void pgs_init_materialized_srf_flags(FunctionCallInfo fcinfo, bool expect
 #endif
 
 /*
- * VACUUM's BUFFER_USAGE_LIMIT option (since 16): pgscale's own VACUUMs use
- * a ring of buffers so that they do not evict the application's pages.
- * The option's text, with its trailing comma, for "VACUUM (... VERBOSE
- * false)".
+ * VACUUM's options of 16 and later, for pgscale's own VACUUMs: a ring of
+ * buffers (BUFFER_USAGE_LIMIT), so that they do not evict the
+ * application's pages, and SKIP_DATABASE_STATS: the database-wide oldest
+ * unfrozen XID, which a VACUUM otherwise recomputes at its end by reading
+ * all of pg_class, can advance only when the table holding it was
+ * vacuumed, which a VACUUM of one purged table or month seldom is;
+ * autovacuum keeps it current.  The options' text, with its trailing
+ * comma, for "VACUUM (... VERBOSE false)".
  */
 #if PG_VERSION_NUM >= 160000
-#define PGS_VACUUM_BUFFER_LIMIT "BUFFER_USAGE_LIMIT '2MB', "
+#define PGS_VACUUM_OPTIONS "BUFFER_USAGE_LIMIT '2MB', SKIP_DATABASE_STATS, "
 #else
-#define PGS_VACUUM_BUFFER_LIMIT ""
+#define PGS_VACUUM_OPTIONS ""
 #endif
 
 /* Reserving the GUC prefix: MarkGUCPrefixReserved() since 15. */

@@ -405,7 +405,8 @@ policy_retention(Cycle *cycle, PolicyRun *pr)
 				else
 					analyze(cycle, t->relid);
 			}
-			pgs_vacuum_purged(res.trimmed, pgs_policy_vacuums(pol), cycle->nonatomic);
+			pgs_vacuum_purged(res.trimmed, pgs_policy_vacuums(pol) && !res.vacuumed,
+							  cycle->nonatomic, NULL);
 		}
 	}
 

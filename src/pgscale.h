@@ -272,6 +272,7 @@ typedef struct PgsRetentionResult
 	List	   *errors;			/* messages of failed steps */
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 	bool		window_closed;	/* the maintenance window closed midway */
+	bool		vacuumed;		/* trimmed has been vacuumed already */
 } PgsRetentionResult;
 
 extern void pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
@@ -295,8 +296,11 @@ extern int64 pgs_reclaim_estimate(Oid relid, int64 *file_bytes,
 								  int64 *reusable_bytes);
 
 /* vacuum.c: VACUUM of what a purge deleted from */
+struct pg_conn;					/* libpq-fe.h's PGconn */
+
 extern bool pgs_policy_vacuums(const PgsPolicy *pol);
-extern void pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic);
+extern void pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic,
+							  struct pg_conn *conn);
 /* references.c: foreign keys referencing a table with a retention */
 typedef struct PgsFk
 {

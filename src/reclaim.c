@@ -295,7 +295,7 @@ run_vacuum(PGconn *conn, const char *qname, Oid relid, bool every_page)
 {
 	PgsLoopError err;
 
-	if (!pgs_loop_run(conn, psprintf("VACUUM (" PGS_VACUUM_BUFFER_LIMIT "%sVERBOSE false) %s",
+	if (!pgs_loop_run(conn, psprintf("VACUUM (" PGS_VACUUM_OPTIONS "%sVERBOSE false) %s",
 									 every_page ? "DISABLE_PAGE_SKIPPING, " : "",
 									 qname), &err))
 		ereport(ERROR,

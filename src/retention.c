@@ -731,6 +731,18 @@ run_policy(TableRun *run, PgsPolicy *pol)
 		}
 		rt_dispose_detached(run);
 		rt_compress_partitions(run);
+
+		/*
+		 * The VACUUM after the purge goes over the connection the detaches
+		 * used, while it is open: the caller would start another backend.
+		 * A reclaim compacts instead, with VACUUMs of its own.
+		 */
+		if (run->loop != NULL && !run->opt->dry_run && !run->opt->reclaim)
+		{
+			pgs_vacuum_purged(run->trimmed, run->vacuum_after_purge,
+							  run->opt->nonatomic, run->loop);
+			run->vacuumed = true;
+		}
 	}
 	PG_FINALLY();
 	{
@@ -766,6 +778,7 @@ pgs_apply_retention(PgsPolicy *pol, bool dry_run, bool nonatomic,
 	result->errors = run.errors;
 	result->trimmed = run.trimmed;
 	result->window_closed = run.window_closed;
+	result->vacuumed = run.vacuumed;
 	result->rows_cascaded = 0;
 	if (run.refs != NULL)
 	{

@@ -70,6 +70,7 @@ typedef struct TableRun
 	List	   *errors;			/* messages of the steps that failed */
 	List	   *trimmed;		/* PgsTrimmed of each relation deleted from */
 	bool		vacuum_after_purge; /* the policy's choice, or the setting */
+	bool		vacuumed;		/* trimmed vacuumed over loop already */
 	TimestampTz started;
 	TimestampTz finished;
 	RunPace		pace;			/* pacing.c */

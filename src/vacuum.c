@@ -53,17 +53,59 @@ pgs_policy_vacuums(const PgsPolicy *pol)
 }
 
 /*
+ * vacuum_each
+ *		VACUUM each relation of trimmed that lost rows over conn, each
+ *		logged and committed on its own; when conn is NULL (failure says
+ *		why) each is logged as skipped.
+ */
+static void
+vacuum_each(PGconn *conn, const PgsLoopFailure *failure, List *trimmed)
+{
+	ListCell   *lc;
+
+	foreach(lc, trimmed)
+	{
+		PgsTrimmed *t = (PgsTrimmed *) lfirst(lc);
+		TimestampTz started = GetCurrentTimestamp();
+		PgsLoopError err;
+		char	   *name;
+
+		if (t->rows <= 0 || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
+			continue;
+		name = pgs_display_name(t->relid);
+		if (conn == NULL)
+		{
+			pgs_log_action(t->relid, "vacuum", name, 0, false, started,
+						   psprintf("skipped: could not open a local connection to this server as role %s (%s); allow it in pg_hba.conf, or leave the VACUUM to autovacuum",
+									quote_identifier(failure->user),
+									failure->message ? failure->message : "no Unix socket"));
+			pgs_spi_commit();
+			continue;
+		}
+		if (pgs_loop_run(conn, psprintf("VACUUM (" PGS_VACUUM_OPTIONS "VERBOSE false) %s",
+										pgs_qualified_name(t->relid)), &err))
+			pgs_log_action(t->relid, "vacuum", name, 0, false, started,
+						   psprintf("after the purge of " INT64_FORMAT " rows", t->rows));
+		else
+			pgs_log_action(t->relid, "vacuum", name, 0, false, started,
+						   psprintf("failed: %s", err.message));
+		pgs_spi_commit();
+	}
+}
+
+/*
  * pgs_vacuum_purged
  *		VACUUM each relation of trimmed (PgsTrimmed) that lost rows, when
  *		vacuum (pgs_policy_vacuums) says so, in a procedure (nonatomic)
- *		only; it commits first.
+ *		only; it commits first.  conn is a loopback connection the caller
+ *		has open and keeps (the one a partition retention run detached
+ *		over: one backend start fewer), or NULL for one of its own.
  */
 void
-pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic)
+pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic, PGconn *conn)
 {
-	PGconn	   *volatile conn = NULL;
+	PGconn	   *volatile own = NULL;
 	PgsLoopFailure failure;
-	ListCell   *lc;
 
 	if (!vacuum || !lost_rows(trimmed))
 		return;
@@ -74,41 +116,19 @@ pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic)
 
 	/* between transactions: VACUUM must not wait for this session */
 	pgs_spi_commit();
+	if (conn != NULL)
+	{
+		vacuum_each(conn, NULL, trimmed);
+		return;
+	}
 	PG_TRY();
 	{
-		conn = pgs_loop_connect("pgscale vacuum", &failure);
-		foreach(lc, trimmed)
-		{
-			PgsTrimmed *t = (PgsTrimmed *) lfirst(lc);
-			TimestampTz started = GetCurrentTimestamp();
-			PgsLoopError err;
-			char	   *name;
-
-			if (t->rows <= 0 || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(t->relid)))
-				continue;
-			name = pgs_display_name(t->relid);
-			if (conn == NULL)
-			{
-				pgs_log_action(t->relid, "vacuum", name, 0, false, started,
-							   psprintf("skipped: could not open a local connection to this server as role %s (%s); allow it in pg_hba.conf, or leave the VACUUM to autovacuum",
-										quote_identifier(failure.user),
-										failure.message ? failure.message : "no Unix socket"));
-				pgs_spi_commit();
-				continue;
-			}
-			if (pgs_loop_run(conn, psprintf("VACUUM (" PGS_VACUUM_BUFFER_LIMIT "VERBOSE false) %s",
-											pgs_qualified_name(t->relid)), &err))
-				pgs_log_action(t->relid, "vacuum", name, 0, false, started,
-							   psprintf("after the purge of " INT64_FORMAT " rows", t->rows));
-			else
-				pgs_log_action(t->relid, "vacuum", name, 0, false, started,
-							   psprintf("failed: %s", err.message));
-			pgs_spi_commit();
-		}
+		own = pgs_loop_connect("pgscale vacuum", &failure);
+		vacuum_each(own, &failure, trimmed);
 	}
 	PG_FINALLY();
 	{
-		pgs_loop_finish(conn);
+		pgs_loop_finish(own);
 	}
 	PG_END_TRY();
 }
