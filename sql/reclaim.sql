@@ -145,6 +145,39 @@ WHERE relid = 'rc_purge'::regclass AND action = 'vacuum';
 SELECT count(*) AS expired_left FROM rc_purge WHERE at < now() - interval '30 days';
 SELECT pgscale_remove_policy('rc_purge');
 
+-- Partition retention that detaches concurrently (no default partition)
+-- VACUUMs the trimmed partition over the connection the detaches used,
+-- while the detached one is dropped: both done, both logged.  Bounds and
+-- rows relative to now(), no row on a bound or the cutoff.
+CREATE TABLE rc_parts (id int, at timestamptz NOT NULL) PARTITION BY RANGE (at);
+DO $$
+BEGIN
+    EXECUTE format('CREATE TABLE rc_parts_old PARTITION OF rc_parts FOR VALUES FROM (%L) TO (%L)',
+                   now() - interval '200 days', now() - interval '100 days');
+    EXECUTE format('CREATE TABLE rc_parts_mid PARTITION OF rc_parts FOR VALUES FROM (%L) TO (%L)',
+                   now() - interval '100 days', now() - interval '50 days');
+    EXECUTE format('CREATE TABLE rc_parts_new PARTITION OF rc_parts FOR VALUES FROM (%L) TO (%L)',
+                   now() - interval '50 days', now() + interval '10 days');
+END $$;
+INSERT INTO rc_parts
+SELECT g, now() - (g + 0.5) * interval '1 hour' FROM generate_series(0, 4000) g;
+CREATE TEMP TABLE rc_parts_kept AS
+SELECT count(*) AS n FROM rc_parts WHERE at >= now() - interval '75 days';
+SELECT pgscale_set_retention('rc_parts', '75 days', 'at');
+CALL pgscale_cleanup_proc(relation => 'rc_parts');
+SELECT count(*) FILTER (WHERE at < now() - interval '75 days') AS expired_left,
+       count(*) = (SELECT n FROM rc_parts_kept) AS kept_all
+FROM rc_parts;
+SELECT to_regclass('rc_parts_old') IS NULL AS expired_partition_dropped;
+SELECT action, object_name,
+       CASE action WHEN 'drop_partition' THEN detail LIKE '%detached concurrently%'
+                   WHEN 'vacuum' THEN detail LIKE 'after the purge of % rows'
+                   ELSE rows > 0 END AS as_expected
+FROM pgscale_log WHERE relid IN ('rc_parts'::regclass, 'rc_parts_mid'::regclass) ORDER BY id;
+SELECT vacuum_count >= 1 AS vacuumed
+FROM pg_stat_user_tables WHERE relid = 'rc_parts_mid'::regclass;
+SELECT pgscale_remove_policy('rc_parts');
+
 -- The seed's emergency procedure in one call: purge with days, then
 -- compact what the purge freed (the compaction's first VACUUM stands for
 -- the one after the purge).

@@ -80,7 +80,7 @@ reclaim_purged(TableRun *run, bool dry_run)
 	if (dry_run)
 		return;
 	pgs_spi_commit();
-	pgs_vacuum_purged(refused, run->vacuum_after_purge, true, NULL);
+	pgs_vacuum_purged(refused, run->vacuum_after_purge, true);
 	foreach(lc, accepted)
 	{
 		PgsTrimmed *t = (PgsTrimmed *) lfirst(lc);
@@ -98,7 +98,7 @@ reclaim_purged(TableRun *run, bool dry_run)
 		pgs_reclaim_notice(t->relid, &res);
 	}
 	/* refused since the first check: the VACUUM after the purge, then */
-	pgs_vacuum_purged(late, run->vacuum_after_purge, true, NULL);
+	pgs_vacuum_purged(late, run->vacuum_after_purge, true);
 }
 
 /*
@@ -176,7 +176,7 @@ run_cleanup(const CleanupOptions *opt)
 				reclaim_purged(run, false);
 			else
 				pgs_vacuum_purged(run->trimmed, run->vacuum_after_purge && !run->vacuumed,
-								  opt->nonatomic, NULL);
+								  opt->nonatomic);
 		}
 		pgs_log_prune();
 	}

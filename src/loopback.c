@@ -67,21 +67,12 @@ loop_cancel(PGconn *conn)
 }
 
 /*
- * pgs_loop_exec
- *		Run one statement over conn with text parameters and return its
- *		last result, to be PQclear()ed.  Waits in loop_wait, and cancels
- *		the statement when this backend is interrupted meanwhile.
+ * loop_send
+ *		Send sql with its text parameters over conn and flush it.
  */
-PGresult *
-pgs_loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+static void
+loop_send(PGconn *conn, const char *sql, int nparams, const char *const *params)
 {
-	PGresult   *volatile last = NULL;
-
-	/* this session must not hold a snapshot the other one would wait for */
-	InvalidateCatalogSnapshot();
-	if (TransactionIdIsValid(MyProc->xmin))
-		elog(ERROR, "pgscale: a snapshot is still held before a statement over the loopback connection");
-
 	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
@@ -90,15 +81,34 @@ pgs_loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *par
 				 errhint("Check the server log, and run the call again.")));
 	PG_TRY();
 	{
-		int			flushed;
-
-		while ((flushed = PQflush(conn)) == 1)
+		while (PQflush(conn) == 1)
 			loop_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE);
+	}
+	PG_CATCH();
+	{
+		loop_cancel(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * loop_collect
+ *		Wait for the statement sent over conn to end, serving this
+ *		session's interrupts (a cancel is passed on); its last result.
+ */
+static PGresult *
+loop_collect(PGconn *conn)
+{
+	PGresult   *volatile last = NULL;
+
+	PG_TRY();
+	{
 		for (;;)
 		{
 			PGresult   *res;
 
-			while (flushed == 0 && PQisBusy(conn))
+			while (PQisBusy(conn))
 			{
 				loop_wait(conn, WL_SOCKET_READABLE);
 				if (!PQconsumeInput(conn))
@@ -126,6 +136,23 @@ pgs_loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *par
 				 errmsg("lost the loopback connection: %s", pchomp(PQerrorMessage(conn))),
 				 errhint("Check the server log, and run the call again.")));
 	return last;
+}
+
+/*
+ * pgs_loop_exec
+ *		Run sql with its text parameters over conn and return its last
+ *		result (the caller clears it).  This session must hold no snapshot.
+ */
+PGresult *
+pgs_loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	/* this session must not hold a snapshot the other one would wait for */
+	InvalidateCatalogSnapshot();
+	if (TransactionIdIsValid(MyProc->xmin))
+		elog(ERROR, "pgscale: a snapshot is still held before a statement over the loopback connection");
+
+	loop_send(conn, sql, nparams, params);
+	return loop_collect(conn);
 }
 
 /*
@@ -234,14 +261,13 @@ pgs_loop_connect(const char *appname, PgsLoopFailure *failure)
 }
 
 /*
- * pgs_loop_run
- *		Run one statement over conn; true when it succeeded, else false with
- *		its error in *err.
+ * loop_outcome
+ *		True when res (cleared here) is a success, else false with its
+ *		error in *err.
  */
-bool
-pgs_loop_run(PGconn *conn, const char *sql, PgsLoopError *err)
+static bool
+loop_outcome(PGconn *conn, PGresult *res, PgsLoopError *err)
 {
-	PGresult   *res = pgs_loop_exec(conn, sql, 0, NULL);
 	ExecStatusType st = PQresultStatus(res);
 	const char *state;
 	const char *field;
@@ -266,12 +292,56 @@ pgs_loop_run(PGconn *conn, const char *sql, PgsLoopError *err)
 }
 
 /*
+ * pgs_loop_run
+ *		Run one statement over conn; true when it succeeded, else false with
+ *		its error in *err.
+ */
+bool
+pgs_loop_run(PGconn *conn, const char *sql, PgsLoopError *err)
+{
+	return loop_outcome(conn, pgs_loop_exec(conn, sql, 0, NULL), err);
+}
+
+/*
+ * pgs_loop_start
+ *		Start one statement over conn and return at once, for this session
+ *		to work meanwhile; pgs_loop_end waits for it.  The statement must
+ *		be one that never waits for this session's locks or snapshots
+ *		(VACUUM of a relation this session leaves alone until then): unlike
+ *		pgs_loop_run, this session may take snapshots while it runs.
+ *		Nothing else may be sent over conn before pgs_loop_end.
+ */
+void
+pgs_loop_start(PGconn *conn, const char *sql)
+{
+	InvalidateCatalogSnapshot();
+	if (TransactionIdIsValid(MyProc->xmin))
+		elog(ERROR, "pgscale: a snapshot is still held before a statement over the loopback connection");
+	loop_send(conn, sql, 0, NULL);
+}
+
+/*
+ * pgs_loop_end
+ *		Wait for the statement pgs_loop_start sent; as pgs_loop_run.
+ */
+bool
+pgs_loop_end(PGconn *conn, PgsLoopError *err)
+{
+	return loop_outcome(conn, loop_collect(conn), err);
+}
+
+/*
  * pgs_loop_finish
- *		Close the connection (NULL is fine).
+ *		Close the connection (NULL is fine), cancelling first what it still
+ *		runs (a statement pgs_loop_start sent, when an error came between),
+ *		so that it does not run on after the caller has given up.
  */
 void
 pgs_loop_finish(PGconn *conn)
 {
-	if (conn != NULL)
-		PQfinish(conn);
+	if (conn == NULL)
+		return;
+	if (PQtransactionStatus(conn) == PQTRANS_ACTIVE)
+		loop_cancel(conn);
+	PQfinish(conn);
 }

@@ -46,6 +46,8 @@ extern PGconn *pgs_loop_connect(const char *appname, PgsLoopFailure *failure);
 extern PGresult *pgs_loop_exec(PGconn *conn, const char *sql, int nparams,
 							   const char *const *params);
 extern bool pgs_loop_run(PGconn *conn, const char *sql, PgsLoopError *err);
+extern void pgs_loop_start(PGconn *conn, const char *sql);
+extern bool pgs_loop_end(PGconn *conn, PgsLoopError *err);
 extern void pgs_loop_finish(PGconn *conn);
 
 #endif							/* PGSCALE_LOOPBACK_H */

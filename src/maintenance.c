@@ -406,7 +406,7 @@ policy_retention(Cycle *cycle, PolicyRun *pr)
 					analyze(cycle, t->relid);
 			}
 			pgs_vacuum_purged(res.trimmed, pgs_policy_vacuums(pol) && !res.vacuumed,
-							  cycle->nonatomic, NULL);
+							  cycle->nonatomic);
 		}
 	}
 

@@ -299,8 +299,21 @@ extern int64 pgs_reclaim_estimate(Oid relid, int64 *file_bytes,
 struct pg_conn;					/* libpq-fe.h's PGconn */
 
 extern bool pgs_policy_vacuums(const PgsPolicy *pol);
-extern void pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic,
-							  struct pg_conn *conn);
+extern void pgs_vacuum_purged(List *trimmed, bool vacuum, bool nonatomic);
+
+/* a VACUUM after a purge left running while the run goes on */
+typedef struct PgsVacuumRun
+{
+	struct pg_conn *conn;
+	List	   *trimmed;
+	bool		vacuum;			/* there is work, not yet completed */
+	PgsTrimmed *running;		/* the relation being vacuumed, or NULL */
+	TimestampTz started;
+} PgsVacuumRun;
+
+extern void pgs_vacuum_begin(List *trimmed, bool vacuum, struct pg_conn *conn,
+							 PgsVacuumRun *vr);
+extern void pgs_vacuum_complete(PgsVacuumRun *vr);
 /* references.c: foreign keys referencing a table with a retention */
 typedef struct PgsFk
 {

@@ -690,6 +690,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
 {
 	PrepareStep step;
 	ErrorData  *edata = NULL;
+	PgsVacuumRun vacuum;
 
 	run->relid = pol->relid;
 	run->time_column = pol->time_column;
@@ -721,6 +722,21 @@ run_policy(TableRun *run, PgsPolicy *pol)
 		if (!blocked_by_references(run, pol) && !rt_refused_by_limits(run, pol))
 		{
 			rt_process_relation(run, pol->relid);
+
+			/*
+			 * The VACUUM after the purge goes over the connection the
+			 * detaches used, while it is open (the caller would start
+			 * another backend), and runs while the detached tables are
+			 * dropped here.  A reclaim compacts instead, with VACUUMs of
+			 * its own.
+			 */
+			if (run->loop != NULL && run->opt->nonatomic &&
+				!run->opt->dry_run && !run->opt->reclaim)
+			{
+				pgs_vacuum_begin(run->trimmed, run->vacuum_after_purge,
+								 run->loop, &vacuum);
+				run->vacuumed = true;
+			}
 			/* archived partitions are recorded before archive_keep expiry */
 			rt_dispose_detached(run);
 			if (run->archive != NULL)
@@ -730,19 +746,9 @@ run_policy(TableRun *run, PgsPolicy *pol)
 			rt_mark_cleaned(run, pol);
 		}
 		rt_dispose_detached(run);
+		if (run->vacuumed)
+			pgs_vacuum_complete(&vacuum);
 		rt_compress_partitions(run);
-
-		/*
-		 * The VACUUM after the purge goes over the connection the detaches
-		 * used, while it is open: the caller would start another backend.
-		 * A reclaim compacts instead, with VACUUMs of its own.
-		 */
-		if (run->loop != NULL && !run->opt->dry_run && !run->opt->reclaim)
-		{
-			pgs_vacuum_purged(run->trimmed, run->vacuum_after_purge,
-							  run->opt->nonatomic, run->loop);
-			run->vacuumed = true;
-		}
 	}
 	PG_FINALLY();
 	{
