@@ -342,7 +342,7 @@ expired_left() {
 }
 
 median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 declare -A TIMES LEFT STALLS
@@ -505,18 +505,43 @@ if [ -z "$ONLY" ]; then
 	LONGEST_MS=$(q -At -c "SELECT round(extract(epoch FROM max(longest)) * 1000) FROM bench_watch_result")
 fi
 
+# Where pgscale's time goes on the copy without a default partition: its
+# logged steps, summed over the runs (pgscale_log outlives the copies).
+if want pgscale_detach; then
+	pgs_say "pgscale's logged steps on the copies without a default partition, over $RUNS runs"
+	q -c "SELECT action, count(*) / $RUNS AS per_run,
+	             round(extract(epoch FROM sum(duration)) * 1000 / $RUNS, 1) AS ms_per_run
+	        FROM pgscale.pgscale_log WHERE table_name LIKE '%p_detach%'
+	       GROUP BY action ORDER BY ms_per_run DESC NULLS LAST"
+fi
+
 declare -A MED MEDSTALL
 for m in "${METHODS[@]}"; do
 	MED[$m]=$(echo "${TIMES[$m]:-}" | tr ' ' '\n' | { grep . || true; } | median)
 	MEDSTALL[$m]=$(echo "${STALLS[$m]:-}" | tr ' ' '\n' | { grep . || true; } | { grep -v '^-$' || true; } | median)
 	[ -n "${MEDSTALL[$m]}" ] || MEDSTALL[$m]=-
 done
+# ratio A B: A / B to two places, "-" when either was not measured
 ratio() {
-	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "-" }'
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2f", a / b; else printf "-" }'
+}
+# target LABEL VALUE UNIT CONDITION [NOTE]: a line with VALUE and whether
+# the awk CONDITION on v holds; nothing when VALUE was not measured
+target() {
+	[ -n "$2" ] && [ "$2" != - ] || return 0
+	local met
+	met=$(awk -v v="$2" "BEGIN { print ($4) ? \"met\" : \"NOT met\" }")
+	printf '%-36s %s%s   target %s: %s%s\n' "$1" "$2" "$3" "$4" "$met" "${5:+   $5}"
+}
+# info LABEL VALUE [NOTE]: a line without a target, when VALUE was measured
+info() {
+	[ -n "$2" ] && [ "$2" != - ] || return 0
+	printf '%-36s %s%s\n' "$1" "$2" "${3:+   $3}"
 }
 
-pgs_say "results: PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'), medians of $RUNS runs (Django-style loop: $DJANGO_RUNS), $(q -At -c "SELECT count(*) FROM bench_src") rows, retention 365 days, inserts at $STALL_RATE/s"
+pgs_say "results: PostgreSQL $("$PG_CONFIG" --version | awk '{ print $2 }'), medians of $RUNS runs (Django-style loop: $DJANGO_RUNS), $(q -At -c "SELECT count(*) FROM bench_src") rows, retention 365 days, inserts at $STALL_RATE/s${ONLY:+, only: $ONLY}"
 row() { # label method
+	[ -n "${TIMES[$2]:-}" ] || return 0
 	printf '%-52s %10s %12s %14s   %s\n' "$1" "${MED[$2]:--}" "${MEDSTALL[$2]:--}" "${LEFT[$2]:--}" "${TIMES[$2]:-}"
 }
 printf '%-52s %10s %12s %14s   %s\n' method "median ms" "stall ms" "expired left" "all runs (ms)"
@@ -534,27 +559,21 @@ row "partitioned: the drops alone, 1 txn" drops
 [ -n "$TIMESCALE" ] && row "hypertable: TimescaleDB $TIMESCALE_VERSION drop_chunks" timescale
 echo "(stall: median over the runs of the longest insert latency seen while the method ran)"
 echo
-R1=$(ratio "${MED[pgscale]}" "${MED[delete]}")
-R2=$(ratio "${MED[pgscale]}" "${MED[django]}")
-R3=$(ratio "${MED[pgscale_part]}" "${MED[partman]}")
-verdict() {
-	if [ "$1" = 1 ]; then echo "met"; else echo "NOT met"; fi
-}
-echo "pgscale / single DELETE (plain):   $R1   target <= 1.3: $(verdict "$(awk -v r="$R1" 'BEGIN { print (r <= 1.3) }')")"
-echo "pgscale / Django-style loop:       $R2"
-R7=$(ratio "${MED[cascade]}" "${MED[cascade_hand]}")
-echo "pgscale cascade / two DELETEs:     $R7   target <= 1.5: $(verdict "$(awk -v r="$R7" 'BEGIN { print (r <= 1.5) }')")"
-echo "pgscale / pg_partman (partitioned): $R3   target <= 0.7: $(verdict "$(awk -v r="$R3" 'BEGIN { print (r <= 0.7) }')")"
-echo "pgscale / pg_partman procedure:    $(ratio "${MED[pgscale_part]}" "${MED[partman_proc]}")"
-[ -n "$TIMESCALE" ] && echo "pgscale / TimescaleDB drop_chunks:  $(ratio "${MED[pgscale_part]}" "${MED[timescale]}")"
-R8=$(ratio "${MED[pgscale_detach]}" "${MED[partman_proc]}")
-echo "pgscale detach / pg_partman proc:  $R8   target <= 1.0: $(verdict "$(awk -v r="$R8" 'BEGIN { print (r <= 1.0) }')")"
-echo "longest insert stall, detach:      ${MEDSTALL[pgscale_detach]} ms   target < 20: $(verdict "$(awk -v r="${MEDSTALL[pgscale_detach]}" 'BEGIN { print (r != "-" && r < 20) }')")   (pg_partman procedure: ${MEDSTALL[partman_proc]} ms, pg_partman: ${MEDSTALL[partman]} ms, pgscale with a default partition: ${MEDSTALL[pgscale_part]} ms)"
-R4=$(ratio "${MED[floor]}" "${MED[partman]}")
-R5=$(ratio "${MED[pgscale_part]}" "${MED[floor]}")
-R6=$(ratio "${MED[drops]}" "${MED[partman]}")
-echo "drops alone / pg_partman:          $R6   (dropping the same partitions, which every method must do)"
-echo "least exact work / pg_partman:     $R4   (no exact method can get below this ratio)"
-echo "pgscale / least exact work:        $R5   (pgscale's cost of batching, logging and committing per partition)"
-echo "longest pgscale transaction:       ${LONGEST_MS} ms   target <= 1000: $(verdict "$(awk -v r="$LONGEST_MS" 'BEGIN { print (r <= 1000) }')")"
-echo "expired rows left by pgscale:      plain ${LEFT[pgscale]}, partitioned ${LEFT[pgscale_part]}, detach ${LEFT[pgscale_detach]}   target 0: $(verdict "$([ "${LEFT[pgscale]}" = 0 ] && [ "${LEFT[pgscale_part]}" = 0 ] && [ "${LEFT[pgscale_detach]}" = 0 ] && echo 1)")"
+target "pgscale / single DELETE (plain):" "$(ratio "${MED[pgscale]}" "${MED[delete]}")" "" "v <= 1.3"
+info "pgscale / Django-style loop:" "$(ratio "${MED[pgscale]}" "${MED[django]}")"
+target "pgscale cascade / two DELETEs:" "$(ratio "${MED[cascade]}" "${MED[cascade_hand]}")" "" "v <= 1.5"
+target "pgscale / pg_partman (partitioned):" "$(ratio "${MED[pgscale_part]}" "${MED[partman]}")" "" "v <= 0.7"
+info "pgscale / pg_partman procedure:" "$(ratio "${MED[pgscale_part]}" "${MED[partman_proc]}")"
+[ -n "$TIMESCALE" ] && info "pgscale / TimescaleDB drop_chunks:" "$(ratio "${MED[pgscale_part]}" "${MED[timescale]}")"
+target "pgscale detach / pg_partman proc:" "$(ratio "${MED[pgscale_detach]}" "${MED[partman_proc]}")" "" "v <= 1.0"
+target "longest insert stall, detach:" "${MEDSTALL[pgscale_detach]}" " ms" "v < 20" \
+	"(pg_partman procedure: ${MEDSTALL[partman_proc]} ms, pg_partman: ${MEDSTALL[partman]} ms, pgscale with a default partition: ${MEDSTALL[pgscale_part]} ms)"
+info "drops alone / pg_partman:" "$(ratio "${MED[drops]}" "${MED[partman]}")" "(dropping the same partitions, which every method must do)"
+info "least exact work / pg_partman:" "$(ratio "${MED[floor]}" "${MED[partman]}")" "(no exact method can get below this ratio)"
+info "least exact work / pg_partman proc:" "$(ratio "${MED[floor]}" "${MED[partman_proc]}")"
+info "pgscale / least exact work:" "$(ratio "${MED[pgscale_part]}" "${MED[floor]}")" "(pgscale's cost of batching, logging and committing per partition)"
+info "pgscale detach / least exact work:" "$(ratio "${MED[pgscale_detach]}" "${MED[floor]}")"
+target "longest pgscale transaction:" "$LONGEST_MS" " ms" "v <= 1000"
+for m in pgscale pgscale_part pgscale_detach; do
+	[ -z "${LEFT[$m]:-}" ] || target "expired rows left, $m:" "${LEFT[$m]}" "" "v == 0"
+done
