@@ -239,6 +239,62 @@ SELECT count(*) AS archived, bool_and(octet_length(archive_table) <= 63) AS fits
        bool_and(to_regclass(format('%I.%I', archive_schema, archive_table)) IS NOT NULL) AS exist
   FROM pgscale_archive WHERE source_table LIKE 'éé%';
 
+-- pgscale_detached records a concurrently detached partition by name: a
+-- table a person made or renamed into that name since is left alone, with
+-- a warning, unless it still looks like the partition (the managed
+-- table's owner and columns, a CHECK that keeps its rows within the
+-- recorded bounds, as DETACH ... CONCURRENTLY leaves); the one that does
+-- is dropped
+CREATE TABLE looks (at timestamptz NOT NULL, v int) PARTITION BY RANGE (at);
+CREATE TABLE looks_2001_01 PARTITION OF looks FOR VALUES FROM ('2001-01-01') TO ('2001-02-01');
+CREATE TABLE looks_new PARTITION OF looks FOR VALUES FROM ('2001-02-01') TO (MAXVALUE);
+INSERT INTO looks SELECT '2001-01-01'::timestamptz + g * interval '1 hour', g FROM generate_series(0, 99) g;
+INSERT INTO looks SELECT now() - g * interval '1 hour', g FROM generate_series(0, 999) g;
+ALTER TABLE looks DETACH PARTITION looks_2001_01 CONCURRENTLY;
+SELECT pgscale_set_retention('looks', '100 days');
+-- (a) other columns
+CREATE TABLE looks_a (at timestamptz NOT NULL, note text);
+INSERT INTO looks_a SELECT '2001-01-02', 'a' FROM generate_series(1, 10);
+-- (c) the same shape and owner, a CHECK of other bounds, rows outside the recorded ones
+CREATE TABLE looks_c (LIKE looks, CHECK (at >= '2001-03-01' AND at < '2001-04-01'));
+INSERT INTO looks_c SELECT '2001-03-02', g FROM generate_series(1, 30) g;
+-- (d) the same shape and owner, no CHECK: a copy of the month made by hand
+CREATE TABLE looks_d AS SELECT * FROM looks_2001_01;
+RESET ROLE;
+-- (b) the same shape and a CHECK of the bounds, another owner
+CREATE TABLE "Arch Src".looks_b (LIKE "Arch Src".looks,
+    CHECK (at IS NOT NULL AND at >= '2001-01-01' AND at < '2001-02-01'));
+INSERT INTO "Arch Src".looks_b SELECT '2001-01-03', g FROM generate_series(1, 20) g;
+ALTER TABLE "Arch Src".looks_b OWNER TO regress_arch_reader;
+INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, action, archive_schema,
+                              bound_from, bound_to)
+SELECT 'Arch Src', n, '"Arch Src".looks', 'FOR VALUES FROM (''2001-01-01 00:00:00+00'') TO (''2001-02-01 00:00:00+00'')',
+       CASE n WHEN 'looks_b' THEN 'archive' ELSE 'drop' END,
+       CASE n WHEN 'looks_b' THEN 'Arch "Dst"' END,
+       extract(epoch FROM '2001-01-01'::timestamptz - '2000-01-01'::timestamptz)::bigint * 1000000,
+       extract(epoch FROM '2001-02-01'::timestamptz - '2000-01-01'::timestamptz)::bigint * 1000000
+  FROM unnest(ARRAY['looks_2001_01', 'looks_a', 'looks_b', 'looks_c', 'looks_d']) n;
+SET ROLE regress_arch_owner;
+-- the dry run warns as the real run then does, and counts only the partition
+SELECT partitions_dropped FROM pgscale_cleanup(dry_run => true, relation => 'looks');
+SELECT count(*) AS records_kept_by_dry_run FROM pgscale_detached;
+SELECT partitions_dropped FROM pgscale_cleanup(relation => 'looks');
+SELECT to_regclass('looks_2001_01') IS NULL AS partition_dropped,
+       (SELECT count(*) FROM looks_a) AS a_rows, (SELECT count(*) FROM looks_c) AS c_rows,
+       (SELECT count(*) FROM looks_d) AS d_rows, (SELECT count(*) FROM looks) AS kept_rows;
+RESET ROLE;
+SELECT count(*) AS b_rows FROM "Arch Src".looks_b;
+SELECT count(*) AS records_left FROM pgscale_detached;
+SELECT count(*) FILTER (WHERE action = 'kept') AS kept_logged,
+       count(*) FILTER (WHERE action = 'drop_partition' AND detail LIKE '%by an earlier run, dropped now') AS dropped_logged
+  FROM pgscale_log WHERE table_name LIKE '%looks%';
+SET ROLE regress_arch_owner;
+-- the records forgotten, the next run says nothing more
+SELECT partitions_dropped FROM pgscale_cleanup(relation => 'looks');
+RESET ROLE;
+DROP TABLE "Arch Src".looks_b;
+SET ROLE regress_arch_owner;
+
 -- a role that may not create in the archive schema
 DROP TABLE before, pbefore, r;
 RESET ROLE;

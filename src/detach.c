@@ -36,18 +36,39 @@
  *		others, as the record says (a record that says archive is never
  *		dropped, whatever the policy says now).
  *
+ *	  A name is not a table: between the detach and the next run a person
+ *	  may have dropped the detached table and made another of that name,
+ *	  or renamed another table into it.  So a table found pending detach
+ *	  or detached is acted on only while it still looks like the
+ *	  partition, by what a dump and restore keeps: it is owned by the
+ *	  managed table's owner, its columns (names, types, order; dropped ones
+ *	  left out) are the managed table's, and a valid CHECK constraint keeps
+ *	  its rows within the recorded bounds.  DETACH PARTITION ...
+ *	  CONCURRENTLY adds that constraint in its first transaction, a copy
+ *	  of the partition's constraint (unless constraints the partition has
+ *	  imply it already), so pgscale's own detaches pass, pending or done,
+ *	  before and after a restore; a table made by hand almost never has
+ *	  one.  A table that fails is left alone, with a WARNING that says
+ *	  which of the three failed, a 'kept' row in pgscale_log, and its
+ *	  record forgotten (the partition it was made for is gone; a record
+ *	  kept would warn every cycle).  The dry run says the same.
+ *
  *	  Why that gives no orphan, no expired row visible through the parent
  *	  and no kept row gone: the record is durable before the detach can
  *	  commit anything (its commit record precedes the detach's in the WAL),
  *	  so every table a detach may have touched has a row, and every row
  *	  ends in one of the four states above, each of which the next run
- *	  brings to "dropped", "archived" or "forgotten"; no orphan.  A partition pending
- *	  detach is already left out of new queries of the parent, and an
- *	  attached one is still expired, so the same run detaches it again: no
- *	  expired row through the parent after the run.  Only a table with the
- *	  recorded name that is no partition of anything is dropped, and only
- *	  expired partitions are ever recorded: a kept partition or a table a
- *	  person attached again is never dropped.  Recording in the detach's own second transaction (an
+ *	  brings to "dropped", "archived" or "forgotten"; no orphan, unless a
+ *	  person changed the detached table's owner or columns (or the managed
+ *	  table's) before the next run, and then the warning names it.  A
+ *	  partition pending detach is already left out of new queries of the
+ *	  parent, and an attached one is still expired, so the same run
+ *	  detaches it again: no expired row through the parent after the run.
+ *	  Only a table with the recorded name that is no partition of anything
+ *	  else and still looks like the detached partition is dropped, and
+ *	  only expired partitions are ever recorded: a kept partition, a table
+ *	  a person attached again, or one a person made under the recorded
+ *	  name is never dropped.  Recording in the detach's own second transaction (an
  *	  event trigger at ddl_command_end) would need an event trigger, which
  *	  only a superuser can create, and would still leave the pending state
  *	  to find from pg_inherits: the intent record covers both.
@@ -67,12 +88,19 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
+#include "access/stratnum.h"
 #include "access/xact.h"
 #include "catalog/partition.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "commands/tablecmds.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "pgstat.h"
 #include "storage/proc.h"
 #include "storage/latch.h"
@@ -80,12 +108,14 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "pgscale.h"
 #include "archive.h"
 #include "diag_citus.h"
 #include "loopback.h"
+#include "month.h"
 #include "retention.h"
 
 /*
@@ -444,6 +474,7 @@ typedef struct Recorded
 {
 	char	   *schema;			/* the record's table, by name */
 	char	   *name;
+	char	   *bound;			/* the partition's bound, as recorded */
 	Oid			relid;			/* the table of that name, or InvalidOid */
 	Oid			parent;			/* its parent, when it is a partition */
 	bool		attached;		/* it is a partition */
@@ -483,6 +514,262 @@ finalize_step(void *arg)
 							   pgs_qualified_name(step->child)), false, 0);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "DETACH PARTITION FINALIZE failed: %s", SPI_result_code_string(ret));
+}
+
+
+/*
+ * column_list
+ *		The user columns of desc, dropped ones left out, as "name type, ..."
+ *		for a message.
+ */
+static char *
+column_list(TupleDesc desc)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&buf, "%s%s %s", buf.len > 0 ? ", " : "",
+						 quote_identifier(NameStr(att->attname)),
+						 format_type_with_typemod(att->atttypid, att->atttypmod));
+	}
+	return buf.data;
+}
+
+/*
+ * same_columns
+ *		Whether a and b have the same user columns: names, types (with
+ *		their modifiers) and order, dropped ones left out, as a dump and
+ *		restore keeps them.
+ */
+static bool
+same_columns(TupleDesc a, TupleDesc b)
+{
+	int			i = 0;
+	int			j = 0;
+
+	for (;;)
+	{
+		Form_pg_attribute aa;
+		Form_pg_attribute ba;
+
+		while (i < a->natts && TupleDescAttr(a, i)->attisdropped)
+			i++;
+		while (j < b->natts && TupleDescAttr(b, j)->attisdropped)
+			j++;
+		if (i >= a->natts || j >= b->natts)
+			return i >= a->natts && j >= b->natts;
+		aa = TupleDescAttr(a, i);
+		ba = TupleDescAttr(b, j);
+		if (strcmp(NameStr(aa->attname), NameStr(ba->attname)) != 0 ||
+			aa->atttypid != ba->atttypid || aa->atttypmod != ba->atttypmod)
+			return false;
+		i++;
+		j++;
+	}
+}
+
+/*
+ * bound_clause
+ *		var <op> value, the operator that of the strategy in the default
+ *		btree operator class of var's type, value a bound as
+ *		pgs_datum_as_timestamp gives it; NULL when the type has none.
+ */
+static Expr *
+bound_clause(Var *var, StrategyNumber strategy, int64 value)
+{
+	Oid			type = getBaseType(var->vartype);
+	Oid			opclass = GetDefaultOpClass(type, BTREE_AM_OID);
+	Oid			opno;
+	int16		typlen;
+	bool		typbyval;
+	Expr	   *clause;
+
+	if (!OidIsValid(opclass))
+		return NULL;
+	opno = get_opfamily_member(get_opclass_family(opclass), type, type, strategy);
+	if (!OidIsValid(opno))
+		return NULL;
+	get_typlenbyval(type, &typlen, &typbyval);
+	clause = make_opclause(opno, BOOLOID, false, (Expr *) var,
+						   (Expr *) makeConst(type, -1, InvalidOid, typlen,
+											  pgs_timestamp_as_datum(value, type),
+											  false, typbyval),
+						   InvalidOid, var->varcollid);
+	((OpExpr *) clause)->opfuncid = get_opcode(opno);
+	return clause;
+}
+
+/* What guard_step hands back. */
+typedef struct GuardStep
+{
+	TableRun   *run;
+	Recorded   *r;
+	char	   *mismatch;		/* why it is not the detached partition */
+	bool		gone;
+} GuardStep;
+
+/*
+ * guard_step
+ *		Whether the table a record names still looks like the partition an
+ *		earlier run detached from the managed table, as far as what a dump
+ *		and restore keeps can tell: it is owned by the managed table's
+ *		owner, has the managed table's columns (names, types, order), and a
+ *		valid CHECK constraint keeps its rows within the recorded bounds.
+ *		DETACH PARTITION ... CONCURRENTLY adds that constraint in its first
+ *		transaction (the partition's constraint, unless the partition has
+ *		constraints that imply it already), so that it holds both for a
+ *		table left pending detach and for one detached.  A table a person
+ *		made or renamed into the recorded name since fails one of the
+ *		three; step->mismatch says which, for errdetail.
+ */
+static void
+guard_step(void *arg)
+{
+	GuardStep  *step = (GuardStep *) arg;
+	Recorded   *r = step->r;
+	Relation	rel;
+	Relation	root;
+	Oid			owner;
+	Oid			root_owner;
+	AttrNumber	attnum;
+	Var		   *var;
+	NullTest   *notnull;
+	List	   *clauses;
+	Expr	   *clause;
+
+	rel = try_relation_open(r->relid, AccessShareLock);
+	if (rel == NULL)
+	{
+		step->gone = true;
+		return;
+	}
+	root = relation_open(step->run->relid, AccessShareLock);
+	owner = rel->rd_rel->relowner;
+	root_owner = root->rd_rel->relowner;
+	if (owner != root_owner)
+	{
+		const char *who = GetUserNameFromId(owner, true);
+		const char *root_who = GetUserNameFromId(root_owner, true);
+
+		step->mismatch = psprintf("Table %s is owned by role %s, table %s by role %s.",
+								  pgs_display_name(r->relid),
+								  who != NULL ? quote_identifier(who) : psprintf("%u", owner),
+								  pgs_display_name(step->run->relid),
+								  root_who != NULL ? quote_identifier(root_who) : psprintf("%u", root_owner));
+		goto done;
+	}
+	if (!same_columns(RelationGetDescr(rel), RelationGetDescr(root)))
+	{
+		step->mismatch = psprintf("The columns of table %s (%s) are not those of table %s (%s).",
+								  pgs_display_name(r->relid), column_list(RelationGetDescr(rel)),
+								  pgs_display_name(step->run->relid),
+								  column_list(RelationGetDescr(root)));
+		goto done;
+	}
+
+	/*
+	 * The rows: (col IS NOT NULL AND col >= lo AND col < hi), the
+	 * partition's constraint, must follow from the table's constraints.
+	 * An expired partition always has an upper bound.
+	 */
+	attnum = get_attnum(r->relid, step->run->time_column);
+	clauses = NIL;
+	if (attnum != InvalidAttrNumber && !r->fate.bounds.hi_unbounded)
+	{
+		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+
+		var = makeVar(1, attnum, att->atttypid, att->atttypmod, att->attcollation, 0);
+		notnull = makeNode(NullTest);
+		notnull->arg = (Expr *) var;
+		notnull->nulltesttype = IS_NOT_NULL;
+		notnull->argisrow = false;
+		notnull->location = -1;
+		clauses = list_make1(notnull);
+		if (!r->fate.bounds.lo_unbounded)
+		{
+			clause = bound_clause(var, BTGreaterEqualStrategyNumber, r->fate.bounds.lo);
+			clauses = clause != NULL ? lappend(clauses, clause) : NIL;
+		}
+		clause = clauses != NIL ?
+			bound_clause(var, BTLessStrategyNumber, r->fate.bounds.hi) : NULL;
+		clauses = clause != NULL ? lappend(clauses, clause) : NIL;
+	}
+	if (clauses == NIL || !PartConstraintImpliedByRelConstraint(rel, clauses))
+		step->mismatch = psprintf("No CHECK constraint of table %s keeps its rows within the bounds of the detached partition (%s), "
+								  "as the one DETACH PARTITION CONCURRENTLY adds does.",
+								  pgs_display_name(r->relid), r->bound);
+
+done:
+	relation_close(root, AccessShareLock);
+	relation_close(rel, AccessShareLock);
+}
+
+/*
+ * guard_recorded
+ *		Before an earlier run's record is acted on: when the table of the
+ *		recorded name no longer looks like the detached partition
+ *		(guard_step), leave it alone, say so, and (a real run) forget the
+ *		record and log it.  The record is forgotten, not kept: the
+ *		partition it was made for is gone (dropped, or renamed away), so
+ *		there is nothing left for it to finish, and a record kept would
+ *		warn every cycle, and would have the next run dispose of the
+ *		table the day it came to look like the partition.  The dry run
+ *		says the same as the real run.  True when the record may be acted
+ *		on; false when the table was left alone, or is gone, or the check
+ *		itself failed (then the record stays for the next run).
+ */
+static bool
+guard_recorded(TableRun *run, Recorded *r)
+{
+	GuardStep	step;
+	ErrorData  *edata = NULL;
+	TimestampTz started = GetCurrentTimestamp();
+	char	   *name;
+
+	step.run = run;
+	step.r = r;
+	step.mismatch = NULL;
+	step.gone = false;
+	if (!pgs_run_guarded_as(r->relid, guard_step, &step, &edata))
+	{
+		rt_record_error(run, r->relid, STEP_DROP_PARTITION, edata, started);
+		return false;
+	}
+	if (step.gone)
+	{
+		if (!run->opt->dry_run)
+			rt_detach_forget(r->schema, r->name);
+		return false;
+	}
+	if (step.mismatch == NULL)
+		return true;
+
+	name = psprintf("%s.%s", quote_identifier(r->schema), quote_identifier(r->name));
+	ereport(WARNING,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("pgscale leaves table %s alone: it is not the partition of %s that an earlier run detached",
+					name, pgs_display_name(run->relid)),
+			 errdetail("%s pgscale_detached records a partition of that name, detached concurrently to be %s; "
+					   "pgscale forgets the record and neither drops nor archives the table.",
+					   step.mismatch, r->fate.archive_schema != NULL ? "archived" : "dropped"),
+			 errhint("If table %s holds the detached partition's rows (its owner or columns, or those of %s, were changed since), "
+					 "drop or archive it yourself; otherwise nothing needs doing.",
+					 name, pgs_display_name(run->relid))));
+	if (!run->opt->dry_run)
+	{
+		rt_detach_forget(r->schema, r->name);
+		pgs_log_action(run->relid, "kept", name, 0, false, started,
+					   psprintf("not the partition an earlier run detached, left alone and its pgscale_detached record forgotten: %s",
+								step.mismatch));
+	}
+	return false;
 }
 
 #endif
@@ -535,7 +822,8 @@ rt_reconcile_detached(TableRun *run)
 								   " OR $1 OPERATOR(pg_catalog.=) ANY (ARRAY(SELECT a.relid"
 								   " FROM pg_catalog.pg_partition_ancestors(i.inhparent) a))), false),"
 								   " d.archive_schema::pg_catalog.text, d.bound_from IS NULL,"
-								   " COALESCE(d.bound_from, 0), d.bound_to IS NULL, COALESCE(d.bound_to, 0)"
+								   " COALESCE(d.bound_from, 0), d.bound_to IS NULL, COALESCE(d.bound_to, 0),"
+								   " d.bound"
 								   " FROM %s d"
 								   " LEFT JOIN pg_catalog.pg_namespace s ON s.nspname OPERATOR(pg_catalog.=) d.rel_schema"
 								   " LEFT JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) s.oid"
@@ -562,6 +850,7 @@ rt_reconcile_detached(TableRun *run)
 		r->fate.bounds.lo = pgs_get_int8(i, 9);
 		r->fate.bounds.hi_unbounded = pgs_get_bool(i, 10);
 		r->fate.bounds.hi = pgs_get_int8(i, 11);
+		r->bound = pgs_get_text(i, 12);
 		recorded = lappend(recorded, r);
 	}
 
@@ -577,6 +866,8 @@ rt_reconcile_detached(TableRun *run)
 				rt_detach_forget(r->schema, r->name);
 			continue;
 		}
+		if (!guard_recorded(run, r))
+			continue;
 		if (run->opt->dry_run)
 		{
 			run->partitions_dropped++;

@@ -648,6 +648,7 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 	Cycle		cycle;
 	ListCell   *lc;
 	PgsCycleResult result;
+	int			nactions;
 
 	pgs_require_arg(fcinfo, 0, "dry_run",
 					"Pass true to preview, false to run the cycle.");
@@ -671,6 +672,13 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 		if (a->detail != NULL)
 			strlcpy(result.last_error, a->detail, PGS_LAST_ERROR_LEN);
 	}
+
+	/*
+	 * The actions live in SPI's procedure context, which SPI_finish
+	 * deletes: count them first.
+	 */
+	nactions = list_length(cycle.actions);
+	cycle.actions = NIL;
 	SPI_finish();
 
 	result.skipped = cycle.skipped;
@@ -678,13 +686,13 @@ pgscale_run_maintenance_proc(PG_FUNCTION_ARGS)
 	if (pgs_worker_cycle != NULL)
 		*pgs_worker_cycle = result;
 	report_skip_to_cron(&cycle);
-	if (cycle.actions != NIL && cycle.dry_run)
+	if (nactions > 0 && cycle.dry_run)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance: %d actions, %d errors (dry run)",
-						list_length(cycle.actions), result.errors)));
-	else if (cycle.actions != NIL)
+						nactions, result.errors)));
+	else if (nactions > 0)
 		ereport(NOTICE,
 				(errmsg("pgscale maintenance: %d actions, %d errors",
-						list_length(cycle.actions), result.errors)));
+						nactions, result.errors)));
 	PG_RETURN_VOID();
 }

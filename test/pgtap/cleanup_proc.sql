@@ -135,10 +135,14 @@ CREATE TABLE pgscale_t.pc_drop AS
     SELECT part, hi FROM pgscale_t.parts WHERE parent = 'pgscale_t.pc'::regclass AND hi::date <= current_date - 365;
 SELECT count(*) AS pc_ndrop FROM pgscale_t.pc_drop \gset
 SELECT part::text AS pc_left FROM pgscale_t.pc_drop ORDER BY hi::date LIMIT 1 \gset
-ALTER TABLE pgscale_t.pc DETACH PARTITION :pc_left;
-INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound)
-SELECT n.nspname, c.relname, 'pgscale_t.pc'::regclass, 'FOR VALUES ...'
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = :'pc_left'::regclass;
+SELECT pg_get_expr(relpartbound, oid) AS pc_left_bound FROM pg_class WHERE oid = :'pc_left'::regclass \gset
+-- CONCURRENTLY, as a run detaches: the partition keeps its bound as a CHECK
+ALTER TABLE pgscale_t.pc DETACH PARTITION :pc_left CONCURRENTLY;
+INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, bound_from, bound_to)
+SELECT n.nspname, c.relname, 'pgscale_t.pc'::regclass, :'pc_left_bound',
+       NULL, ((extract(epoch FROM d.hi::timestamp) - 946684800) * 1000000)::bigint
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pgscale_t.pc_drop d ON d.part = c.oid WHERE c.oid = :'pc_left'::regclass;
 SELECT ok(:pc_ndrop > 1, 'fixture has partitions to detach');
 
 SELECT coalesce(max(id), 0) AS log0 FROM pgscale_log \gset
@@ -223,7 +227,7 @@ SELECT count(*) AS pa_ndrop FROM pgscale_t.pa_drop \gset
 SELECT count(*) AS pa_gone_rows FROM pgscale_t.pa WHERE tableoid IN (SELECT part FROM pgscale_t.pa_drop) \gset
 SELECT part::text AS pa_left FROM pgscale_t.pa_drop ORDER BY hi::date LIMIT 1 \gset
 SELECT pg_get_expr(relpartbound, oid) AS pa_left_bound, oid AS pa_left_oid FROM pg_class WHERE oid = :'pa_left'::regclass \gset
-ALTER TABLE pgscale_t.pa DETACH PARTITION :pa_left;
+ALTER TABLE pgscale_t.pa DETACH PARTITION :pa_left CONCURRENTLY;
 INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, action, archive_schema, bound_from, bound_to)
 SELECT n.nspname, c.relname, 'pgscale_t.pa'::regclass, :'pa_left_bound', 'archive', 'pgscale_t_arch',
        NULL, ((extract(epoch FROM p.hi::timestamp) - 946684800) * 1000000)::bigint

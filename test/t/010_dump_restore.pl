@@ -219,8 +219,9 @@ is($node->safe_psql('archrestored',
 # move into the archive (ev_a) a crash interrupted, left as the crash
 # leaves it (detached, and recorded).  The records name their tables by
 # schema and name, so after a dump and a restore into a new database the
-# next run still finds them: the one is dropped, the other archived with
-# its rows, and no record is left.  Fixed dates far in the past, and most
+# next run still finds them, and knows them by what the restore keeps
+# (owner, columns, the CHECK constraint of their bound): the one is
+# dropped, the other archived with its rows, and no record is left.  Fixed dates far in the past, and most
 # rows current (the guard refuses a run that would remove most of a table).
 $node->safe_psql('postgres', 'CREATE DATABASE detapp');
 $node->safe_psql('detapp', q{
@@ -239,11 +240,14 @@ $node->safe_psql('detapp', q{
 	SELECT pgscale_set_retention('ev', '30 days', 'd');
 	SELECT pgscale_set_retention('ev_a', '30 days', 'd', action => 'archive',
 	                             archive_schema => 'Arch');
-	ALTER TABLE ev DETACH PARTITION ev_old1;
-	ALTER TABLE ev_a DETACH PARTITION ev_a_old1;
-	INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound)
-	VALUES ('public', 'ev_old1', 'ev', 'FOR VALUES FROM (''2000-01-01'') TO (''2000-02-01'')');
+	-- CONCURRENTLY, as pgscale detaches: it leaves the partition's bound
+	-- as a CHECK constraint, by which the next run knows the table again
+	ALTER TABLE ev DETACH PARTITION ev_old1 CONCURRENTLY;
+	ALTER TABLE ev_a DETACH PARTITION ev_a_old1 CONCURRENTLY;
 	-- bounds as microseconds since 2000-01-01 (the time column read as timestamp)
+	INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, bound_from, bound_to)
+	VALUES ('public', 'ev_old1', 'ev', 'FOR VALUES FROM (''2000-01-01'') TO (''2000-02-01'')',
+	        0, 31 * 86400 * 1000000::bigint);
 	INSERT INTO pgscale_detached (rel_schema, rel_name, table_name, bound, action,
 	                              archive_schema, bound_from, bound_to)
 	VALUES ('public', 'ev_a_old1', 'ev_a', 'FOR VALUES FROM (''2000-01-01'') TO (''2000-02-01'')',
