@@ -24,9 +24,11 @@
  *	  Citus runs the ALTER TABLE on the coordinator's shell and on every
  *	  shard of the partition, under ACCESS EXCLUSIVE on those only (on no
  *	  parent, neither the coordinator's nor a shard's; measured with Citus
- *	  13.2).  Citus' own alter_table_set_access_method() is not used: it
- *	  detaches the partition and attaches a copy, under ACCESS EXCLUSIVE on
- *	  the parent.  The shards' locks are taken by Citus' connections to the
+ *	  13.2), though Citus' planner locks every partition for a query on a
+ *	  distributed table, so such queries wait for the month's rewrite.
+ *	  Citus' own alter_table_set_access_method() is not used: it detaches
+ *	  the partition and attaches a copy, under ACCESS EXCLUSIVE on the
+ *	  parent.  The shards' locks are taken by Citus' connections to the
  *	  nodes, which do not have this session's lock_timeout, so the step's
  *	  is sent to them (a SET LOCAL that Citus propagates).  Sizes are summed
  *	  over the shard placements; the size after a conversion is measured
