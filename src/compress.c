@@ -20,6 +20,21 @@
  *	  the procedure forms and the worker compress (each partition in its
  *	  own transaction); the function form says what it left uncompressed.
  *
+ *	  A partition of a Citus distributed table is converted the same way:
+ *	  Citus runs the ALTER TABLE on the coordinator's shell and on every
+ *	  shard of the partition, under ACCESS EXCLUSIVE on those only (on no
+ *	  parent, neither the coordinator's nor a shard's; measured with Citus
+ *	  13.2), though Citus' planner locks every partition for a query on a
+ *	  distributed table, so such queries wait for the month's rewrite.
+ *	  Citus' own alter_table_set_access_method() is not used: it detaches
+ *	  the partition and attaches a copy, under ACCESS EXCLUSIVE on the
+ *	  parent.  The shards' locks are taken by Citus' connections to the
+ *	  nodes, which do not have this session's lock_timeout, so the step's
+ *	  is sent to them (a SET LOCAL that Citus propagates).  Sizes are summed
+ *	  over the shard placements; the size after a conversion is measured
+ *	  once it has committed, since the placements are read over connections
+ *	  of their own, which would wait for the shards' locks.
+ *
  *	  Private to the retention files (retention.h).
  *
  *-------------------------------------------------------------------------
@@ -29,11 +44,14 @@
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -73,13 +91,15 @@ pgs_compress_after_is_zero(Interval *after)
  *		positive and shorter than the retention (a month is compressed only
  *		while wholly inside the retention window), citus_columnar must be
  *		installed, and the table must be partitioned by range on its time
- *		column and not be a Citus table.  SPI must be connected.
+ *		column and be a plain table or a Citus distributed one (not a
+ *		reference or Citus local table).  SPI must be connected.
  */
 void
 pgs_check_compress_after(Oid relid, const char *colname, Interval *retention,
 						 Interval *after)
 {
 	Interval	zero;
+	const char *kind;
 	char	   *keycol;
 
 	memset(&zero, 0, sizeof(zero));
@@ -106,6 +126,14 @@ pgs_check_compress_after(Oid relid, const char *colname, Interval *retention,
 				 errdetail("The access method \"%s\" does not exist in this database.",
 						   PGS_COLUMNAR_AM),
 				 errhint("Run CREATE EXTENSION citus_columnar (it comes with Citus) first.")));
+	kind = pgs_citus_table_kind(relid);
+	if (kind != NULL && strcmp(kind, "distributed") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("compress_after is not supported on the Citus %s table %s",
+						kind, pgs_display_name(relid)),
+				 errdetail("pgscale compresses the monthly partitions of plain tables and of Citus distributed tables only."),
+				 errhint("Distribute the table with create_distributed_table() first, or convert it yourself with ALTER TABLE ... SET ACCESS METHOD columnar.")));
 	keycol = pgs_range_partition_column(relid);
 	if (keycol == NULL || strcmp(keycol, colname) != 0)
 		ereport(ERROR,
@@ -114,12 +142,6 @@ pgs_check_compress_after(Oid relid, const char *colname, Interval *retention,
 						pgs_display_name(relid), colname),
 				 errdetail("Months are compressed one partition at a time."),
 				 errhint("Partition the table by month with pgscale_partition_table() first.")));
-	if (pgs_citus_table_kind(relid) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("compress_after is not supported on the Citus table %s",
-						pgs_display_name(relid)),
-				 errhint("Convert its shards with Citus' alter_table_set_access_method() instead.")));
 }
 
 /*
@@ -174,24 +196,82 @@ unsupported_reason(Oid relid)
 	return NULL;
 }
 
-/* size of a relation with its indexes and TOAST */
+/*
+ * relation_bytes
+ *		Size of a partition with its indexes and TOAST; of a partition of a
+ *		Citus table, summed over its shard placements on every node (the
+ *		coordinator's shell is empty), or -1 when some placement did not
+ *		answer.  SPI must be connected.
+ */
 static int64
-total_bytes(Oid relid)
+relation_bytes(Oid relid, bool citus)
 {
-	return pgs_spi_int8_oid("SELECT pg_catalog.pg_total_relation_size($1)", relid);
+	PgsCitusShards shards;
+	Datum		elem = ObjectIdGetDatum(relid);
+	Datum		rels;
+
+	if (!citus)
+		return pgs_spi_int8_oid("SELECT pg_catalog.pg_total_relation_size($1)", relid);
+	rels = PointerGetDatum(construct_array(&elem, 1, OIDOID, sizeof(Oid), true,
+										   TYPALIGN_INT));
+	if (!pgs_citus_shards(PGS_CITUS_TABLES, rels, false, &shards) ||
+		!shards.citus || !shards.known)
+		return -1;
+	return shards.table_bytes + shards.toast_bytes + shards.index_bytes;
 }
 
+/* One conversion of a partition, to columnar or back to heap. */
 typedef struct AmStep
 {
 	TableRun   *run;
 	Oid			child;
 	Oid			columnar;
 	bool		to_columnar;	/* else back to heap */
+	bool		citus;			/* a partition of a Citus distributed table */
 	bool		gone;			/* no longer a month to convert */
 	char	   *skipped;		/* why it cannot be compressed */
-	int64		before;
+	int64		before;			/* bytes, -1 unknown */
 	int64		after;
 } AmStep;
+
+/*
+ * am_step_init
+ *		A conversion of child, to columnar or back to heap.  SPI must be
+ *		connected.
+ */
+static void
+am_step_init(AmStep *step, TableRun *run, Oid child, Oid columnar,
+			 bool to_columnar)
+{
+	memset(step, 0, sizeof(*step));
+	step->run = run;
+	step->child = child;
+	step->columnar = columnar;
+	step->to_columnar = to_columnar;
+	step->citus = pgs_citus_table_kind(child) != NULL;
+	step->before = -1;
+	step->after = -1;
+}
+
+/*
+ * citus_shard_lock_timeout
+ *		Citus takes the shards' locks over its connections to the nodes,
+ *		which wait as long as the nodes' own lock_timeout says: a session on
+ *		a worker holding a shard would hold up the conversion until
+ *		pgscale.step_timeout.  So the step's lock_timeout goes to them too,
+ *		as a SET LOCAL that Citus sends to every node of the transaction
+ *		(citus.propagate_set_commands, set for the step only: the guard
+ *		undoes both at its end).  Citus propagates it within a CALL, which
+ *		is how the procedure forms and the background worker run.
+ */
+static void
+citus_shard_lock_timeout(void)
+{
+	(void) set_config_option("citus.propagate_set_commands", "local",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	pgs_spi_execf("SET LOCAL lock_timeout = %d", pgscale_lock_timeout);
+}
 
 /*
  * am_step
@@ -200,7 +280,9 @@ typedef struct AmStep
  *		the lock is held the partition is checked again: still a partition
  *		of the table, still a month to compress (or still columnar, for the
  *		way back), and for compression without an index or trigger columnar
- *		cannot hold.
+ *		cannot hold.  A Citus partition's size after the conversion cannot
+ *		be measured before the commit (see the file's header): it is left
+ *		to am_log.
  */
 static void
 am_step(void *arg)
@@ -235,22 +317,68 @@ am_step(void *arg)
 		step->gone = true;
 		return;
 	}
-	step->before = total_bytes(step->child);
+	step->before = relation_bytes(step->child, step->citus);
+	if (step->citus)
+		citus_shard_lock_timeout();
 	pgs_spi_execf("ALTER TABLE %s SET ACCESS METHOD %s",
 				  pgs_qualified_name(step->child),
 				  step->to_columnar ? PGS_COLUMNAR_AM : "heap");
-	step->after = total_bytes(step->child);
+	if (!step->citus)
+		step->after = relation_bytes(step->child, false);
 }
 
-/* "N bytes before, M after (R times smaller)" */
+/*
+ * bytes_detail
+ *		"N bytes before, M bytes after (R times smaller)", summed over the
+ *		shard placements for a Citus partition, or which size is unknown.
+ */
 static char *
-bytes_detail(int64 before, int64 after)
+bytes_detail(AmStep *step)
 {
-	return psprintf(INT64_FORMAT " bytes before, " INT64_FORMAT " bytes after (%.1f times %s)",
-					before, after,
-					before >= after ? (double) before / Max(after, 1) :
-					(double) after / Max(before, 1),
-					before >= after ? "smaller" : "larger");
+	char	   *where = step->citus ? ", summed over the shard placements" : "";
+
+	if (step->before < 0 || step->after < 0)
+		return psprintf("size %s unknown: a shard placement did not answer",
+						step->before < 0 ? "before" : "after");
+	return psprintf(INT64_FORMAT " bytes before, " INT64_FORMAT " bytes after (%.1f times %s)%s",
+					step->before, step->after,
+					step->before >= step->after ?
+					(double) step->before / Max(step->after, 1) :
+					(double) step->after / Max(step->before, 1),
+					step->before >= step->after ? "smaller" : "larger", where);
+}
+
+/*
+ * am_log
+ *		Log a conversion done by am_step as action ('compress' or
+ *		'decompress'), what prefix says followed by the sizes, and commit in
+ *		the procedure forms.  A Citus partition's size after is measured
+ *		once that commit has released the shards, and its log row brought
+ *		up to date in the next transaction, which the caller's next step
+ *		(or the run's end) commits.
+ */
+static void
+am_log(AmStep *step, const char *action, const char *prefix,
+	   TimestampTz started)
+{
+	TableRun   *run = step->run;
+	char	   *name = pgs_display_name(step->child);
+	int64		id;
+
+	if (!step->citus)
+	{
+		pgs_log_action(run->relid, action, name, 0, false, started,
+					   psprintf("%s: %s", prefix, bytes_detail(step)));
+		rt_commit_if_allowed(run);
+		return;
+	}
+	id = pgs_log_action(run->relid, action, name, 0, false, started,
+						psprintf("%s: sizes not measured, the conversion had not committed", prefix));
+	rt_commit_if_allowed(run);
+	if (!run->opt->nonatomic)
+		return;
+	step->after = relation_bytes(step->child, true);
+	pgs_log_set_detail(id, psprintf("%s: %s", prefix, bytes_detail(step)));
 }
 
 /*
@@ -269,11 +397,7 @@ compress_partition(TableRun *run, Oid child, Oid columnar)
 	TimestampTz started = GetCurrentTimestamp();
 	char	   *name = pgs_display_name(child);
 
-	memset(&step, 0, sizeof(step));
-	step.run = run;
-	step.child = child;
-	step.columnar = columnar;
-	step.to_columnar = true;
+	am_step_init(&step, run, child, columnar, true);
 	if (!pgs_run_guarded_locking(child, child, am_step, &step, &edata))
 	{
 		rt_record_error(run, child, STEP_COMPRESS, edata, started);
@@ -289,12 +413,14 @@ compress_partition(TableRun *run, Oid child, Oid columnar)
 				 errhint("Drop that index or trigger from the table, or give up compression with compress_after => '0'.")));
 		pgs_log_action(run->relid, "compress", name, 0, false, started,
 					   psprintf("skipped: %s", step.skipped));
+		rt_commit_if_allowed(run);
+		return;
 	}
-	else
-		pgs_log_action(run->relid, "compress", name, 0, false, started,
-					   psprintf("converted to columnar under ACCESS EXCLUSIVE on the partition only: %s",
-								bytes_detail(step.before, step.after)));
-	rt_commit_if_allowed(run);
+	am_log(&step, "compress",
+		   step.citus ?
+		   "converted to columnar under ACCESS EXCLUSIVE on the partition and its shards only (Citus ran the ALTER TABLE on every shard)" :
+		   "converted to columnar under ACCESS EXCLUSIVE on the partition only",
+		   started);
 }
 
 /*
@@ -405,23 +531,17 @@ rt_decompress_for_trim(TableRun *run, Oid relid)
 	}
 
 	started = GetCurrentTimestamp();
-	memset(&step, 0, sizeof(step));
-	step.run = run;
-	step.child = relid;
-	step.columnar = columnar;
-	step.to_columnar = false;
+	am_step_init(&step, run, relid, columnar, false);
 	if (!pgs_run_guarded_locking(relid, relid, am_step, &step, &edata))
 	{
 		rt_record_error(run, relid, STEP_DECOMPRESS, edata, started);
 		return false;
 	}
 	if (!step.gone)
-	{
-		pgs_log_action(run->relid, "decompress", pgs_display_name(relid), 0, false,
-					   started,
-					   psprintf("converted back to heap to trim its expired rows, under ACCESS EXCLUSIVE on the partition only: %s",
-								bytes_detail(step.before, step.after)));
-		rt_commit_if_allowed(run);
-	}
+		am_log(&step, "decompress",
+			   step.citus ?
+			   "converted back to heap to trim its expired rows, under ACCESS EXCLUSIVE on the partition and its shards only (Citus ran the ALTER TABLE on every shard)" :
+			   "converted back to heap to trim its expired rows, under ACCESS EXCLUSIVE on the partition only",
+			   started);
 	return true;
 }

@@ -178,6 +178,26 @@ pgs_log_update(int64 id, int64 rows, TimestampTz started, const char *detail)
 }
 
 /*
+ * pgs_log_set_detail
+ *		Replace the detail of a log row written by pgs_log_action, leaving
+ *		its duration as it was: a figure known only after the step's commit
+ *		(the size of a converted Citus partition) is filled in afterwards.
+ */
+void
+pgs_log_set_detail(int64 id, const char *detail)
+{
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(detail);
+	(void) pgs_exec_as_owner(psprintf("UPDATE %s SET detail = $2"
+									  " WHERE id OPERATOR(pg_catalog.=) $1",
+									  pgs_ext_table("pgscale_log")),
+							 2, argtypes, values, NULL);
+}
+
+/*
  * pgs_log_prune
  *		Delete log rows older than pgscale.log_retention; returns how many.
  */

@@ -226,6 +226,7 @@ extern int64 pgs_log_action(Oid relid, const char *action, const char *object,
 							const char *detail);
 extern void pgs_log_update(int64 id, int64 rows, TimestampTz started,
 						   const char *detail);
+extern void pgs_log_set_detail(int64 id, const char *detail);
 extern int64 pgs_log_prune(void);
 extern void pgs_send_alert(Oid relid, const char *detail);
 

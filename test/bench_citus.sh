@@ -41,16 +41,31 @@
 # Prints each method's timings, the medians over RUNS runs (default 3), the
 # ratio pgscale / citus and the expired rows each leaves.  The machine is
 # shared and small: read the medians and the ratio, not single timings.
+#
+# Then compression (compress_after, with citus_columnar, which is built
+# with Citus; skipped without citus_columnar.so): on bench_pgscale as the
+# last run left it, the months wholly older than 3 months and wholly inside
+# the retention are measured on heap (citus_total_relation_size, and
+# citus_table_size for the data without the indexes, summed over the
+# months) with the dashboard query (one team, one month: SELECT
+# sum(suggestions_shown), count(*) ... WHERE team_id = 7 AND date in the
+# month, constants in the query as an application sends them, QRUNS runs
+# (default 9) on each month after a warm-up, timed inside the coordinator
+# with clock_timestamp()); then compress_after => '3 months' and CALL
+# pgscale_cleanup_proc() converts them (its time, and each month's time
+# under ACCESS EXCLUSIVE from pgscale_log); the rows and a checksum of
+# those months must be the same after; the same figures on columnar.
 set -euo pipefail
 
 # shellcheck source=test/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-pgs_pg_option --env RUNS --env MEMBERS -- "$@"
+pgs_pg_option --env RUNS --env MEMBERS --env QRUNS -- "$@"
 [ ${#PGS_ARGS[@]} -eq 0 ] || pgs_die "unknown argument ${PGS_ARGS[0]} (options: --pg 15|17|18)"
 
 RUNS=${RUNS:-3}
 MEMBERS=${MEMBERS:-2250}
+QRUNS=${QRUNS:-9}
 
 pgs_install_deps
 PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
@@ -62,13 +77,7 @@ if [ ! -f "$PKGLIBDIR/citus.so" ]; then
 fi
 pgs_stage_destdir
 
-pgs_say "building pgscale (staged in $PGS_DESTDIR)"
-BUILD_LOG=$(mktemp)
-pgs_at_exit "rm -f $(printf %q "$BUILD_LOG")"
-if ! pgs_build >"$BUILD_LOG" 2>&1; then
-	cat "$BUILD_LOG" >&2
-	pgs_die "build failed"
-fi
+pgs_build_staged
 
 # Three servers, each on its own socket directory; the last one started is
 # the coordinator (PGHOST and PGPORT are left pointing at it).
@@ -141,12 +150,6 @@ timed() {
 	q -c '\timing on' -c "$1" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1
 }
 
-# median of the numbers given
-median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 EXPIRED="date < current_date - 365"
 declare -a T_PGSCALE=() T_CITUS=()
 LEFT_PGSCALE='' LEFT_CITUS='' PARTS_BEFORE='' PARTS_PGSCALE='' PARTS_CITUS=''
@@ -185,8 +188,8 @@ for run in $(seq 1 "$RUNS"); do
 		"citus ${T_CITUS[-1]} ms, $LEFT_CITUS expired rows left; $kept_src kept rows in both"
 done
 
-M_PGSCALE=$(median "${T_PGSCALE[@]}")
-M_CITUS=$(median "${T_CITUS[@]}")
+M_PGSCALE=$(pgs_median "${T_PGSCALE[@]}")
+M_CITUS=$(pgs_median "${T_CITUS[@]}")
 RATIO=$(awk -v a="$M_PGSCALE" -v b="$M_CITUS" 'BEGIN { printf "%.2f", a / b }')
 join() {
 	local IFS=, list
@@ -201,3 +204,94 @@ echo "| \`CALL pgscale_cleanup_proc(relation => 'bench_pgscale')\` (retention \`
 echo "| \`CALL drop_old_time_partitions('bench_citus', now() - interval '365 days')\` | $(join "${T_CITUS[@]}") | $M_CITUS | $PARTS_CITUS | $LEFT_CITUS |"
 echo
 echo "pgscale / citus (medians): ${RATIO}x"
+
+# ---- compression of the old months: heap against columnar ----
+if [ ! -f "$PKGLIBDIR/citus_columnar.so" ]; then
+	echo "compression: skipped (no citus_columnar.so in $PKGLIBDIR)"
+	exit 0
+fi
+pgs_say "compression: the months of bench_pgscale older than 3 months, heap against columnar"
+qs <<'SQL'
+CREATE EXTENSION IF NOT EXISTS citus_columnar;
+-- the months compress_after => '3 months' converts (src/compress.c's rule
+-- for a date column): wholly inside the retention, wholly older than 3 months
+CREATE TABLE bench_months AS
+SELECT p.part, p.lo, p.hi FROM (
+    SELECT c.oid::regclass AS part,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::date AS lo,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::date AS hi
+    FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'bench_pgscale'::regclass) p
+WHERE p.lo >= current_date - 365 AND p.hi <= (current_date - interval '3 months')::date;
+
+-- the dashboard query on each month, QRUNS times after a warm-up: median ms
+CREATE FUNCTION bench_dashboard(runs integer) RETURNS float8 LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+    times float8[] := '{}';
+    r record;
+    s bigint;
+    n bigint;
+BEGIN
+    FOR r IN SELECT lo, hi FROM bench_months ORDER BY lo LOOP
+        FOR i IN 0..runs LOOP
+            t0 := clock_timestamp();
+            EXECUTE format('SELECT sum(suggestions_shown), count(*) FROM bench_pgscale
+                            WHERE team_id = 7 AND date >= %L AND date < %L', r.lo, r.hi)
+                INTO s, n;
+            IF i > 0 THEN
+                times := times || extract(epoch FROM clock_timestamp() - t0) * 1000;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY t) FROM unnest(times) t);
+END
+$$;
+CREATE TABLE bench_sizes (state text, months int, rows bigint, total bigint, data bigint, median_ms float8);
+SQL
+LO=$(q -At -c "SELECT min(lo) FROM bench_months")
+HI=$(q -At -c "SELECT max(hi) FROM bench_months")
+measure() { # state
+	qs -c "INSERT INTO bench_sizes
+		SELECT '$1', count(*),
+		       (SELECT count(*) FROM bench_pgscale WHERE date >= '$LO' AND date < '$HI'),
+		       sum(citus_total_relation_size(part)), sum(citus_table_size(part)),
+		       bench_dashboard($QRUNS)
+		FROM bench_months"
+}
+CHECKSUM="SELECT count(*) || '/' || sum(hashtext(id || ',' || team_id || ',' || date || ','
+	|| suggestions_shown || ',' || active_minutes)::bigint) FROM bench_pgscale
+	WHERE date >= '$LO' AND date < '$HI'"
+measure heap
+SUM_HEAP=$(q -At -c "$CHECKSUM")
+qs -c "SELECT pgscale_set_retention('bench_pgscale', interval '365 days', 'date', compress_after => '3 months')" \
+	-c "TRUNCATE pgscale.pgscale_log"
+T_COMPRESS=$(timed "CALL pgscale_cleanup_proc(relation => 'bench_pgscale')")
+for i in 1 2 3; do
+	qn "$i" -o /dev/null -c "CHECKPOINT"
+done
+SUM_COLUMNAR=$(q -At -c "$CHECKSUM")
+[ "$SUM_HEAP" = "$SUM_COLUMNAR" ] ||
+	pgs_die "rows differ after compression: $SUM_HEAP on heap, $SUM_COLUMNAR on columnar"
+CONVERTED=$(q -At -c "SELECT count(*) FROM bench_months b JOIN pg_class c ON c.oid = b.part
+	JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'columnar'")
+MONTHS=$(q -At -c "SELECT count(*) FROM bench_months")
+[ "$CONVERTED" = "$MONTHS" ] || pgs_die "$CONVERTED of $MONTHS months converted"
+measure columnar
+LOCKS=$(q -At -F ' ' -c "SELECT round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY duration)) * 1000),
+	round(extract(epoch FROM max(duration)) * 1000)
+	FROM pgscale_log WHERE action = 'compress' AND detail LIKE 'converted%'")
+
+pgs_say "compression results: PostgreSQL $PG_VERSION, citus extension $CITUS_VERSION, $MONTHS months ($(q -At -c "SELECT string_agg(part::text, ', ' ORDER BY lo) FROM bench_months")), QRUNS=$QRUNS"
+echo "months converted: $CONVERTED of $MONTHS; rows and checksum equal: $SUM_COLUMNAR"
+echo "CALL pgscale_cleanup_proc() compressing them: $T_COMPRESS ms; each month under ACCESS EXCLUSIVE (pgscale_log duration): median ${LOCKS% *} ms, longest ${LOCKS#* } ms"
+echo
+echo "| $MONTHS months | rows | citus_total_relation_size | citus_table_size (no indexes) | dashboard query, median ms |"
+echo "|---|---|---|---|---|"
+q -At -F ' | ' -c "SELECT '| ' || state, rows, total, data, round(median_ms::numeric, 2) || ' |'
+	FROM bench_sizes ORDER BY state DESC"
+echo
+q -At -c "SELECT format('columnar: %s x smaller with the indexes (target 5x), %s x smaller for the data alone; dashboard query columnar/heap %s',
+	round(h.total::numeric / c.total, 2), round(h.data::numeric / c.data, 2),
+	round((c.median_ms / h.median_ms)::numeric, 2))
+	FROM bench_sizes h, bench_sizes c WHERE h.state = 'heap' AND c.state = 'columnar'"

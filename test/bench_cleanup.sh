@@ -109,13 +109,7 @@ if [ -f "$("$PG_CONFIG" --sharedir)/extension/timescaledb.control" ]; then
 	PRELOAD=(shared_preload_libraries=timescaledb timescaledb.telemetry_level=off)
 fi
 
-pgs_say "building pgscale (staged in $PGS_DESTDIR)"
-BUILD_LOG=$(mktemp)
-pgs_at_exit "rm -f $(printf %q "$BUILD_LOG")"
-if ! pgs_build >"$BUILD_LOG" 2>&1; then
-	cat "$BUILD_LOG" >&2
-	pgs_die "build failed"
-fi
+pgs_build_staged
 
 # Production-like durability (fsync on), room for the whole data set in
 # shared_buffers, no checkpoint or autovacuum in the middle of a timing,
@@ -341,10 +335,6 @@ expired_left() {
 	q -At -c "SELECT count(*) FROM $1 WHERE date < current_date - 365"
 }
 
-median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 declare -A TIMES LEFT STALLS
 
 # measure METHOD TABLE LABEL SQL: time SQL on TABLE, record the time, the
@@ -517,8 +507,8 @@ fi
 
 declare -A MED MEDSTALL
 for m in "${METHODS[@]}"; do
-	MED[$m]=$(echo "${TIMES[$m]:-}" | tr ' ' '\n' | { grep . || true; } | median)
-	MEDSTALL[$m]=$(echo "${STALLS[$m]:-}" | tr ' ' '\n' | { grep . || true; } | { grep -v '^-$' || true; } | median)
+	MED[$m]=$(echo "${TIMES[$m]:-}" | tr ' ' '\n' | { grep . || true; } | pgs_median)
+	MEDSTALL[$m]=$(echo "${STALLS[$m]:-}" | tr ' ' '\n' | { grep . || true; } | { grep -v '^-$' || true; } | pgs_median)
 	[ -n "${MEDSTALL[$m]}" ] || MEDSTALL[$m]=-
 done
 # ratio A B: A / B to two places, "-" when either was not measured

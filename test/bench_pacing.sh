@@ -64,13 +64,7 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgscale-bench.XXXXXX")
 chmod 755 "$WORK"
 pgs_at_exit "rm -rf $(printf %q "$WORK")"
 
-pgs_say "building pgscale (staged in $PGS_DESTDIR)"
-BUILD_LOG=$(mktemp)
-pgs_at_exit "rm -f $(printf %q "$BUILD_LOG")"
-if ! pgs_build >"$BUILD_LOG" 2>&1; then
-	cat "$BUILD_LOG" >&2
-	pgs_die "build failed"
-fi
+pgs_build_staged
 
 pgs_say "starting a throwaway primary"
 pgs_cluster_start fsync=on shared_buffers=1GB max_wal_size=20GB min_wal_size=1GB \
@@ -179,10 +173,6 @@ stop_slow_standby() {
 }
 pgs_at_exit "stop_slow_standby"
 
-median() {
-	sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
 declare -A TIMES PEAKS PAUSED
 
 # one_run MODE LIMIT: time the purge of a fresh copy with that limit
@@ -228,13 +218,13 @@ pgs_say "medians of $RUNS runs (PostgreSQL $PGS_PGVERSION, batch_size $BATCH, ma
 limit_s=$(q -At -c "SELECT extract(epoch FROM interval '$LIMIT')")
 for mode in off paced; do
 	printf '%-8s purge %10s ms, peak replay lag %6s s, paused %6s s\n' "$mode:" \
-		"$(tr ' ' '\n' <<<"${TIMES[$mode]}" | grep . | median)" \
-		"$(tr ' ' '\n' <<<"${PEAKS[$mode]}" | grep . | median)" \
-		"$(tr ' ' '\n' <<<"${PAUSED[$mode]}" | grep . | median)"
+		"$(tr ' ' '\n' <<<"${TIMES[$mode]}" | grep . | pgs_median)" \
+		"$(tr ' ' '\n' <<<"${PEAKS[$mode]}" | grep . | pgs_median)" \
+		"$(tr ' ' '\n' <<<"${PAUSED[$mode]}" | grep . | pgs_median)"
 done
-t_off=$(tr ' ' '\n' <<<"${TIMES[off]}" | grep . | median)
-t_paced=$(tr ' ' '\n' <<<"${TIMES[paced]}" | grep . | median)
-p_paced=$(tr ' ' '\n' <<<"${PEAKS[paced]}" | grep . | median)
+t_off=$(tr ' ' '\n' <<<"${TIMES[off]}" | grep . | pgs_median)
+t_paced=$(tr ' ' '\n' <<<"${TIMES[paced]}" | grep . | pgs_median)
+p_paced=$(tr ' ' '\n' <<<"${PEAKS[paced]}" | grep . | pgs_median)
 awk -v a="$t_paced" -v b="$t_off" -v p="$p_paced" -v l="$limit_s" 'BEGIN {
 	printf "paced purge / unpaced: %.2fx (target <= 3x)\n", a / b
 	printf "paced peak lag / limit: %.2fx (target <= 2x)\n", p / l

@@ -258,6 +258,31 @@ pgs_build() {
 			${PGS_DESTDIR:+DESTDIR="$PGS_DESTDIR"}
 }
 
+# pgs_build_staged: for a benchmark, build and install pgscale as pgs_build
+# does, into PGS_DESTDIR (pgs_stage_destdir first), quietly: the build's
+# output is shown only when it fails, and then the script stops.
+pgs_build_staged() {
+	local log
+	pgs_say "building pgscale (staged in $PGS_DESTDIR)"
+	log=$(mktemp)
+	pgs_at_exit "rm -f $(printf %q "$log")"
+	if ! pgs_build >"$log" 2>&1; then
+		cat "$log" >&2
+		pgs_die "build failed"
+	fi
+}
+
+# pgs_median [N ...]: the median of the numbers given, or of those on
+# standard input, one a line, when none is given; nothing for no number.
+pgs_median() {
+	if [ $# -gt 0 ]; then
+		printf '%s\n' "$@"
+	else
+		cat
+	fi | sort -g | awk '{ v[NR] = $1 } END {
+		if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # Print, one per line as guc=value, the settings a server needs to load
 # pgscale from PGS_DESTDIR (nothing when it is not set).
 pgs_destdir_settings() {

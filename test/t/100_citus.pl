@@ -22,6 +22,7 @@ use PgscaleTest;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(time);
 
 my $pg_config = $ENV{PG_CONFIG} // 'pg_config';
 my $pkglibdir = `$pg_config --pkglibdir`;
@@ -108,18 +109,24 @@ sub shards_on
 }
 
 # On a worker, directly: rows of its shards of the table (the shard of the
-# parent is partitioned like the parent), and those before the cutoff.
+# parent is partitioned like the parent), and those before the cutoff
+# (each shard asked on its own: a UNION ALL of shard parents with columnar
+# partitions fails in Citus 13.2 with "invalid perminfoindex 0").
 sub worker_rows
 {
-	my ($worker) = @_;
-	my @shards = shards_on($worker);
-	return '0|0' unless @shards;
-	my $union = join(' UNION ALL ',
-		map { "SELECT date FROM $_" } @shards);
-	return $worker->safe_psql('postgres',
-		"SET citus.show_shards_for_app_name_prefixes = '*';
-		 SELECT count(*) || '|' || count(*) FILTER (WHERE date < current_date - 365)
-		 FROM ($union) s");
+	my ($worker, $days) = @_;
+	$days //= 365;
+	my ($all, $old) = (0, 0);
+	for my $shard (shards_on($worker))
+	{
+		my ($a, $o) = split /\|/, $worker->safe_psql('postgres',
+			"SET citus.show_shards_for_app_name_prefixes = '*';
+			 SELECT count(*) || '|' || count(*) FILTER (WHERE date < current_date - $days)
+			 FROM $shard");
+		$all += $a;
+		$old += $o;
+	}
+	return "$all|$old";
 }
 
 # Shard tables on a worker whose name starts with a partition's name.
@@ -466,6 +473,186 @@ is($w1->safe_psql('postgres', q{
 	SET citus.show_shards_for_app_name_prefixes = '*';
 	SELECT count(*) FROM pgscale_table_bloat() WHERE table_name ~ '_[0-9]{6,}$'}),
 	'0', 'shards shown on a worker are not tables of the bloat report');
+
+# Compression of old months on the distributed table (compress_after):
+# each month wholly older than 3 months and wholly inside the retention
+# becomes columnar on every shard (checked on the workers directly), by a
+# plain ALTER TABLE ... SET ACCESS METHOD that Citus runs on the shards;
+# the straddling month, the young and the premade ones stay heap; rows and
+# checksum stay the same; the dry run names the months the real run
+# converts; a session on a worker holding a shard makes pgscale give way
+# after pgscale.lock_timeout (not pgscale.step_timeout), and the next run
+# converts that month; when the cutoff comes to straddle a compressed
+# month, it goes back to heap on every shard before its trim, and
+# retention stays exact on every node.
+SKIP:
+{
+	skip 'citus_columnar is not installed', 27
+	  unless -f "$pkglibdir/citus_columnar.so";
+	$coord->safe_psql('postgres', 'CREATE EXTENSION citus_columnar');
+
+	# A reference table is refused, with a hint.
+	$coord->safe_psql('postgres', q{
+		CREATE TABLE teams (team_id integer PRIMARY KEY, created date NOT NULL);
+		SELECT create_reference_table('teams');
+	});
+	($ret, $out, $err) = $coord->psql('postgres', q{
+		SELECT pgscale_set_retention('teams', interval '365 days', 'created',
+		                             compress_after => '3 months')});
+	like($err, qr/compress_after is not supported on the Citus reference table public\.teams.*HINT:  Distribute the table/s,
+		'compress_after on a reference table is refused, with a hint');
+
+	# The months to compress, each with its bounds.
+	my %bounds = map { my ($n, $lo, $hi) = split /\|/; ($n => [ $lo, $hi ]) }
+	  split /\n/, $coord->safe_psql('postgres', q{
+		SELECT c.relname || '|' || (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]
+		       || '|' || (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]
+		FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'metrics_aiusagedaily'::regclass
+		  AND pg_get_expr(c.relpartbound, c.oid) LIKE 'FOR VALUES FROM%'});
+	my @months = sort grep {
+		$coord->safe_psql('postgres', qq{
+			SELECT '$bounds{$_}[0]'::date >= current_date - 365
+			   AND '$bounds{$_}[1]'::date <= (current_date - interval '3 months')::date}) eq 't'
+	} keys %bounds;
+	ok(@months >= 7, scalar(@months) . ' months to compress');
+
+	# On a worker, directly: how many shard tables of each partition have
+	# each access method.
+	my $shard_ams = sub {
+		my %am;
+		for my $worker ($w1, $w2)
+		{
+			for (split /\n/, $worker->safe_psql('postgres', q{
+				SET citus.show_shards_for_app_name_prefixes = '*';
+				SELECT substring(c.relname FROM '^(.*)_[0-9]+$') || '|' || a.amname
+				FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+				WHERE c.relkind = 'r' AND c.relname ~ '^metrics_aiusagedaily_.*_[0-9]+$'
+				  AND relation_is_a_known_shard(c.oid)}))
+			{
+				my ($part, $am) = split /\|/;
+				$am{$part}{$am}++;
+			}
+		}
+		return \%am;
+	};
+	my $sum = q{SELECT count(*) || '/' || sum(hashtext(id || ',' || team_id || ',' || member_id || ','
+		|| date || ',' || source || ',' || suggestions)::bigint) FROM metrics_aiusagedaily};
+	my $before = $coord->safe_psql('postgres', $sum);
+	my ($rows1, $rows2) = (worker_rows($w1), worker_rows($w2));
+	$coord->safe_psql('postgres', q{
+		SELECT pgscale_set_retention('metrics_aiusagedaily', interval '365 days', 'date',
+		                             compress_after => '3 months');
+		TRUNCATE pgscale.pgscale_log;
+	});
+
+	# The dry run names each month, and converts none.
+	($ret, $out, $err) = $coord->psql('postgres',
+		"CALL pgscale_cleanup_proc(dry_run => true, relation => 'metrics_aiusagedaily')");
+	my @would = sort($err =~ /cleanup would compress partition public\.(\S+)/g);
+	is(join(',', @would), join(',', @months), 'the dry run would compress each month');
+	is(scalar(grep { $shard_ams->()->{$_}{columnar} } keys %bounds), 0,
+		'... and no shard is columnar');
+
+	# A session on worker 1 holds a shard of the newest of those months: the
+	# run gives way after pgscale.lock_timeout and goes on with the others.
+	my $held = $months[-1];
+	my $held_shard = $w1->safe_psql('postgres', qq{
+		SET citus.show_shards_for_app_name_prefixes = '*';
+		SELECT relname FROM pg_class WHERE relname ~ '^${held}_[0-9]+\$' ORDER BY 1 LIMIT 1});
+	my $holder = $w1->background_psql('postgres');
+	$holder->query_safe("SET citus.show_shards_for_app_name_prefixes = '*'; BEGIN; SELECT count(*) FROM $held_shard");
+	my $t0 = time;
+	($ret, $out, $err) = $coord->psql('postgres',
+		"SET pgscale.lock_timeout = 1500; SET pgscale.lock_retries = 0;
+		 CALL pgscale_cleanup_proc(relation => 'metrics_aiusagedaily')");
+	my $took = time - $t0;
+	$holder->query_safe('COMMIT');
+	$holder->quit;
+	is($ret, 0, 'the run with a shard held on a worker ends');
+	note sprintf('the run took %.1f s', $took);
+	ok($took < 60, '... within a minute: pgscale.lock_timeout bounds the wait on the worker too');
+	is($coord->safe_psql('postgres', q{
+		SELECT count(*) FROM pgscale_log WHERE action = 'error'
+		  AND detail LIKE 'compress partition%lock timeout%'}),
+		'1', '... with an error recorded for the held month');
+	my $am = $shard_ams->();
+	is(join(',', map { $am->{$_}{columnar} // 0 } @months),
+		join(',', (4) x $#months, 0),
+		'every month but the held one has its four shards columnar on the workers');
+
+	# The next run converts it.
+	$coord->safe_psql('postgres', "CALL pgscale_cleanup_proc(relation => 'metrics_aiusagedaily')");
+	$am = $shard_ams->();
+	is(join(',', map { ($am->{$_}{columnar} // 0) . '/' . ($am->{$_}{heap} // 0) } @months),
+		join(',', ('4/0') x @months), 'the next run converts the held month: every shard of each month columnar');
+	my @young = grep { my $m = $_; !grep { $_ eq $m } @months } keys %bounds;
+	is(scalar(grep { ($am->{$_}{columnar} // 0) > 0 || ($am->{$_}{heap} // 0) != 4 } @young), 0,
+		'the straddling, young and premade months stay heap on all their shards');
+	is(($am->{metrics_aiusagedaily_default}{heap} // 0), 4, '... and so does the default partition');
+	is($coord->safe_psql('postgres', sprintf(q{
+		SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+		WHERE a.amname = 'columnar' AND c.relname IN (%s)}, join(',', map { "'$_'" } @months))),
+		scalar(@months), 'the coordinator\'s shells of the months are columnar too');
+	is($coord->safe_psql('postgres', $sum), $before, 'rows and checksum the same after compression');
+	is(worker_rows($w1) . ',' . worker_rows($w2), "$rows1,$rows2", '... on each worker');
+	is($coord->safe_psql('postgres', q{
+		SELECT string_agg(split_part(object_name, '.', 2), ',' ORDER BY object_name) FROM pgscale_log
+		WHERE action = 'compress' AND detail LIKE 'converted to columnar%'}),
+		join(',', @would), 'the months converted are those the dry run named');
+	# the logged size after is that of every shard placement
+	my @sizes = split /\n/, $coord->safe_psql('postgres', q{
+		SELECT (regexp_match(detail, '(\d+) bytes after'))[1]::bigint = citus_total_relation_size(object_name::regclass)
+		       AND (regexp_match(detail, '(\d+) bytes before'))[1]::bigint > pg_total_relation_size(object_name::regclass)
+		FROM pgscale_log WHERE action = 'compress'});
+	is(join(',', @sizes), join(',', ('t') x @months),
+		'each compression logged with its sizes summed over the shards (after = citus_total_relation_size)');
+	like($coord->safe_psql('postgres', q{
+		SELECT detail FROM pgscale_log WHERE action = 'compress' ORDER BY id LIMIT 1}),
+		qr/^converted to columnar under ACCESS EXCLUSIVE on the partition and its shards only \(Citus ran the ALTER TABLE on every shard\): \d+ bytes before, \d+ bytes after \([0-9.]+ times (smaller|larger)\), summed over the shard placements$/,
+		'... saying what it locked');
+	is($coord->safe_psql('postgres', q{
+		SELECT count(*) FROM metrics_aiusagedaily
+		WHERE team_id = 3 AND date >= current_date - 300 AND date < current_date - 200}),
+		'200', 'a dashboard query over compressed months reads them');
+
+	# Time moves on: a cutoff in the middle of the second oldest compressed
+	# month.  The oldest is dropped whole with the old straddling month, the
+	# second converted back to heap on every shard and trimmed.
+	my $m2 = $months[1];
+	my $days = $coord->safe_psql('postgres',
+		"SELECT current_date - ('$bounds{$m2}[0]'::date + 15)");
+	my $kept = $coord->safe_psql('postgres', $sum =~ s/$/ WHERE date >= current_date - $days/r);
+	my $expired_now = $coord->safe_psql('postgres',
+		"SELECT count(*) FROM metrics_aiusagedaily WHERE date < current_date - $days");
+	($ret, $out, $err) = $coord->psql('postgres',
+		"CALL pgscale_cleanup_proc(dry_run => true, relation => 'metrics_aiusagedaily', days => $days)");
+	like($err, qr/cleanup would convert partition public\.$m2 back to heap to trim it/,
+		'the dry run says it would decompress the month that now straddles the cutoff');
+	my ($dry_parts, $dry_rows) = $err =~ /metrics_aiusagedaily: (\d+) partitions dropped, (\d+) rows deleted \(dry run\)/;
+	($ret, $out, $err) = $coord->psql('postgres',
+		"CALL pgscale_cleanup_proc(relation => 'metrics_aiusagedaily', days => $days)");
+	my ($parts, $rows) = $err =~ /metrics_aiusagedaily: (\d+) partitions dropped, (\d+) rows deleted/;
+	is("$parts/$rows", "$dry_parts/$dry_rows", "the real run drops and deletes what the dry run said ($parts/$rows)");
+	is($parts, 2, '... the old straddling month and the oldest compressed one, dropped whole');
+	$am = $shard_ams->();
+	is(($am->{$m2}{heap} // 0) . '/' . ($am->{$m2}{columnar} // 0), '4/0',
+		"the compressed month $m2 that came to straddle the cutoff is heap again on every shard");
+	is((split /\|/, worker_rows($w1, $days))[1] . '|' . (split /\|/, worker_rows($w2, $days))[1],
+		'0|0', '... with no expired row left on the shards of either worker');
+	is($coord->safe_psql('postgres', $sum =~ s/$/ WHERE date >= current_date - $days/r), $kept,
+		'... and every kept row kept');
+	is((split /\|/, worker_rows($w1, $days))[0] + (split /\|/, worker_rows($w2, $days))[0],
+		(split /\//, $before)[0] - $expired_now, '... the workers lost only the expired rows');
+	like($coord->safe_psql('postgres', q{
+		SELECT count(*) || '|' || string_agg(detail, '') FROM pgscale_log WHERE action = 'decompress'}),
+		qr/^1\|converted back to heap to trim its expired rows, under ACCESS EXCLUSIVE on the partition and its shards only .*: \d+ bytes before, \d+ bytes after .*summed over the shard placements$/,
+		'... the conversion back logged with the shards\' sizes');
+	is($coord->safe_psql('postgres', sprintf(q{
+		SELECT count(*) FROM pg_class c JOIN pg_am a ON a.oid = c.relam
+		WHERE a.amname = 'columnar' AND c.relname IN (%s)}, join(',', map { "'$_'" } @months[2 .. $#months]))),
+		scalar(@months) - 2, 'the younger compressed months stay columnar');
+}
 
 # A worker down: its placements do not answer; the indexes of the table
 # are "unknown", with no statement to run.
