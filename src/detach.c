@@ -141,11 +141,6 @@ detach_lock_tag(LOCKTAG *tag, Oid relid)
 void
 rt_detach_end(TableRun *run)
 {
-	if (run->loop_starting != NULL)
-	{
-		pgs_loop_finish(run->loop_starting);
-		run->loop_starting = NULL;
-	}
 	if (run->loop != NULL)
 	{
 		pgs_loop_finish(run->loop);
@@ -162,63 +157,36 @@ rt_detach_end(TableRun *run)
 }
 
 /*
- * detach_refusal
- *		Why the partitions of parent cannot leave it concurrently in this
- *		run, whatever the loopback connection, or NULL.
- */
-static const char *
-detach_refusal(TableRun *run, Oid parent)
-{
-#ifndef PGSCALE_HAVE_DETACH_CONCURRENTLY
-	return "PostgreSQL 13 has no DETACH PARTITION CONCURRENTLY";
-#else
-	if (!run->opt->nonatomic)
-		return "in a transaction block or a function form, where DETACH PARTITION CONCURRENTLY cannot run";
-	if (OidIsValid(get_default_partition_oid(parent)))
-		return "the table has a default partition, which DETACH PARTITION CONCURRENTLY refuses";
-	/* Citus 13.2 refuses it for distributed and reference tables */
-	if (pgs_citus_table_kind(parent) != NULL)
-		return "the table is a Citus table, whose partitions Citus does not detach concurrently";
-	return NULL;
-#endif
-}
-
-/*
- * rt_detach_prestart
- *		Before the trims of a partitioned table with expired partitions to
- *		detach: start opening the loopback connection, so that the server
- *		sets up the other session while this one deletes the straddling
- *		month's rows; rt_detach_usable completes it.
- */
-void
-rt_detach_prestart(TableRun *run, Oid parent)
-{
-	if (run->opt->dry_run || run->loop != NULL || run->loop_starting != NULL ||
-		run->loop_refusal != NULL || detach_refusal(run, parent) != NULL)
-		return;
-	run->loop_starting = pgs_loop_connect_start("pgscale retention", &run->loop_failure);
-}
-
-/*
  * rt_detach_usable
  *		Whether the expired partitions of parent can leave it with DETACH
  *		PARTITION ... CONCURRENTLY in this run; when not, *why says why,
- *		for pgscale_log.  Opens the loopback connection on first use (or
- *		completes the one rt_detach_prestart started).
+ *		for pgscale_log.  Opens the loopback connection on first use.
  */
 bool
 rt_detach_usable(TableRun *run, Oid parent, const char **why)
 {
 #ifndef PGSCALE_HAVE_DETACH_CONCURRENTLY
-	*why = detach_refusal(run, parent);
+	*why = "PostgreSQL 13 has no DETACH PARTITION CONCURRENTLY";
 	return false;
 #else
 	PgsLoopFailure failure;
-	PGconn	   *starting = run->loop_starting;
 
-	*why = detach_refusal(run, parent);
-	if (*why != NULL)
+	if (!run->opt->nonatomic)
+	{
+		*why = "in a transaction block or a function form, where DETACH PARTITION CONCURRENTLY cannot run";
 		return false;
+	}
+	if (OidIsValid(get_default_partition_oid(parent)))
+	{
+		*why = "the table has a default partition, which DETACH PARTITION CONCURRENTLY refuses";
+		return false;
+	}
+	if (pgs_citus_table_kind(parent) != NULL)
+	{
+		/* Citus 13.2 refuses it for distributed and reference tables */
+		*why = "the table is a Citus table, whose partitions Citus does not detach concurrently";
+		return false;
+	}
 	if (run->loop != NULL)
 		return true;
 	if (run->loop_refusal != NULL)
@@ -228,14 +196,7 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 	}
 	/* the connection's set-up must not wait for a snapshot held here */
 	rt_commit_if_allowed(run);
-	run->loop_starting = NULL;
-	if (starting != NULL)
-	{
-		failure = run->loop_failure;
-		run->loop = pgs_loop_connect_finish(starting, &failure);
-	}
-	else
-		run->loop = pgs_loop_connect("pgscale retention", &failure);
+	run->loop = pgs_loop_connect("pgscale retention", &failure);
 	if (run->loop != NULL)
 	{
 		PgsLoopError err;

@@ -77,8 +77,6 @@ typedef struct TableRun
 	struct PgsArchive *archive; /* action 'archive': where expired data
 								 * goes (archive.c); NULL: it is dropped */
 	PGconn	   *loop;			/* detach.c: the loopback connection */
-	PGconn	   *loop_starting;	/* it, started and not yet completed */
-	PgsLoopFailure loop_failure;	/* why starting it failed */
 	const char *loop_refusal;	/* why it could not be made, or NULL */
 	bool		detach_locked;	/* holds the table's detach lock */
 	bool		detach_busy;	/* another run holds it */
@@ -183,7 +181,6 @@ extern RtDetachResult rt_detach_concurrently(TableRun *run, Oid parent, Oid chil
 extern void rt_detach_add(TableRun *run, Oid relid, const char *how,
 						  bool earlier, const RtDetachedFate *fate);
 extern void rt_detach_end(TableRun *run);
-extern void rt_detach_prestart(TableRun *run, Oid parent);
 
 /* compress.c */
 extern void rt_compress_partitions(TableRun *run);

@@ -602,18 +602,6 @@ process_partitioned(TableRun *run, Oid parent)
 	ListCell   *lc;
 	int			i;
 
-	/* months to detach: the loopback connection is set up meanwhile */
-	for (i = 0; by_time && i < nparts; i++)
-	{
-		int64		upper = 0;
-
-		if (rt_partition_fate(&parts[i].bounds, DatumGetInt64(run->cutoff), &upper) == PART_DROP)
-		{
-			rt_detach_prestart(run, parent);
-			break;
-		}
-	}
-
 	for (i = 0; i < nparts; i++)
 	{
 		Oid			child = parts[i].relid;
