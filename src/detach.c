@@ -157,20 +157,18 @@ rt_detach_end(TableRun *run)
 }
 
 /*
- * rt_detach_usable
- *		Whether the expired partitions of parent can leave it with DETACH
- *		PARTITION ... CONCURRENTLY in this run; when not, *why says why,
- *		for pgscale_log.  Opens the loopback connection on first use.
+ * rt_detach_possible
+ *		Whether nothing but the loopback connection stands in the way of
+ *		DETACH PARTITION ... CONCURRENTLY of parent's expired partitions in
+ *		this run; when something does, *why says what, for pgscale_log.
  */
 bool
-rt_detach_usable(TableRun *run, Oid parent, const char **why)
+rt_detach_possible(TableRun *run, Oid parent, const char **why)
 {
 #ifndef PGSCALE_HAVE_DETACH_CONCURRENTLY
 	*why = "PostgreSQL 13 has no DETACH PARTITION CONCURRENTLY";
 	return false;
 #else
-	PgsLoopFailure failure;
-
 	if (!run->opt->nonatomic)
 	{
 		*why = "in a transaction block or a function form, where DETACH PARTITION CONCURRENTLY cannot run";
@@ -187,6 +185,27 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 		*why = "the table is a Citus table, whose partitions Citus does not detach concurrently";
 		return false;
 	}
+	return true;
+#endif
+}
+
+/*
+ * rt_detach_usable
+ *		Whether the expired partitions of parent can leave it with DETACH
+ *		PARTITION ... CONCURRENTLY in this run (rt_detach_possible, and the
+ *		loopback connection, opened on first use, could be made); when not,
+ *		*why says why, for pgscale_log.
+ */
+bool
+rt_detach_usable(TableRun *run, Oid parent, const char **why)
+{
+#ifndef PGSCALE_HAVE_DETACH_CONCURRENTLY
+	return rt_detach_possible(run, parent, why);
+#else
+	PgsLoopFailure failure;
+
+	if (!rt_detach_possible(run, parent, why))
+		return false;
 	if (run->loop != NULL)
 		return true;
 	if (run->loop_refusal != NULL)
@@ -403,11 +422,14 @@ loop_wait_holders(PGconn *conn, Oid parent, Oid child, long ms)
  *		transactions and the second one for ACCESS EXCLUSIVE on the
  *		partition, all under pgscale.lock_timeout) is tried again up to
  *		pgscale.lock_retries times; once the detach is pending, with
- *		DETACH PARTITION ... FINALIZE.  Returns RT_DETACH_DONE, or where
- *		child was left, with the error in *err.
+ *		DETACH PARTITION ... FINALIZE.  When tried is not NULL, the first
+ *		try has been made (in detach_queued's pipeline) and failed with
+ *		that error.  Returns RT_DETACH_DONE, or where child was left, with
+ *		the error in *err.
  */
 RtDetachResult
-rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
+rt_detach_concurrently(TableRun *run, Oid parent, Oid child,
+					   const PgsLoopError *tried, PgsLoopError *err)
 {
 #ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
 	char	   *detach = psprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY",
@@ -423,6 +445,8 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 	 * later in the WAL, flushes it.
 	 */
 	rt_commit_if_allowed(run);
+	if (tried != NULL)
+		*err = *tried;
 	attempt = 0;
 	for (;;)
 	{
@@ -430,7 +454,9 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 		bool		was_pending = pending;
 		bool		let_go = false;
 
-		if (pgs_loop_run(run->loop, pending ? finalize : detach, err))
+		if (tried != NULL)
+			tried = NULL;
+		else if (pgs_loop_run(run->loop, pending ? finalize : detach, err))
 			return RT_DETACH_DONE;
 		state = loop_state(run->loop, parent, child);
 		if (state == RT_DETACH_GONE)
@@ -464,6 +490,32 @@ rt_detach_concurrently(TableRun *run, Oid parent, Oid child, PgsLoopError *err)
 	elog(ERROR, "DETACH PARTITION CONCURRENTLY needs PostgreSQL 14");
 	return RT_DETACH_GONE;		/* keep compiler quiet */
 #endif
+}
+
+/*
+ * rt_detach_leave
+ *		Leave child, queued for a detach that did not run, to the next run:
+ *		its record is forgotten while it is still attached; a detach left
+ *		pending keeps it, for the next run to finish, and no other
+ *		partition of parent is detached meanwhile.  Commits.
+ */
+void
+rt_detach_leave(TableRun *run, Oid parent, Oid child, const char *schema,
+				const char *relname)
+{
+#ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
+	rt_commit_if_allowed(run);
+	if (loop_state(run->loop, parent, child) == RT_DETACH_PENDING)
+	{
+		if (run->blockers == NIL)
+			run->stopped = true;
+		else
+			run->pending_parent = parent;
+	}
+	else if (schema != NULL && relname != NULL)
+		rt_detach_forget(schema, relname);
+#endif
+	rt_commit_if_allowed(run);
 }
 
 /* ---------- reconciling the records of earlier runs ---------- */

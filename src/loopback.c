@@ -331,6 +331,148 @@ pgs_loop_end(PGconn *conn, PgsLoopError *err)
 }
 
 /*
+ * pgs_loop_start_all
+ *		Send the statements of sqls over conn in one pipeline and return at
+ *		once, for this session to work while the server runs them one after
+ *		the other, each in a transaction of its own (a Sync after each), so
+ *		that statements which cannot run inside a transaction block, such
+ *		as DETACH PARTITION ... CONCURRENTLY, can be among them; one that
+ *		fails does not stop the others.  pgs_loop_end_all waits for them.
+ *		The statements must never wait for this session's snapshots, nor
+ *		for its locks but while it works on towards a commit.  Nothing else
+ *		may be sent over conn before pgs_loop_end_all.
+ */
+void
+pgs_loop_start_all(PGconn *conn, List *sqls)
+{
+	ListCell   *lc;
+
+	InvalidateCatalogSnapshot();
+	if (TransactionIdIsValid(MyProc->xmin))
+		elog(ERROR, "pgscale: a snapshot is still held before a statement over the loopback connection");
+	if (!PQenterPipelineMode(conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not start a pipeline over the loopback connection: %s",
+						pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log, and run the call again.")));
+	foreach(lc, sqls)
+	{
+		if (!PQsendQueryParams(conn, (const char *) lfirst(lc), 0, NULL, NULL,
+							   NULL, NULL, 0) ||
+			!PQpipelineSync(conn))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONNECTION_FAILURE),
+					 errmsg("could not send a statement over the loopback connection: %s",
+							pchomp(PQerrorMessage(conn))),
+					 errhint("Check the server log, and run the call again.")));
+	}
+	PG_TRY();
+	{
+		while (PQflush(conn) == 1)
+			loop_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE);
+	}
+	PG_CATCH();
+	{
+		loop_cancel(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * loop_next
+ *		The next result of the pipeline on conn, waiting for it (NULL ends
+ *		one statement's results); an error when the connection is lost.
+ */
+static PGresult *
+loop_next(PGconn *conn)
+{
+	PGresult   *res;
+
+	PG_TRY();
+	{
+		while (PQisBusy(conn))
+		{
+			loop_wait(conn, WL_SOCKET_READABLE);
+			if (!PQconsumeInput(conn))
+				break;
+		}
+	}
+	PG_CATCH();
+	{
+		loop_cancel(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	res = PQgetResult(conn);
+	if (res == NULL && PQstatus(conn) == CONNECTION_BAD)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("lost the loopback connection: %s", pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log, and run the call again.")));
+	return res;
+}
+
+/*
+ * pgs_loop_end_all
+ *		Wait for the n statements pgs_loop_start_all sent: ok[i] says
+ *		whether the i-th succeeded; when it did not, errs[i] holds its
+ *		error.  The connection is back to one statement at a time.
+ */
+void
+pgs_loop_end_all(PGconn *conn, int n, bool *ok, PgsLoopError *errs)
+{
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		PGresult   *last = NULL;
+		int			nulls = 0;
+
+		/* the statement's results, up to its Sync */
+		for (;;)
+		{
+			PGresult   *res = loop_next(conn);
+
+			if (res == NULL)
+			{
+				/* one ends each statement; more would be a lost pipeline */
+				if (++nulls > 1)
+					ereport(ERROR,
+							(errcode(ERRCODE_CONNECTION_FAILURE),
+							 errmsg("lost track of the pipeline over the loopback connection"),
+							 errhint("Check the server log, and run the call again.")));
+				continue;
+			}
+			nulls = 0;
+			if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+			{
+				PQclear(res);
+				break;
+			}
+			PQclear(last);
+			last = res;
+		}
+		memset(&errs[i], 0, sizeof(PgsLoopError));
+		if (last == NULL)
+		{
+			ok[i] = false;
+			errs[i].code = ERRCODE_CONNECTION_FAILURE;
+			errs[i].message = pstrdup("no result");
+		}
+		else
+			ok[i] = loop_outcome(conn, last, &errs[i]);
+	}
+	if (!PQexitPipelineMode(conn))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not end the pipeline over the loopback connection: %s",
+						pchomp(PQerrorMessage(conn))),
+				 errhint("Check the server log, and run the call again.")));
+}
+
+/*
  * pgs_loop_finish
  *		Close the connection (NULL is fine), cancelling first what it still
  *		runs (a statement pgs_loop_start sent, when an error came between),

@@ -13,6 +13,7 @@
 #include "postgres.h"
 
 #include "libpq-fe.h"
+#include "nodes/pg_list.h"
 
 /* where opening the connection failed */
 typedef enum PgsLoopStage
@@ -48,6 +49,8 @@ extern PGresult *pgs_loop_exec(PGconn *conn, const char *sql, int nparams,
 extern bool pgs_loop_run(PGconn *conn, const char *sql, PgsLoopError *err);
 extern void pgs_loop_start(PGconn *conn, const char *sql);
 extern bool pgs_loop_end(PGconn *conn, PgsLoopError *err);
+extern void pgs_loop_start_all(PGconn *conn, List *sqls);
+extern void pgs_loop_end_all(PGconn *conn, int n, bool *ok, PgsLoopError *errs);
 extern void pgs_loop_finish(PGconn *conn);
 
 #endif							/* PGSCALE_LOOPBACK_H */

@@ -83,6 +83,9 @@ typedef struct TableRun
 	bool		busy_noticed;	/* said so */
 	Oid			pending_parent; /* a detach from it was left pending */
 	List	   *detached;		/* RtDetached: dropped at the end of the run */
+	bool		queue_detaches; /* retention_parts.c: queue them, to run
+								 * together */
+	List	   *queued;			/* the expired partitions queued so */
 	bool		compress;		/* compress.c: the policy has compress_after */
 	Datum		compress_before;	/* months wholly older than this are
 									 * compressed (cutoff_type) */
@@ -172,12 +175,16 @@ extern void rt_dispose_detached(TableRun *run);
 
 /* detach.c */
 extern void rt_reconcile_detached(TableRun *run);
+extern bool rt_detach_possible(TableRun *run, Oid parent, const char **why);
 extern bool rt_detach_usable(TableRun *run, Oid parent, const char **why);
 extern void rt_detach_record(TableRun *run, Oid parent, Oid child,
 							 const PgsPartBounds *bounds);
 extern void rt_detach_forget(const char *schema, const char *name);
 extern RtDetachResult rt_detach_concurrently(TableRun *run, Oid parent, Oid child,
+											 const PgsLoopError *tried,
 											 PgsLoopError *err);
+extern void rt_detach_leave(TableRun *run, Oid parent, Oid child,
+							const char *schema, const char *relname);
 extern void rt_detach_add(TableRun *run, Oid relid, const char *how,
 						  bool earlier, const RtDetachedFate *fate);
 extern void rt_detach_end(TableRun *run);

@@ -53,6 +53,9 @@ typedef struct DropStep
 	bool		count_only;		/* dry run: count what the cascade deletes */
 	bool		pending;		/* pending detach (someone else's) */
 	PgsPartBounds bounds;		/* detach_prepare_step: the partition's */
+	char	   *schema;			/* detach_partition: the partition's name */
+	char	   *relname;
+	TimestampTz started;		/* when its step began, for the log */
 } DropStep;
 
 /*
@@ -213,35 +216,19 @@ detach_prepare_step(void *arg)
 }
 
 /*
- * detach_partition
- *		The procedure's way out for an expired partition: DETACH PARTITION
- *		... CONCURRENTLY, the table then dropped or archived at the end of
- *		the run with the others (rt_dispose_detached).
+ * detach_outcome
+ *		What became of the concurrent detach of step's partition (result,
+ *		with the error in *err): a detached table joins those disposed of
+ *		at the end of the run; otherwise the record is forgotten, unless
+ *		the detach is left pending, and the failure recorded.
  */
 static void
-detach_partition(TableRun *run, DropStep *step)
+detach_outcome(TableRun *run, DropStep *step, RtDetachResult result,
+			   PgsLoopError *err)
 {
-	ErrorData  *edata = NULL;
-	TimestampTz started = GetCurrentTimestamp();
-	PgsLoopError err;
-	RtDetachResult result;
+	ErrorData  *edata;
 	RtDetachedFate fate;
-	char	   *schema = get_namespace_name(get_rel_namespace(step->child));
-	char	   *relname = get_rel_name(step->child);
 
-	if (!pgs_run_guarded_as(step->child, detach_prepare_step, step, &edata))
-	{
-		rt_record_error(run, step->child, STEP_DROP_PARTITION, edata, started);
-		return;
-	}
-	if (step->gone)
-	{
-		rt_commit_if_allowed(run);
-		return;					/* dropped or changed by someone else */
-	}
-
-	memset(&err, 0, sizeof(err));
-	result = rt_detach_concurrently(run, step->parent, step->child, &err);
 	if (result == RT_DETACH_DONE)
 	{
 		fate.archive_schema = run->archive != NULL ? run->archive->schema : NULL;
@@ -259,25 +246,25 @@ detach_partition(TableRun *run, DropStep *step)
 	 * the detach; no other partition of the parent can be detached until
 	 * then, so the rest of the table is left for it.
 	 */
-	if (result != RT_DETACH_PENDING && schema != NULL && relname != NULL)
-		rt_detach_forget(schema, relname);
+	if (result != RT_DETACH_PENDING && step->schema != NULL && step->relname != NULL)
+		rt_detach_forget(step->schema, step->relname);
 	if (result == RT_DETACH_GONE)
 	{
 		rt_commit_if_allowed(run);
 		return;
 	}
 	edata = palloc0(sizeof(ErrorData));
-	edata->sqlerrcode = err.code;
-	edata->message = err.message ? pstrdup(err.message) : pstrdup("unknown error");
-	if (err.detail)
-		edata->detail = pstrdup(err.detail);
+	edata->sqlerrcode = err->code;
+	edata->message = err->message ? pstrdup(err->message) : pstrdup("unknown error");
+	if (err->detail)
+		edata->detail = pstrdup(err->detail);
 
 	/*
 	 * Sessions still hold the table after the retries: the other expired
 	 * partitions are left to the next run without trying (as the drops do,
 	 * drop_partition), and the message names the first of them.
 	 */
-	if (err.code == ERRCODE_LOCK_NOT_AVAILABLE)
+	if (err->code == ERRCODE_LOCK_NOT_AVAILABLE)
 		run->blockers = pgs_lock_holders(step->parent);
 	if (run->blockers != NIL)
 		edata->detail = psprintf("%s holds a lock on %s.",
@@ -294,7 +281,162 @@ detach_partition(TableRun *run, DropStep *step)
 		else
 			run->pending_parent = step->parent;
 	}
-	rt_record_error(run, step->child, STEP_DROP_PARTITION, edata, started);
+	rt_record_error(run, step->child, STEP_DROP_PARTITION, edata, step->started);
+}
+
+/*
+ * detach_partition
+ *		The procedure's way out for an expired partition: DETACH PARTITION
+ *		... CONCURRENTLY, the table then dropped or archived at the end of
+ *		the run with the others (rt_dispose_detached).  While
+ *		run->queue_detaches is set, the partition, checked and recorded,
+ *		is queued instead, for the table's detaches to run together
+ *		(detach_queued).
+ */
+static void
+detach_partition(TableRun *run, DropStep *step)
+{
+	ErrorData  *edata = NULL;
+	PgsLoopError err;
+	RtDetachResult result;
+
+	step->started = GetCurrentTimestamp();
+	step->schema = get_namespace_name(get_rel_namespace(step->child));
+	step->relname = get_rel_name(step->child);
+	if (!pgs_run_guarded_as(step->child, detach_prepare_step, step, &edata))
+	{
+		rt_record_error(run, step->child, STEP_DROP_PARTITION, edata, step->started);
+		return;
+	}
+	if (step->gone)
+	{
+		if (!run->queue_detaches)
+			rt_commit_if_allowed(run);
+		return;					/* dropped or changed by someone else */
+	}
+	if (run->queue_detaches)
+	{
+		DropStep   *queued = palloc(sizeof(DropStep));
+
+		*queued = *step;
+		run->queued = lappend(run->queued, queued);
+		return;
+	}
+
+	memset(&err, 0, sizeof(err));
+	result = rt_detach_concurrently(run, step->parent, step->child, NULL, &err);
+	detach_outcome(run, step, result, &err);
+}
+
+/*
+ * detach_queued
+ *		Run the detaches detach_partition queued, their records committed
+ *		first, sent together in one pipeline (pgs_loop_start_all), and call
+ *		trim meanwhile: the server detaches the expired months while this
+ *		backend deletes the expired rows of the month that straddles the
+ *		cutoff.  The trim's transactions lock only the partitions they
+ *		delete from, never the parent, whose lockers the second
+ *		transaction of each detach waits for, and each commits before this
+ *		backend waits for the detaches.
+ *
+ *		Between two detaches the pipeline checks that the first left its
+ *		partition detached; if not, it makes the loopback session's later
+ *		transactions read-only, so that the detaches after it fail at once,
+ *		before they take or queue for a lock.  The failed one is handled as
+ *		a detach run alone is, retried after the error of its first try
+ *		(rt_detach_concurrently): sessions holding the table cost one wait
+ *		of pgscale.lock_timeout, not one per partition.  The partitions
+ *		after it are detached one at a time, or left for the next run as
+ *		drop_partition leaves them (rt_detach_leave).  A call cancelled
+ *		meanwhile cancels the detach running then (rt_detach_end); the ones
+ *		the server has not started yet may still run, and the next run
+ *		finds them in pgscale_detached, like the detach of a crashed run.
+ */
+static void
+detach_queued(TableRun *run, void (*trim) (TableRun *run, void *arg), void *arg)
+{
+	List	   *queued = run->queued;
+	List	   *sqls = NIL;
+	ListCell   *lc;
+	PgsLoopError *errs;
+	bool	   *ok;
+	bool		failed = false;
+	int			n;
+	int			i;
+
+	run->queued = NIL;
+	if (queued == NIL)
+	{
+		trim(run, arg);
+		return;
+	}
+	rt_commit_if_allowed(run);
+	foreach(lc, queued)
+	{
+		DropStep   *q = (DropStep *) lfirst(lc);
+
+		if (sqls != NIL)
+		{
+			DropStep   *prev = (DropStep *) list_nth(queued, foreach_current_index(lc) - 1);
+
+			sqls = lappend(sqls, psprintf("SELECT CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_inherits i"
+										  " WHERE i.inhrelid OPERATOR(pg_catalog.=) %u::pg_catalog.oid)"
+										  " THEN pg_catalog.set_config('default_transaction_read_only', 'on', false) END",
+										  prev->child));
+		}
+		sqls = lappend(sqls, psprintf("ALTER TABLE %s DETACH PARTITION %s CONCURRENTLY",
+									  pgs_qualified_name(q->parent),
+									  pgs_qualified_name(q->child)));
+	}
+	sqls = lappend(sqls, "RESET default_transaction_read_only");
+	n = list_length(sqls);
+	ok = palloc(sizeof(bool) * n);
+	errs = palloc(sizeof(PgsLoopError) * n);
+	pgs_loop_start_all(run->loop, sqls);
+	trim(run, arg);
+
+	/* the trim has committed: wait for the detaches */
+	rt_commit_if_allowed(run);
+	pgs_loop_end_all(run->loop, n, ok, errs);
+	if (!ok[n - 1])
+		ereport(ERROR,
+				(errcode(errs[n - 1].code),
+				 errmsg("could not reset the loopback connection after the detaches: %s",
+						errs[n - 1].message),
+				 errhint("Check the server log, and run the call again.")));
+	i = 0;
+	foreach(lc, queued)
+	{
+		DropStep   *q = (DropStep *) lfirst(lc);
+		int			at = 2 * i;		/* the detach's statement */
+		PgsLoopError again;
+
+		memset(&again, 0, sizeof(again));
+		if (ok[at])
+			detach_outcome(run, q, RT_DETACH_DONE, &again);
+		else if (!failed)
+		{
+			failed = true;
+			detach_outcome(run, q,
+						   rt_detach_concurrently(run, q->parent, q->child, &errs[at], &again),
+						   &again);
+		}
+		else if (run->stopped || !rt_window_open(run) ||
+				 (run->blockers != NIL &&
+				  (run->pending_parent == q->parent ||
+				   pgs_holders_remain(run->blockers, q->parent))))
+		{
+			/* left for the next run, as drop_partition leaves it */
+			if (!run->stopped && run->blockers != NIL)
+				run->deferred++;
+			rt_detach_leave(run, q->parent, q->child, q->schema, q->relname);
+		}
+		else
+			detach_outcome(run, q,
+						   rt_detach_concurrently(run, q->parent, q->child, NULL, &again),
+						   &again);
+		i++;
+	}
 }
 
 static void
@@ -583,6 +725,30 @@ compare_expired(const ListCell *a, const ListCell *b)
 	return 0;
 }
 
+/* trim each partition of arg, a list of OIDs (detach_queued's trim) */
+static void
+trim_partitions(TableRun *run, void *arg)
+{
+	ListCell   *lc;
+
+	foreach(lc, (List *) arg)
+		rt_process_relation(run, lfirst_oid(lc));
+}
+
+/* drop (or detach) each partition of expired, oldest first */
+static void
+drop_expired(TableRun *run, Oid parent, List *expired)
+{
+	ListCell   *lc;
+
+	foreach(lc, expired)
+	{
+		if (run->stopped || !rt_window_open(run))
+			break;
+		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
+	}
+}
+
 /*
  * process_partitioned
  *		Enforce the cutoff on a partitioned table: when it is partitioned
@@ -599,7 +765,8 @@ process_partitioned(TableRun *run, Oid parent)
 	PgsPartition *parts;
 	int			nparts = pgs_read_partitions(parent, &parts);
 	List	   *expired = NIL;
-	ListCell   *lc;
+	List	   *trims = NIL;
+	const char *why;
 	int			i;
 
 	for (i = 0; i < nparts; i++)
@@ -617,7 +784,7 @@ process_partitioned(TableRun *run, Oid parent)
 			case PART_KEEP:
 				break;
 			case PART_TRIM:
-				rt_process_relation(run, child);
+				trims = lappend_oid(trims, child);
 				break;
 			case PART_DROP:
 				{
@@ -632,11 +799,23 @@ process_partitioned(TableRun *run, Oid parent)
 	}
 
 	list_sort(expired, compare_expired);
-	foreach(lc, expired)
+
+	/*
+	 * The expired partitions go after the straddling and default ones are
+	 * trimmed; detached concurrently, they are detached while those are
+	 * trimmed (detach_queued).
+	 */
+	if (expired != NIL && !run->opt->dry_run && rt_detach_possible(run, parent, &why))
 	{
-		if (run->stopped || !rt_window_open(run))
-			break;
-		drop_partition(run, parent, ((ExpiredPartition *) lfirst(lc))->relid);
+		run->queue_detaches = true;
+		drop_expired(run, parent, expired);
+		run->queue_detaches = false;
+		detach_queued(run, trim_partitions, trims);
+	}
+	else
+	{
+		trim_partitions(run, trims);
+		drop_expired(run, parent, expired);
 	}
 	if (run->deferred > 0)
 	{
