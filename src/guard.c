@@ -37,6 +37,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "nodes/plannodes.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/plancat.h"
 #include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -46,6 +48,7 @@
 #include "utils/syscache.h"
 
 #include "pgscale.h"
+#include "diag_citus.h"
 #include "retention.h"
 
 /* what the first cleanup of a never cleaned table may remove */
@@ -136,6 +139,35 @@ planned_rows(const char *sql)
 }
 
 /*
+ * scanned_rows
+ *		The planner's estimate of the rows of ONLY relid (from, "ONLY
+ *		name"), as planned_rows gives it for a scan of every row: for a
+ *		plain heap without row security read here the way the planner
+ *		reads it (estimate_rel_size, clamped as a path's rows are), which
+ *		costs no planning of a query per partition; else planned.
+ */
+static double
+scanned_rows(Oid relid, const char *from)
+{
+	Relation	rel;
+	BlockNumber pages;
+	double		tuples;
+	double		allvisfrac;
+	bool		plain;
+
+	if (get_rel_relkind(relid) != RELKIND_RELATION || pgs_citus_present())
+		return planned_rows(psprintf("SELECT 1 FROM %s", from));
+	rel = table_open(relid, AccessShareLock);
+	plain = !rel->rd_rel->relrowsecurity;
+	if (plain)
+		estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+	table_close(rel, AccessShareLock);
+	if (!plain)
+		return planned_rows(psprintf("SELECT 1 FROM %s", from));
+	return clamp_row_est(tuples);
+}
+
+/*
  * has_statistics
  *		Whether ANALYZE has run on the relation (reltuples known) and left
  *		statistics on its column "column".
@@ -178,7 +210,7 @@ leaf_rows(GuardWalk *w, Oid relid, double *rows, double *expired)
 	if (has_statistics(relid, w->column))
 	{
 		w->m->estimated = true;
-		*rows = planned_rows(psprintf("SELECT 1 FROM %s", from));
+		*rows = scanned_rows(relid, from);
 		if (expired)
 			*expired = Min(*rows,
 						   planned_rows(psprintf("SELECT 1 FROM %s WHERE %s OPERATOR(pg_catalog.<) %s",
@@ -196,7 +228,7 @@ leaf_rows(GuardWalk *w, Oid relid, double *rows, double *expired)
 	if (expired == NULL && nblocks > PGS_COUNT_BLOCKS)
 	{
 		w->m->estimated = true;
-		*rows = planned_rows(psprintf("SELECT 1 FROM %s", from));
+		*rows = scanned_rows(relid, from);
 		return;
 	}
 	if (nblocks > PGS_SAMPLE_BLOCKS)
