@@ -141,6 +141,11 @@ detach_lock_tag(LOCKTAG *tag, Oid relid)
 void
 rt_detach_end(TableRun *run)
 {
+	if (run->loop_starting != NULL)
+	{
+		pgs_loop_finish(run->loop_starting);
+		run->loop_starting = NULL;
+	}
 	if (run->loop != NULL)
 	{
 		pgs_loop_finish(run->loop);
@@ -190,6 +195,27 @@ rt_detach_possible(TableRun *run, Oid parent, const char **why)
 }
 
 /*
+ * rt_detach_prestart
+ *		Before the run's checks of a partitioned table with expired
+ *		partitions to detach: start opening the loopback connection, so
+ *		that the server starts the other session while this one measures
+ *		the table (guard.c); rt_detach_usable completes it.
+ */
+void
+rt_detach_prestart(TableRun *run)
+{
+	const char *why;
+
+	if (run->opt->dry_run || run->loop != NULL || run->loop_starting != NULL ||
+		run->loop_refusal != NULL ||
+		get_rel_relkind(run->relid) != RELKIND_PARTITIONED_TABLE ||
+		!rt_detach_possible(run, run->relid, &why) ||
+		!rt_has_expired_partition(run, run->relid))
+		return;
+	run->loop_starting = pgs_loop_connect_start("pgscale retention", &run->loop_failure);
+}
+
+/*
  * rt_detach_usable
  *		Whether the expired partitions of parent can leave it with DETACH
  *		PARTITION ... CONCURRENTLY in this run (rt_detach_possible, and the
@@ -215,7 +241,16 @@ rt_detach_usable(TableRun *run, Oid parent, const char **why)
 	}
 	/* the connection's set-up must not wait for a snapshot held here */
 	rt_commit_if_allowed(run);
-	run->loop = pgs_loop_connect("pgscale retention", &failure);
+	if (run->loop_starting != NULL)
+	{
+		PGconn	   *starting = run->loop_starting;
+
+		run->loop_starting = NULL;
+		failure = run->loop_failure;
+		run->loop = pgs_loop_connect_finish(starting, &failure);
+	}
+	else
+		run->loop = pgs_loop_connect("pgscale retention", &failure);
 	if (run->loop != NULL)
 	{
 		PgsLoopError err;

@@ -156,26 +156,21 @@ pgs_loop_exec(PGconn *conn, const char *sql, int nparams, const char *const *par
 }
 
 /*
- * pgs_loop_connect
- *		Open the loopback connection: this server's first Unix socket
- *		directory and port, this database, the session user, then the
- *		caller's current role, pgscale.lock_timeout, and the settings
- *		pgs_pin_search_path() pins, so that statements built here read the
- *		same over there.  appname is the connection's application_name.
- *		NULL, with *failure filled in for the caller's message, when the
- *		connection cannot be made.
+ * pgs_loop_connect_start
+ *		Start opening the loopback connection (see pgs_loop_connect) and
+ *		return at once, the startup packet sent if the socket takes it, so
+ *		that the server starts the other session while this one works:
+ *		pgs_loop_connect_finish completes it.  NULL, with *failure filled
+ *		in, when the server listens on no Unix socket.
  */
 PGconn *
-pgs_loop_connect(const char *appname, PgsLoopFailure *failure)
+pgs_loop_connect_start(const char *appname, PgsLoopFailure *failure)
 {
 	const char *keywords[7];
 	const char *values[7];
 	char	   *dirs = pstrdup(GetConfigOption("unix_socket_directories", false, false));
 	List	   *dirlist = NIL;
-	const char *settings[2];
-	PGconn	   *volatile conn;
-	PGresult   *res;
-	PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+	PGconn	   *conn;
 
 	failure->user = GetUserNameFromId(GetSessionUserId(), false);
 	failure->role = GetUserNameFromId(GetUserId(), false);
@@ -210,6 +205,33 @@ pgs_loop_connect(const char *appname, PgsLoopFailure *failure)
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
 				 errhint("Run the call again when the server has more memory free.")));
+
+	/* once the socket is writable (a Unix socket is, at once), say hello */
+	if (PQstatus(conn) != CONNECTION_BAD &&
+		(WaitLatchOrSocket(NULL, WL_SOCKET_WRITEABLE | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   PQsocket(conn), 0L, PG_WAIT_EXTENSION) & WL_SOCKET_WRITEABLE))
+		(void) PQconnectPoll(conn);
+	return conn;
+}
+
+/*
+ * pgs_loop_connect_finish
+ *		Complete a connection pgs_loop_connect_start started: wait for the
+ *		server, then set the caller's current role, pgscale.lock_timeout,
+ *		and the settings pgs_pin_search_path() pins.  NULL, the connection
+ *		closed and *failure filled in, when it cannot be made.  This
+ *		session must hold no snapshot.
+ */
+PGconn *
+pgs_loop_connect_finish(PGconn *start, PgsLoopFailure *failure)
+{
+	PGconn	   *volatile conn = start;
+	const char *settings[2];
+	PGresult   *res;
+	volatile PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+
+	if (conn == NULL)
+		return NULL;
 	PG_TRY();
 	{
 		while (PQstatus(conn) != CONNECTION_BAD &&
@@ -258,6 +280,22 @@ pgs_loop_connect(const char *appname, PgsLoopFailure *failure)
 	}
 	PG_END_TRY();
 	return conn;
+}
+
+/*
+ * pgs_loop_connect
+ *		Open the loopback connection: this server's first Unix socket
+ *		directory and port, this database, the session user, then the
+ *		caller's current role, pgscale.lock_timeout, and the settings
+ *		pgs_pin_search_path() pins, so that statements built here read the
+ *		same over there.  appname is the connection's application_name.
+ *		NULL, with *failure filled in for the caller's message, when the
+ *		connection cannot be made.
+ */
+PGconn *
+pgs_loop_connect(const char *appname, PgsLoopFailure *failure)
+{
+	return pgs_loop_connect_finish(pgs_loop_connect_start(appname, failure), failure);
 }
 
 /*

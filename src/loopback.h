@@ -43,6 +43,8 @@ typedef struct PgsLoopError
 	char	   *hint;
 } PgsLoopError;
 
+extern PGconn *pgs_loop_connect_start(const char *appname, PgsLoopFailure *failure);
+extern PGconn *pgs_loop_connect_finish(PGconn *start, PgsLoopFailure *failure);
 extern PGconn *pgs_loop_connect(const char *appname, PgsLoopFailure *failure);
 extern PGresult *pgs_loop_exec(PGconn *conn, const char *sql, int nparams,
 							   const char *const *params);

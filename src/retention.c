@@ -719,6 +719,7 @@ run_policy(TableRun *run, PgsPolicy *pol)
 	PG_TRY();
 	{
 		rt_reconcile_detached(run);
+		rt_detach_prestart(run);
 		if (!blocked_by_references(run, pol) && !rt_refused_by_limits(run, pol))
 		{
 			rt_process_relation(run, pol->relid);

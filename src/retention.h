@@ -77,6 +77,8 @@ typedef struct TableRun
 	struct PgsArchive *archive; /* action 'archive': where expired data
 								 * goes (archive.c); NULL: it is dropped */
 	PGconn	   *loop;			/* detach.c: the loopback connection */
+	PGconn	   *loop_starting;	/* it, started and not yet completed */
+	PgsLoopFailure loop_failure;	/* why starting it failed */
 	const char *loop_refusal;	/* why it could not be made, or NULL */
 	bool		detach_locked;	/* holds the table's detach lock */
 	bool		detach_busy;	/* another run holds it */
@@ -172,6 +174,7 @@ extern PartitionFate rt_partition_fate(PgsPartBounds *bounds, int64 cutoff,
 									   int64 *upper);
 
 extern void rt_dispose_detached(TableRun *run);
+extern bool rt_has_expired_partition(TableRun *run, Oid parent);
 
 /* detach.c */
 extern void rt_reconcile_detached(TableRun *run);
@@ -188,6 +191,7 @@ extern void rt_detach_leave(TableRun *run, Oid parent, Oid child,
 extern void rt_detach_add(TableRun *run, Oid relid, const char *how,
 						  bool earlier, const RtDetachedFate *fate);
 extern void rt_detach_end(TableRun *run);
+extern void rt_detach_prestart(TableRun *run);
 
 /* compress.c */
 extern void rt_compress_partitions(TableRun *run);

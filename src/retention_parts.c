@@ -725,6 +725,32 @@ compare_expired(const ListCell *a, const ListCell *b)
 	return 0;
 }
 
+/*
+ * rt_has_expired_partition
+ *		Whether parent, range-partitioned on the time column, has a
+ *		partition wholly older than the cutoff.
+ */
+bool
+rt_has_expired_partition(TableRun *run, Oid parent)
+{
+	char	   *keycol = pgs_range_partition_column(parent);
+	PgsPartition *parts;
+	int			nparts;
+	int			i;
+
+	if (keycol == NULL || strcmp(keycol, run->time_column) != 0)
+		return false;
+	nparts = pgs_read_partitions(parent, &parts);
+	for (i = 0; i < nparts; i++)
+	{
+		int64		upper;
+
+		if (rt_partition_fate(&parts[i].bounds, DatumGetInt64(run->cutoff), &upper) == PART_DROP)
+			return true;
+	}
+	return false;
+}
+
 /* trim each partition of arg, a list of OIDs (detach_queued's trim) */
 static void
 trim_partitions(TableRun *run, void *arg)

@@ -229,4 +229,43 @@ check_after_run('stale records');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname = 'ev_other'}),
 	'1', 'a table whose name does not match its record is not dropped');
 
+# (e) pg_hba.conf does not let the caller's session user connect back: the
+# connection started before the run's checks is refused, and the expired
+# partitions are dropped under ACCESS EXCLUSIVE instead, with a NOTICE
+# saying what to allow and the log saying which path ran
+make_table();
+my $hba = $node->data_dir . '/pg_hba.conf';
+my $hba_text = slurp_file($hba);
+open(my $fh, '>', $hba) or die "cannot write $hba: $!";
+print $fh "local all regress_noloop reject\n" . $hba_text;
+close($fh);
+$node->reload;
+$node->safe_psql('postgres', q{
+CREATE FUNCTION pgscale_t_owner(r regclass) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN EXECUTE format('ALTER TABLE %s OWNER TO regress_noloop', r); END $$;
+CREATE ROLE regress_noloop LOGIN;
+SELECT count(*) FROM (SELECT pgscale_t_owner(r) FROM unnest(ARRAY['ev'::regclass] || ARRAY(
+    SELECT inhrelid::regclass FROM pg_inherits WHERE inhparent = 'ev'::regclass)) r) s;
+DELETE FROM pgscale_log;
+});
+my $expired = $node->safe_psql('postgres', q{
+SELECT partitions_dropped FROM pgscale_cleanup(relation => 'ev', dry_run => true)});
+my ($ret, $out, $err) = $node->psql('postgres', q{
+SET SESSION AUTHORIZATION regress_noloop;
+CALL pgscale_cleanup_proc(relation => 'ev')});
+is($ret, 0, '(e) refused loopback: the call succeeds') or diag($err);
+like($err, qr/NOTICE:  pgscale drops the expired partitions of (public\.)?ev under an ACCESS EXCLUSIVE lock on the table/,
+	'(e) refused loopback: a NOTICE says so');
+like($err, qr/HINT:  Allow a local connection of role regress_noloop/,
+	'(e) refused loopback: ... and what to allow');
+ok($expired > 0, '(e) refused loopback: the table had expired partitions');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM pgscale_log WHERE action = 'drop_partition'
+   AND detail LIKE '%dropped under ACCESS EXCLUSIVE on the parent: the loopback connection of DETACH PARTITION CONCURRENTLY was refused%'}),
+	$expired, '(e) refused loopback: every expired partition dropped under ACCESS EXCLUSIVE, logged so');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgscale retention'}),
+	'0', '(e) refused loopback: no loopback session left');
+check_after_run('(e) refused loopback');
+
 done_testing();
