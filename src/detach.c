@@ -364,6 +364,44 @@ rt_detach_forget(const char *schema, const char *name)
 							 2, argtypes, values, NULL);
 }
 
+/*
+ * rt_detach_forget_list
+ *		rt_detach_forget of every table of detached (RtDetached), in one
+ *		statement.
+ */
+void
+rt_detach_forget_list(List *detached)
+{
+	Oid			argtypes[2] = {NAMEARRAYOID, NAMEARRAYOID};
+	Datum		values[2];
+	Datum	   *schemas;
+	Datum	   *names;
+	ListCell   *lc;
+	int			n = 0;
+
+	if (detached == NIL)
+		return;
+	schemas = palloc(sizeof(Datum) * list_length(detached));
+	names = palloc(sizeof(Datum) * list_length(detached));
+	foreach(lc, detached)
+	{
+		RtDetached *d = (RtDetached *) lfirst(lc);
+
+		schemas[n] = DirectFunctionCall1(namein, CStringGetDatum(d->schema));
+		names[n] = DirectFunctionCall1(namein, CStringGetDatum(d->relname));
+		n++;
+	}
+	values[0] = PointerGetDatum(construct_array(schemas, n, NAMEOID, NAMEDATALEN,
+												false, TYPALIGN_CHAR));
+	values[1] = PointerGetDatum(construct_array(names, n, NAMEOID, NAMEDATALEN,
+												false, TYPALIGN_CHAR));
+	(void) pgs_exec_as_owner(psprintf("DELETE FROM %s d USING ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2)) AS f(s, n)"
+									  " WHERE d.rel_schema OPERATOR(pg_catalog.=) f.s"
+									  " AND d.rel_name OPERATOR(pg_catalog.=) f.n",
+									  pgs_ext_table("pgscale_detached")),
+							 2, argtypes, values, NULL);
+}
+
 #ifdef PGSCALE_HAVE_DETACH_CONCURRENTLY
 
 /*

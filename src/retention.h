@@ -183,6 +183,7 @@ extern bool rt_detach_usable(TableRun *run, Oid parent, const char **why);
 extern void rt_detach_record(TableRun *run, Oid parent, Oid child,
 							 const PgsPartBounds *bounds);
 extern void rt_detach_forget(const char *schema, const char *name);
+extern void rt_detach_forget_list(List *detached);
 extern RtDetachResult rt_detach_concurrently(TableRun *run, Oid parent, Oid child,
 											 const PgsLoopError *tried,
 											 PgsLoopError *err);

@@ -554,8 +554,8 @@ typedef struct DisposeStep
  * dispose_detached_step
  *		Drop one detached table, or move it into the archive schema, as its
  *		owner, after checking that it is still the table that was detached
- *		and no partition of anything (a person may have attached it again),
- *		and forget its record.
+ *		and no partition of anything (a person may have attached it again);
+ *		rt_dispose_detached forgets the records of those done, together.
  */
 static void
 dispose_detached_step(void *arg)
@@ -583,7 +583,6 @@ dispose_detached_step(void *arg)
 		if (ret != SPI_OK_UTILITY)
 			elog(ERROR, "DROP TABLE failed: %s", SPI_result_code_string(ret));
 	}
-	rt_detach_forget(step->d->schema, step->d->relname);
 }
 
 /*
@@ -661,6 +660,8 @@ rt_dispose_detached(TableRun *run)
 			d->error = edata;
 		}
 	}
+	/* their records go in the transaction that drops or archives them */
+	rt_detach_forget_list(done);
 	foreach(lc, done)
 	{
 		RtDetached *d = (RtDetached *) lfirst(lc);
