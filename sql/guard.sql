@@ -133,6 +133,27 @@ SELECT partitions_dropped, rows_deleted FROM pgscale_cleanup(dry_run => true, re
 SELECT partitions_dropped, rows_deleted FROM pgscale_cleanup(relation => 'part');
 SELECT count(*) AS part_rows_left FROM part;
 
+-- a partitioned table whose every dated row is older than the cutoff is
+-- refused like a plain table, whatever the limit (its newest partition,
+-- empty, holds no row that stays); a dated row that stays in any
+-- partition, here the default one, lets the run go on
+CREATE TABLE pstale (ts timestamptz NOT NULL) PARTITION BY RANGE (ts);
+CREATE TABLE pstale_old PARTITION OF pstale FOR VALUES FROM (MINVALUE) TO (now() - interval '400 days');
+CREATE TABLE pstale_mid PARTITION OF pstale
+    FOR VALUES FROM (now() - interval '400 days') TO (now() - interval '10 days');
+CREATE TABLE pstale_new PARTITION OF pstale
+    FOR VALUES FROM (now() - interval '10 days') TO (now() + interval '30 days');
+SELECT fill('pstale', 10, 500);
+SELECT fill('pstale', 10, 100);
+SELECT pgscale_set_retention('pstale', '30 days', 'ts');
+SET pgscale.max_delete_fraction = 1;
+SELECT partitions_dropped, rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'pstale');
+CREATE TABLE pstale_def PARTITION OF pstale DEFAULT;
+INSERT INTO pstale VALUES (now() + interval '60 days');
+SELECT partitions_dropped, rows_deleted FROM pgscale_cleanup(dry_run => true, relation => 'pstale');
+SET pgscale.max_delete_fraction = 0.5;
+DROP TABLE pstale;
+
 -- partitions dropped or kept whole are not counted row by row: past a few
 -- blocks their rows are the planner's estimate from their size, so the
 -- share is "about" 60% (60,000 rows dropped of 100,000), still refused

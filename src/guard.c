@@ -343,11 +343,25 @@ walk_relation(GuardWalk *w, Oid relid)
 	}
 }
 
+/* the blocks of a heap now */
+static BlockNumber
+current_blocks(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+
+	table_close(rel, AccessShareLock);
+	return nblocks;
+}
+
 /*
  * dated_row_stays
  *		Whether a row of the table with a time value at or after the cutoff
  *		exists.  Append-mostly heaps keep their newest rows at the end, so
- *		a plain table's last blocks are looked at first.
+ *		a plain table's last blocks are looked at first, and a partitioned
+ *		table's partitions newest first (the partition descriptor lists
+ *		them in bound order), each probed on its own; an empty heap holds
+ *		none.
  */
 static bool
 dated_row_stays(GuardWalk *w, Oid relid)
@@ -356,6 +370,20 @@ dated_row_stays(GuardWalk *w, Oid relid)
 	Datum		values[1] = {w->cutoff};
 	const char *qcol = quote_identifier(w->column);
 	char	   *qual = pgs_qualified_name(relid);
+
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		PgsPartition *parts;
+		int			i = pgs_read_partitions(relid, &parts);
+
+		while (--i >= 0)
+			if (dated_row_stays(w, parts[i].relid))
+				return true;
+		return false;
+	}
+	if (get_rel_relkind(relid) == RELKIND_RELATION && !has_subclass(relid) &&
+		current_blocks(relid) == 0)
+		return false;
 
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
 	if (get_rel_relkind(relid) == RELKIND_RELATION && !has_subclass(relid))

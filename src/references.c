@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -36,6 +37,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "pgscale.h"
 
@@ -43,10 +45,31 @@
 #define PGS_MAX_CASCADE_TABLES 64
 
 /*
+ * has_triggers
+ *		Whether relid has, or once had, triggers (pg_class.relhastriggers).
+ *		A foreign key puts its action triggers on the table it references,
+ *		so a table without any is referenced by none.
+ */
+static bool
+has_triggers(Oid relid)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		result = true;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		result = ((Form_pg_class) GETSTRUCT(tuple))->relhastriggers;
+		ReleaseSysCache(tuple);
+	}
+	return result;
+}
+
+/*
  * read_fks
  *		The foreign keys (top-level constraints only: not the copies made
  *		for partitions) that reference relid, with ON DELETE NO ACTION or
- *		RESTRICT.
+ *		RESTRICT; none, without reading pg_constraint, when relid has no
+ *		triggers.
  */
 static List *
 read_fks(Oid relid)
@@ -57,6 +80,8 @@ read_fks(Oid relid)
 	uint64		i;
 	int			ret;
 
+	if (!has_triggers(relid))
+		return NIL;
 	values[0] = ObjectIdGetDatum(relid);
 	ret = SPI_execute_with_args("SELECT c.oid, c.conname::pg_catalog.text, c.conrelid, c.confrelid,"
 								" c.condeferred, n.nspname::pg_catalog.text,"
