@@ -66,19 +66,21 @@ loop_cancel(PGconn *conn)
 	}
 }
 
-/*
- * loop_send
- *		Send sql with its text parameters over conn and flush it.
- */
+/* a statement libpq could not queue or send over conn */
 static void
-loop_send(PGconn *conn, const char *sql, int nparams, const char *const *params)
+loop_send_failed(PGconn *conn)
 {
-	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not send a statement over the loopback connection: %s",
-						pchomp(PQerrorMessage(conn))),
-				 errhint("Check the server log, and run the call again.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CONNECTION_FAILURE),
+			 errmsg("could not send a statement over the loopback connection: %s",
+					pchomp(PQerrorMessage(conn))),
+			 errhint("Check the server log, and run the call again.")));
+}
+
+/* send what libpq holds for conn, serving interrupts meanwhile */
+static void
+loop_flush(PGconn *conn)
+{
 	PG_TRY();
 	{
 		while (PQflush(conn) == 1)
@@ -90,6 +92,39 @@ loop_send(PGconn *conn, const char *sql, int nparams, const char *const *params)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+}
+
+/* wait until a result of conn can be read without blocking */
+static void
+loop_await(PGconn *conn)
+{
+	PG_TRY();
+	{
+		while (PQisBusy(conn))
+		{
+			loop_wait(conn, WL_SOCKET_READABLE);
+			if (!PQconsumeInput(conn))
+				break;
+		}
+	}
+	PG_CATCH();
+	{
+		loop_cancel(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+}
+
+/*
+ * loop_send
+ *		Send sql with its text parameters over conn and flush it.
+ */
+static void
+loop_send(PGconn *conn, const char *sql, int nparams, const char *const *params)
+{
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		loop_send_failed(conn);
+	loop_flush(conn);
 }
 
 /*
@@ -108,12 +143,7 @@ loop_collect(PGconn *conn)
 		{
 			PGresult   *res;
 
-			while (PQisBusy(conn))
-			{
-				loop_wait(conn, WL_SOCKET_READABLE);
-				if (!PQconsumeInput(conn))
-					break;
-			}
+			loop_await(conn);
 			res = PQgetResult(conn);
 			if (res == NULL)
 				break;
@@ -399,23 +429,9 @@ pgs_loop_start_all(PGconn *conn, List *sqls)
 		if (!PQsendQueryParams(conn, (const char *) lfirst(lc), 0, NULL, NULL,
 							   NULL, NULL, 0) ||
 			!PQpipelineSync(conn))
-			ereport(ERROR,
-					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("could not send a statement over the loopback connection: %s",
-							pchomp(PQerrorMessage(conn))),
-					 errhint("Check the server log, and run the call again.")));
+			loop_send_failed(conn);
 	}
-	PG_TRY();
-	{
-		while (PQflush(conn) == 1)
-			loop_wait(conn, WL_SOCKET_WRITEABLE | WL_SOCKET_READABLE);
-	}
-	PG_CATCH();
-	{
-		loop_cancel(conn);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	loop_flush(conn);
 }
 
 /*
@@ -428,21 +444,7 @@ loop_next(PGconn *conn)
 {
 	PGresult   *res;
 
-	PG_TRY();
-	{
-		while (PQisBusy(conn))
-		{
-			loop_wait(conn, WL_SOCKET_READABLE);
-			if (!PQconsumeInput(conn))
-				break;
-		}
-	}
-	PG_CATCH();
-	{
-		loop_cancel(conn);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
+	loop_await(conn);
 	res = PQgetResult(conn);
 	if (res == NULL && PQstatus(conn) == CONNECTION_BAD)
 		ereport(ERROR,

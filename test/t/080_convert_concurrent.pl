@@ -150,12 +150,7 @@ is(invalid_indexes('t3_legacy'), '0', 'no invalid index is left');
 # 4. When pg_hba.conf does not let the caller connect back, the call stops
 # before changing anything, saying what to allow.
 #
-my $hba = $node->data_dir . '/pg_hba.conf';
-my $hba_text = slurp_file($hba);
-open(my $fh, '>', $hba) or die "cannot write $hba: $!";
-print $fh "local all regress_noloop reject\n" . $hba_text;
-close($fh);
-$node->reload;
+reject_local_role($node, 'regress_noloop');
 make_table('t4');
 $node->safe_psql('postgres', q{
 CREATE ROLE regress_noloop LOGIN;

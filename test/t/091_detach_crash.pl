@@ -234,12 +234,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname = 
 # partitions are dropped under ACCESS EXCLUSIVE instead, with a NOTICE
 # saying what to allow and the log saying which path ran
 make_table();
-my $hba = $node->data_dir . '/pg_hba.conf';
-my $hba_text = slurp_file($hba);
-open(my $fh, '>', $hba) or die "cannot write $hba: $!";
-print $fh "local all regress_noloop reject\n" . $hba_text;
-close($fh);
-$node->reload;
+reject_local_role($node, 'regress_noloop');
 $node->safe_psql('postgres', q{
 CREATE FUNCTION pgscale_t_owner(r regclass) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN EXECUTE format('ALTER TABLE %s OWNER TO regress_noloop', r); END $$;

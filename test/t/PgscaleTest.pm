@@ -42,6 +42,7 @@ our @EXPORT = qw(
   wait_for_cycle_after
   worker_status
   loaded_pgscale_library
+  reject_local_role
   child_pids
   wait_for_pids_gone
   sql_digest_function
@@ -288,6 +289,27 @@ sub loaded_pgscale_library
 		return $1 if m{\s(/\S*pgscale\.so)$};
 	}
 	return '(not loaded)';
+}
+
+=pod
+
+=item reject_local_role(node, role)
+
+Put a line first in the node's pg_hba.conf that rejects local (Unix
+socket) connections of role, and reload: pgscale's loopback connection as
+that session user is then refused.
+
+=cut
+sub reject_local_role
+{
+	my ($node, $role) = @_;
+	my $hba = $node->data_dir . '/pg_hba.conf';
+	my $text = slurp_file($hba);
+	open(my $fh, '>', $hba) or die "cannot write $hba: $!";
+	print $fh "local all $role reject\n" . $text;
+	close($fh);
+	$node->reload;
+	return;
 }
 
 =pod
