@@ -95,6 +95,26 @@ fi
 [ $# -gt 0 ] || exit 0
 cp /etc/resolv.conf "$DIR/etc/resolv.conf"
 
+# Run a command in the chroot with private mounts of its own /proc, /dev,
+# /dev/shm, /sys, /tmp and /run, and private PIDs; the namespace takes the
+# mounts and the processes with it.  Package scripts need them too (sid's
+# postgresql-common runs systemd-tmpfiles, which fails without /proc).
+in_chroot() {
+	# shellcheck disable=SC2016  # expanded by the inner bash
+	unshare --mount --pid --fork --propagation private bash -c '
+		set -e
+		R=$1
+		shift
+		mount -t proc proc "$R/proc"
+		mount --rbind /dev "$R/dev"
+		mount -t tmpfs tmpfs "$R/dev/shm"
+		mount -t sysfs sys "$R/sys"
+		mount -t tmpfs tmpfs "$R/tmp"
+		mount -t tmpfs tmpfs "$R/run"
+		exec chroot "$R" "$@" </dev/null
+	' chroot.sh "$DIR" "$@"
+}
+
 # Packages asked for that an older chroot lacks.
 if [ -n "$INCLUDE" ]; then
 	missing=()
@@ -105,9 +125,12 @@ if [ -n "$INCLUDE" ]; then
 	done
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "test/chroot.sh: installing ${missing[*]} in $DIR"
-		chroot "$DIR" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
-			sh -c 'apt-get update -q && apt-get install -y -q --no-install-recommends "$@"' \
-			apt "${missing[@]}" </dev/null
+		# (dpkg --configure -a first: an install cut short leaves packages
+		# unpacked but not configured)
+		in_chroot /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+			sh -c 'dpkg --configure -a && apt-get update -q &&
+				apt-get install -y -q --no-install-recommends "$@"' \
+			apt "${missing[@]}"
 	fi
 fi
 
@@ -129,20 +152,8 @@ if [ -n "$COPY" ] || [ -n "$CLONE" ]; then
 	fi
 fi
 
-# Private mounts and PIDs; the namespace takes the mounts with it.
 # shellcheck disable=SC2016  # expanded by the inner bash
-unshare --mount --pid --fork --propagation private bash -c '
-	set -e
-	R=$1 W=$2
-	shift 2
-	mount -t proc proc "$R/proc"
-	mount --rbind /dev "$R/dev"
-	mount -t tmpfs tmpfs "$R/dev/shm"
-	mount -t sysfs sys "$R/sys"
-	mount -t tmpfs tmpfs "$R/tmp"
-	mount -t tmpfs tmpfs "$R/run"
-	exec chroot "$R" "$@" </dev/null
-' chroot.sh "$DIR" "$WORKDIR" /usr/bin/env -i \
+in_chroot /usr/bin/env -i \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 	HOME=/root TERM=dumb LANG=C.UTF-8 "${ENVS[@]}" \
 	bash -c 'cd "$1" && shift && exec "$@"' chroot-cmd "$WORKDIR" "$@"
