@@ -33,6 +33,11 @@
 #include "pgscale.h"
 #include "loopback.h"
 
+/* pgs_loop_start_all sends the statements of a pipeline */
+#ifndef LIBPQ_HAS_PIPELINING
+#error "pgscale needs the libpq of PostgreSQL 14 or later (pipeline mode)"
+#endif
+
 /*
  * loop_wait
  *		Sleep until conn's socket is ready for events or the latch is set,
