@@ -59,6 +59,7 @@
 #include "utils/syscache.h"
 
 #include "pgscale.h"
+#include "catalog.h"
 #include "batch.h"
 #include "archive.h"
 
@@ -72,21 +73,6 @@ typedef struct BlockRun
 	BlockNumber lo;
 	BlockNumber hi;
 } BlockRun;
-
-/*
- * current_nblocks
- *		The heap's size now: the cursor runs until it reaches the end,
- *		pages added during the run included.
- */
-static BlockNumber
-current_nblocks(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-
-	table_close(rel, NoLock);
-	return nblocks;
-}
 
 /* "alias.col < $n": a row is expired (arg: PredArg) */
 typedef struct PredArg
@@ -626,7 +612,7 @@ tid_next(PgsBatchState *state, bool *done)
 	*done = false;
 	if (!state->verifying)
 	{
-		BlockNumber nblocks = current_nblocks(state->relid);
+		BlockNumber nblocks = pgs_current_blocks(state->relid);
 		BlockNumber lo = state->cursor;
 		BlockNumber hi;
 
@@ -673,7 +659,7 @@ tid_next(PgsBatchState *state, bool *done)
 	{
 		state->locked_rounds++;
 		deleted = delete_locked_rows(state);
-		state->recheck = blocks_to_recheck(state, current_nblocks(state->relid));
+		state->recheck = blocks_to_recheck(state, pgs_current_blocks(state->relid));
 		return deleted;
 	}
 	state->skipped = state->nlocked;

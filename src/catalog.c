@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/catalog.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -20,8 +21,10 @@
 #include "commands/extension.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/syscache.h"
 
 #include "pgscale.h"
@@ -145,6 +148,21 @@ pgs_rel_replident(Oid relid)
  *		size without counting it, and how much a trim changed a table.
  *		Negative when never analyzed.
  */
+/*
+ * pgs_current_blocks
+ *		A heap's size now, in blocks (pages added meanwhile included); the
+ *		lock taken to read it is held to the end of the transaction.
+ */
+BlockNumber
+pgs_current_blocks(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
+
+	table_close(rel, NoLock);
+	return nblocks;
+}
+
 float4
 pgs_estimated_rows(Oid relid)
 {

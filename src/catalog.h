@@ -13,6 +13,7 @@
 
 #include "catalog/pg_class.h"
 #include "fmgr.h"
+#include "storage/block.h"
 
 /* names */
 extern char *pgs_qualified_name(Oid relid);
@@ -25,6 +26,7 @@ extern Oid	pgs_relation_owner(Oid relid);
 extern Oid	pgs_rel_am(Oid relid);
 extern char pgs_rel_replident(Oid relid);
 extern float4 pgs_estimated_rows(Oid relid);
+extern BlockNumber pgs_current_blocks(Oid relid);
 extern bool pgs_att_notnull(Oid relid, AttrNumber attnum);
 
 /* who may manage a table */

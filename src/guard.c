@@ -48,6 +48,7 @@
 #include "utils/syscache.h"
 
 #include "pgscale.h"
+#include "catalog.h"
 #include "diag_citus.h"
 #include "retention.h"
 
@@ -343,17 +344,6 @@ walk_relation(GuardWalk *w, Oid relid)
 	}
 }
 
-/* the blocks of a heap now */
-static BlockNumber
-current_blocks(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	BlockNumber nblocks = RelationGetNumberOfBlocks(rel);
-
-	table_close(rel, AccessShareLock);
-	return nblocks;
-}
-
 /*
  * dated_row_stays
  *		Whether a row of the table with a time value at or after the cutoff
@@ -382,7 +372,7 @@ dated_row_stays(GuardWalk *w, Oid relid)
 		return false;
 	}
 	if (get_rel_relkind(relid) == RELKIND_RELATION && !has_subclass(relid) &&
-		current_blocks(relid) == 0)
+		pgs_current_blocks(relid) == 0)
 		return false;
 
 #ifdef PGSCALE_HAVE_TID_RANGE_SCAN
